@@ -1,0 +1,281 @@
+"""S3 errors: one class per AWS error code, rendered once by gateway.wire.error.
+
+Every failure a client can see is an ``S3Error``. The class name is the AWS ``Code``;
+``status`` and ``message`` default to what AWS sends. Lower layers (meta, blockstore,
+objects) raise their own small exceptions, which ``from_internal`` maps in one place.
+"""
+
+from __future__ import annotations
+
+
+class S3Error(Exception):
+    """Base of every error a client can see. Subclasses set ``status`` and ``message``."""
+
+    status: int = 500
+    message: str = "We encountered an internal error. Please try again."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: str,
+    ) -> None:
+        super().__init__(message or self.message)
+        self.text = message or self.message
+        self.resource = resource
+        self.headers = headers or {}
+        # Extra elements AWS puts in the <Error> document (BucketName, Key, ArgumentName, ...).
+        self.extra = extra
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"{self.code}({self.text!r})"
+
+
+def _error(name: str, status: int, message: str) -> type[S3Error]:
+    return type(name, (S3Error,), {"status": status, "message": message})
+
+
+class InternalError(S3Error):
+    status = 500
+
+
+class AccessDenied(S3Error):
+    status = 403
+    message = "Access Denied"
+
+
+class AuthorizationHeaderMalformed(S3Error):
+    status = 400
+    message = "The authorization header is malformed."
+
+
+class AuthorizationQueryParametersError(S3Error):
+    status = 400
+    message = "Error parsing the X-Amz-Credential parameter."
+
+
+class BadDigest(S3Error):
+    status = 400
+    message = "The Content-MD5 or checksum value that you specified did not match what the server received."
+
+
+class BucketAlreadyExists(S3Error):
+    status = 409
+    message = "The requested bucket name is not available."
+
+
+class BucketAlreadyOwnedByYou(S3Error):
+    status = 409
+    message = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+class BucketNotEmpty(S3Error):
+    status = 409
+    message = "The bucket you tried to delete is not empty"
+
+
+class EntityTooLarge(S3Error):
+    status = 400
+    message = "Your proposed upload exceeds the maximum allowed size"
+
+
+class EntityTooSmall(S3Error):
+    status = 400
+    message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
+class ExpiredToken(S3Error):
+    status = 400
+    message = "The provided token has expired."
+
+
+class IncompleteBody(S3Error):
+    status = 400
+    message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
+
+
+class InvalidAccessKeyId(S3Error):
+    status = 403
+    message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class InvalidArgument(S3Error):
+    status = 400
+    message = "Invalid Argument"
+
+
+class InvalidBucketName(S3Error):
+    status = 400
+    message = "The specified bucket is not valid."
+
+
+class InvalidDigest(S3Error):
+    status = 400
+    message = "The Content-MD5 you specified is not valid."
+
+
+class InvalidPart(S3Error):
+    status = 400
+    message = (
+        "One or more of the specified parts could not be found. The part may not have been "
+        "uploaded, or the specified entity tag may not match the part's entity tag."
+    )
+
+
+class InvalidPartOrder(S3Error):
+    status = 400
+    message = "The list of parts was not in ascending order. Parts must be ordered by part number."
+
+
+class InvalidRange(S3Error):
+    status = 416
+    message = "The requested range is not satisfiable"
+
+
+class InvalidRequest(S3Error):
+    status = 400
+    message = "Invalid Request"
+
+
+class InvalidLocationConstraint(S3Error):
+    status = 400
+    message = "The specified location-constraint is not valid"
+
+
+class KeyTooLongError(S3Error):
+    status = 400
+    message = "Your key is too long"
+
+
+class MalformedXML(S3Error):
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
+class MetadataTooLarge(S3Error):
+    status = 400
+    message = "Your metadata headers exceed the maximum allowed metadata size."
+
+
+class MethodNotAllowed(S3Error):
+    status = 405
+    message = "The specified method is not allowed against this resource."
+
+
+class MissingContentLength(S3Error):
+    status = 411
+    message = "You must provide the Content-Length HTTP header."
+
+
+class MissingSecurityHeader(S3Error):
+    status = 400
+    message = "Your request is missing a required header."
+
+
+class NoSuchBucket(S3Error):
+    status = 404
+    message = "The specified bucket does not exist"
+
+
+class NoSuchKey(S3Error):
+    status = 404
+    message = "The specified key does not exist."
+
+
+class NoSuchUpload(S3Error):
+    status = 404
+    message = (
+        "The specified upload does not exist. The upload ID may be invalid, or the upload "
+        "may have been aborted or completed."
+    )
+
+
+class NoSuchVersion(S3Error):
+    status = 404
+    message = "The specified version does not exist."
+
+
+class NotImplemented(S3Error):  # noqa: A001 - the AWS code is literally "NotImplemented"
+    status = 501
+    message = "A header you provided implies functionality that is not implemented."
+
+
+class NotModified(S3Error):
+    """Not an error document: a 304 has no body. Raised to unwind, rendered bodiless."""
+
+    status = 304
+    message = "Not Modified"
+
+
+class PreconditionFailed(S3Error):
+    status = 412
+    message = "At least one of the pre-conditions you specified did not hold"
+
+
+class ConditionalRequestConflict(S3Error):
+    status = 409
+    message = "A conflicting operation occurred. If using PutObject you can retry the request."
+
+
+class RequestTimeTooSkewed(S3Error):
+    status = 403
+    message = "The difference between the request time and the current time is too large."
+
+
+class RequestTimeout(S3Error):
+    status = 400
+    message = (
+        "Your socket connection to the server was not read from or written to within the "
+        "timeout period."
+    )
+
+
+class ServiceUnavailable(S3Error):
+    status = 503
+    message = "Please reduce your request rate."
+
+
+class SignatureDoesNotMatch(S3Error):
+    status = 403
+    message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+
+
+class XAmzContentSHA256Mismatch(S3Error):
+    status = 400
+    message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class InvalidObjectState(S3Error):
+    status = 403
+    message = "The operation is not valid for the current state of the object."
+
+
+class SlowDown(S3Error):
+    status = 503
+    message = "Please reduce your request rate."
+
+
+def from_internal(exc: BaseException) -> S3Error:
+    """Map an exception from meta, blockstore or objects to the S3 error a client sees.
+
+    Anything not known here is an InternalError: we never leak internal messages.
+    """
+    if isinstance(exc, S3Error):
+        return exc
+    from blockstore.api import BlockStoreUnavailable
+    from meta.api import MetaUnavailable
+
+    if isinstance(exc, MetaUnavailable | BlockStoreUnavailable):
+        return ServiceUnavailable(str(exc) or None)
+    return InternalError()
