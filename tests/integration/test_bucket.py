@@ -1,0 +1,168 @@
+"""Bucket API: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.helpers import headers_of, raw_signed, s3_error, status_of
+
+
+def new_name() -> str:
+    return f"bkt-{uuid.uuid4().hex[:16]}"
+
+
+def bucket_names(s3) -> list[str]:
+    return [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_create_list_head_delete_bucket(s3):
+    name = new_name()
+    resp = s3.create_bucket(Bucket=name)
+    assert status_of(resp) == 200
+    try:
+        listed = s3.list_buckets()
+        assert status_of(listed) == 200
+        entry = next(b for b in listed["Buckets"] if b["Name"] == name)
+        created = entry["CreationDate"]
+        assert created.utcoffset() == timedelta(0)
+        assert abs(datetime.now(UTC) - created) < timedelta(seconds=30)
+        assert "Owner" in listed and listed["Owner"].get("ID")
+        # Buckets are listed in name order.
+        names = [b["Name"] for b in listed["Buckets"]]
+        assert names == sorted(names)
+
+        head = s3.head_bucket(Bucket=name)
+        assert status_of(head) == 200
+    finally:
+        resp = s3.delete_bucket(Bucket=name)
+    assert status_of(resp) == 204
+    assert name not in bucket_names(s3)
+    with pytest.raises(ClientError) as ei:
+        s3.head_bucket(Bucket=name)
+    assert status_of(ei.value.response) == 404
+
+
+def test_head_missing_bucket_is_404(s3):
+    with pytest.raises(ClientError) as ei:
+        s3.head_bucket(Bucket=new_name())
+    assert status_of(ei.value.response) == 404
+
+
+def test_create_bucket_with_location_constraint(s3):
+    name = new_name()
+    resp = s3.create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    assert status_of(resp) == 200
+    try:
+        assert name in bucket_names(s3)
+        loc = s3.get_bucket_location(Bucket=name)
+        assert loc["LocationConstraint"] == "eu-west-1"
+    finally:
+        s3.delete_bucket(Bucket=name)
+
+
+def test_get_bucket_location_default_region(s3, bucket):
+    loc = s3.get_bucket_location(Bucket=bucket)
+    assert status_of(loc) == 200
+    # us-east-1 is reported as an empty LocationConstraint (None in boto3).
+    assert loc.get("LocationConstraint") in (None, "")
+
+
+def test_get_bucket_location_missing_bucket(s3):
+    with s3_error("NoSuchBucket", 404):
+        s3.get_bucket_location(Bucket=new_name())
+
+
+def test_create_existing_own_bucket(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"still here")
+    with s3_error("BucketAlreadyOwnedByYou", 409):
+        s3.create_bucket(Bucket=bucket)
+    # The existing bucket and its content are untouched.
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"still here"
+
+
+def test_delete_non_empty_bucket(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"x")
+    with s3_error("BucketNotEmpty", 409):
+        s3.delete_bucket(Bucket=bucket)
+    assert status_of(s3.head_bucket(Bucket=bucket)) == 200
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"x"
+
+
+def test_delete_bucket_after_emptying(s3):
+    name = new_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="a", Body=b"x")
+    s3.delete_object(Bucket=name, Key="a")
+    assert status_of(s3.delete_bucket(Bucket=name)) == 204
+    assert name not in bucket_names(s3)
+
+
+def test_delete_missing_bucket(s3):
+    with s3_error("NoSuchBucket", 404):
+        s3.delete_bucket(Bucket=new_name())
+
+
+def test_operations_on_missing_bucket(s3):
+    name = new_name()
+    with s3_error("NoSuchBucket", 404):
+        s3.put_object(Bucket=name, Key="k", Body=b"x")
+    with s3_error("NoSuchBucket", 404):
+        s3.list_objects_v2(Bucket=name)
+    with s3_error("NoSuchBucket", 404):
+        s3.get_object(Bucket=name, Key="k")
+    assert name not in bucket_names(s3)
+
+
+INVALID_NAMES = [
+    "ab",
+    "UPPER",
+    "a..b",
+    "192.168.1.1",
+    "-abc",
+    "abc-",
+    "a" * 64,
+    "xn--abc",
+    "under_score",
+    ".abc",
+]
+
+
+@pytest.mark.parametrize("name", INVALID_NAMES)
+def test_invalid_bucket_names(server, s3, name):
+    # A raw signed request, so botocore's client-side checks cannot interfere.
+    resp = raw_signed(server, "PUT", name)
+    assert resp.status_code == 400, resp.text
+    assert b"<Code>InvalidBucketName</Code>" in resp.content, resp.text
+    assert name not in bucket_names(s3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: uuid.uuid4().hex[:3],  # minimum length
+        lambda: uuid.uuid4().hex + "a" * 31,  # maximum length, 63
+        lambda: f"a.b-c.{uuid.uuid4().hex[:8]}",  # dots and hyphens
+    ],
+    ids=["3-chars", "63-chars", "dots-hyphens"],
+)
+def test_valid_edge_bucket_names(s3, make):
+    name = make()
+    assert status_of(s3.create_bucket(Bucket=name)) == 200
+    try:
+        assert name in bucket_names(s3)
+        assert status_of(s3.head_bucket(Bucket=name)) == 200
+    finally:
+        s3.delete_bucket(Bucket=name)
+
+
+def test_list_buckets_response_headers(s3):
+    resp = s3.list_buckets()
+    hdrs = headers_of(resp)
+    assert hdrs.get("x-amz-request-id")
+    assert "xml" in hdrs.get("content-type", "")
