@@ -37,10 +37,6 @@ class S3Error(Exception):
         return f"{self.code}({self.text!r})"
 
 
-def _error(name: str, status: int, message: str) -> type[S3Error]:
-    return type(name, (S3Error,), {"status": status, "message": message})
-
-
 class InternalError(S3Error):
     status = 500
 
@@ -131,6 +127,11 @@ class InvalidPart(S3Error):
 class InvalidPartOrder(S3Error):
     status = 400
     message = "The list of parts was not in ascending order. Parts must be ordered by part number."
+
+
+class InvalidPartNumber(S3Error):
+    status = 416
+    message = "The requested partnumber is not satisfiable"
 
 
 class InvalidRange(S3Error):
@@ -273,9 +274,29 @@ def from_internal(exc: BaseException) -> S3Error:
     """
     if isinstance(exc, S3Error):
         return exc
-    from blockstore.api import BlockStoreUnavailable
+    from blockstore.api import BlockStoreError
+    from meta import store
     from meta.api import MetaUnavailable
 
-    if isinstance(exc, MetaUnavailable | BlockStoreUnavailable):
-        return ServiceUnavailable(str(exc) or None)
+    mapping: dict[type[BaseException], type[S3Error]] = {
+        store.BucketNotFound: NoSuchBucket,
+        store.ObjectNotFound: NoSuchKey,
+        store.BucketExists: BucketAlreadyOwnedByYou,
+        store.BucketNotEmpty: BucketNotEmpty,
+        store.ConditionFailed: PreconditionFailed,
+        store.BlockVanished: SlowDown,
+        MetaUnavailable: ServiceUnavailable,
+        BlockStoreError: ServiceUnavailable,
+    }
+    for kind, err in mapping.items():
+        if isinstance(exc, kind):
+            if err is NoSuchBucket:
+                return NoSuchBucket(BucketName=str(exc))
+            if err is NoSuchKey:
+                return NoSuchKey(Key=str(exc))
+            if err is BucketNotEmpty:
+                return BucketNotEmpty(BucketName=str(exc))
+            if err is BucketAlreadyOwnedByYou:
+                return BucketAlreadyOwnedByYou(BucketName=str(exc))
+            return err()
     return InternalError()

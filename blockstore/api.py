@@ -1,0 +1,60 @@
+"""The block-store interface: immutable blocks addressed by the BLAKE3 hash of their bytes.
+
+Implementations: blockstore.lmdb_store.LmdbBlockStore (in-process) and, for storage nodes,
+a networked client. Both pass tests/contract/test_blockstore_contract.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class BlockStoreError(Exception):
+    pass
+
+
+class BlockNotFound(BlockStoreError):
+    pass
+
+
+class BlockCorrupt(BlockStoreError):
+    """The stored bytes do not hash to their id: never served, to be repaired."""
+
+
+class BlockStoreFull(BlockStoreError):
+    pass
+
+
+class BlockStoreUnavailable(BlockStoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    capacity: int  # bytes this store may hold
+    used: int  # bytes of block data stored
+    blocks: int
+
+
+class BlockStore(Protocol):
+    async def put(self, block_id: bytes, data: bytes) -> None:
+        """Store data under block_id; idempotent. Refuses (BlockCorrupt) data that does not
+        hash to block_id when the store verifies puts."""
+        ...
+
+    async def get(self, block_id: bytes, start: int = 0, end: int | None = None) -> bytes:
+        """The block's bytes [start:end]; BlockNotFound or BlockCorrupt."""
+        ...
+
+    async def has(self, block_ids: list[bytes]) -> list[bool]: ...
+
+    async def delete(self, block_id: bytes) -> None: ...
+
+    async def list_ids(self, start: bytes, end: bytes, limit: int = 1000) -> list[bytes]:
+        """Block ids in [start, end), in order: for repair and anti-entropy."""
+        ...
+
+    async def stats(self) -> StoreStats: ...
+
+    async def close(self) -> None: ...

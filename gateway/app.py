@@ -1,0 +1,119 @@
+"""The S3 front end: one catch-all route -> resolve -> authenticate -> handler.
+
+S3 dispatch depends on method, query sub-resource and headers, which path patterns can't
+express, so Starlette serves one route and gateway.routing names the operation.
+Errors of every kind leave here as S3 error XML with the request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.auth.verify import SignedRequest, authenticate
+from gateway.context import RequestContext, Services
+from gateway.errors import NotModified, from_internal
+from gateway.handlers import HANDLERS
+from gateway.routing import Endpoint, resolve
+from gateway.wire.error import error_document
+
+log = logging.getLogger("cairn.gateway")
+
+Handler = Callable[[RequestContext], Awaitable[Response]]
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
+
+
+def _headers(request: Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in request.scope["headers"]:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        out[name] = out[name] + "," + value if name in out else value
+    return out
+
+
+def _resource(endpoint_path: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(endpoint_path)
+
+
+def create_app(
+    services: Services,
+    credentials: Mapping[str, str],
+    *,
+    domain: str | None = None,
+    background: list[Callable[[], Awaitable[None]]] | None = None,
+) -> Starlette:
+    """The ASGI app. ``credentials`` maps access key -> secret; ``background`` tasks
+    (GC) run for the app's lifetime."""
+
+    def secret_for(access_key: str) -> str | None:
+        return credentials.get(access_key)
+
+    async def handle(request: Request) -> Response:
+        request_id = os.urandom(8).hex().upper()
+        scope = request.scope
+        raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        raw_path = raw_path.split("?", 1)[0]
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        headers = _headers(request)
+        method = request.method
+        resource = _resource(raw_path)
+        try:
+            endpoint = resolve(method, raw_path, raw_query, headers.get("host"), domain)
+            endpoint = _refine(endpoint, headers)
+            auth = authenticate(SignedRequest(method, raw_path, raw_query, headers), secret_for)
+            ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
+            response = await HANDLERS[endpoint.op](ctx)
+        except NotModified as exc:
+            response = Response(status_code=304, headers=exc.headers)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes S3 error XML
+            err = from_internal(exc)
+            if err.code == "InternalError":
+                log.exception("request %s failed", request_id)
+            err.resource = err.resource or resource
+            body = b"" if method == "HEAD" else error_document(err, request_id)
+            response = Response(
+                body,
+                status_code=err.status,
+                media_type="application/xml",
+                headers=err.headers,
+            )
+        response.headers["x-amz-request-id"] = request_id
+        response.headers["x-amz-id-2"] = request_id
+        response.headers["server"] = "Cairn"
+        return response
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job()) for job in background or []]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    routes = [Route("/{path:path}", handle, methods=METHODS)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _refine(endpoint: Endpoint, headers: Mapping[str, str]) -> Endpoint:
+    """Operations told apart by a header rather than the URL."""
+    if "x-amz-copy-source" in headers:
+        if endpoint.op == "PutObject":
+            return Endpoint("CopyObject", endpoint.bucket, endpoint.key, endpoint.query)
+        if endpoint.op == "UploadPart":
+            return Endpoint("UploadPartCopy", endpoint.bucket, endpoint.key, endpoint.query)
+    return endpoint

@@ -1,0 +1,67 @@
+"""RequestContext: everything a handler needs, resolved once before it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from gateway.auth.body import BodyReader
+from gateway.auth.verify import AuthResult
+from gateway.objects.service import ObjectService
+from gateway.routing import Endpoint
+from meta.store import MetaStore
+
+
+@dataclass
+class Services:
+    """The long-lived parts a gateway process holds: built once at start-up."""
+
+    meta: MetaStore
+    objects: ObjectService
+    region: str = "us-east-1"
+    owner_id: str = "cairn"
+    owner_name: str = "cairn"
+
+
+@dataclass
+class RequestContext:
+    request: Request
+    request_id: str
+    endpoint: Endpoint
+    headers: Mapping[str, str]
+    auth: AuthResult
+    services: Services
+    _reader: BodyReader | None = field(default=None, repr=False)
+
+    @property
+    def bucket(self) -> str:
+        assert self.endpoint.bucket is not None
+        return self.endpoint.bucket
+
+    @property
+    def key(self) -> str:
+        assert self.endpoint.key is not None
+        return self.endpoint.key
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.endpoint.query
+
+    def body(self) -> BodyReader:
+        """The decoded, verified request body (aws-chunked removed, checksums checked)."""
+        if self._reader is None:
+            self._reader = BodyReader(self.request.stream(), self.auth, self.headers)
+        return self._reader
+
+    async def read_body(self, limit: int = 2 << 20) -> bytes:
+        """A small body in full (XML documents); larger than limit is refused."""
+        from gateway.errors import MalformedXML
+
+        out = bytearray()
+        async for piece in self.body():
+            out += piece
+            if len(out) > limit:
+                raise MalformedXML()
+        return bytes(out)

@@ -1,0 +1,70 @@
+"""CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from starlette.responses import Response
+
+from gateway.context import RequestContext
+from gateway.errors import InvalidBucketName, InvalidLocationConstraint, NoSuchBucket
+from gateway.wire import bucket as wire
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_bucket_name(name: str) -> None:
+    """AWS's general-purpose bucket naming rules."""
+    ok = bool(_NAME.match(name)) and ".." not in name and ".-" not in name and "-." not in name
+    if ok and (name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES)):
+        ok = False
+    if ok:
+        try:
+            ipaddress.IPv4Address(name)
+            ok = False
+        except ValueError:
+            pass
+    if not ok:
+        raise InvalidBucketName(BucketName=name)
+
+
+async def create_bucket(ctx: RequestContext) -> Response:
+    validate_bucket_name(ctx.bucket)
+    body = await ctx.read_body()
+    region = wire.location_constraint(body) or ctx.services.region
+    if region != ctx.services.region and not (
+        region == "EU" and ctx.services.region == "eu-west-1"
+    ):
+        raise InvalidLocationConstraint(LocationConstraint=region)
+    await ctx.services.meta.create_bucket(ctx.bucket, region)
+    return Response(headers={"location": "/" + ctx.bucket})
+
+
+async def _require(ctx: RequestContext):  # type: ignore[no-untyped-def]
+    rec = await ctx.services.meta.get_bucket(ctx.bucket)
+    if rec is None:
+        raise NoSuchBucket(BucketName=ctx.bucket)
+    return rec
+
+
+async def head_bucket(ctx: RequestContext) -> Response:
+    rec = await _require(ctx)
+    return Response(headers={"x-amz-bucket-region": rec.region})
+
+
+async def delete_bucket(ctx: RequestContext) -> Response:
+    await ctx.services.meta.delete_bucket(ctx.bucket)
+    return Response(status_code=204)
+
+
+async def get_bucket_location(ctx: RequestContext) -> Response:
+    rec = await _require(ctx)
+    return Response(wire.location(rec.region), media_type="application/xml")
+
+
+async def get_bucket_versioning(ctx: RequestContext) -> Response:
+    await _require(ctx)
+    return Response(wire.versioning(), media_type="application/xml")

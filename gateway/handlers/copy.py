@@ -1,0 +1,95 @@
+"""CopyObject: a new version that shares the source's blocks; no bytes are rewritten."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from starlette.responses import Response
+
+from gateway.context import RequestContext
+from gateway.errors import InvalidArgument, InvalidRequest, NoSuchVersion
+from gateway.handlers.object import check_key
+from gateway.wire import copy as wire
+from gateway.wire.headers import (
+    check_read_conditions,
+    stored_headers,
+    user_metadata,
+    write_condition,
+)
+from meta.records import ObjectHead, now_ms
+
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """(bucket, key) of x-amz-copy-source: "[/]bucket/key[?versionId=...]", URL-encoded."""
+    path, _, query = value.partition("?")
+    if query:
+        vid = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("versionId")
+        if vid is not None and vid != "null":
+            raise NoSuchVersion(VersionId=vid)
+    path = unquote(path)
+    if path.startswith("/"):
+        path = path[1:]
+    bucket, sep, key = path.partition("/")
+    if not bucket or not sep or not key:
+        raise InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+            ArgumentValue=value,
+        )
+    return bucket, key
+
+
+async def copy_object(ctx: RequestContext) -> Response:
+    check_key(ctx.key)
+    headers = ctx.headers
+    src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument(
+            "Unknown metadata directive.",
+            ArgumentName="x-amz-metadata-directive",
+            ArgumentValue=directive,
+        )
+    same = (src_bucket, src_key) == (ctx.bucket, ctx.key)
+    if (
+        same
+        and directive == "COPY"
+        and "x-amz-storage-class" not in headers
+        and "x-amz-website-redirect-location" not in headers
+    ):
+        raise InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes."
+        )
+    condition = write_condition(headers)
+
+    def new_head(src: ObjectHead) -> ObjectHead:
+        if directive == "REPLACE":
+            return ObjectHead(
+                ctx.key,
+                headers=stored_headers(headers),
+                user_meta=user_metadata(headers),
+                mtime_ms=now_ms(),
+            )
+        return ObjectHead(
+            ctx.key,
+            headers=dict(src.headers),
+            user_meta=dict(src.user_meta),
+            checksums=dict(src.checksums),
+            checksum_type=src.checksum_type,
+            mtime_ms=now_ms(),
+        )
+
+    def source_condition(src: ObjectHead) -> None:
+        check_read_conditions(headers, src, prefix="x-amz-copy-source-if-")
+
+    _src, head = await ctx.services.objects.copy_object(
+        src_bucket,
+        src_key,
+        ctx.bucket,
+        new_head,
+        source_condition=source_condition,
+        condition=condition,
+    )
+    return Response(wire.copy_object_result(head), media_type="application/xml")

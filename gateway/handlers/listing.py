@@ -1,0 +1,102 @@
+"""ListObjects, ListObjectsV2, ListObjectVersions: one page from the ordered index."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.responses import Response
+
+from gateway.context import RequestContext
+from gateway.errors import InvalidArgument
+from gateway.wire import listing as wire
+from gateway.wire.listing import ListingParams
+
+MAX_KEYS = 1000
+
+
+def _params(ctx: RequestContext) -> ListingParams:
+    q = ctx.query
+    raw = q.get("max-keys", str(MAX_KEYS))
+    try:
+        max_keys = int(raw)
+    except ValueError:
+        raise InvalidArgument(
+            "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys",
+            ArgumentValue=raw,
+        ) from None
+    if max_keys < 0:
+        raise InvalidArgument(
+            "Argument maxKeys must be an integer between 0 and 2147483647",
+            ArgumentName="maxKeys",
+            ArgumentValue=raw,
+        )
+    enc = q.get("encoding-type")
+    if enc is not None and enc.lower() != "url":
+        raise InvalidArgument(
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+            ArgumentValue=enc,
+        )
+    return ListingParams(
+        bucket=ctx.bucket,
+        prefix=q.get("prefix", ""),
+        delimiter=q.get("delimiter", ""),
+        max_keys=min(max_keys, MAX_KEYS),
+        encode=enc is not None,
+    )
+
+
+async def _page(ctx: RequestContext, p: ListingParams, after: str | None):  # type: ignore[no-untyped-def]
+    if p.max_keys == 0:
+        await ctx.services.meta.list_objects(p.bucket, p.prefix, p.delimiter, after, 0)
+        return [], False
+    return await ctx.services.meta.list_objects(p.bucket, p.prefix, p.delimiter, after, p.max_keys)
+
+
+def _owner(ctx: RequestContext) -> tuple[str, str]:
+    return ctx.services.owner_id, ctx.services.owner_name
+
+
+async def list_objects(ctx: RequestContext) -> Response:
+    p = _params(ctx)
+    marker = ctx.query.get("marker", "")
+    entries, truncated = await _page(ctx, p, marker or None)
+    next_marker = entries[-1].key if truncated and p.delimiter and entries else None
+    body = wire.list_objects_v1(p, entries, truncated, marker, next_marker, _owner(ctx))
+    return Response(body, media_type="application/xml")
+
+
+def encode_token(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidArgument(
+            "The continuation token provided is incorrect", ArgumentName="continuation-token"
+        ) from None
+
+
+async def list_objects_v2(ctx: RequestContext) -> Response:
+    p = _params(ctx)
+    token = ctx.query.get("continuation-token")
+    start_after = ctx.query.get("start-after")
+    after = decode_token(token) if token is not None else start_after
+    entries, truncated = await _page(ctx, p, after or None)
+    next_token = encode_token(entries[-1].key) if truncated and entries else None
+    owner = _owner(ctx) if ctx.query.get("fetch-owner", "").lower() == "true" else None
+    body = wire.list_objects_v2(p, entries, truncated, token, next_token, start_after, owner)
+    return Response(body, media_type="application/xml")
+
+
+async def list_object_versions(ctx: RequestContext) -> Response:
+    p = _params(ctx)
+    key_marker = ctx.query.get("key-marker", "")
+    entries, truncated = await _page(ctx, p, key_marker or None)
+    next_marker = entries[-1].key if truncated and entries else None
+    body = wire.list_object_versions(p, entries, truncated, key_marker, next_marker, _owner(ctx))
+    return Response(body, media_type="application/xml")

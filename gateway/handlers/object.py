@@ -1,0 +1,161 @@
+"""PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+
+from starlette.responses import Response, StreamingResponse
+
+from gateway.context import RequestContext
+from gateway.errors import (
+    BadDigest,
+    EntityTooLarge,
+    InvalidArgument,
+    InvalidDigest,
+    KeyTooLongError,
+    NoSuchVersion,
+)
+from gateway.wire.headers import (
+    RESPONSE_OVERRIDES,
+    check_read_conditions,
+    object_headers,
+    parse_range,
+    quote_etag,
+    stored_headers,
+    user_metadata,
+    write_condition,
+)
+from meta.records import ObjectHead
+
+MAX_KEY_BYTES = 1024
+MAX_PUT_SIZE = 5 << 30  # the largest single PUT S3 allows
+
+
+def check_key(key: str) -> None:
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise KeyTooLongError(Size=str(len(key.encode())), MaxSizeAllowed=str(MAX_KEY_BYTES))
+
+
+def check_version_id(query: Mapping[str, str]) -> None:
+    """Buckets are unversioned: the only version id is "null" (rclone sends it)."""
+    vid = query.get("versionId")
+    if vid is not None and vid != "null":
+        if not vid:
+            raise InvalidArgument("Version id cannot be the empty string", ArgumentName="versionId")
+        raise NoSuchVersion(Key="", VersionId=vid)
+
+
+def content_md5(headers: Mapping[str, str]) -> bytes | None:
+    value = headers.get("content-md5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidDigest(**{"Content-MD5": value}) from None
+    if len(digest) != 16:
+        raise InvalidDigest(**{"Content-MD5": value})
+    return digest
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    value = headers.get("x-amz-decoded-content-length") or headers.get("content-length")
+    return int(value) if value and value.isdigit() else None
+
+
+async def put_object(ctx: RequestContext) -> Response:
+    check_key(ctx.key)
+    headers = ctx.headers
+    expected_md5 = content_md5(headers)
+    size = declared_length(headers)
+    if size is not None and size > MAX_PUT_SIZE:
+        raise EntityTooLarge(ProposedSize=str(size), MaxSizeAllowed=str(MAX_PUT_SIZE))
+    head = ObjectHead(ctx.key, headers=stored_headers(headers), user_meta=user_metadata(headers))
+    reader = ctx.body()
+
+    def before_commit(h: ObjectHead) -> None:
+        if expected_md5 is not None and bytes.fromhex(h.etag) != expected_md5:
+            raise BadDigest(ExpectedDigest=expected_md5.hex(), CalculatedDigest=h.etag)
+        h.checksums = dict(reader.checksums)
+        h.checksum_type = "FULL_OBJECT" if h.checksums else None
+        if h.size > MAX_PUT_SIZE:
+            raise EntityTooLarge()
+
+    await ctx.services.objects.put_object(
+        ctx.bucket, head, reader, before_commit=before_commit, condition=write_condition(headers)
+    )
+    out = {"etag": quote_etag(head.etag)}
+    for alg, value in head.checksums.items():
+        out["x-amz-checksum-" + alg.lower()] = value
+    return Response(headers=out)
+
+
+async def _load(ctx: RequestContext) -> ObjectHead:
+    check_version_id(ctx.query)
+    return await ctx.services.meta.get_object(ctx.bucket, ctx.key)
+
+
+def _overrides(ctx: RequestContext, headers: dict[str, str]) -> None:
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in ctx.query:
+            headers[header] = ctx.query[param]
+
+
+def _part_range(ctx: RequestContext, head: ObjectHead) -> tuple[int, int] | None:
+    """partNumber=N reads one part of a multipart object (part 1 of a simple one)."""
+    value = ctx.query.get("partNumber")
+    if value is None:
+        return None
+    from gateway.errors import InvalidPartNumber  # defined with multipart
+
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+        )
+    n = int(value)
+    parts = head.parts or [head.size]
+    if n > len(parts):
+        raise InvalidPartNumber()
+    start = sum(parts[: n - 1])
+    return start, start + parts[n - 1]
+
+
+async def get_object(ctx: RequestContext) -> Response:
+    return await _get_or_head(ctx, with_body=True)
+
+
+async def head_object(ctx: RequestContext) -> Response:
+    return await _get_or_head(ctx, with_body=False)
+
+
+async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
+    head = await _load(ctx)
+    check_read_conditions(ctx.headers, head)
+    checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+    part = _part_range(ctx, head)
+    rng = part or parse_range(ctx.headers.get("range"), head.size)
+    headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
+    _overrides(ctx, headers)
+    status = 200
+    start, end = 0, head.size
+    if rng is not None:
+        start, end = rng
+        status = 206
+        headers["content-range"] = f"bytes {start}-{end - 1}/{head.size}"
+        if part is not None and head.parts is None and end - start == head.size:
+            status = 206
+    headers["content-length"] = str(end - start)
+    if not with_body:
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(
+        ctx.services.objects.read(head, start, end), status_code=status, headers=headers
+    )
+
+
+async def delete_object(ctx: RequestContext) -> Response:
+    check_version_id(ctx.query)
+    await ctx.services.meta.delete_object(ctx.bucket, ctx.key)
+    return Response(status_code=204)

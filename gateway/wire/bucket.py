@@ -1,0 +1,35 @@
+"""Wire format of the bucket family: ListBuckets, CreateBucketConfiguration, location."""
+
+from __future__ import annotations
+
+from gateway.wire.headers import iso_date
+from gateway.wire.xml import document, el, parse
+from meta.records import BucketRecord
+
+
+def list_buckets(buckets: list[BucketRecord], owner_id: str, owner_name: str) -> bytes:
+    items = "".join(
+        "<Bucket>" + el("Name", b.name) + el("CreationDate", iso_date(b.created_ms)) + "</Bucket>"
+        for b in buckets
+    )
+    owner = "<Owner>" + el("ID", owner_id) + el("DisplayName", owner_name) + "</Owner>"
+    return document("ListAllMyBucketsResult", [owner, "<Buckets>", items, "</Buckets>"])
+
+
+def location_constraint(body: bytes) -> str | None:
+    """The LocationConstraint of a CreateBucket body; None when the body is empty."""
+    if not body.strip():
+        return None
+    doc = parse(body, "CreateBucketConfiguration")
+    value = doc.get("LocationConstraint")
+    return value if isinstance(value, str) else None
+
+
+def location(region: str) -> bytes:
+    # us-east-1 is reported as an empty LocationConstraint, as AWS does.
+    value = "" if region == "us-east-1" else region
+    return document("LocationConstraint", [value])
+
+
+def versioning() -> bytes:
+    return document("VersioningConfiguration", [])

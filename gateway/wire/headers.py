@@ -1,0 +1,225 @@
+"""S3 headers in and out: stored headers, x-amz-meta-*, ETags, HTTP dates, Range, If-*."""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from gateway.errors import (
+    InvalidArgument,
+    InvalidRange,
+    MetadataTooLarge,
+    NotModified,
+    PreconditionFailed,
+)
+from meta.records import ObjectHead
+
+# Headers stored with an object and returned on GET/HEAD as they were sent.
+STORED_HEADERS = (
+    "content-type",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+    "x-amz-website-redirect-location",
+)
+META_PREFIX = "x-amz-meta-"
+MAX_USER_META = 2048  # AWS: user-defined metadata is limited to 2 KB
+RESPONSE_OVERRIDES = {
+    "response-content-type": "content-type",
+    "response-content-language": "content-language",
+    "response-expires": "expires",
+    "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition",
+    "response-content-encoding": "content-encoding",
+}
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out = {h: headers[h] for h in STORED_HEADERS if h in headers}
+    enc = out.get("content-encoding")
+    if enc is not None:
+        # aws-chunked describes the transfer, not the object: AWS drops it.
+        kept = [e.strip() for e in enc.split(",") if e.strip() and e.strip() != "aws-chunked"]
+        if kept:
+            out["content-encoding"] = ",".join(kept)
+        else:
+            del out["content-encoding"]
+    return out
+
+
+def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    meta = {k[len(META_PREFIX) :]: v for k, v in headers.items() if k.startswith(META_PREFIX)}
+    if sum(len(k) + len(v) for k, v in meta.items()) > MAX_USER_META:
+        raise MetadataTooLarge()
+    return meta
+
+
+def quote_etag(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def http_date(ms: int) -> str:
+    return email.utils.formatdate(ms // 1000, usegmt=True)
+
+
+def iso_date(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_http_date(value: str) -> int | None:
+    """Seconds since the epoch, or None for an unparseable date (which S3 ignores)."""
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp())
+
+
+def object_headers(head: ObjectHead, checksum_mode: bool = False) -> dict[str, str]:
+    h = {
+        "etag": quote_etag(head.etag),
+        "last-modified": http_date(head.mtime_ms),
+        "accept-ranges": "bytes",
+        "content-type": "binary/octet-stream",
+    }
+    h.update(head.headers)
+    for k, v in head.user_meta.items():
+        h[META_PREFIX + k] = v
+    if head.parts:
+        h["x-amz-mp-parts-count"] = str(len(head.parts))
+    if checksum_mode:
+        for alg, value in head.checksums.items():
+            h["x-amz-checksum-" + alg.lower()] = value
+        if head.checksums and head.checksum_type:
+            h["x-amz-checksum-type"] = head.checksum_type
+    return h
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end exclusive) for a single bytes range; None means the whole object.
+
+    Malformed or multi-range headers are ignored, as S3 does; a range that starts
+    beyond the object is InvalidRange (416).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if not value.startswith("bytes=") or "," in value:
+        return None
+    spec = value[6:].strip()
+    first, sep, last = spec.partition("-")
+    if not sep:
+        return None
+    first, last = first.strip(), last.strip()
+    try:
+        if first == "":
+            if not last.isdigit():
+                return None
+            n = int(last)
+            if n == 0:
+                raise InvalidRange(ActualObjectSize=str(size), RangeRequested=value)
+            return max(size - n, 0), size
+        if not first.isdigit() or (last and not last.isdigit()):
+            return None
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if end <= start:
+        return None
+    if start >= size:
+        raise InvalidRange(ActualObjectSize=str(size), RangeRequested=value)
+    return start, min(end, size)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == "*" or tag.strip('"') == etag:
+            return True
+    return False
+
+
+def check_read_conditions(
+    headers: Mapping[str, str], head: ObjectHead, prefix: str = "if-"
+) -> None:
+    """RFC 7232 as S3 applies it: If-Match/If-Unmodified-Since fail with 412,
+    If-None-Match/If-Modified-Since with 304. ``prefix`` is "x-amz-copy-source-if-" for
+    copies, where every failure is a 412."""
+    copy = prefix != "if-"
+    mtime = head.mtime_ms // 1000
+    if_match = headers.get(prefix + "match")
+    if_none = headers.get(prefix + "none-match")
+    if if_match is not None:
+        if not _etag_matches(if_match, head.etag):
+            raise PreconditionFailed(Condition="If-Match")
+    else:
+        since = headers.get(prefix + "unmodified-since")
+        t = parse_http_date(since) if since else None
+        if t is not None and mtime > t:
+            raise PreconditionFailed(Condition="If-Unmodified-Since")
+    if if_none is not None:
+        if _etag_matches(if_none, head.etag):
+            raise (
+                PreconditionFailed(Condition="If-None-Match")
+                if copy
+                else NotModified(
+                    headers={
+                        "etag": quote_etag(head.etag),
+                        "last-modified": http_date(head.mtime_ms),
+                    }
+                )
+            )
+    else:
+        since = headers.get(prefix + "modified-since")
+        t = parse_http_date(since) if since else None
+        if t is not None and mtime <= t and t <= _now_s():
+            raise (
+                PreconditionFailed(Condition="If-Modified-Since")
+                if copy
+                else NotModified(
+                    headers={
+                        "etag": quote_etag(head.etag),
+                        "last-modified": http_date(head.mtime_ms),
+                    }
+                )
+            )
+
+
+def write_condition(headers: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """If-None-Match: * / If-Match on a write, as a check of the current head (None if absent)."""
+    if_none = headers.get("if-none-match")
+    if_match = headers.get("if-match")
+    if if_none is None and if_match is None:
+        return None
+    if if_none is not None and if_none.strip() != "*":
+        raise InvalidArgument("If-None-Match only supports *", ArgumentName="If-None-Match")
+
+    def check(current: ObjectHead | None) -> None:
+        if if_none is not None and current is not None:
+            raise PreconditionFailed(Condition="If-None-Match")
+        if if_match is not None:
+            from gateway.errors import NoSuchKey
+
+            if current is None:
+                raise NoSuchKey()
+            if not _etag_matches(if_match, current.etag):
+                raise PreconditionFailed(Condition="If-Match")
+
+    return check
+
+
+def _now_s() -> int:
+    import time
+
+    return int(time.time())

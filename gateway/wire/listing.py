@@ -1,0 +1,138 @@
+"""Wire format of listings: ListObjects (v1), ListObjectsV2, ListObjectVersions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from gateway.wire.headers import iso_date, quote_etag
+from gateway.wire.xml import bool_text, document, el, opt
+from meta.store import ListEntry
+
+
+@dataclass
+class ListingParams:
+    bucket: str
+    prefix: str
+    delimiter: str
+    max_keys: int
+    encode: bool  # encoding-type=url was asked for
+
+
+def _enc(value: str, p: ListingParams) -> str:
+    return quote(value, safe="/") if p.encode else value
+
+
+def _owner(owner: tuple[str, str] | None) -> str:
+    if owner is None:
+        return ""
+    return "<Owner>" + el("ID", owner[0]) + el("DisplayName", owner[1]) + "</Owner>"
+
+
+def _contents(entries: list[ListEntry], p: ListingParams, owner: tuple[str, str] | None) -> str:
+    parts: list[str] = []
+    for e in entries:
+        if e.head is None:
+            parts.append("<CommonPrefixes>" + el("Prefix", _enc(e.key, p)) + "</CommonPrefixes>")
+            continue
+        h = e.head
+        parts.append(
+            "<Contents>"
+            + el("Key", _enc(h.key, p))
+            + el("LastModified", iso_date(h.mtime_ms))
+            + el("ETag", quote_etag(h.etag))
+            + el("Size", h.size)
+            + _owner(owner)
+            + el("StorageClass", "STANDARD")
+            + "</Contents>"
+        )
+    return "".join(parts)
+
+
+def _common(p: ListingParams, truncated: bool) -> list[str]:
+    return [
+        el("Name", p.bucket),
+        el("Prefix", _enc(p.prefix, p)),
+        opt("Delimiter", _enc(p.delimiter, p) if p.delimiter else None),
+        el("MaxKeys", p.max_keys),
+        opt("EncodingType", "url" if p.encode else None),
+        el("IsTruncated", bool_text(truncated)),
+    ]
+
+
+def list_objects_v1(
+    p: ListingParams,
+    entries: list[ListEntry],
+    truncated: bool,
+    marker: str,
+    next_marker: str | None,
+    owner: tuple[str, str],
+) -> bytes:
+    children = _common(p, truncated)
+    children.insert(2, el("Marker", _enc(marker, p)))
+    if next_marker is not None:
+        children.append(el("NextMarker", _enc(next_marker, p)))
+    children.append(_contents(entries, p, owner))
+    return document("ListBucketResult", children)
+
+
+def list_objects_v2(
+    p: ListingParams,
+    entries: list[ListEntry],
+    truncated: bool,
+    continuation: str | None,
+    next_token: str | None,
+    start_after: str | None,
+    owner: tuple[str, str] | None,
+) -> bytes:
+    children = _common(p, truncated)
+    children.append(el("KeyCount", len(entries)))
+    if continuation is not None:
+        children.append(el("ContinuationToken", continuation))
+    if next_token is not None:
+        children.append(el("NextContinuationToken", next_token))
+    if start_after is not None:
+        children.append(el("StartAfter", _enc(start_after, p)))
+    children.append(_contents(entries, p, owner))
+    return document("ListBucketResult", children)
+
+
+def list_object_versions(
+    p: ListingParams,
+    entries: list[ListEntry],
+    truncated: bool,
+    key_marker: str,
+    next_key_marker: str | None,
+    owner: tuple[str, str],
+) -> bytes:
+    children = [
+        el("Name", p.bucket),
+        el("Prefix", _enc(p.prefix, p)),
+        el("KeyMarker", _enc(key_marker, p)),
+        el("VersionIdMarker", ""),
+        el("MaxKeys", p.max_keys),
+        opt("Delimiter", _enc(p.delimiter, p) if p.delimiter else None),
+        opt("EncodingType", "url" if p.encode else None),
+        el("IsTruncated", bool_text(truncated)),
+    ]
+    if next_key_marker is not None:
+        children.append(el("NextKeyMarker", _enc(next_key_marker, p)))
+        children.append(el("NextVersionIdMarker", "null"))
+    for e in entries:
+        if e.head is None:
+            children.append("<CommonPrefixes>" + el("Prefix", _enc(e.key, p)) + "</CommonPrefixes>")
+            continue
+        h = e.head
+        children.append(
+            "<Version>"
+            + el("Key", _enc(h.key, p))
+            + el("VersionId", "null")
+            + el("IsLatest", "true")
+            + el("LastModified", iso_date(h.mtime_ms))
+            + el("ETag", quote_etag(h.etag))
+            + el("Size", h.size)
+            + _owner(owner)
+            + el("StorageClass", "STANDARD")
+            + "</Version>"
+        )
+    return document("ListVersionsResult", children)

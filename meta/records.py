@@ -1,0 +1,156 @@
+"""Metadata records: compact msgpack values, one dataclass per record family.
+
+Each record carries a schema version (field "_") so that later releases can read what
+earlier ones wrote. Field names on disk are short; the dataclass names say what they are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+SCHEMA = 1
+
+
+def _pack(d: dict[str, Any]) -> bytes:
+    d["_"] = SCHEMA
+    return msgpack.packb(d, use_bin_type=True)
+
+
+def _unpack(raw: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(raw, raw=False)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class BucketRecord:
+    name: str
+    created_ms: int
+    region: str = "us-east-1"
+    # "active" or "deleting": DeleteBucket marks the bucket first, then checks it is empty,
+    # so a PUT that commits concurrently either lands before (and is seen) or fails.
+    state: str = "active"
+
+    def to_bytes(self) -> bytes:
+        return _pack({"n": self.name, "c": self.created_ms, "r": self.region, "s": self.state})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> BucketRecord:
+        d = _unpack(raw)
+        return cls(d["n"], d["c"], d.get("r", "us-east-1"), d.get("s", "active"))
+
+
+BlockRef = tuple[bytes, int]  # (block id, size in bytes)
+
+
+@dataclass
+class ObjectHead:
+    """The current version of an object: what GET, HEAD and listings need.
+
+    Small objects keep their bytes in ``inline``; others list their blocks, either in
+    ``blocks`` or, for large objects, in ``pages`` block-list records (meta.keys.PAGE) so
+    that no record grows with the object.
+    """
+
+    key: str
+    version: bytes = field(default_factory=lambda: os.urandom(16))
+    size: int = 0
+    etag: str = ""
+    mtime_ms: int = field(default_factory=now_ms)
+    headers: dict[str, str] = field(default_factory=dict)  # content-type, cache-control, ...
+    user_meta: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
+    inline: bytes | None = None
+    blocks: list[BlockRef] | None = None
+    pages: int = 0
+    checksums: dict[str, str] = field(default_factory=dict)  # "CRC32" -> base64
+    checksum_type: str | None = None
+    parts: list[int] | None = None  # part sizes of a multipart object
+
+    def to_bytes(self) -> bytes:
+        d: dict[str, Any] = {
+            "k": self.key,
+            "v": self.version,
+            "s": self.size,
+            "e": self.etag,
+            "t": self.mtime_ms,
+        }
+        if self.headers:
+            d["h"] = self.headers
+        if self.user_meta:
+            d["m"] = self.user_meta
+        if self.inline is not None:
+            d["d"] = self.inline
+        if self.blocks is not None:
+            d["b"] = [[h, n] for h, n in self.blocks]
+        if self.pages:
+            d["p"] = self.pages
+        if self.checksums:
+            d["x"] = self.checksums
+        if self.checksum_type:
+            d["xt"] = self.checksum_type
+        if self.parts:
+            d["pt"] = self.parts
+        return _pack(d)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ObjectHead:
+        d = _unpack(raw)
+        b = d.get("b")
+        return cls(
+            key=d["k"],
+            version=d["v"],
+            size=d["s"],
+            etag=d["e"],
+            mtime_ms=d["t"],
+            headers=d.get("h", {}),
+            user_meta=d.get("m", {}),
+            inline=d.get("d"),
+            blocks=[(h, n) for h, n in b] if b is not None else None,
+            pages=d.get("p", 0),
+            checksums=d.get("x", {}),
+            checksum_type=d.get("xt"),
+            parts=d.get("pt"),
+        )
+
+
+def pack_page(blocks: list[BlockRef]) -> bytes:
+    return msgpack.packb([[h, n] for h, n in blocks], use_bin_type=True)
+
+
+def unpack_page(raw: bytes) -> list[BlockRef]:
+    return [(h, n) for h, n in msgpack.unpackb(raw, raw=False)]
+
+
+DELETING = -1
+
+
+@dataclass(frozen=True)
+class RefCount:
+    """How many committed versions refer to a block.
+
+    The nonce changes on every write, so a compare on the raw value detects any change
+    in between (no ABA): that is what makes dedup safe against a concurrent GC.
+    ``count == DELETING`` means GC has claimed the block and is removing it.
+    """
+
+    count: int
+    nonce: bytes
+
+    def to_bytes(self) -> bytes:
+        return msgpack.packb([self.count, self.nonce], use_bin_type=True)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> RefCount:
+        c, n = msgpack.unpackb(raw, raw=False)
+        return cls(c, n)
+
+    @classmethod
+    def new(cls, count: int) -> RefCount:
+        return cls(count, os.urandom(8))
