@@ -88,6 +88,10 @@ def create_app(
                 media_type="application/xml",
                 headers=err.headers,
             )
+            if _body_unread(request, headers):
+                # The client may be waiting for "100 Continue" before it sends the body, or
+                # still sending it: the connection's framing is unknown, so end it.
+                response.headers["connection"] = "close"
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
         response.headers["server"] = "Cairn"
@@ -107,6 +111,11 @@ def create_app(
 
     routes = [Route("/{path:path}", handle, methods=METHODS)]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _body_unread(request: Request, headers: Mapping[str, str]) -> bool:
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    return has_body and not getattr(request, "_stream_consumed", False)
 
 
 def _refine(endpoint: Endpoint, headers: Mapping[str, str]) -> Endpoint:

@@ -133,10 +133,10 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) + 1 if last else size
     except ValueError:
         return None
-    if end <= start:
-        return None
     if start >= size:
         raise InvalidRange(ActualObjectSize=str(size), RangeRequested=value)
+    if end <= start:
+        return None
     return start, min(end, size)
 
 

@@ -1,0 +1,228 @@
+"""The request body as the object layer sees it: decoded, hashed and verified while streaming.
+
+Request path step: body integrity, after ``authenticate`` and before anything is written.
+``BodyReader`` wraps the raw ASGI body stream and yields the object's bytes:
+
+* aws-chunked bodies (Content-Encoding aws-chunked or a STREAMING-* payload mode) are
+  de-framed by ``gateway.auth.chunked``, with chunk/trailer signatures checked on the fly;
+* a hex x-amz-content-sha256 is checked against the SHA-256 of what was received;
+* x-amz-checksum-* values (header or trailer) and Content-MD5 are checked at the end.
+
+Every check raises before the iteration finishes, so a caller that commits only after
+consuming the whole reader never stores a body that failed verification.
+
+Hashing is CPU work: incoming pieces are gathered to ~1 MiB and buffers of 256 KiB or more
+are decoded and hashed in a worker thread (hashlib, zlib, crc32c and awscrt release the
+GIL), small ones inline. Memory stays at about one gathered buffer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Mapping
+
+from gateway import checksums
+from gateway.auth import sigv4
+from gateway.auth.chunked import ChunkedDecoder
+from gateway.auth.verify import AuthResult
+from gateway.errors import (
+    BadDigest,
+    IncompleteBody,
+    InvalidDigest,
+    InvalidRequest,
+    XAmzContentSHA256Mismatch,
+)
+
+__all__ = ["BodyReader"]
+
+GATHER_BYTES = 1024 * 1024
+THREAD_THRESHOLD = 256 * 1024
+CHECKSUM_TYPES = frozenset({"FULL_OBJECT", "COMPOSITE"})
+
+
+class BodyReader:
+    """Wraps the raw request body stream; yields the decoded object bytes."""
+
+    def __init__(
+        self, stream: AsyncIterator[bytes], auth: AuthResult, headers: Mapping[str, str]
+    ) -> None:
+        headers = {name.lower(): value for name, value in headers.items()}
+        self._stream = stream
+        self._started = False
+        self.checksums: dict[str, str] = {}
+        self.decoded_length = 0
+        self.checksum_type: str | None = None
+
+        mode = auth.payload_mode
+        encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",")]
+        self._chunked = "aws-chunked" in encodings or mode.startswith("STREAMING-")
+        self._decoder: ChunkedDecoder | None = None
+        if self._chunked:
+            allow_trailers = mode.endswith("-TRAILER") or "x-amz-trailer" in headers
+            self._decoder = ChunkedDecoder(auth.chunk_signing, allow_trailers=allow_trailers)
+        # A hex x-amz-content-sha256 covers the bytes as sent (the encoded body if chunked).
+        self._content_sha256 = (
+            mode.lower() if len(mode) == 64 and mode not in sigv4.PAYLOAD_MARKERS else None
+        )
+        self._raw_hash = hashlib.sha256() if self._content_sha256 else None
+
+        self._expected_length = _int_header(headers, "x-amz-decoded-content-length")
+        if not self._chunked:
+            self._expected_length = _int_header(headers, "content-length")
+
+        checksum_type = headers.get("x-amz-checksum-type")
+        if checksum_type is not None:
+            self.checksum_type = checksum_type.strip().upper()
+            if self.checksum_type not in CHECKSUM_TYPES:
+                raise InvalidRequest("Value for x-amz-checksum-type header is invalid.")
+
+        # Checksums the client declared in headers, as raw digests, by algorithm name.
+        self._declared: dict[str, bytes] = {}
+        for header, cls in checksums.BY_HEADER.items():
+            if header in headers:
+                self._declared[cls.name] = checksums.decode_value(cls.name, headers[header])
+        if len(self._declared) > 1:
+            raise InvalidRequest(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not "
+                "allowed."
+            )
+        wanted = set(self._declared)
+        self._trailer_names: list[str] = []
+        for name in filter(
+            None, (n.strip().lower() for n in headers.get("x-amz-trailer", "").split(","))
+        ):
+            cls = checksums.BY_HEADER.get(name)
+            if cls is None:
+                raise InvalidRequest(
+                    f"The value specified in the x-amz-trailer header ({name}) is not supported."
+                )
+            self._trailer_names.append(name)
+            wanted.add(cls.name)
+        if "x-amz-sdk-checksum-algorithm" in headers:
+            try:
+                wanted.add(checksums.algorithm(headers["x-amz-sdk-checksum-algorithm"]).name)
+            except InvalidRequest:
+                raise InvalidRequest(
+                    "Value for x-amz-sdk-checksum-algorithm header is invalid."
+                ) from None
+        self._hashers = {name: checksums.new(name) for name in sorted(wanted)}
+
+        self._content_md5: bytes | None = None
+        if "content-md5" in headers:
+            try:
+                self._content_md5 = base64.b64decode(headers["content-md5"].strip(), validate=True)
+            except (binascii.Error, ValueError):
+                self._content_md5 = b""
+            if len(self._content_md5) != 16:
+                raise InvalidDigest()
+        self._md5 = hashlib.md5(usedforsecurity=False) if self._content_md5 is not None else None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Decoded payload bytes, in pieces; raises on any integrity failure before ending."""
+        if self._started:
+            raise RuntimeError("a BodyReader can only be iterated once")
+        self._started = True
+        gathered: list[bytes] = []
+        size = 0
+        async for piece in self._stream:
+            if not piece:
+                continue
+            gathered.append(piece)
+            size += len(piece)
+            if size >= GATHER_BYTES:
+                for out in await self._process(b"".join(gathered)):
+                    self.decoded_length += len(out)
+                    yield out
+                gathered.clear()
+                size = 0
+        if gathered:
+            for out in await self._process(b"".join(gathered)):
+                self.decoded_length += len(out)
+                yield out
+        self._finish()
+
+    async def _process(self, raw: bytes) -> list[bytes]:
+        if len(raw) >= THREAD_THRESHOLD:
+            return await asyncio.to_thread(self._step, raw)
+        return self._step(raw)
+
+    def _step(self, raw: bytes) -> list[bytes]:
+        """Decode and hash one gathered buffer (runs inline or in a worker thread)."""
+        if self._raw_hash is not None:
+            self._raw_hash.update(raw)
+        pieces = self._decoder.feed(raw) if self._decoder is not None else [raw]
+        produced = 0
+        for piece in pieces:
+            produced += len(piece)
+            for hasher in self._hashers.values():
+                hasher.update(piece)
+            if self._md5 is not None:
+                self._md5.update(piece)
+        # Refuse early rather than read on past the length the client committed to.
+        if (
+            self._chunked
+            and self._expected_length is not None
+            and self.decoded_length + produced > self._expected_length
+        ):
+            raise IncompleteBody("The decoded body is longer than x-amz-decoded-content-length.")
+        return pieces
+
+    def _finish(self) -> None:
+        if self._decoder is not None:
+            self._decoder.finish()
+        if self._expected_length is not None and self.decoded_length != self._expected_length:
+            raise IncompleteBody()
+        if self._raw_hash is not None and not hmac.compare_digest(
+            self._raw_hash.hexdigest(), self._content_sha256 or ""
+        ):
+            raise XAmzContentSHA256Mismatch(
+                ClientComputedContentSHA256=self._content_sha256 or "",
+                S3ComputedContentSHA256=self._raw_hash.hexdigest(),
+            )
+        if self._md5 is not None and not hmac.compare_digest(
+            self._md5.digest(), self._content_md5 or b""
+        ):
+            raise BadDigest("The Content-MD5 you specified did not match what we received.")
+
+        trailers = self._decoder.trailers if self._decoder is not None else {}
+        for name in self._trailer_names:
+            if name not in trailers:
+                raise InvalidRequest(
+                    f"The trailing header {name} declared in x-amz-trailer was not sent."
+                )
+        declared = dict(self._declared)
+        for header, value in trailers.items():
+            cls = checksums.BY_HEADER.get(header)
+            if cls is None:
+                continue  # other trailers carry no integrity information for us
+            if header not in self._trailer_names:
+                # Only declared trailers were hashed while streaming; AWS requires the
+                # declaration (x-amz-trailer) for exactly that reason.
+                raise InvalidRequest(
+                    f"The trailing header {header} was not declared in x-amz-trailer."
+                )
+            raw = checksums.decode_value(cls.name, value, header=header)
+            if cls.name in declared and declared[cls.name] != raw:
+                raise BadDigest(
+                    f"The {cls.name} you specified did not match the calculated checksum."
+                )
+            declared[cls.name] = raw
+        for name, hasher in self._hashers.items():
+            digest = hasher.digest()
+            if name in declared:
+                checksums.verify(name, declared[name], digest)
+            self.checksums[name] = base64.b64encode(digest).decode("ascii")
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.isdigit():
+        raise InvalidRequest(f"Value for {name} header is invalid.")
+    return int(value)
