@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration.helpers import headers_of, raw_signed, s3_error, status_of
@@ -52,16 +54,47 @@ def test_head_missing_bucket_is_404(s3):
     assert status_of(ei.value.response) == 404
 
 
-def test_create_bucket_with_location_constraint(s3):
+def test_create_bucket_with_location_constraint(private_server):
+    # A server configured for eu-west-1, addressed by a client in that region.
+    private_server.extra_args = ["--region", "eu-west-1"]
+    private_server.start()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=private_server.endpoint,
+        aws_access_key_id=private_server.access_key,
+        aws_secret_access_key=private_server.secret_key,
+        region_name="eu-west-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
     name = new_name()
     resp = s3.create_bucket(
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     assert status_of(resp) == 200
+    assert name in bucket_names(s3)
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
+    assert headers_of(s3.head_bucket(Bucket=name)).get("x-amz-bucket-region") == "eu-west-1"
+
+    # A constraint naming another region is refused, and nothing is created.
+    other = new_name()
+    with pytest.raises(ClientError) as ei:
+        s3.create_bucket(
+            Bucket=other, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
+        )
+    assert status_of(ei.value.response) == 400
+    assert ei.value.response["Error"]["Code"] in (
+        "IllegalLocationConstraintException",
+        "InvalidLocationConstraint",
+    )
+    assert other not in bucket_names(s3)
+
+
+def test_create_bucket_without_configuration_location(s3):
+    name = new_name()
+    assert status_of(s3.create_bucket(Bucket=name)) == 200
     try:
-        assert name in bucket_names(s3)
-        loc = s3.get_bucket_location(Bucket=name)
-        assert loc["LocationConstraint"] == "eu-west-1"
+        # us-east-1 is reported as an empty LocationConstraint (None in boto3).
+        assert s3.get_bucket_location(Bucket=name).get("LocationConstraint") in (None, "")
     finally:
         s3.delete_bucket(Bucket=name)
 

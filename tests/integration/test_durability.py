@@ -96,9 +96,12 @@ def test_kill9_during_large_upload(private_server):
     total = 200 * MiB
     chunk = os.urandom(MiB)
 
+    sent: dict[str, int] = {}
+
     def upload(url: str, halfway: threading.Event, outcome: list[object]) -> None:
         def body():
             for i in range(total // MiB):
+                sent[url] = i * MiB
                 if i == 40:
                     halfway.set()
                 yield chunk
@@ -128,6 +131,9 @@ def test_kill9_during_large_upload(private_server):
         events.append(ev)
     for ev in events:
         assert ev.wait(60), "upload never got going"
+    # Both uploads are well under way (40 MiB handed to the socket), far from complete.
+    assert all(sent.get(url, 0) >= 40 * MiB for url in urls.values()), sent
+    assert all(not outcome for outcome in outcomes.values()), outcomes
     private_server.kill9()
     for t in threads:
         t.join(30)

@@ -36,9 +36,16 @@ def delete_xml(keys, quiet: bool = False) -> bytes:
 def test_delete_objects_verbose(s3, bucket):
     keys = ["a", "b/c", "d e", "ü&<x>"]
     put_keys(s3, bucket, keys + ["keep"])
+    sent: list[dict[str, str]] = []
+    s3.meta.events.register(
+        "before-send.s3.DeleteObjects",
+        lambda request, **kw: sent.append({k.lower(): v for k, v in request.headers.items()}),
+    )
     resp = s3.delete_objects(
         Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": False}
     )
+    # Current botocore proves integrity with a flexible checksum, not Content-MD5.
+    assert any(h.startswith("x-amz-checksum-") for h in sent[0]), sent
     assert status_of(resp) == 200
     assert sorted(d["Key"] for d in resp["Deleted"]) == sorted(keys)
     assert "Errors" not in resp
