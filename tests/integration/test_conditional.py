@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import make_client
 from tests.integration.helpers import get_bytes, quoted_etag, s3_error, status_of
 
 BODY = b"conditional body"
@@ -56,6 +58,23 @@ def test_get_if_none_match_match_is_304(s3, bucket, obj):
     exc = expect_status(lambda: s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag), 304)
     headers = exc.response["ResponseMetadata"]["HTTPHeaders"]
     assert headers.get("etag") == etag
+
+
+def test_raw_304_has_no_body(server, bucket, obj):
+    etag, lm = obj
+    url = make_client(server, signature_version="s3v4").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "c"}, ExpiresIn=300
+    )
+    resp = httpx.get(url, headers={"If-None-Match": etag})
+    assert resp.status_code == 304
+    assert resp.content == b""
+    assert resp.headers.get("etag") == etag
+    resp = httpx.get(url, headers={"If-Modified-Since": lm.strftime("%a, %d %b %Y %H:%M:%S GMT")})
+    assert resp.status_code == 304
+    assert resp.content == b""
+    resp = httpx.get(url, headers={"If-Match": WRONG_ETAG})
+    assert resp.status_code == 412
+    assert b"<Code>PreconditionFailed</Code>" in resp.content
 
 
 def test_get_if_none_match_other_is_200(s3, bucket, obj):

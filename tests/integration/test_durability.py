@@ -55,7 +55,7 @@ def test_data_survives_clean_restart(private_server):
     s3.delete_object(Bucket="durable", Key="deleted")
     before = s3.head_object(Bucket="durable", Key="big")
 
-    private_server.stop()  # SIGINT, like Ctrl-C
+    assert private_server.stop() == 0  # SIGINT, like Ctrl-C: a clean exit
     private_server.start()
     s3 = make_client(private_server)
 

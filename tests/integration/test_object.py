@@ -244,6 +244,7 @@ SPECIAL_KEYS = [
     "a" * 1024,
     "日" * 300,  # 900 UTF-8 bytes
     "€" * 341,  # 1023 UTF-8 bytes
+    "€" * 341 + "a",  # exactly 1024 UTF-8 bytes
     "with space",
     "plus+sign",
     "percent%20literal",
@@ -299,6 +300,9 @@ def test_long_keys_sharing_600_byte_prefix(s3, bucket):
     prefix = "p" * 590 + "/shared/"  # 598 bytes
     prefix += "xy"  # 600
     suffixes = ["b", "a", "A", "~", "!", "é", "\ue000", "😀", "a" * 400, "aa", "a/b", "0", "z"]
+    # Keys differing only far beyond the shared prefix, some only in their last byte.
+    suffixes += [f"{'m' * (300 + i)}{c}" for i in (0, 1, 99) for c in "0aZ~"]
+    suffixes += [f"{i:02d}/" + "日" * 100 + str(i % 3) for i in range(30)]
     keys = [prefix + s for s in suffixes]
     for i, key in enumerate(keys):
         assert len(key.encode()) <= 1024
