@@ -22,6 +22,7 @@ from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.service import DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX, ObjectService
 from meta.lmdb_kv import LmdbKV
 from meta.store import MetaStore
+from meta.uploads import Uploads
 
 log = logging.getLogger("cairn")
 
@@ -102,7 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     }
     blocks = ReplicatedBlocks(stores, replicas=args.replicas)
     objects = ObjectService(meta, blocks, block_size=args.block_size, inline_max=args.inline_max)
-    services = Services(meta=meta, objects=objects, region=args.region)
+    services = Services(meta=meta, objects=objects, uploads=Uploads(meta), region=args.region)
     app = create_app(
         services,
         {access: secret},

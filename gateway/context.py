@@ -12,6 +12,7 @@ from gateway.auth.verify import AuthResult
 from gateway.objects.service import ObjectService
 from gateway.routing import Endpoint
 from meta.store import MetaStore
+from meta.uploads import Uploads
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Services:
 
     meta: MetaStore
     objects: ObjectService
+    uploads: Uploads
     region: str = "us-east-1"
     owner_id: str = "cairn"
     owner_name: str = "cairn"

@@ -277,6 +277,7 @@ def from_internal(exc: BaseException) -> S3Error:
     from blockstore.api import BlockStoreError
     from meta import store
     from meta.api import MetaUnavailable
+    from meta.uploads import UploadNotFound
 
     mapping: dict[type[BaseException], type[S3Error]] = {
         store.BucketNotFound: NoSuchBucket,
@@ -285,6 +286,7 @@ def from_internal(exc: BaseException) -> S3Error:
         store.BucketNotEmpty: BucketNotEmpty,
         store.ConditionFailed: PreconditionFailed,
         store.BlockVanished: SlowDown,
+        UploadNotFound: NoSuchUpload,
         MetaUnavailable: ServiceUnavailable,
         BlockStoreError: ServiceUnavailable,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from meta import keys
@@ -56,6 +56,10 @@ class BlockVanished(MetaError):
 
 Condition = Callable[[ObjectHead | None], None]
 """Checks the current head before a write; raises ConditionFailed to refuse it."""
+
+Extra = Callable[[Txn], Awaitable["Counter[bytes]"]]
+"""Adds a write's other records to its transaction (e.g. the parts a multipart completion
+consumes) and returns their block-reference changes. Called afresh on every attempt."""
 
 
 @dataclass
@@ -115,7 +119,7 @@ class MetaStore:
             raise BucketNotEmpty(name)
         await self.kv.commit(Txn().expect(bkey, marked).delete(bkey))
 
-    async def _bucket_raw(self, name: str) -> bytes:
+    async def bucket_raw(self, name: str) -> bytes:
         """The raw active bucket record, to guard a write against a concurrent DeleteBucket."""
         for _ in range(50):
             raw = await self.kv.get(keys.bucket_key(name))
@@ -128,11 +132,11 @@ class MetaStore:
 
     # ----------------------------------------------------------------- objects
 
-    def _codec(self, bucket: str) -> keys.KeyCodec:
+    def codec(self, bucket: str) -> keys.KeyCodec:
         return keys.KeyCodec(keys.object_prefix(bucket), self.kv.max_key_size)
 
     async def _head_raw(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
-        okey = self._codec(bucket).encode(key.encode())
+        okey = self.codec(bucket).encode(key.encode())
         return okey, await self.kv.get(okey)
 
     async def get_object(self, bucket: str, key: str) -> ObjectHead:
@@ -185,6 +189,7 @@ class MetaStore:
         observed: dict[bytes, bytes | None],
         condition: Condition | None = None,
         source: tuple[str, str, bytes] | None = None,
+        extra: Extra | None = None,
     ) -> ObjectHead | None:
         """Commit head as the current version of its key; return the version it replaced.
 
@@ -193,6 +198,8 @@ class MetaStore:
         guards a copy: the source must still be the same version when the copy commits.
         """
         blocks = head.blocks or []
+        if head.blocks is None and head.pages:  # already paged by the caller
+            raise ValueError("put_object takes the block list in head.blocks")
         new_pages: list[tuple[bytes, bytes]] = []
         if len(blocks) > INLINE_BLOCKS:
             head.blocks = None
@@ -202,14 +209,14 @@ class MetaStore:
                 new_pages.append((keys.PAGE + head.version + keys.u32(i), pack_page(page)))
         observed = dict(observed)
         for _ in range(MAX_RETRIES):
-            braw = await self._bucket_raw(bucket)
+            braw = await self.bucket_raw(bucket)
             okey, old_raw = await self._head_raw(bucket, head.key)
             old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
             if condition is not None:
                 condition(old)
             txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
             if source is not None:
-                skey = self._codec(source[0]).encode(source[1].encode())
+                skey = self.codec(source[0]).encode(source[1].encode())
                 txn.expect(skey, source[2])
             txn.put(okey, head.to_bytes())
             for k, v in new_pages:
@@ -217,13 +224,15 @@ class MetaStore:
             delta: Counter[bytes] = Counter(h for h, _ in blocks)
             if old is not None:
                 delta.subtract(h for h, _ in await self.block_list(old))
-                self._drop_pages(txn, old)
-            await self._apply_refcounts(txn, delta, observed)
+                self.drop_pages(txn, old)
+            if extra is not None:
+                delta.update(await extra(txn))
+            await self.apply_refcounts(txn, delta, observed)
             try:
                 await self.kv.commit(txn)
                 return old
             except TxnConflict:
-                await self._refresh_observed(observed)
+                await self.refresh_observed(observed)
         raise MetaError("too many conflicting writers")
 
     async def delete_object(
@@ -239,10 +248,10 @@ class MetaStore:
             if condition is not None:
                 condition(old)
             txn = Txn().expect(okey, old_raw).delete(okey)
-            self._drop_pages(txn, old)
+            self.drop_pages(txn, old)
             delta: Counter[bytes] = Counter()
             delta.subtract(h for h, _ in await self.block_list(old))
-            await self._apply_refcounts(txn, delta, {})
+            await self.apply_refcounts(txn, delta, {})
             try:
                 await self.kv.commit(txn)
                 return old
@@ -251,11 +260,11 @@ class MetaStore:
         raise MetaError("too many conflicting writers")
 
     @staticmethod
-    def _drop_pages(txn: Txn, old: ObjectHead) -> None:
+    def drop_pages(txn: Txn, old: ObjectHead) -> None:
         for i in range(old.pages):
             txn.delete(keys.PAGE + old.version + keys.u32(i))
 
-    async def _apply_refcounts(
+    async def apply_refcounts(
         self, txn: Txn, delta: Counter[bytes], observed: dict[bytes, bytes | None]
     ) -> None:
         due = keys.u64(now_ms() + self.gc_grace_ms)
@@ -273,7 +282,7 @@ class MetaStore:
             if new == 0:
                 txn.put(keys.GCQUEUE + due + block_id, b"")
 
-    async def _refresh_observed(self, observed: dict[bytes, bytes | None]) -> None:
+    async def refresh_observed(self, observed: dict[bytes, bytes | None]) -> None:
         """After a conflict: a block whose record still exists is still stored; one whose
         record vanished or is being deleted may be gone, and the upload must be redone."""
         for block_id, raw in list(observed.items()):
@@ -290,7 +299,7 @@ class MetaStore:
         self, bucket: str, start: bytes, exclusive: bool, limit: int
     ) -> list[tuple[bytes, bytes]]:
         """Up to limit (object key, raw head) pairs in S3 key order, from start onwards."""
-        codec = self._codec(bucket)
+        codec = self.codec(bucket)
         pos = codec.seek(start)
         end = codec.end
         out: list[tuple[bytes, bytes]] = []

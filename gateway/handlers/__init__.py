@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.handlers import bucket, copy, listing, multi_delete, object, service
+from gateway.handlers import bucket, copy, listing, multi_delete, multipart, object, service
 
 HANDLERS = {
     "ListBuckets": service.list_buckets,
@@ -20,4 +20,11 @@ HANDLERS = {
     "HeadObject": object.head_object,
     "DeleteObject": object.delete_object,
     "CopyObject": copy.copy_object,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "UploadPartCopy": multipart.upload_part_copy,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
 }

@@ -49,8 +49,12 @@ class ObjectService:
 
     # ------------------------------------------------------------------ write
 
-    async def store_body(self, body: AsyncIterable[bytes]) -> StoredBody:
-        """Cut body into blocks and store them; nothing refers to them until a commit."""
+    async def store_body(self, body: AsyncIterable[bytes], *, inline: bool = True) -> StoredBody:
+        """Cut body into blocks and store them; nothing refers to them until a commit.
+
+        ``inline=False`` (multipart parts) always makes blocks, since a completed object
+        is the concatenation of its parts' block lists."""
+        inline_max = self.inline_max if inline else -1
         md5 = hashlib.md5()
         pieces: list[bytes] = []
         buffered = 0
@@ -73,7 +77,7 @@ class ObjectService:
                 total += len(piece)
                 pieces.append(piece)
                 buffered += len(piece)
-                while buffered >= self.block_size and buffered > self.inline_max:
+                while buffered >= self.block_size and buffered > inline_max:
                     data = b"".join(pieces)
                     block, rest = data[: self.block_size], data[self.block_size :]
                     pieces, buffered = ([rest] if rest else []), len(rest)
@@ -84,7 +88,7 @@ class ObjectService:
                 await pending
                 pending = None
             tail = b"".join(pieces)
-            if not blocks and len(tail) <= self.inline_max:
+            if not blocks and len(tail) <= inline_max:
                 md5.update(tail)
                 return StoredBody(total, md5.digest(), tail, [], {})
             if tail:
@@ -152,6 +156,36 @@ class ObjectService:
         )
         return src, head
 
+    async def store_range(self, src: ObjectHead, start: int, end: int) -> StoredBody:
+        """The bytes [start, end) of src as a part: blocks that lie wholly inside the range
+        are shared, only the partial blocks at its edges are written anew. The bytes are
+        still read, since the part's ETag is their MD5."""
+        if src.inline is not None:
+            return await self.store_body(_one(src.inline[start:end]), inline=False)
+        md5 = hashlib.md5()
+        blocks: list[BlockRef] = []
+        observed: dict[bytes, bytes | None] = {}
+        offset = 0
+        for bid, size in await self.meta.block_list(src):
+            b_start, b_end = offset, offset + size
+            offset = b_end
+            if b_end <= start or b_start >= end:
+                continue
+            if start <= b_start and b_end <= end:
+                if bid not in observed:
+                    # Observed while src still refers to the block, so it is stored now.
+                    observed[bid] = await self.meta.observe_block(bid)
+                data = await self.blocks.get(bid)
+                await asyncio.to_thread(md5.update, data)
+                blocks.append((bid, size))
+                continue
+            piece = await self.blocks.get(bid, max(start - b_start, 0), min(end, b_end) - b_start)
+            stored = await self.store_body(_one(piece), inline=False)
+            md5.update(piece)
+            observed.update(stored.observed)
+            blocks.extend(stored.blocks)
+        return StoredBody(end - start, md5.digest(), None, blocks, observed)
+
     # ------------------------------------------------------------------- read
 
     async def read(
@@ -210,6 +244,10 @@ class ObjectService:
             except Exception:  # noqa: BLE001 - housekeeping must not die
                 log.exception("gc pass failed")
             await asyncio.sleep(interval)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _digest_block(md5: hashlib._Hash, block: bytes) -> bytes:
