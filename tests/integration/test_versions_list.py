@@ -91,3 +91,31 @@ def test_versions_prefix_delimiter(s3, bucket):
     resp = s3.list_object_versions(Bucket=bucket, Prefix="v/01")
     assert [v["Key"] for v in resp["Versions"]] == [f"v/{i:03d}" for i in range(10, 20)]
     assert resp["Prefix"] == "v/01"
+
+
+SPECIAL = ["plus+a/b", "plus+a/c+d", "space x/y z", "ü/日本/€", "pct%2F/k", "amp&<>/k", "top+"]
+
+
+def test_versions_special_keys_paginated(s3, bucket):
+    for key in SPECIAL:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    expected = sorted(SPECIAL, key=lambda k: k.encode())
+    pages = list(
+        s3.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, PaginationConfig={"PageSize": 1}
+        )
+    )
+    assert [v["Key"] for p in pages for v in p.get("Versions", [])] == expected
+    resp = s3.list_object_versions(Bucket=bucket, Prefix="plus+a/", KeyMarker="plus+a/b")
+    assert resp["Prefix"] == "plus+a/"
+    assert resp["KeyMarker"] == "plus+a/b"
+    assert [v["Key"] for v in resp["Versions"]] == ["plus+a/c+d"]
+    resp = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in resp["CommonPrefixes"]] == [
+        "amp&<>/",
+        "pct%2F/",
+        "plus+a/",
+        "space x/",
+        "ü/",
+    ]
+    assert [v["Key"] for v in resp["Versions"]] == ["top+"]
