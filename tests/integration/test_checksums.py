@@ -115,6 +115,14 @@ def test_wrong_checksum_leaves_existing_object(s3, bucket):
     assert get_bytes(s3, bucket, "keep") == b"original"
 
 
+def test_wrong_checksum_large_body(s3, bucket):
+    body = os.urandom(9 * 1024 * 1024)
+    wrong = expected_checksum("SHA256", body[1:])
+    with s3_error("BadDigest", 400):
+        s3.put_object(Bucket=bucket, Key="bigbad", Body=body, ChecksumSHA256=wrong)
+    assert object_absent(s3, bucket, "bigbad")
+
+
 # --- TLS: botocore streams the body aws-chunked with the checksum in a trailer ---------------
 
 

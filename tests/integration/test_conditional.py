@@ -177,3 +177,28 @@ def test_put_if_match_after_overwrite_uses_new_etag(s3, bucket, obj):
     assert get_bytes(s3, bucket, "c") == b"second"
     s3.put_object(Bucket=bucket, Key="c", Body=b"third", IfMatch=quoted_etag(b"second"))
     assert get_bytes(s3, bucket, "c") == b"third"
+
+
+def test_concurrent_if_none_match_exactly_one_wins(server, bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [f"writer-{i}".encode() * 1000 for i in range(8)]
+
+    def attempt(body: bytes) -> int:
+        client = make_client(server)
+        try:
+            resp = client.put_object(Bucket=bucket, Key="race", Body=body, IfNoneMatch="*")
+            return status_of(resp)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            # AWS answers a losing concurrent conditional write with 412, or 409 mid-race.
+            assert code in ("PreconditionFailed", "ConditionalRequestConflict"), code
+            return status_of(exc.response)
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(attempt, bodies))
+    assert statuses.count(200) == 1, statuses
+    winner = bodies[statuses.index(200)]
+    s3 = make_client(server)
+    assert get_bytes(s3, bucket, "race") == winner
+    assert s3.head_object(Bucket=bucket, Key="race")["ETag"] == quoted_etag(winner)

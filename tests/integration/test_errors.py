@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -191,6 +192,19 @@ def test_content_sha256_mismatch_existing_unchanged(server, s3, bucket):
     assert resp.status_code == 400, resp.text
     assert parse_xml(resp.content).findtext("Code") == "XAmzContentSHA256Mismatch"
     assert get_bytes(s3, bucket, "sha") == b"original"
+
+
+def test_content_sha256_mismatch_large_body(server, s3, bucket):
+    # 9 MiB spans several blocks: a streaming server must not commit before checking.
+    s3.put_object(Bucket=bucket, Key="big-sha", Body=b"original")
+    body = os.urandom(9 * 1024 * 1024)
+    wrong = hashlib.sha256(body[:-1] + b"?").hexdigest()
+    for key in ("big-sha", "big-sha-new"):
+        resp = raw_signed(server, "PUT", bucket, key, body=body, payload_hash=wrong)
+        assert resp.status_code == 400, resp.text
+        assert parse_xml(resp.content).findtext("Code") == "XAmzContentSHA256Mismatch"
+    assert get_bytes(s3, bucket, "big-sha") == b"original"
+    assert object_absent(s3, bucket, "big-sha-new")
 
 
 def test_error_on_head_has_no_body(server, s3, bucket):

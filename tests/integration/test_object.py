@@ -131,6 +131,17 @@ def test_content_md5_mismatch_existing_key_unchanged(s3, bucket):
     assert s3.head_object(Bucket=bucket, Key="md5keep")["ETag"] == quoted_etag(b"original")
 
 
+def test_content_md5_mismatch_large_body(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="md5big", Body=b"original")
+    body = os.urandom(9 * MiB)
+    wrong = md5_b64(body[:-1])
+    for key in ("md5big", "md5big-new"):
+        with s3_error("BadDigest", 400):
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=wrong)
+    assert get_bytes(s3, bucket, "md5big") == b"original"
+    assert object_absent(s3, bucket, "md5big-new")
+
+
 def test_zero_byte_object(s3, bucket):
     put = s3.put_object(Bucket=bucket, Key="empty", Body=b"")
     assert put["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
