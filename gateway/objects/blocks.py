@@ -1,10 +1,15 @@
-"""Replicated blocks: write each block to its R stores and succeed at W acknowledgements;
-read from one replica and fail over to the next on error or corruption.
+"""Replicated blocks: write each block to the R nodes its partition is assigned to and
+succeed at W acknowledgements; read from one replica and fail over to the next.
+
+The layout (gateway.objects.placement.Layout) says where a block belongs. A node that is
+down or full is placed around: the write goes to the next-ranked live node instead, and
+reads look there too, so a client never sees an error while one replica of a block lives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 
 from blockstore.api import (
@@ -14,50 +19,107 @@ from blockstore.api import (
     BlockStoreError,
     BlockStoreUnavailable,
 )
-from gateway.objects.placement import NodeInfo, nodes_for
+from gateway.objects.placement import Layout, NodeInfo, compute_layout, rank
+
+log = logging.getLogger("cairn.blocks")
 
 
 class ReplicatedBlocks:
     def __init__(
         self,
-        stores: Mapping[str, BlockStore],
+        stores: Mapping[str, BlockStore] | None = None,
         replicas: int = 1,
         write_quorum: int | None = None,
-        weights: Mapping[str, float] | None = None,
     ) -> None:
-        self.stores = dict(stores)
-        self.replicas = min(replicas, len(self.stores))
-        self.write_quorum = write_quorum or self.replicas
-        self.nodes = [NodeInfo(n, (weights or {}).get(n, 1.0)) for n in sorted(self.stores)]
+        self.stores: dict[str, BlockStore] = dict(stores or {})
+        self.replicas = replicas
+        self.write_quorum = write_quorum or replicas
+        self.down: set[str] = set()
+        self.weights: dict[str, float] = {}
+        self.layout: Layout | None = None
+        self.previous: Layout | None = None  # consulted by reads while partitions move
+        if self.stores:
+            self.set_layout(compute_layout([NodeInfo(n) for n in sorted(self.stores)], replicas, 1))
+
+    def set_layout(self, layout: Layout, previous: Layout | None = None) -> None:
+        self.layout, self.previous = layout, previous
+
+    def _live(self) -> list[NodeInfo]:
+        return [NodeInfo(n, self.weights.get(n, 1.0)) for n in self.stores if n not in self.down]
 
     def placement(self, block_id: bytes) -> list[str]:
-        return [n.node_id for n in nodes_for(self.nodes, block_id, self.replicas)]
+        return list(self.layout.nodes_of(block_id)) if self.layout else []
+
+    def _read_order(self, block_id: bytes) -> list[str]:
+        """Layout replicas (live first), the previous layout's, then every other node by
+        rank: a block placed around a full or dead node is still found."""
+        order: list[str] = []
+        for n in self.placement(block_id) + (
+            list(self.previous.nodes_of(block_id)) if self.previous else []
+        ):
+            if n in self.stores and n not in order:
+                order.append(n)
+        for n in rank(self._live(), block_id):
+            if n.node_id not in order:
+                order.append(n.node_id)
+        return sorted(order, key=lambda n: n in self.down)
 
     async def put(self, block_id: bytes, data: bytes) -> None:
-        targets = self.placement(block_id)
-        results = await asyncio.gather(
-            *(self.stores[t].put(block_id, data) for t in targets), return_exceptions=True
-        )
-        acks = sum(1 for r in results if not isinstance(r, BaseException))
-        if acks < self.write_quorum:
-            errors = [r for r in results if isinstance(r, BaseException)]
+        targets = [n for n in self.placement(block_id) if n in self.stores]
+        need = min(self.write_quorum, max(len(targets), 1))
+        live = [n for n in targets if n not in self.down]
+        acks, errors = await self._put_to(live, block_id, data)
+        if acks < len(targets):
+            # Place around dead or full replicas, so the block keeps R copies if it can.
+            spare = [n.node_id for n in rank(self._live(), block_id) if n.node_id not in targets]
+            for node in spare:
+                if acks >= len(targets):
+                    break
+                more, errs = await self._put_to([node], block_id, data)
+                acks += more
+                errors += errs
+        if acks < need:
             raise BlockStoreUnavailable(
-                f"{acks}/{len(targets)} replicas stored the block: {errors}"
+                f"{acks} of {need} required replicas stored the block: {errors}"
             )
+
+    async def _put_to(
+        self, nodes: list[str], block_id: bytes, data: bytes
+    ) -> tuple[int, list[str]]:
+        results = await asyncio.gather(
+            *(self.stores[n].put(block_id, data) for n in nodes), return_exceptions=True
+        )
+        errors = [
+            f"{n}: {r!r}"
+            for n, r in zip(nodes, results, strict=True)
+            if isinstance(r, BaseException)
+        ]
+        return len(nodes) - len(errors), errors
 
     async def get(self, block_id: bytes, start: int = 0, end: int | None = None) -> bytes:
         last: BaseException = BlockNotFound(block_id.hex())
-        for t in self.placement(block_id):
+        for node in self._read_order(block_id):
             try:
-                return await self.stores[t].get(block_id, start, end)
-            except (BlockNotFound, BlockCorrupt, BlockStoreError, OSError) as exc:
+                return await self.stores[node].get(block_id, start, end)
+            except BlockCorrupt as exc:
+                log.warning(
+                    "block %s is corrupt on %s: reading another replica", block_id.hex(), node
+                )
+                last = exc
+            except (BlockNotFound, BlockStoreError, OSError) as exc:
                 last = exc
         raise last
 
     async def delete(self, block_id: bytes) -> None:
-        # Every store, not only the current placement: a block may have been placed under
-        # an older layout.
-        await asyncio.gather(*(s.delete(block_id) for s in self.stores.values()))
+        # Every reachable node, not only the layout's: a block may have been placed around
+        # a dead node or under an older layout.
+        nodes = [n for n in self.stores if n not in self.down]
+        results = await asyncio.gather(
+            *(self.stores[n].delete(block_id) for n in nodes), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise BlockStoreUnavailable(f"delete failed on {len(failed)} node(s)")
 
     async def close(self) -> None:
         for s in self.stores.values():

@@ -51,3 +51,62 @@ def nodes_for(nodes: Sequence[NodeInfo], key: bytes, replicas: int) -> list[Node
         if n not in chosen:
             chosen.append(n)
     return chosen
+
+
+PARTITIONS = 1024  # 10 bits of the block id: a partition is one contiguous key range
+
+
+def partition_of(block_id: bytes) -> int:
+    return ((block_id[0] << 8) | block_id[1]) >> 6
+
+
+def partition_range(p: int) -> tuple[bytes, bytes]:
+    """The [start, end) range of block ids in partition p."""
+    start = (p << 6).to_bytes(2, "big")
+    end = ((p + 1) << 6).to_bytes(2, "big") if p + 1 < PARTITIONS else b"\xff" * 33
+    return start, end
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which R nodes hold each partition: version N of the cluster's map."""
+
+    version: int
+    replicas: int
+    assignments: tuple[tuple[str, ...], ...]  # one tuple of node ids per partition
+
+    def nodes_of(self, block_id: bytes) -> tuple[str, ...]:
+        return self.assignments[partition_of(block_id)]
+
+    def node_ids(self) -> set[str]:
+        return {n for a in self.assignments for n in a}
+
+    def to_dict(self) -> dict[str, object]:
+        ids = sorted(self.node_ids())
+        index = {n: i for i, n in enumerate(ids)}
+        return {
+            "version": self.version,
+            "replicas": self.replicas,
+            "nodes": ids,
+            "assignments": [[index[n] for n in a] for a in self.assignments],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Layout:
+        ids = list(d["nodes"])  # type: ignore[call-overload]
+        return cls(
+            int(d["version"]),  # type: ignore[call-overload]
+            int(d["replicas"]),  # type: ignore[call-overload]
+            tuple(tuple(ids[i] for i in a) for a in d["assignments"]),  # type: ignore[attr-defined]
+        )
+
+
+def compute_layout(nodes: Sequence[NodeInfo], replicas: int, version: int) -> Layout:
+    """Rendezvous over partitions: a node joining or leaving moves only the partitions
+    whose top R changed."""
+    r = min(replicas, len(nodes))
+    assignments = tuple(
+        tuple(n.node_id for n in nodes_for(nodes, p.to_bytes(2, "big"), r))
+        for p in range(PARTITIONS)
+    )
+    return Layout(version, replicas, assignments)

@@ -1,0 +1,77 @@
+"""`cairn node`: one LMDB block store served over HTTP, registered in the metadata."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+
+from blockstore.lmdb_store import LmdbBlockStore
+from blockstore.server import create_node_app
+
+log = logging.getLogger("cairn.node")
+HEARTBEAT_SECONDS = 2.0
+
+
+def node_identity(data: Path) -> str:
+    """A stable id, made on first start and kept with the data it names."""
+    path = data / "node-id"
+    if path.exists():
+        return path.read_text().strip()
+    node_id = "node-" + os.urandom(6).hex()
+    path.write_text(node_id)
+    return node_id
+
+
+def run_node(args: argparse.Namespace) -> int:
+    data = Path(args.data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
+    if not secret:
+        raise SystemExit("cairn node: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
+    node_id = node_identity(data)
+    store = LmdbBlockStore(data / "blocks", capacity=args.capacity, verify_puts=True)
+    url = args.advertise or f"http://{args.host}:{args.port}"
+    background = []
+    if args.meta:
+        background.append(lambda: _heartbeat(args.meta, node_id, url, args.zone, store))
+    app = create_node_app(store, node_id, secret, background)
+    print(f"Cairn node {node_id} at {url} ({data})", flush=True)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+        server_header=False, http="httptools", loop="uvloop",
+    )  # fmt: skip
+    asyncio.run(_serve(uvicorn.Server(config), store))
+    return 0
+
+
+async def _serve(server: uvicorn.Server, store: LmdbBlockStore) -> None:
+    try:
+        await server.serve()
+    finally:
+        await store.close()
+
+
+async def _heartbeat(
+    meta_spec: str, node_id: str, url: str, zone: str, store: LmdbBlockStore
+) -> None:
+    """Register, then refresh the record (capacity, use) so gateways see a live node."""
+    from meta.nodes import NodeRecord, NodeRegistry
+    from meta.open import open_kv
+
+    kv = open_kv(meta_spec)
+    registry = NodeRegistry(kv)
+    try:
+        while True:
+            try:
+                s = await store.stats()
+                await registry.register(NodeRecord(node_id, url, zone, s.capacity, s.used))
+            except Exception:  # noqa: BLE001 - the node serves blocks even if meta is away
+                log.exception("heartbeat failed")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+    finally:
+        await kv.close()

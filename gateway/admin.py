@@ -1,0 +1,54 @@
+"""`cairn admin`: look at and change the cluster through its metadata."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections import Counter
+
+from blockstore.client import HttpBlockStore
+from gateway.objects.placement import Layout
+from meta.nodes import NodeRegistry
+from meta.open import open_kv
+
+
+async def _admin(args: argparse.Namespace) -> int:
+    kv = open_kv(args.meta)
+    registry = NodeRegistry(kv)
+    try:
+        if args.admin_command == "nodes":
+            secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET", "")
+            for rec in await registry.nodes():
+                client = HttpBlockStore(rec.url, secret)
+                up = await client.health()
+                await client.close()
+                print(
+                    f"{rec.node_id}  {rec.url}  zone={rec.zone or '-'}  "
+                    f"used={rec.used / 2**30:.2f}/{rec.capacity / 2**30:.1f} GiB  "
+                    f"{'up' if up else 'DOWN'}"
+                )
+        elif args.admin_command == "layout":
+            current, previous, _ = await registry.layout()
+            if current is None:
+                print("no layout yet")
+                return 0
+            layout = Layout.from_dict(current)
+            counts = Counter(n for a in layout.assignments for n in a)
+            print(
+                f"layout v{layout.version}, R={layout.replicas}, {len(layout.assignments)} partitions"
+            )
+            for node, n in sorted(counts.items()):
+                print(f"  {node}: {n} partitions")
+            if previous:
+                print(f"  (previous: v{previous['version']})")
+        elif args.admin_command == "remove-node":
+            await registry.remove(args.node_id)
+            print(f"removed {args.node_id}; the layout manager installs a layout without it")
+        return 0
+    finally:
+        await kv.close()
+
+
+def admin(args: argparse.Namespace) -> int:
+    return asyncio.run(_admin(args))

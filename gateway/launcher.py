@@ -1,0 +1,206 @@
+"""`cairn cluster up|down`: a local cluster as real processes on 127.0.0.1.
+
+It runs the same commands a deployment runs (`cairn node`, `cairn gateway`), waits until
+the cluster answers, and writes DIR/cluster.json with every process's role, address and
+PID, so that tests and benchmarks can stop or kill any one of them. `down` stops exactly
+the processes listed there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from gateway.serve import load_credentials
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cluster_secret(data: Path) -> str:
+    env = os.environ.get("CAIRN_CLUSTER_SECRET")
+    if env:
+        return env
+    path = data / "cluster-secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *args],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,  # Ctrl-C in the launcher's terminal does not reach them
+    )
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"process for {url} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f}s")
+
+
+def _wait_layout(meta: str, nodes: int, timeout: float = 30.0) -> None:
+    from gateway.objects.placement import Layout
+    from meta.nodes import NodeRegistry
+    from meta.open import open_kv
+
+    async def check() -> bool:
+        kv = open_kv(meta)
+        try:
+            current, _, _ = await NodeRegistry(kv).layout()
+            return current is not None and len(Layout.from_dict(current).node_ids()) == nodes
+        finally:
+            await kv.close()
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(check()):
+            return
+        time.sleep(0.2)
+    raise SystemExit("the layout did not come to include every node")
+
+
+def up(args: argparse.Namespace) -> int:
+    data = Path(args.data).resolve()
+    (data / "logs").mkdir(parents=True, exist_ok=True)
+    if (data / "cluster.json").exists():
+        raise SystemExit(
+            f"{data}/cluster.json exists: run `cairn cluster down --data {data}` first"
+        )
+    access, secret_key = load_credentials(data)
+    cluster_secret = _cluster_secret(data)
+    env = {
+        **os.environ,
+        "CAIRN_CLUSTER_SECRET": cluster_secret,
+        "CAIRN_ACCESS_KEY": access,
+        "CAIRN_SECRET_KEY": secret_key,
+    }
+    meta = f"lmdb:{data / 'meta'}"
+    processes: list[dict[str, object]] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(args.nodes):
+            port = _free_port()
+            zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
+            p = _spawn(
+                [
+                    "node",
+                    "--data",
+                    str(data / f"node-{i}"),
+                    "--port",
+                    str(port),
+                    "--meta",
+                    meta,
+                    *zone,
+                ],
+                data / "logs" / f"node-{i}.log",
+                env,
+            )
+            procs.append(p)
+            _wait_http(f"http://127.0.0.1:{port}/health", p)
+            processes.append(
+                {"role": "node", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
+            )
+        endpoints = []
+        for i in range(args.gateways):
+            port = _free_port()
+            p = _spawn(
+                [
+                    "gateway",
+                    "--meta",
+                    meta,
+                    "--port",
+                    str(port),
+                    "--state",
+                    str(data / f"gateway-{i}"),
+                    "--replicas",
+                    str(args.replicas),
+                    "--write-quorum",
+                    str(args.write_quorum),
+                    "--gc-grace",
+                    str(args.gc_grace),
+                    *([] if i == 0 else ["--no-manage-layout"]),
+                ],  # fmt: skip
+                data / "logs" / f"gateway-{i}.log",
+                env,
+            )
+            procs.append(p)
+            _wait_http(f"http://127.0.0.1:{port}/", p)
+            endpoints.append(f"http://127.0.0.1:{port}")
+            processes.append(
+                {"role": "gateway", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
+            )
+        _wait_layout(meta, args.nodes)
+    except BaseException:
+        for p in procs:
+            p.kill()
+        raise
+    (data / "cluster.json").write_text(
+        json.dumps({"endpoints": endpoints, "processes": processes, "meta": meta}, indent=2)
+    )
+    print(f"Cairn cluster up: {args.nodes} nodes, {args.gateways} gateway(s), R={args.replicas}")
+    print(f"  S3 endpoint: {endpoints[0]}")
+    print(f"  access key:  {access}")
+    print(f"  secret key:  {secret_key}")
+    print(f"  processes:   {data / 'cluster.json'}")
+    return 0
+
+
+def _is_ours(pid: int) -> bool:
+    """Guard against a recycled PID: only stop processes running our command."""
+    try:
+        return b"gateway.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def down(args: argparse.Namespace) -> int:
+    data = Path(args.data).resolve()
+    path = data / "cluster.json"
+    if not path.exists():
+        print(f"no cluster.json in {data}: nothing to stop")
+        return 0
+    pids = [int(p["pid"]) for p in json.loads(path.read_text())["processes"]]
+    live = [pid for pid in pids if _is_ours(pid)]
+    for pid in live:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_is_ours(p) for p in live):
+        time.sleep(0.1)
+    for pid in live:
+        if _is_ours(pid):
+            os.kill(pid, signal.SIGKILL)
+    path.unlink()
+    print(f"stopped {len(live)} process(es)")
+    return 0
+
+
+def cluster(args: argparse.Namespace) -> int:
+    return up(args) if args.cluster_command == "up" else down(args)

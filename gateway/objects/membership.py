@@ -1,0 +1,102 @@
+"""Membership: keeps the gateway's view of storage nodes in step with the registry.
+
+Every interval it reads the node records and the layout from metadata, opens pooled
+clients to new nodes, probes every node's /health (a node that does not answer within
+a second is marked down and skipped by reads and writes), and, where this process is the
+one that manages the layout, installs a new layout when the registered node set changed.
+Transient failures never change the layout: only registration and removal do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from blockstore.client import HttpBlockStore
+from gateway.objects.blocks import ReplicatedBlocks
+from gateway.objects.placement import Layout, NodeInfo, compute_layout
+from meta.api import TxnConflict
+from meta.nodes import NodeRecord, NodeRegistry
+
+log = logging.getLogger("cairn.membership")
+GiB = 1 << 30
+
+
+class Membership:
+    def __init__(
+        self,
+        registry: NodeRegistry,
+        blocks: ReplicatedBlocks,
+        secret: str,
+        *,
+        manage_layout: bool = True,
+        interval: float = 1.0,
+    ) -> None:
+        self.registry = registry
+        self.blocks = blocks
+        self.secret = secret
+        self.manage_layout = manage_layout
+        self.interval = interval
+        self.records: dict[str, NodeRecord] = {}
+
+    async def refresh(self) -> None:
+        records = {r.node_id: r for r in await self.registry.nodes()}
+        for node_id, rec in records.items():
+            store = self.blocks.stores.get(node_id)
+            if not isinstance(store, HttpBlockStore) or store.url != rec.url.rstrip("/"):
+                if store is not None:
+                    await store.close()
+                self.blocks.stores[node_id] = HttpBlockStore(rec.url, self.secret)
+        for node_id in set(self.blocks.stores) - set(records):
+            await self.blocks.stores.pop(node_id).close()
+        self.records = records
+        self.blocks.weights = {
+            n: max(r.capacity / GiB, 0.001) if r.capacity else 1.0 for n, r in records.items()
+        }
+        await self._probe()
+        await self._sync_layout()
+
+    async def _probe(self) -> None:
+        ids = list(self.blocks.stores)
+        stores = [self.blocks.stores[n] for n in ids]
+        alive = await asyncio.gather(*(s.health() for s in stores if isinstance(s, HttpBlockStore)))
+        down = {n for n, ok in zip(ids, alive, strict=True) if not ok}
+        for n in down - self.blocks.down:
+            log.warning("node %s is down", n)
+        for n in self.blocks.down - down:
+            log.warning("node %s is up", n)
+        self.blocks.down = down
+
+    async def _sync_layout(self) -> None:
+        current, previous, raw = await self.registry.layout()
+        cur = Layout.from_dict(current) if current else None
+        wanted = set(self.records)
+        if (
+            self.manage_layout
+            and wanted
+            and (cur is None or cur.node_ids() != wanted or cur.replicas != self.blocks.replicas)
+        ):
+            nodes = [
+                NodeInfo(r.node_id, self.blocks.weights.get(r.node_id, 1.0), r.zone)
+                for r in self.records.values()
+            ]
+            new = compute_layout(nodes, self.blocks.replicas, (cur.version + 1) if cur else 1)
+            if cur is None or new.assignments != cur.assignments or new.replicas != cur.replicas:
+                try:
+                    await self.registry.install_layout(new.to_dict(), current, raw)
+                    log.warning("installed layout v%d over %d nodes", new.version, len(nodes))
+                except TxnConflict:
+                    pass  # another writer won; read theirs next round
+                current, previous, raw = await self.registry.layout()
+        if current:
+            self.blocks.set_layout(
+                Layout.from_dict(current), Layout.from_dict(previous) if previous else None
+            )
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - keep the last good view and try again
+                log.exception("membership refresh failed")
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,182 @@
+"""Running a gateway: `cairn serve` (everything in one process) and `cairn gateway`
+(the S3 front end alone, talking to storage nodes listed in the metadata)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import string
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvicorn
+
+from blockstore.lmdb_store import LmdbBlockStore
+from gateway.app import create_app
+from gateway.context import Services
+from gateway.objects.blocks import ReplicatedBlocks
+from gateway.objects.service import ObjectService
+from meta.api import KV
+from meta.store import MetaStore
+from meta.uploads import Uploads
+
+
+def load_credentials(data: Path) -> tuple[str, str]:
+    """CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY, else a pair generated once and kept in DATA."""
+    env_key, env_secret = os.environ.get("CAIRN_ACCESS_KEY"), os.environ.get("CAIRN_SECRET_KEY")
+    if env_key and env_secret:
+        return env_key, env_secret
+    path = data / "credentials.json"
+    if path.exists():
+        creds = json.loads(path.read_text())
+        return creds["access_key"], creds["secret_key"]
+    alphabet = string.ascii_uppercase + string.digits
+    access = "CAIRN" + "".join(secrets.choice(alphabet) for _ in range(15))
+    secret = secrets.token_urlsafe(30)[:40]
+    path.write_text(json.dumps({"access_key": access, "secret_key": secret}))
+    path.chmod(0o600)
+    return access, secret
+
+
+def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
+    """A self-signed certificate for --tls, made on first start and kept in DATA/tls."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    tls = data / "tls"
+    cert_path, key_path = tls / "cert.pem", tls / "key.pem"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    tls.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cairn")])
+    sans: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    for h in {host, "127.0.0.1"}:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def _uvicorn_config(app: object, args: argparse.Namespace, ssl: dict[str, str]) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+        http="httptools",
+        loop="uvloop",
+        timeout_keep_alive=30,
+        **ssl,  # type: ignore[arg-type]
+    )
+
+
+def _run_gateway(
+    args: argparse.Namespace,
+    kv: KV,
+    blocks: ReplicatedBlocks,
+    credentials: tuple[str, str],
+    tls_dir: Path,
+    extra_background: list[Callable[[], Awaitable[None]]],
+    banner: str,
+) -> int:
+    meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+    objects = ObjectService(meta, blocks, block_size=args.block_size, inline_max=args.inline_max)
+    services = Services(meta=meta, objects=objects, uploads=Uploads(meta), region=args.region)
+    background = [*extra_background]
+    if args.gc_interval > 0:
+        background.append(lambda: objects.gc_loop(args.gc_interval))
+    app = create_app(services, {credentials[0]: credentials[1]}, background=background)
+    ssl: dict[str, str] = {}
+    scheme = "http"
+    if args.tls:
+        cert, key = ensure_certificate(tls_dir, args.host)
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        scheme = "https"
+    print(f"Cairn S3 endpoint: {scheme}://{args.host}:{args.port}", flush=True)
+    print(f"  access key: {credentials[0]}", flush=True)
+    print(f"  secret key: {credentials[1]}", flush=True)
+    print(f"  {banner}", flush=True)
+    server = uvicorn.Server(_uvicorn_config(app, args, ssl))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(server, kv, blocks))
+    print("Cairn stopped.", flush=True)
+    return 0
+
+
+async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
+    try:
+        await server.serve()
+    finally:
+        await blocks.close()
+        await kv.close()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Gateway, embedded metadata and N local block stores in one process."""
+    from meta.lmdb_kv import LmdbKV
+
+    data = Path(args.data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    stores = {
+        f"node-{i}": LmdbBlockStore(data / "blocks" / f"node-{i}", verify_puts=False)
+        for i in range(args.nodes)
+    }
+    blocks = ReplicatedBlocks(stores, replicas=min(args.replicas, args.nodes))
+    banner = f"data:       {data} ({args.nodes} block store(s))"
+    return _run_gateway(
+        args, LmdbKV(data / "meta"), blocks, load_credentials(data), data, [], banner
+    )
+
+
+def gateway(args: argparse.Namespace) -> int:
+    """The S3 front end alone: blocks on the storage nodes registered in the metadata."""
+    from gateway.objects.membership import Membership
+    from meta.nodes import NodeRegistry
+    from meta.open import open_kv
+
+    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
+    if not secret:
+        raise SystemExit("cairn gateway: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
+    kv = open_kv(args.meta)
+    blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
+    membership = Membership(NodeRegistry(kv), blocks, secret, manage_layout=args.manage_layout)
+    state = Path(args.state).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    banner = (
+        f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {blocks.write_quorum}"
+    )
+    return _run_gateway(args, kv, blocks, load_credentials(state), state, [membership.run], banner)

@@ -1,0 +1,72 @@
+"""The node registry and the layout, as metadata records.
+
+    N<node id>   a storage node: URL, zone, capacity, use, last heartbeat
+    L            the current layout and the one before it (reads consult both while
+                 partitions move)
+
+Nodes write their own record when they start and on every heartbeat; gateways read the
+registry to know whom to talk to. The layout is written with a compare on the previous
+value, so two writers can never both install "version N+1".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from meta.api import KV, Txn
+from meta.keys import prefix_end
+from meta.records import now_ms
+
+NODE = b"N"
+LAYOUT = b"L"
+
+
+@dataclass
+class NodeRecord:
+    node_id: str
+    url: str
+    zone: str = ""
+    capacity: int = 0
+    used: int = 0
+    heartbeat_ms: int = 0
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> NodeRecord:
+        return cls(**json.loads(raw))
+
+
+class NodeRegistry:
+    def __init__(self, kv: KV) -> None:
+        self.kv = kv
+
+    async def register(self, node: NodeRecord) -> None:
+        node.heartbeat_ms = now_ms()
+        await self.kv.commit(Txn().put(NODE + node.node_id.encode(), node.to_bytes()))
+
+    async def remove(self, node_id: str) -> None:
+        await self.kv.commit(Txn().delete(NODE + node_id.encode()))
+
+    async def nodes(self) -> list[NodeRecord]:
+        rows = await self.kv.scan(NODE, prefix_end(NODE), limit=100_000)
+        return [NodeRecord.from_bytes(v) for _, v in rows]
+
+    async def layout(
+        self,
+    ) -> tuple[dict[str, object] | None, dict[str, object] | None, bytes | None]:
+        """(current, previous, raw) layout dicts as stored; raw is for a compare-and-swap."""
+        raw = await self.kv.get(LAYOUT)
+        if raw is None:
+            return None, None, None
+        d = json.loads(raw)
+        return d["current"], d.get("previous"), raw
+
+    async def install_layout(
+        self, current: dict[str, object], previous: dict[str, object] | None, expected: bytes | None
+    ) -> None:
+        """Install a new layout if nobody changed it since `expected` was read (TxnConflict)."""
+        raw = json.dumps({"current": current, "previous": previous}).encode()
+        await self.kv.commit(Txn().expect(LAYOUT, expected).put(LAYOUT, raw))
