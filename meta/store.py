@@ -354,8 +354,12 @@ class MetaStore:
             start, exclusive = bprefix, False
         entries: list[ListEntry] = []
         truncated = False
+        # With a delimiter, a scan may end at the first key that rolls up into a common
+        # prefix, and the rest of that batch is wasted: read small batches after a jump and
+        # double them while keys keep coming without one.
+        batch = 2 if bdelim else limit + 1
         while True:
-            want = limit - len(entries) + 1
+            want = min(limit - len(entries) + 1, batch)
             rows = await self.scan_objects(bucket, start, exclusive, want)
             if not rows:
                 break
@@ -387,6 +391,7 @@ class MetaStore:
                 break
             if not jumped and len(rows) < want:
                 break
+            batch = 2 if jumped else batch * 2
         return entries, truncated
 
     # ----------------------------------------------------------------- GC
