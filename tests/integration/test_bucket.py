@@ -136,6 +136,21 @@ def test_delete_bucket_after_emptying(s3):
     assert name not in bucket_names(s3)
 
 
+def test_recreated_bucket_is_empty(s3):
+    name = new_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="old", Body=b"from the first life")
+    s3.delete_object(Bucket=name, Key="old")
+    s3.delete_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name)
+    try:
+        assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0
+        with s3_error("NoSuchKey", 404):
+            s3.get_object(Bucket=name, Key="old")
+    finally:
+        s3.delete_bucket(Bucket=name)
+
+
 def test_delete_missing_bucket(s3):
     with s3_error("NoSuchBucket", 404):
         s3.delete_bucket(Bucket=new_name())

@@ -40,8 +40,11 @@ def big_bucket(server):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, ALL_KEYS))
     yield name
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda k: s3.delete_object(Bucket=name, Key=k), ALL_KEYS))
+    for i in range(0, len(ALL_KEYS), 1000):
+        batch = ALL_KEYS[i : i + 1000]
+        s3.delete_objects(
+            Bucket=name, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+        )
     s3.delete_bucket(Bucket=name)
 
 

@@ -293,6 +293,23 @@ def test_special_keys_round_trip(s3, bucket, key):
     assert object_absent(s3, bucket, key)
 
 
+def test_flat_namespace(s3, bucket):
+    # S3 has no directories: "a/b" and "a/b/c" coexist, and "a" or "a/" are not objects.
+    s3.put_object(Bucket=bucket, Key="a/b", Body=b"file")
+    s3.put_object(Bucket=bucket, Key="a/b/c", Body=b"nested")
+    assert get_bytes(s3, bucket, "a/b") == b"file"
+    assert get_bytes(s3, bucket, "a/b/c") == b"nested"
+    for missing in ("a", "a/", "a/b/", "a/b/c/"):
+        assert object_absent(s3, bucket, missing), missing
+    s3.put_object(Bucket=bucket, Key="a/", Body=b"")
+    assert s3.head_object(Bucket=bucket, Key="a/")["ContentLength"] == 0
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == ["a/", "a/b", "a/b/c"]
+    s3.delete_object(Bucket=bucket, Key="a/b")
+    assert get_bytes(s3, bucket, "a/b/c") == b"nested"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a/", "a/b/c"]
+
+
 def test_key_too_long(s3, bucket):
     key = "k" * 1025
     with s3_error("KeyTooLongError", 400):

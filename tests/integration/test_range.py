@@ -139,3 +139,13 @@ def test_suffix_range_big(s3, big):
     resp, data = ranged(s3, name, "big", f"bytes=-{B + 7}")
     assert data == body[-(B + 7) :]
     assert resp["ContentRange"] == f"bytes {len(body) - B - 7}-{len(body) - 1}/{len(body)}"
+
+
+def test_range_after_shrinking_overwrite(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="shrink", Body=os.urandom(5 * MiB))
+    s3.put_object(Bucket=bucket, Key="shrink", Body=b"0123456789")
+    resp, data = ranged(s3, bucket, "shrink", "bytes=2-5")
+    assert data == b"2345"
+    assert resp["ContentRange"] == "bytes 2-5/10"
+    with s3_error("InvalidRange", 416):
+        s3.get_object(Bucket=bucket, Key="shrink", Range=f"bytes={4 * MiB}-{4 * MiB + 10}")
