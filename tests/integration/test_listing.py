@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_plus
 
@@ -15,6 +16,8 @@ from tests.integration.helpers import (
     raw_signed,
     status_of,
 )
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 # 1,500 keys: 1,000 under data/NN/, 300 directly under data/, 200 under other/.
 NESTED = [f"data/{g:02d}/obj-{i:04d}" for g in range(10) for i in range(100)]
@@ -423,6 +426,7 @@ def test_listing_without_encoding_type_raw_xml(server, s3, bucket):
     put_keys(s3, bucket, ["plain", "ü/x", "a&b<c"])
     resp = raw_signed(server, "GET", bucket, params={"list-type": "2"})
     assert resp.status_code == 200
+    assert ET.fromstring(resp.content).tag == f"{{{S3_NS}}}ListBucketResult"
     root = parse_xml(resp.content)
     assert root.tag == "ListBucketResult"
     assert root.find("EncodingType") is None
