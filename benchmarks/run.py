@@ -1,0 +1,320 @@
+"""Benchmark orchestrator: Cairn against moto and a floor app, interleaved, medians of rounds.
+
+    python -m benchmarks.run [--quick] [--scenarios put-small,get-small,...]
+                             [--targets cairn,moto,floor] [--rounds N] [--json out.json]
+
+The machine is shared and noisy (figures drift 2x between runs), so every scenario runs
+`rounds` times with the targets interleaved (A, B, C, A, B, C ...) and the report gives
+medians, and medians of the per-round ratios: ratios from the same run are what count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import procstat, report
+from benchmarks.content import Content
+from benchmarks.scenarios import FULL, QUICK, ROWS, SCENARIOS, UNSUPPORTED, Settings
+from benchmarks.servers import Target
+
+BUCKET, LIST_BUCKET = "bench", "bench-list"
+Results = dict[str, dict[str, list[dict[str, Any]]]]  # row -> target -> per-round figures
+
+
+class Loadgen:
+    """The load generator child process (benchmarks.loadgen), one JSON command at a time."""
+
+    def __init__(self, seed: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.loadgen", "--seed", str(seed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("load generator exited")
+        return dict(json.loads(line))
+
+    def call(self, target: Target, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        cmd |= {
+            "port": target.port,
+            "access_key": target.access_key,
+            "secret_key": target.secret_key,
+            "pids": [target.pid],
+        }
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _nonce() -> str:
+    return os.urandom(8).hex()
+
+
+def _figures(row: str, r: dict[str, Any]) -> dict[str, Any]:
+    """The per-round figures kept for the report, from one load generator result."""
+    main = r["mb_per_s"] if ROWS[row].unit == "MB/s" else r["ops_per_s"]
+    per = r["ops"] / 1000 if ROWS[row].per == "1k ops" else r["bytes"] / 1e9
+    return {
+        "value": main,
+        "p50_ms": r["p50_ms"],
+        "p99_ms": r["p99_ms"],
+        "cpu_per": r["server_cpu_s"] / per if per else float("nan"),
+        "rss_mib": r["server_rss_mib"],
+        "rss_max_proc_mib": r["server_rss_max_proc_mib"],
+        "procs": r["server_procs"],
+        "client_cpu_us_per_op": r["client_cpu_s"] / max(r["ops"], 1) * 1e6,
+        "ops": r["ops"],
+        "seconds": r["seconds"],
+        "errors": r["errors"],
+        "error_samples": r["error_samples"],
+        "verified": r["verified"],
+        "verify_failures": r["verify_failures"],
+    }
+
+
+class Bench:
+    """Prepares each scenario on every target, then runs its rounds interleaved."""
+
+    def __init__(self, targets: list[Target], s: Settings, seed: int, workdir: Path) -> None:
+        self.targets = targets
+        self.s = s
+        self.content = Content(seed)
+        self.lg = Loadgen(seed)
+        self.workdir = workdir
+        self.results: Results = {}
+        self.datasets: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _check(self, what: str, r: dict[str, Any]) -> dict[str, Any]:
+        if "exception" in r or r.get("status", 200) != 200:
+            raise RuntimeError(f"{what}: {r}")
+        if r.get("errors"):
+            print(f"  ! {what}: {r['errors']} errors, e.g. {r['error_samples'][:2]}", flush=True)
+        return r
+
+    def setup(self) -> None:
+        for t in self.targets:
+            for bucket in (BUCKET, LIST_BUCKET):
+                self._check(
+                    f"{t.name} create {bucket}", self.lg.call(t, op="bucket", bucket=bucket)
+                )
+
+    def _preload(
+        self, t: Target, prefix: str, size: int, count: int, bucket: str = BUCKET
+    ) -> dict[str, Any]:
+        ds = {"bucket": bucket, "prefix": prefix, "nonce": _nonce(), "size": size, "objects": count}
+        cmd = {k: v for k, v in ds.items() if k != "objects"}
+        r = self.lg.call(t, op="put", count=count, concurrency=16, verify_every=64, **cmd)
+        self._check(f"{t.name} preload {prefix}", r)
+        if r["ops"] != count:
+            raise RuntimeError(f"{t.name} preload {prefix}: {r['ops']}/{count} stored: {r}")
+        return ds
+
+    def prepare(self, scenario: str, t: Target) -> None:
+        s = self.s
+        if scenario == "get-small":
+            self.datasets[scenario, t.name] = self._preload(t, "gs", s.small_size, s.small_objects)
+        elif scenario == "get-large":
+            self.datasets[scenario, t.name] = self._preload(t, "gl", s.large_size, s.large_objects)
+        elif scenario == "mixed":
+            self.datasets[scenario, t.name] = self._preload(t, "mx", s.mixed_size, s.mixed_objects)
+        elif scenario == "list":
+            self._preload(t, "k", 64, s.list_keys, bucket=LIST_BUCKET)
+
+    def round(self, scenario: str, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
+        """One measured round; returns figures per row (cp gives two rows)."""
+        s = self.s
+        if scenario == "cp":
+            return self._cp(t, rnd)
+        common: dict[str, Any] = {"bucket": BUCKET, "rng_seed": rnd}
+        if scenario == "put-small":
+            cmd = {"op": "put", "prefix": f"ps{rnd}", "size": s.small_size, "nonce": _nonce()}
+            cmd |= {"concurrency": s.small_inflight, "duration": s.duration}
+        elif scenario == "put-large":
+            cmd = {"op": "put", "prefix": f"pl{rnd}", "size": s.large_size, "nonce": _nonce()}
+            cmd |= {"concurrency": s.large_inflight, "duration": s.large_duration}
+            cmd |= {"verify_objects": [0]}
+        elif scenario == "get-small":
+            cmd = {"op": "get", **self.datasets[scenario, t.name], "verify_every": 8}
+            cmd |= {"concurrency": s.small_inflight, "duration": s.duration}
+        elif scenario == "get-large":
+            cmd = {"op": "get", **self.datasets[scenario, t.name], "verify_every": 4}
+            cmd |= {"concurrency": s.large_inflight, "duration": s.large_duration}
+        elif scenario == "list":
+            cmd = {"op": "list", "bucket": LIST_BUCKET, "expected_keys": s.list_keys}
+            cmd |= {"page_size": s.list_page, "concurrency": s.list_inflight}
+            cmd |= {"duration": s.duration}
+            common = {}
+        elif scenario == "mixed":
+            ds = self.datasets[scenario, t.name]
+            cmd = {"op": "mixed", "get_prefix": ds["prefix"], "get_nonce": ds["nonce"]}
+            cmd |= {"objects": ds["objects"], "size": s.mixed_size, "get_ratio": 0.7}
+            cmd |= {"put_prefix": f"mxp{rnd}", "put_nonce": _nonce(), "verify_every": 8}
+            cmd |= {"concurrency": s.mixed_inflight, "duration": s.duration}
+        else:
+            raise ValueError(scenario)
+        r = self._check(f"{t.name} {scenario} round {rnd}", self.lg.call(t, **(common | cmd)))
+        return {scenario: _figures(scenario, r)}
+
+    def _cp(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
+        """`aws s3 cp` (pip awscli, default settings) of a fresh unique file up, then down."""
+        src, dst = self.workdir / "cp-src.bin", self.workdir / "cp-dst.bin"
+        nonce = bytes.fromhex(_nonce())  # new content every round: no deduplication
+        with open(src, "wb") as f:
+            for chunk in self.content.chunks(nonce, rnd, self.s.cp_size):
+                f.write(chunk)
+        cfg = self.workdir / "aws-none"
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": t.access_key,
+            "AWS_SECRET_ACCESS_KEY": t.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(cfg),  # default settings, whatever ~/.aws holds
+            "AWS_SHARED_CREDENTIALS_FILE": str(cfg),
+        }
+        aws = ["aws", "--endpoint-url", t.endpoint, "s3", "cp", "--only-show-errors"]
+        key = f"s3://{BUCKET}/cp/{rnd}-{nonce.hex()}"
+        out: dict[str, dict[str, Any]] = {}
+        for row, args in (("cp-up", [str(src), key]), ("cp-down", [key, str(dst)])):
+            cpu0 = procstat.cpu_seconds(t.pid)
+            procstat.reset_peak_rss(t.pid)
+            t0 = time.perf_counter()
+            try:
+                p = subprocess.run(
+                    aws + args, env=env, capture_output=True, timeout=self.s.cp_timeout
+                )
+                err = p.stderr.decode(errors="replace")[-300:] if p.returncode else ""
+            except subprocess.TimeoutExpired:
+                err = f"timed out after {self.s.cp_timeout}s"
+            seconds = time.perf_counter() - t0
+            cpu = procstat.cpu_seconds(t.pid) - cpu0
+            rss = procstat.peak_rss_mib(t.pid)
+            if not err and row == "cp-down" and not _same_file(src, dst):
+                err = "downloaded file differs from the uploaded one"
+            if err:
+                print(f"  ! {t.name} {row} round {rnd}: {err}", flush=True)
+            out[row] = {
+                "value": float("nan") if err else seconds,
+                "p50_ms": float("nan"),
+                "p99_ms": float("nan"),
+                "cpu_per": cpu / (self.s.cp_size / 1e9),
+                "rss_mib": rss[0],
+                "rss_max_proc_mib": rss[1],
+                "procs": rss[2],
+                "ops": 1,
+                "seconds": seconds,
+                "errors": 1 if err else 0,
+                "error_samples": [err] if err else [],
+                "verified": 1 if row == "cp-down" else 0,
+                "verify_failures": 1 if "differs" in err else 0,
+            }
+        dst.unlink(missing_ok=True)
+        return out
+
+    def run(self, scenarios: list[str]) -> Results:
+        for scenario in scenarios:
+            targets = [t for t in self.targets if scenario not in UNSUPPORTED.get(t.name, set())]
+            if not targets:
+                continue
+            t0 = time.monotonic()
+            for t in targets:
+                self.prepare(scenario, t)
+            rounds = self.s.cp_rounds if scenario == "cp" else self.s.rounds
+            for rnd in range(rounds):
+                for t in targets:
+                    for row, fig in self.round(scenario, t, rnd).items():
+                        self.results.setdefault(row, {}).setdefault(t.name, []).append(fig)
+                        print(
+                            f"  {row:9} r{rnd} {t.name:5} {report.one_line(row, fig)}", flush=True
+                        )
+            print(f"{scenario}: done in {time.monotonic() - t0:.0f}s", flush=True)
+        return self.results
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(8 << 20), fb.read(8 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke test: ~2-3 minutes")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    p.add_argument("--targets", default="cairn,moto,floor", help="comma-separated")
+    p.add_argument("--rounds", type=int, help="rounds per scenario (default 3, quick 2)")
+    p.add_argument("--json", type=Path, help="write all figures here")
+    args = p.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.rounds:
+        settings = replace(
+            settings, rounds=args.rounds, cp_rounds=min(args.rounds, settings.cp_rounds)
+        )
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    names = [t for t in args.targets.split(",") if t]
+    unknown = [s for s in scenarios if s not in SCENARIOS] + [
+        t for t in names if t not in ("cairn", "moto", "floor")
+    ]
+    if unknown:
+        p.error(f"unknown scenario/target: {unknown}")
+    seed = int.from_bytes(os.urandom(8), "big")
+    started = time.time()
+    targets: list[Target] = []
+    bench: Bench | None = None
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"cairn-bench-run-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in names:
+            targets.append(Target(name).start())
+            print(f"{name}: pid {targets[-1].pid} on {targets[-1].endpoint}", flush=True)
+        bench = Bench(targets, settings, seed, workdir)
+        bench.setup()
+        results = bench.run(scenarios)
+    finally:
+        if bench is not None:
+            bench.lg.close()
+        for t in targets:
+            t.stop()
+        for f in workdir.glob("*"):
+            f.unlink()
+        workdir.rmdir()
+    text, summary = report.render(results, names, settings, time.time() - started)
+    print(text)
+    if args.json:
+        doc = {"settings": asdict(settings), "targets": names, "results": results, **summary}
+        args.json.write_text(json.dumps(doc, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
