@@ -181,7 +181,7 @@ def test_part_number_one_of_a_simple_object(s3, bucket):
         s3.get_object(Bucket=bucket, Key="simple", PartNumber=2)
 
 
-def test_upload_with_user_metadata_listed_before_complete(s3, mp_bucket):
+def test_parts_invisible_before_complete(s3, mp_bucket):
     """An upload's parts never appear in ListObjectsV2 before Complete."""
     key = "pending/obj"
     upload_id = create(s3, mp_bucket, key)
@@ -754,7 +754,7 @@ def test_checksum_crc32_composite(s3, mp_bucket):
     assert head["ChecksumCRC32"] == expected
     assert head.get("ChecksumType") == "COMPOSITE"
     assert get_bytes(s3, mp_bucket, key, ChecksumMode="ENABLED") == b"".join(bodies)
-    # A part read carries that part's checksum range, no whole-object checksum.
+    # A part read returns that part's bytes.
     g = s3.get_object(Bucket=mp_bucket, Key=key, PartNumber=3)
     assert g["Body"].read() == bodies[2]
 
