@@ -19,10 +19,9 @@ complete, i.e. before the stream ends and so before the caller can commit the ob
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 
-from gateway.auth.sigv4 import ChunkSigning, canonical_trailers
+from gateway.auth.sigv4 import ChunkSigning, canonical_trailers, constant_time_equal
 from gateway.errors import IncompleteBody, InvalidRequest, SignatureDoesNotMatch
 
 __all__ = ["ChunkedDecoder"]
@@ -172,7 +171,7 @@ class ChunkedDecoder:
         if not self._signing:
             return
         expected = self._signing.chunk_signature(self._prev_signature, self._chunk_hash.hexdigest())
-        if not _equal(expected, self._chunk_signature):
+        if not constant_time_equal(expected, self._chunk_signature):
             raise SignatureDoesNotMatch(
                 "The chunk signature we calculated does not match the signature you provided."
             )
@@ -186,12 +185,8 @@ class ChunkedDecoder:
                 )
             block = canonical_trailers(self._trailer_lines)
             expected = self._signing.trailer_signature(self._prev_signature, block)
-            if not _equal(expected, self._trailer_signature):
+            if not constant_time_equal(expected, self._trailer_signature):
                 raise SignatureDoesNotMatch(
                     "The trailer signature we calculated does not match the signature you provided."
                 )
         self._state = _DONE
-
-
-def _equal(expected: str, provided: str) -> bool:
-    return hmac.compare_digest(expected.encode(), provided.encode("utf-8", "surrogatepass"))

@@ -14,7 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from itertools import product
 from urllib.parse import unquote
 
 # Sub-resources that AWS's SigV2 documentation lists for the CanonicalizedResource.
@@ -117,3 +120,49 @@ def signature(secret: str, string_to_sign_text: str) -> str:
     """base64(HMAC-SHA1(secret, StringToSign))."""
     mac = hmac.new(secret.encode("utf-8"), string_to_sign_text.encode("utf-8"), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def check_signature(
+    secret: str,
+    provided: str,
+    *,
+    method: str,
+    path: str,
+    raw_query: str,
+    fields: Mapping[str, str],
+    dates: Sequence[str],
+) -> str | None:
+    """Compare ``provided`` with the signature of each plausible string to sign.
+
+    Candidates: botocore's and AWS's sub-resource sets, and each Date line in ``dates``.
+    ``fields`` holds the lower-cased signed headers (content-md5, content-type, x-amz-*).
+    None when one matches (constant-time compare); else the first string to sign.
+    """
+    resources = dict.fromkeys(
+        canonical_resource(path, raw_query, subs)
+        for subs in (BOTOCORE_SUBRESOURCES, AWS_SUBRESOURCES)
+    )
+    first: str | None = None
+    for date, resource in product(dict.fromkeys(dates), resources):
+        sts = string_to_sign(
+            method,
+            fields.get("content-md5", ""),
+            fields.get("content-type", ""),
+            date,
+            fields,
+            resource,
+        )
+        expected = signature(secret, sts)
+        if hmac.compare_digest(expected.encode(), provided.encode("utf-8", "surrogatepass")):
+            return None
+        first = first or sts
+    return first
+
+
+def parse_http_date(text: str) -> datetime | None:
+    """An RFC 1123 / 2822 date (Date header, x-amz-date in SigV2) as aware UTC, or None."""
+    try:
+        when = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -17,7 +17,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import product
 from urllib.parse import quote, unquote_to_bytes
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -167,6 +169,42 @@ def canonical_trailers(trailers: Iterable[tuple[str, str]]) -> bytes:
     return "".join(f"{name.lower()}:{value.strip()}\n" for name, value in trailers).encode()
 
 
+def check_signature(
+    key: bytes,
+    provided: str,
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    signed_headers: Sequence[str],
+    amz_date: str,
+    credential_scope: str,
+    payloads: Sequence[str],
+    presigned: bool,
+) -> tuple[str, str] | None:
+    """Compare ``provided`` with the signature of every canonical form the client may have
+    signed (see canonical_uri_candidates; '+' in a query may mean a space; presigned URLs
+    may sign a payload header). None when one matches, constant-time each; otherwise the
+    most likely (canonical request, string to sign), for the error document.
+    """
+    exclude = ("X-Amz-Signature",) if presigned else ()
+    queries = [canonical_query(raw_query, exclude=exclude)]
+    if "+" in raw_query:
+        queries.append(canonical_query(raw_query, exclude=exclude, plus_as_space=True))
+    header_block = canonical_headers(headers, signed_headers)
+    first: tuple[str, str] | None = None
+    for uri, query, payload in product(canonical_uri_candidates(raw_path), queries, payloads):
+        creq = canonical_request(
+            method, uri, query, header_block, ";".join(signed_headers), payload
+        )
+        sts = string_to_sign(amz_date, credential_scope, creq)
+        if constant_time_equal(signature(key, sts), provided):
+            return None
+        first = first or (creq, sts)
+    return first
+
+
 @dataclass(frozen=True)
 class ChunkSigning:
     """What a signed aws-chunked body needs to check its chain of chunk signatures.
@@ -189,6 +227,20 @@ class ChunkSigning:
             self.amz_date, self.scope, previous_signature, hashlib.sha256(trailer_block).hexdigest()
         )
         return signature(self.signing_key, sts)
+
+
+def parse_amz_date(text: str) -> datetime | None:
+    """An ISO 8601 basic timestamp (20130524T000000Z) as an aware UTC datetime, or None."""
+    try:
+        return datetime.strptime(text.strip(), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def constant_time_equal(expected: str, provided: str) -> bool:
+    """Signature comparison that leaks no timing; safe for any (even non-ASCII) input."""
+    # compare_digest refuses non-ASCII str; as bytes it stays constant-time for all input.
+    return hmac.compare_digest(expected.encode(), provided.encode("utf-8", "surrogatepass"))
 
 
 def _hmac(key: bytes, msg: str) -> bytes:

@@ -13,13 +13,10 @@ ever passed to the maths in sigv4/sigv2 and never logged or put in an error.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from itertools import product
 from urllib.parse import unquote
 
 from gateway.auth import sigv2, sigv4
@@ -187,7 +184,7 @@ def _v4_presigned(
     credential = _parse_credential(query["X-Amz-Credential"], AuthorizationQueryParametersError)
     signed = _parse_signed_headers(query["X-Amz-SignedHeaders"], AuthorizationQueryParametersError)
     amz_date = query["X-Amz-Date"]
-    when = _parse_iso_basic(amz_date)
+    when = sigv4.parse_amz_date(amz_date)
     if when is None:
         raise AuthorizationQueryParametersError(
             "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
@@ -244,31 +241,26 @@ def _check_v4_signature(
     provided: str,
     payloads: list[str],
 ) -> None:
-    presigned = not headers.get("authorization")
-    exclude = ("X-Amz-Signature",) if presigned else ()
-    queries = [sigv4.canonical_query(req.raw_query, exclude=exclude)]
-    if "+" in req.raw_query:
-        # '+' is ambiguous in a query: literal plus (RFC 3986) or space (forms). Try both.
-        queries.append(sigv4.canonical_query(req.raw_query, exclude=exclude, plus_as_space=True))
-    header_block = sigv4.canonical_headers(headers, signed)
-    first: tuple[str, str] | None = None
-    for uri, query, payload in product(
-        sigv4.canonical_uri_candidates(req.raw_path), queries, payloads
-    ):
-        creq = sigv4.canonical_request(
-            req.method, uri, query, header_block, ";".join(signed), payload
-        )
-        sts = sigv4.string_to_sign(amz_date, credential.scope, creq)
-        if _equal(sigv4.signature(key, sts), provided):
-            return
-        first = first or (creq, sts)
-    assert first is not None
-    raise SignatureDoesNotMatch(
-        AWSAccessKeyId=credential.access_key,
-        StringToSign=first[1],
-        SignatureProvided=provided,
-        CanonicalRequest=first[0],
+    mismatch = sigv4.check_signature(
+        key,
+        provided,
+        method=req.method,
+        raw_path=req.raw_path,
+        raw_query=req.raw_query,
+        headers=headers,
+        signed_headers=signed,
+        amz_date=amz_date,
+        credential_scope=credential.scope,
+        payloads=payloads,
+        presigned=not headers.get("authorization"),
     )
+    if mismatch is not None:
+        raise SignatureDoesNotMatch(
+            AWSAccessKeyId=credential.access_key,
+            StringToSign=mismatch[1],
+            SignatureProvided=provided,
+            CanonicalRequest=mismatch[0],
+        )
 
 
 def _parse_credential(value: str, error: type[Exception]) -> _Credential:
@@ -300,12 +292,12 @@ def _parse_signed_headers(value: str, error: type[Exception]) -> list[str]:
 def _v4_request_time(headers: Mapping[str, str]) -> tuple[str, datetime]:
     """The request timestamp (ISO basic, as signed) and its datetime; x-amz-date wins."""
     if "x-amz-date" in headers:
-        when = _parse_iso_basic(headers["x-amz-date"])
+        when = sigv4.parse_amz_date(headers["x-amz-date"])
         if when is not None:
             return headers["x-amz-date"], when
     elif "date" in headers:
         # The SigV4 spec allows Date instead; botocore then sends RFC 1123 but signs ISO basic.
-        when = _parse_iso_basic(headers["date"]) or _parse_http_date(headers["date"])
+        when = sigv4.parse_amz_date(headers["date"]) or sigv2.parse_http_date(headers["date"])
         if when is not None:
             return when.strftime(sigv4.TIMESTAMP_FORMAT), when
     raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
@@ -344,7 +336,7 @@ def _v2_header(
             ArgumentName="Authorization",
         )
     stamp = headers.get("x-amz-date") or headers.get("date") or ""
-    when = _parse_http_date(stamp) or _parse_iso_basic(stamp)
+    when = sigv2.parse_http_date(stamp) or sigv4.parse_amz_date(stamp)
     if when is None:
         raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     _check_skew(when, now)
@@ -352,7 +344,7 @@ def _v2_header(
     # AWS: with x-amz-date the Date line is empty; botocore still signs its own Date there.
     dates = [""] if "x-amz-date" in headers else []
     dates.append(headers.get("date", ""))
-    _check_v2_signature(req, headers, headers, access_key, secret, provided, dates)
+    _check_v2_signature(req, headers, access_key, secret, provided, dates)
     return AuthResult(access_key, sigv4.UNSIGNED_PAYLOAD, None)
 
 
@@ -385,16 +377,13 @@ def _v2_presigned(
         lname = name.lower()
         if lname.startswith("x-amz-") or (lname in ("content-type", "content-md5")):
             signed_fields.setdefault(lname, value)
-    _check_v2_signature(
-        req, signed_fields, signed_fields, access_key, secret, query["Signature"], [expires_text]
-    )
+    _check_v2_signature(req, signed_fields, access_key, secret, query["Signature"], [expires_text])
     return AuthResult(access_key, sigv4.UNSIGNED_PAYLOAD, None)
 
 
 def _check_v2_signature(
     req: SignedRequest,
-    standard: Mapping[str, str],
-    amz: Mapping[str, str],
+    fields: Mapping[str, str],
     access_key: str,
     secret: str,
     provided: str,
@@ -403,27 +392,19 @@ def _check_v2_signature(
     path = req.raw_path or "/"
     if req.virtual_bucket:
         path = "/" + req.virtual_bucket + path
-    resources = dict.fromkeys(
-        sigv2.canonical_resource(path, req.raw_query, subs)
-        for subs in (sigv2.BOTOCORE_SUBRESOURCES, sigv2.AWS_SUBRESOURCES)
+    mismatch = sigv2.check_signature(
+        secret,
+        provided,
+        method=req.method,
+        path=path,
+        raw_query=req.raw_query,
+        fields=fields,
+        dates=dates,
     )
-    first: str | None = None
-    for date, resource in product(dict.fromkeys(dates), resources):
-        sts = sigv2.string_to_sign(
-            req.method,
-            standard.get("content-md5", ""),
-            standard.get("content-type", ""),
-            date,
-            amz,
-            resource,
+    if mismatch is not None:
+        raise SignatureDoesNotMatch(
+            AWSAccessKeyId=access_key, StringToSign=mismatch, SignatureProvided=provided
         )
-        if _equal(sigv2.signature(secret, sts), provided):
-            return
-        first = first or sts
-    assert first is not None
-    raise SignatureDoesNotMatch(
-        AWSAccessKeyId=access_key, StringToSign=first, SignatureProvided=provided
-    )
 
 
 # --- shared ------------------------------------------------------------------------------
@@ -434,11 +415,6 @@ def _secret(access_key: str, secret_for: Callable[[str], str | None]) -> str:
     if secret is None:
         raise InvalidAccessKeyId(AWSAccessKeyId=access_key)
     return secret
-
-
-def _equal(expected: str, provided: str) -> bool:
-    # compare_digest on str refuses non-ASCII; bytes keeps it constant-time for any input.
-    return hmac.compare_digest(expected.encode(), provided.encode("utf-8", "surrogatepass"))
 
 
 def _check_skew(when: datetime, now: datetime) -> None:
@@ -458,20 +434,6 @@ def _first_values(raw_query: str) -> dict[str, str]:
             name, _, value = part.partition("=")
             params.setdefault(unquote(name), unquote(value))
     return params
-
-
-def _parse_iso_basic(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text.strip(), sigv4.TIMESTAMP_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _parse_http_date(text: str) -> datetime | None:
-    try:
-        return _utc(parsedate_to_datetime(text.strip()))
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def _utc(when: datetime) -> datetime:
