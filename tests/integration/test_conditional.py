@@ -136,6 +136,32 @@ def test_head_if_unmodified_since(s3, bucket, obj):
     assert status_of(s3.head_object(Bucket=bucket, Key="c", IfUnmodifiedSince=lm)) == 200
 
 
+# --- combinations AWS documents -----------------------------------------------------
+
+
+def test_if_match_true_wins_over_if_unmodified_since_false(s3, bucket, obj):
+    etag, lm = obj
+    past = lm - timedelta(days=1)
+    resp = s3.get_object(Bucket=bucket, Key="c", IfMatch=etag, IfUnmodifiedSince=past)
+    assert status_of(resp) == 200
+    assert resp["Body"].read() == BODY
+    head = s3.head_object(Bucket=bucket, Key="c", IfMatch=etag, IfUnmodifiedSince=past)
+    assert status_of(head) == 200
+
+
+def test_if_none_match_false_with_if_modified_since_true_is_304(s3, bucket, obj):
+    etag, lm = obj
+    past = lm - timedelta(days=1)
+    expect_status(
+        lambda: s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag, IfModifiedSince=past),
+        304,
+    )
+    expect_status(
+        lambda: s3.head_object(Bucket=bucket, Key="c", IfNoneMatch=etag, IfModifiedSince=past),
+        304,
+    )
+
+
 # --- conditional PUT --------------------------------------------------------------------
 
 

@@ -255,6 +255,20 @@ def test_copy_if_unmodified_since(s3, bucket, src):
     assert get_bytes(s3, bucket, "dst") == BODY
 
 
+def test_copy_if_match_true_and_unmodified_since_false_copies(s3, bucket, src):
+    earlier = src["LastModified"] - timedelta(days=1)
+    resp = copy(s3, bucket, CopySourceIfMatch=src["ETag"], CopySourceIfUnmodifiedSince=earlier)
+    assert status_of(resp) == 200
+    assert get_bytes(s3, bucket, "dst") == BODY
+
+
+def test_copy_if_none_match_false_and_modified_since_true_fails(s3, bucket, src):
+    earlier = src["LastModified"] - timedelta(days=1)
+    with s3_error("PreconditionFailed", 412):
+        copy(s3, bucket, CopySourceIfNoneMatch=src["ETag"], CopySourceIfModifiedSince=earlier)
+    assert object_absent(s3, bucket, "dst")
+
+
 def test_copy_condition_failure_leaves_existing_destination(s3, bucket, src):
     s3.put_object(Bucket=bucket, Key="dst", Body=b"previous")
     with s3_error("PreconditionFailed", 412):
