@@ -190,9 +190,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
         done = await ctx.services.uploads.completed(ctx.bucket, ctx.key, upload_id)
         if done is None:
             raise NoSuchUpload(UploadId=upload_id) from None
-        return _xml(
-            wire.complete_result(location, ctx.bucket, ctx.key, done[0], {}, None)
-        )  # a retry
+        return await _completed_again(ctx, location, *done)
     stored = {p.number: (p, raw) for p, raw in await ctx.services.uploads.parts(upload_id)}
     used: list[tuple[Part, bytes]] = []
     last = 0
@@ -242,6 +240,22 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     )
 
 
+async def _completed_again(
+    ctx: RequestContext, location: str, etag: str, version: bytes
+) -> Response:
+    """A retried Complete of an upload that already completed answers as the first did,
+    with the object's checksum while that version is still the current one."""
+    sums: dict[str, str] = {}
+    ctype = None
+    try:
+        head = await ctx.services.meta.get_object(ctx.bucket, ctx.key)
+        if head.version == version:
+            sums, ctype = head.checksums, head.checksum_type
+    except Exception:  # noqa: BLE001 - the object may be gone since: the retry still succeeded
+        pass
+    return _xml(wire.complete_result(location, ctx.bucket, ctx.key, etag, sums, ctype))
+
+
 def _object_checksum(upload: Upload, parts: list[Part]) -> dict[str, str]:
     alg = upload.checksum_algorithm
     if alg is None or not all(alg in p.checksums for p in parts):
@@ -280,12 +294,17 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
     uploads: list[Upload] = []
     prefixes: list[str] = []
     truncated = False
-    for u in await ctx.services.uploads.list(ctx.bucket):
+    listed = await ctx.services.uploads.list(ctx.bucket)
+    # Uploads of one key are ordered by initiation, not by id: the id marker is a position.
+    after_marker = {
+        i for i, u in enumerate(listed) if u.key == key_marker and u.upload_id == id_marker
+    }
+    skip_through = max(after_marker) if after_marker else -1
+    for i, u in enumerate(listed):
         if not u.key.startswith(prefix):
             continue
         if key_marker and (
-            u.key < key_marker
-            or (u.key == key_marker and (not id_marker or u.upload_id <= id_marker))
+            u.key < key_marker or (u.key == key_marker and (not id_marker or i <= skip_through))
         ):
             continue
         if delimiter:
