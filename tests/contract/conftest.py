@@ -1,0 +1,130 @@
+"""Backends for the contract suites: one factory per backend name.
+
+Every contract test runs once per name in ``KV_BACKENDS`` / ``BLOCK_BACKENDS``. To add a
+backend (etcd for the KV, a networked node for blocks), write a factory class with the
+same two methods and register it under a new name: the suites need no change.
+
+A factory owns one durable location (a directory, an etcd key prefix, a node's data dir)
+and opens fresh handles on it, so durability tests can close a handle and open another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from blockstore.api import BlockStore
+from meta.api import KV
+
+
+class KVFactory(Protocol):
+    async def open(self) -> KV:
+        """A new handle on this factory's store (the same data every time)."""
+        ...
+
+    async def cleanup(self) -> None: ...
+
+
+class BlockStoreFactory(Protocol):
+    supports_raw_corruption: bool
+
+    async def open(
+        self, *, capacity: int | None = None, verify_puts: bool = True
+    ) -> BlockStore: ...
+
+    def corrupt(self, block_id: bytes, data: bytes) -> None:
+        """Write data under block_id directly into the backing storage, bypassing checks.
+        The store must be closed while this runs."""
+        ...
+
+    async def cleanup(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------- LMDB
+
+
+class LmdbKVFactory:
+    def __init__(self, root: Path) -> None:
+        self.path = root / "kv"
+
+    async def open(self) -> KV:
+        from meta.lmdb_kv import LmdbKV
+
+        return LmdbKV(self.path, map_size=1 << 30)
+
+    async def cleanup(self) -> None:
+        pass
+
+
+class LmdbBlockStoreFactory:
+    supports_raw_corruption = True
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "blocks"
+
+    async def open(self, *, capacity: int | None = None, verify_puts: bool = True) -> BlockStore:
+        from blockstore.lmdb_store import LmdbBlockStore
+
+        return LmdbBlockStore(
+            self.path, capacity=capacity, map_size=1 << 30, verify_puts=verify_puts
+        )
+
+    def corrupt(self, block_id: bytes, data: bytes) -> None:
+        import lmdb
+
+        env = lmdb.open(str(self.path), map_size=1 << 30)
+        try:
+            with env.begin(write=True) as txn:
+                txn.put(block_id, data)
+        finally:
+            env.close()
+
+    async def cleanup(self) -> None:
+        pass
+
+
+KV_BACKENDS: dict[str, Callable[[Path], Any]] = {
+    "lmdb": LmdbKVFactory,
+    # "etcd": EtcdKVFactory,  -- same suite, once the backend exists
+}
+
+BLOCK_BACKENDS: dict[str, Callable[[Path], Any]] = {
+    "lmdb": LmdbBlockStoreFactory,
+    # "node": NodeBlockStoreFactory,  -- a networked storage node
+}
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(params=sorted(KV_BACKENDS))
+async def kv_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KVFactory]:
+    factory = KV_BACKENDS[request.param](tmp_path)
+    yield factory
+    await factory.cleanup()
+
+
+@pytest.fixture
+async def kv(kv_factory: KVFactory) -> AsyncIterator[KV]:
+    store = await kv_factory.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=sorted(BLOCK_BACKENDS))
+async def block_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[BlockStoreFactory]:
+    factory = BLOCK_BACKENDS[request.param](tmp_path)
+    yield factory
+    await factory.cleanup()
+
+
+@pytest.fixture
+async def block_store(block_factory: BlockStoreFactory) -> AsyncIterator[BlockStore]:
+    store = await block_factory.open()
+    yield store
+    await store.close()
