@@ -40,8 +40,8 @@ class Content:
 
     def body(self, nonce: bytes, obj: int, size: int) -> bytes:
         """The whole body (for small objects)."""
-        if size <= 16:
-            return _STAMP.pack(nonce, obj, 0)[:size]
+        if size <= PAGE:  # one page: no need to build all 64 KiB of it
+            return (_STAMP.pack(nonce, obj, 0) + self._tails[(7 * obj) % POOL_PAGES])[:size]
         return self.pages(nonce, obj, 0, -(-size // PAGE))[:size]
 
     def chunks(self, nonce: bytes, obj: int, size: int) -> Iterator[bytes]:

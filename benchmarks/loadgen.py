@@ -226,28 +226,31 @@ class Loadgen:
         return op
 
     def _list(self, cmd: dict[str, Any], tally: Tally) -> Callable[..., Awaitable[None]]:
-        """Each op is one pass over the bucket in pages; every page counts as an op."""
+        """Each op is one ListObjectsV2 page; each worker pages through the whole bucket over
+        and over, and every complete pass must have seen exactly the expected keys."""
         bucket, expected = cmd["bucket"], int(cmd["expected_keys"])
         page = str(cmd.get("page_size", 1000))
+        passes: dict[int, tuple[str | None, int]] = {}  # worker -> (continuation token, keys)
 
         async def op(session: S3Session, w: int, i: int) -> None:
-            token: str | None = None
-            seen = 0
-            for _ in range(expected // int(page) + 2):
-                q = {"list-type": "2", "max-keys": page}
-                if token:
-                    q["continuation-token"] = token
-                r: Response = await session.request("GET", f"/{bucket}", query=q, keep_body=True)
-                if r.status != 200:
-                    tally.error(f"LIST {bucket}: {r.status} {r.body[:200]!r}")
-                    return
-                tally.ops += 1
-                tally.bytes += len(r.body)
-                seen += r.body.count(b"<Key>")
-                token = _xml_value(r.body, b"NextContinuationToken")
-                if _xml_value(r.body, b"IsTruncated") != "true" or not token:
-                    break
-            tally.check(seen == expected, f"LIST pass saw {seen} keys, expected {expected}")
+            token, seen = passes.get(w, (None, 0))
+            q = {"list-type": "2", "max-keys": page}
+            if token:
+                q["continuation-token"] = token
+            r: Response = await session.request("GET", f"/{bucket}", query=q, keep_body=True)
+            if r.status != 200:
+                tally.error(f"LIST {bucket}: {r.status} {r.body[:200]!r}")
+                passes.pop(w, None)
+                return
+            tally.ops += 1
+            tally.bytes += len(r.body)
+            seen += r.body.count(b"<Key>")
+            token = _xml_value(r.body, b"NextContinuationToken")
+            if _xml_value(r.body, b"IsTruncated") == "true" and token and seen < expected:
+                passes[w] = (token, seen)
+            else:
+                tally.check(seen == expected, f"LIST pass saw {seen} keys, expected {expected}")
+                passes.pop(w, None)
 
         return op
 

@@ -29,6 +29,10 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _ratio(x: float) -> str:
+    return "-" if math.isnan(x) else f"{_fmt(x)}x"
+
+
 def one_line(row: str, fig: dict[str, Any]) -> str:
     """Progress line for one round."""
     r = ROWS[row]
@@ -90,6 +94,12 @@ def render(
         f"{env['loadavg']}; {s.rounds} rounds ({s.cp_rounds} for cp), {elapsed / 60:.1f} min.",
         "Medians over rounds; ratios are medians of per-round Cairn/ref ratios. Server CPU is "
         "utime+stime of the server process tree; RSS is peak VmHWM (sum over processes).",
+        "Server processes (max seen): "
+        + ", ".join(
+            f"{n} {max((f['procs'] for per in results.values() for f in per.get(n, [])), default=0)}"
+            for n in names
+        )
+        + ".",
         "",
     ]
     head = f"{'scenario':10} {'figure':16}" + "".join(f"{n:>11}" for n in names)
@@ -103,14 +113,14 @@ def render(
         med = {
             n: {
                 k: _median([f[k] for f in per.get(n, [])])
-                for k in ("value", "p50_ms", "p99_ms", "cpu_per", "rss_mib")
+                for k in ("value", "p50_ms", "p99_ms", "cpu_per", "rss_mib", "client_us")
             }
             for n in names
         }
         medians[row] = med
         rat = {r: _median(ratios(results, row, r)) for r in refs}
         cells = "".join(f"{_fmt(med[n]['value']):>11}" for n in names)
-        rcells = "".join(f"{_fmt(rat[r]) + 'x':>13}" for r in refs if "cairn" in names)
+        rcells = "".join(f"{_ratio(rat[r]):>13}" for r in refs if "cairn" in names)
         lines.append(f"{row:10} {spec.unit:16}{cells}{rcells}")
         if not math.isnan(med.get("cairn", med[names[0]])["p50_ms"]):
             cells = "".join(
@@ -121,6 +131,9 @@ def render(
         lines.append(f"{'':10} {'srv CPU s/' + spec.per:16}{cells}")
         cells = "".join(f"{_fmt(med[n]['rss_mib']):>11}" for n in names)
         lines.append(f"{'':10} {'peak RSS MiB':16}{cells}")
+        if not row.startswith("cp"):
+            cells = "".join(f"{_fmt(med[n]['client_us']):>11}" for n in names)
+            lines.append(f"{'':10} {'client CPU us/op':16}{cells}")
         errs = {n: sum(f["errors"] for f in per.get(n, [])) for n in names}
         bad = {n: sum(f["verify_failures"] for f in per.get(n, [])) for n in names}
         checked = {n: sum(f["verified"] for f in per.get(n, [])) for n in names}

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -87,7 +89,7 @@ def _figures(row: str, r: dict[str, Any]) -> dict[str, Any]:
         "rss_mib": r["server_rss_mib"],
         "rss_max_proc_mib": r["server_rss_max_proc_mib"],
         "procs": r["server_procs"],
-        "client_cpu_us_per_op": r["client_cpu_s"] / max(r["ops"], 1) * 1e6,
+        "client_us": r["client_cpu_s"] / max(r["ops"], 1) * 1e6,
         "ops": r["ops"],
         "seconds": r["seconds"],
         "errors": r["errors"],
@@ -98,10 +100,15 @@ def _figures(row: str, r: dict[str, Any]) -> dict[str, Any]:
 
 
 class Bench:
-    """Prepares each scenario on every target, then runs its rounds interleaved."""
+    """Per scenario: fresh servers, preloading on every target, then interleaved rounds.
 
-    def __init__(self, targets: list[Target], s: Settings, seed: int, workdir: Path) -> None:
-        self.targets = targets
+    Fresh servers (new process, empty temp dir) per scenario, so each scenario's peak RSS and
+    CPU are its own and not what an earlier scenario left behind.
+    """
+
+    def __init__(self, names: list[str], s: Settings, seed: int, workdir: Path) -> None:
+        self.names = names
+        self.targets: list[Target] = []
         self.s = s
         self.content = Content(seed)
         self.lg = Loadgen(seed)
@@ -115,6 +122,11 @@ class Bench:
         if r.get("errors"):
             print(f"  ! {what}: {r['errors']} errors, e.g. {r['error_samples'][:2]}", flush=True)
         return r
+
+    def stop_targets(self) -> None:
+        for t in self.targets:
+            t.stop()
+        self.targets = []
 
     def setup(self) -> None:
         for t in self.targets:
@@ -225,6 +237,7 @@ class Bench:
                 "rss_mib": rss[0],
                 "rss_max_proc_mib": rss[1],
                 "procs": rss[2],
+                "client_us": float("nan"),
                 "ops": 1,
                 "seconds": seconds,
                 "errors": 1 if err else 0,
@@ -237,20 +250,26 @@ class Bench:
 
     def run(self, scenarios: list[str]) -> Results:
         for scenario in scenarios:
-            targets = [t for t in self.targets if scenario not in UNSUPPORTED.get(t.name, set())]
-            if not targets:
+            names = [n for n in self.names if scenario not in UNSUPPORTED.get(n, set())]
+            if not names:
                 continue
             t0 = time.monotonic()
-            for t in targets:
-                self.prepare(scenario, t)
-            rounds = self.s.cp_rounds if scenario == "cp" else self.s.rounds
-            for rnd in range(rounds):
-                for t in targets:
-                    for row, fig in self.round(scenario, t, rnd).items():
-                        self.results.setdefault(row, {}).setdefault(t.name, []).append(fig)
-                        print(
-                            f"  {row:9} r{rnd} {t.name:5} {report.one_line(row, fig)}", flush=True
-                        )
+            try:
+                for n in names:  # appended before start() so a failed start is stopped too
+                    self.targets.append(Target(n))
+                    self.targets[-1].start()
+                self.setup()
+                for t in self.targets:
+                    self.prepare(scenario, t)
+                rounds = self.s.cp_rounds if scenario == "cp" else self.s.rounds
+                for rnd in range(rounds):
+                    for t in self.targets:
+                        for row, fig in self.round(scenario, t, rnd).items():
+                            self.results.setdefault(row, {}).setdefault(t.name, []).append(fig)
+                            line = report.one_line(row, fig)
+                            print(f"  {row:9} r{rnd} {t.name:5} {line}", flush=True)
+            finally:
+                self.stop_targets()
             print(f"{scenario}: done in {time.monotonic() - t0:.0f}s", flush=True)
         return self.results
 
@@ -289,25 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown scenario/target: {unknown}")
     seed = int.from_bytes(os.urandom(8), "big")
     started = time.time()
-    targets: list[Target] = []
-    bench: Bench | None = None
-    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"cairn-bench-run-{os.getpid()}"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="cairn-bench-run-"))
+    bench = Bench(names, settings, seed, workdir)
     try:
-        for name in names:
-            targets.append(Target(name).start())
-            print(f"{name}: pid {targets[-1].pid} on {targets[-1].endpoint}", flush=True)
-        bench = Bench(targets, settings, seed, workdir)
-        bench.setup()
         results = bench.run(scenarios)
     finally:
-        if bench is not None:
-            bench.lg.close()
-        for t in targets:
-            t.stop()
-        for f in workdir.glob("*"):
-            f.unlink()
-        workdir.rmdir()
+        bench.stop_targets()
+        bench.lg.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     text, summary = report.render(results, names, settings, time.time() - started)
     print(text)
     if args.json:

@@ -24,8 +24,8 @@ ROWS = {
     "get-large": Row("get-large", "MB/s", True, "GB"),
     "list": Row("list", "pages/s", True, "1k ops"),
     "mixed": Row("mixed", "ops/s", True, "1k ops"),
-    "cp-up": Row("cp-up", "s", False, "GB"),
-    "cp-down": Row("cp-down", "s", False, "GB"),
+    "cp-up": Row("cp-up", "s (less=better)", False, "GB"),
+    "cp-down": Row("cp-down", "s (less=better)", False, "GB"),
 }
 # Scenario names on the command line; "cp" produces the two rows cp-up and cp-down.
 SCENARIOS = ["put-small", "get-small", "put-large", "get-large", "list", "mixed", "cp"]

@@ -132,5 +132,5 @@ class Target:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
-        if self.tmp and self.tmp != Path() and self.tmp.name.startswith("cairn-bench-"):
+        if self.tmp.name.startswith("cairn-bench-"):
             shutil.rmtree(self.tmp, ignore_errors=True)
