@@ -10,7 +10,7 @@ and opens fresh handles on it, so durability tests can close a handle and open a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,6 +59,33 @@ class LmdbKVFactory:
         pass
 
 
+class EtcdKVFactory:
+    """A fresh key prefix on the session's single-member etcd (tests/etcd_cluster.py),
+    started on first use; the prefix is wiped by cleanup, so tests stay isolated."""
+
+    def __init__(self, root: Path) -> None:
+        import uuid
+
+        from tests.etcd_cluster import shared_cluster
+
+        self.spec = shared_cluster().spec
+        self.prefix = f"contract/{uuid.uuid4().hex}/".encode()
+
+    async def open(self) -> KV:
+        from meta.etcd_kv import EtcdKV
+
+        return EtcdKV.from_spec(self.spec, prefix=self.prefix)
+
+    async def cleanup(self) -> None:
+        from meta.etcd_kv import EtcdKV
+
+        kv = EtcdKV.from_spec(self.spec, prefix=self.prefix)
+        try:
+            await kv.delete_prefix()
+        finally:
+            await kv.close()
+
+
 class LmdbBlockStoreFactory:
     supports_raw_corruption = True
 
@@ -88,7 +115,7 @@ class LmdbBlockStoreFactory:
 
 KV_BACKENDS: dict[str, Callable[[Path], Any]] = {
     "lmdb": LmdbKVFactory,
-    # "etcd": EtcdKVFactory,  -- same suite, once the backend exists
+    "etcd": EtcdKVFactory,
 }
 
 BLOCK_BACKENDS: dict[str, Callable[[Path], Any]] = {
@@ -98,6 +125,15 @@ BLOCK_BACKENDS: dict[str, Callable[[Path], Any]] = {
 
 
 # ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_etcd() -> Iterator[None]:
+    """Stops the shared etcd (if a test started it) when the session ends."""
+    yield
+    from tests.etcd_cluster import stop_shared_cluster
+
+    stop_shared_cluster()
 
 
 @pytest.fixture(params=sorted(KV_BACKENDS))
