@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -45,6 +46,22 @@ def md5_file(path: Path) -> str:
         while chunk := f.read(MiB):
             h.update(chunk)
     return h.hexdigest()
+
+
+def multipart_etag(data: bytes, part_size: int) -> str:
+    """S3's ETag of a multipart object: md5 of the parts' md5 digests, dash, part count."""
+    parts = [data[i : i + part_size] for i in range(0, len(data), part_size)] or [b""]
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    return f"{digest}-{len(parts)}"
+
+
+def multipart_etag_file(path: Path, part_size: int) -> str:
+    """multipart_etag of a file's bytes, read one part at a time."""
+    digests = []
+    with open(path, "rb") as f:
+        while part := f.read(part_size):
+            digests.append(hashlib.md5(part).digest())
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
 def random_bytes(size: int, seed: int) -> bytes:
@@ -220,11 +237,60 @@ class ServerLog:
         assert not self.errors(), f"server log has errors:\n{text[-8000:]}"
 
 
+def proc_status(pid: int) -> dict[str, int]:
+    """The memory fields of /proc/<pid>/status (VmHWM, VmRSS, RssAnon, RssFile, ...) in bytes."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if len(fields) == 2 and fields[1] == "kB":
+            out[name] = int(fields[0]) * 1024
+    return out
+
+
 def peak_rss_bytes(pid: int) -> int:
     """VmHWM (peak resident set size) of a live process, from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            value, unit = line.split()[1:3]
-            assert unit == "kB", line
-            return int(value) * 1024
-    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+    return proc_status(pid)["VmHWM"]
+
+
+class MemorySampler:
+    """Samples a process's RssAnon and RssFile every 20 ms in a thread, keeping the peaks.
+
+    VmHWM counts file pages mapped into the process too: Cairn's LMDB block store is
+    mmapped, so reading an object makes its pages resident in the server's RSS
+    (RssFile) although they are the kernel's page cache, reclaimable at any time.
+    RssAnon is the memory the server allocates itself (buffers, Python objects).
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = proc_status(self.pid)
+            except OSError:
+                return
+            for k in ("RssAnon", "RssFile", "VmRSS"):
+                if k in status:
+                    self.peak[k] = max(self.peak.get(k, 0), status[k])
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def report(self) -> str:
+        status = proc_status(self.pid)
+        mib = {k: v / MiB for k, v in self.peak.items()}
+        return f"VmHWM {status['VmHWM'] / MiB:.0f} MiB; sampled peaks: " + ", ".join(
+            f"{k} {v:.0f} MiB" for k, v in sorted(mib.items())
+        )
