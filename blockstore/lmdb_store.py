@@ -36,21 +36,27 @@ class LmdbBlockStore:
         self._capacity = capacity
         self._map_size = map_size
         self._verify_puts = verify_puts
+        self._inflight = 0
 
     async def put(self, block_id_: bytes, data: bytes) -> None:
         if self._verify_puts and await block_id_async(data) != block_id_:
             raise BlockCorrupt(f"data does not hash to {block_id_.hex()}")
         stats = await self.stats()
-        if stats.used + len(data) > stats.capacity:
+        # Bytes of puts still queued for the writer count too: without them, concurrent
+        # puts would all pass the check against the same "used".
+        if stats.used + self._inflight + len(data) > stats.capacity:
             raise BlockStoreFull(str(self.path))
 
         def job(txn: lmdb.Transaction) -> None:
             txn.put(block_id_, data, overwrite=False)
 
+        self._inflight += len(data)
         try:
             await self._writer.submit(job)
         except lmdb.MapFullError:
             raise BlockStoreFull(str(self.path)) from None
+        finally:
+            self._inflight -= len(data)
 
     async def get(self, block_id_: bytes, start: int = 0, end: int | None = None) -> bytes:
         with self._env.begin(buffers=True) as txn:

@@ -47,7 +47,7 @@ def prefix_end(prefix: bytes) -> bytes:
     """The first key after every key that starts with prefix."""
     p = prefix.rstrip(b"\xff")
     if not p:
-        return b"\xff" * (len(prefix) + 1)
+        raise ValueError("a prefix of only 0xff bytes has no end key")
     return p[:-1] + bytes([p[-1] + 1])
 
 

@@ -167,17 +167,31 @@ class MetaStore:
         raw = await self.kv.get(keys.PAGE + head.version + keys.u32(page))
         return unpack_page(raw) if raw else []
 
-    async def observe_block(self, block_id: bytes) -> bytes | None:
-        """Read a block's reference record before (re)writing the block.
+    async def observe_block(self, block_id: bytes) -> bytes:
+        """The block's reference record, read (or created) before the block is written.
 
-        The commit later compares against exactly this value: if GC claimed the block in
-        between, the compare fails instead of committing a reference to a deleted block.
+        The commit later compares against exactly this value, and every write to the
+        record changes its nonce: if GC claimed the block in between, the compare fails
+        instead of committing a reference to deleted bytes. A block with no record gets a
+        zero-count one, queued for GC: so the value observed is never "absent" (which
+        could come back after a GC cycle), and a block whose upload fails is collected.
         Waits while GC is deleting the block, since its bytes are about to go.
         """
         ckey = keys.REFCOUNT + block_id
         for _ in range(500):
             raw = await self.kv.get(ckey)
-            if raw is None or RefCount.from_bytes(raw).count != DELETING:
+            if raw is None:
+                rec = RefCount.new(0).to_bytes()
+                due = keys.u64(now_ms() + self.gc_grace_ms)
+                txn = (
+                    Txn().expect(ckey, None).put(ckey, rec).put(keys.GCQUEUE + due + block_id, rec)
+                )
+                try:
+                    await self.kv.commit(txn)
+                    return rec
+                except TxnConflict:
+                    continue
+            if RefCount.from_bytes(raw).count != DELETING:
                 return raw
             await asyncio.sleep(0.01)
         raise BlockVanished(block_id.hex())
@@ -186,7 +200,7 @@ class MetaStore:
         self,
         bucket: str,
         head: ObjectHead,
-        observed: dict[bytes, bytes | None],
+        observed: dict[bytes, bytes],
         condition: Condition | None = None,
         source: tuple[str, str, bytes] | None = None,
         extra: Extra | None = None,
@@ -265,7 +279,7 @@ class MetaStore:
             txn.delete(keys.PAGE + old.version + keys.u32(i))
 
     async def apply_refcounts(
-        self, txn: Txn, delta: Counter[bytes], observed: dict[bytes, bytes | None]
+        self, txn: Txn, delta: Counter[bytes], observed: dict[bytes, bytes]
     ) -> None:
         due = keys.u64(now_ms() + self.gc_grace_ms)
         for block_id, d in delta.items():
@@ -277,12 +291,14 @@ class MetaStore:
             if count == DELETING:  # only reachable for blocks we drop, never for new ones
                 count = 0
             txn.expect(ckey, raw)
-            new = max(count + d, 0)
-            txn.put(ckey, RefCount.new(new).to_bytes())
-            if new == 0:
-                txn.put(keys.GCQUEUE + due + block_id, b"")
+            new = RefCount.new(max(count + d, 0)).to_bytes()
+            txn.put(ckey, new)
+            if count + d <= 0:
+                # The entry carries the record it was queued for: GC acts on it only if the
+                # block has not been referenced (and released) again since.
+                txn.put(keys.GCQUEUE + due + block_id, new)
 
-    async def refresh_observed(self, observed: dict[bytes, bytes | None]) -> None:
+    async def refresh_observed(self, observed: dict[bytes, bytes]) -> None:
         """After a conflict: a block whose record still exists is still stored; one whose
         record vanished or is being deleted may be gone, and the upload must be redone."""
         for block_id, raw in list(observed.items()):
@@ -396,30 +412,30 @@ class MetaStore:
 
     # ----------------------------------------------------------------- GC
 
-    async def gc_due(self, limit: int = 1000) -> list[tuple[bytes, bytes]]:
-        """GC queue entries whose grace period is over: (queue key, block id)."""
+    async def gc_due(self, limit: int = 1000) -> list[tuple[bytes, bytes, bytes]]:
+        """GC queue entries whose grace period is over: (queue key, block id, record)."""
         end = keys.GCQUEUE + keys.u64(now_ms() + 1)
         rows = await self.kv.scan(keys.GCQUEUE, end, limit=limit)
-        return [(k, k[len(keys.GCQUEUE) + 8 :]) for k, _ in rows]
+        return [(k, k[len(keys.GCQUEUE) + 8 :], v) for k, v in rows]
 
-    async def gc_claim(self, qkey: bytes, block_id: bytes) -> bytes | None:
+    async def gc_claim(self, qkey: bytes, block_id: bytes, queued: bytes) -> bytes | None:
         """Claim an unreferenced block for deletion; return the claim to finish with.
 
-        Returns None (and drops the queue entry) if the block was referenced again.
+        Only the record the entry was queued for is claimed: if the block was referenced
+        again since (even if released again later, with its own, later entry), this entry
+        is stale and is dropped, so the grace period counts from the last release.
         """
         ckey = keys.REFCOUNT + block_id
         raw = await self.kv.get(ckey)
-        if raw is not None:
-            rc = RefCount.from_bytes(raw)
-            if rc.count == DELETING:
-                return raw  # a previous run crashed mid-delete: finish it
-            if rc.count == 0:
-                claim = RefCount.new(DELETING).to_bytes()
-                try:
-                    await self.kv.commit(Txn().expect(ckey, raw).put(ckey, claim))
-                    return claim
-                except TxnConflict:
-                    return None  # changed under us: a later queue entry will see it
+        if raw is not None and RefCount.from_bytes(raw).count == DELETING:
+            return raw  # a previous run crashed mid-delete: finish it
+        if raw is not None and raw == queued:
+            claim = RefCount.new(DELETING).to_bytes()
+            try:
+                await self.kv.commit(Txn().expect(ckey, raw).put(ckey, claim))
+                return claim
+            except TxnConflict:
+                pass  # changed under us: this entry is stale
         await self.kv.commit(Txn().delete(qkey))
         return None
 

@@ -142,7 +142,7 @@ class Uploads:
         return upload, raw
 
     async def put_part(
-        self, bucket: str, key: str, upload_id: str, part: Part, observed: dict[bytes, bytes | None]
+        self, bucket: str, key: str, upload_id: str, part: Part, observed: dict[bytes, bytes]
     ) -> None:
         """Commit a part (replacing one with the same number) while the upload exists."""
         observed = dict(observed)

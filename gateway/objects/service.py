@@ -31,7 +31,7 @@ class StoredBody:
     md5: bytes
     inline: bytes | None
     blocks: list[BlockRef]
-    observed: dict[bytes, bytes | None]
+    observed: dict[bytes, bytes]
 
 
 class ObjectService:
@@ -59,7 +59,7 @@ class ObjectService:
         pieces: list[bytes] = []
         buffered = 0
         blocks: list[BlockRef] = []
-        observed: dict[bytes, bytes | None] = {}
+        observed: dict[bytes, bytes] = {}
         pending: asyncio.Task[None] | None = None
         total = 0
 
@@ -164,7 +164,7 @@ class ObjectService:
             return await self.store_body(_one(src.inline[start:end]), inline=False)
         md5 = hashlib.md5()
         blocks: list[BlockRef] = []
-        observed: dict[bytes, bytes | None] = {}
+        observed: dict[bytes, bytes] = {}
         offset = 0
         for bid, size in await self.meta.block_list(src):
             b_start, b_end = offset, offset + size
@@ -226,8 +226,8 @@ class ObjectService:
     async def collect_garbage(self, limit: int = 1000) -> int:
         """Delete blocks whose references have been gone for the grace period."""
         deleted = 0
-        for qkey, bid in await self.meta.gc_due(limit):
-            claim = await self.meta.gc_claim(qkey, bid)
+        for qkey, bid, queued in await self.meta.gc_due(limit):
+            claim = await self.meta.gc_claim(qkey, bid, queued)
             if claim is None:
                 continue
             await self.blocks.delete(bid)
