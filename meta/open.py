@@ -12,7 +12,7 @@ def open_kv(spec: str) -> KV:
 
         return LmdbKV(spec[len("lmdb:") :])
     if spec.startswith("etcd://"):
-        from meta.etcd_kv import EtcdKV  # type: ignore[import-not-found]
+        from meta.etcd_kv import EtcdKV
 
-        return EtcdKV.from_spec(spec)  # type: ignore[no-any-return]
+        return EtcdKV.from_spec(spec)
     raise ValueError(f"unknown metadata store {spec!r}: use lmdb:DIR or etcd://host:port")
