@@ -1,0 +1,1 @@
+"""Fault tests: real `cairn node` / `cairn gateway` / `cairn serve` processes killed with -9."""
