@@ -113,6 +113,57 @@ class LmdbBlockStoreFactory:
         pass
 
 
+class NodeBlockStoreFactory:
+    """A real `cairn node` process on a free port, reached through HttpBlockStore."""
+
+    supports_raw_corruption = True  # LMDB is multi-process: the test writes beside the node
+    secret = "contract-cluster-secret"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "node"
+        self.procs: list[Any] = []
+
+    async def open(self, *, capacity: int | None = None, verify_puts: bool = True) -> BlockStore:
+        import asyncio
+        import subprocess
+        import sys
+
+        from blockstore.client import HttpBlockStore
+        from tests.server import free_port
+
+        port = free_port()
+        args = [
+            sys.executable, "-m", "gateway.cli", "node", "--data", str(self.root),
+            "--port", str(port), "--cluster-secret", self.secret,
+            *(["--capacity", str(capacity)] if capacity is not None else []),
+        ]  # fmt: skip
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        store = HttpBlockStore(f"http://127.0.0.1:{port}", self.secret)
+        for _ in range(300):
+            if await store.health(timeout=0.5):
+                return store
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise RuntimeError("cairn node did not start")
+
+    def corrupt(self, block_id: bytes, data: bytes) -> None:
+        import lmdb
+
+        env = lmdb.open(str(self.root / "blocks"), map_size=1 << 40)
+        try:
+            with env.begin(write=True) as txn:
+                txn.put(block_id, data)
+        finally:
+            env.close()
+
+    async def cleanup(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait(10)
+
+
 KV_BACKENDS: dict[str, Callable[[Path], Any]] = {
     "lmdb": LmdbKVFactory,
     "etcd": EtcdKVFactory,
@@ -120,7 +171,7 @@ KV_BACKENDS: dict[str, Callable[[Path], Any]] = {
 
 BLOCK_BACKENDS: dict[str, Callable[[Path], Any]] = {
     "lmdb": LmdbBlockStoreFactory,
-    # "node": NodeBlockStoreFactory,  -- a networked storage node
+    "node": NodeBlockStoreFactory,
 }
 
 
