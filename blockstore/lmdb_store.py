@@ -7,6 +7,7 @@ Reads verify the hash, so a corrupted block is reported, never served.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +19,47 @@ from blockstore.api import BlockCorrupt, BlockNotFound, BlockStoreFull, StoreSta
 from meta.lmdb_writer import GroupCommitWriter
 
 DEFAULT_MAP_SIZE = 1 << 40  # sparse; the real limit is capacity and free disk
+TRIM_EVERY = 32 << 20
+
+
+class _MapTrimmer:
+    """Keeps the process's resident set small while large objects are read.
+
+    LMDB serves reads from a shared read-only memory map of data.mdb; every page read stays
+    mapped into this process and counts in its RSS although it is only page cache. After
+    every TRIM_EVERY bytes read, madvise(MADV_DONTNEED) drops those pages from our page
+    table (not from the page cache: the next read maps them again with a minor fault).
+    """
+
+    MADV_DONTNEED = 4
+
+    def __init__(self, data_file: Path) -> None:
+        self._file = str(data_file)
+        self._since = 0
+        try:
+            self._libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            self._libc = None
+
+    def _mappings(self) -> list[tuple[int, int]]:
+        out = []
+        try:
+            with open("/proc/self/maps") as maps:
+                for line in maps:
+                    if line.rstrip().endswith(self._file):
+                        lo, hi = line.split()[0].split("-")
+                        out.append((int(lo, 16), int(hi, 16) - int(lo, 16)))
+        except OSError:
+            pass
+        return out
+
+    def read(self, n: int) -> None:
+        self._since += n
+        if self._since < TRIM_EVERY or self._libc is None:
+            return
+        self._since = 0
+        for addr, length in self._mappings():
+            self._libc.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(length), self.MADV_DONTNEED)
 
 
 class LmdbBlockStore:
@@ -37,6 +79,7 @@ class LmdbBlockStore:
         self._map_size = map_size
         self._verify_puts = verify_puts
         self._inflight = 0
+        self._trimmer = _MapTrimmer(self.path / "data.mdb")
 
     async def put(self, block_id_: bytes, data: bytes) -> None:
         if self._verify_puts and await block_id_async(data) != block_id_:
@@ -64,6 +107,7 @@ class LmdbBlockStore:
             if buf is None:
                 raise BlockNotFound(block_id_.hex())
             data = bytes(buf)
+        self._trimmer.read(len(data))
         if await block_id_async(data) != block_id_:
             raise BlockCorrupt(block_id_.hex())
         return data if (start == 0 and end is None) else data[start:end]

@@ -9,6 +9,7 @@ from collections import Counter
 
 from blockstore.client import HttpBlockStore
 from gateway.objects.placement import Layout
+from meta.access import AccessKeys
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
 
@@ -42,12 +43,31 @@ async def _admin(args: argparse.Namespace) -> int:
                 print(f"  {node}: {n} partitions")
             if previous:
                 print(f"  (previous: v{previous['version']})")
+        elif args.admin_command == "key":
+            return await _keys(args, AccessKeys(kv))
         elif args.admin_command == "remove-node":
             await registry.remove(args.node_id)
             print(f"removed {args.node_id}; the layout manager installs a layout without it")
         return 0
     finally:
         await kv.close()
+
+
+async def _keys(args: argparse.Namespace, keys: AccessKeys) -> int:
+    if args.key_command == "create":
+        key = await keys.create(args.bucket)
+        print(f"access key: {key.access_key}")
+        print(f"secret key: {key.secret}")
+        print(f"buckets:    {', '.join(key.buckets)}")
+    elif args.key_command == "list":
+        for key in await keys.list():
+            print(f"{key.access_key}  buckets={','.join(key.buckets)}")
+    elif args.key_command == "delete":
+        if not await keys.delete(args.access_key):
+            print(f"no such key: {args.access_key}")
+            return 1
+        print(f"deleted {args.access_key}")
+    return 0
 
 
 def admin(args: argparse.Namespace) -> int:

@@ -20,8 +20,9 @@ from starlette.routing import Route
 
 from gateway.auth.verify import SignedRequest, authenticate
 from gateway.context import RequestContext, Services
-from gateway.errors import NotModified, from_internal
+from gateway.errors import AccessDenied, NotModified, from_internal
 from gateway.handlers import HANDLERS
+from gateway.keyring import KeyRing
 from gateway.routing import Endpoint, resolve
 from gateway.wire.error import error_document
 
@@ -48,16 +49,13 @@ def _resource(endpoint_path: str) -> str:
 
 def create_app(
     services: Services,
-    credentials: Mapping[str, str],
+    keyring: KeyRing,
     *,
     domain: str | None = None,
     background: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Starlette:
-    """The ASGI app. ``credentials`` maps access key -> secret; ``background`` tasks
-    (GC) run for the app's lifetime."""
-
-    def secret_for(access_key: str) -> str | None:
-        return credentials.get(access_key)
+    """The ASGI app. ``keyring`` knows the access keys; ``background`` tasks (GC,
+    membership, key refresh) run for the app's lifetime."""
 
     async def handle(request: Request) -> Response:
         request_id = os.urandom(8).hex().upper()
@@ -71,7 +69,11 @@ def create_app(
         try:
             endpoint = resolve(method, raw_path, raw_query, headers.get("host"), domain)
             endpoint = _refine(endpoint, headers)
-            auth = authenticate(SignedRequest(method, raw_path, raw_query, headers), secret_for)
+            auth = authenticate(
+                SignedRequest(method, raw_path, raw_query, headers), keyring.secret_for
+            )
+            if not keyring.allows(auth.access_key, endpoint.bucket):
+                raise AccessDenied()
             ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
             response = await HANDLERS[endpoint.op](ctx)
         except NotModified as exc:

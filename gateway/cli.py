@@ -82,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--log-level", default="warning")
     n.set_defaults(func=_run("blockstore.node", "run_node"))
 
+    m = sub.add_parser("meta", help="housekeeping service: layout changes and GC, one leader")
+    m.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
+    m.add_argument("--host", default="127.0.0.1")
+    m.add_argument("--port", type=int, default=9300, help="GET /status answers here")
+    m.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
+    m.add_argument("--replicas", type=int, default=3)
+    m.add_argument("--write-quorum", type=int, default=2)
+    m.add_argument("--lease-ttl", type=float, default=5.0, help="seconds; leader hand-over time")
+    m.add_argument(
+        "--node-grace", type=float, default=600.0,
+        help="seconds without heartbeats before a node leaves the layout",
+    )  # fmt: skip
+    m.add_argument("--gc-grace", type=float, default=3600.0)
+    m.add_argument("--gc-interval", type=float, default=30.0)
+    m.add_argument("--log-level", default="warning")
+    m.set_defaults(func=_run("gateway.housekeeping", "run_meta"))
+
     a = sub.add_parser("admin", help="inspect and change the cluster")
     a.add_argument("--meta", required=True)
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
@@ -90,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     rm = asub.add_parser("remove-node", help="take a node out of the layout")
     rm.add_argument("node_id")
     asub.add_parser("layout", help="show the layout")
+    key = asub.add_parser("key", help="access keys, shared by every gateway")
+    ksub = key.add_subparsers(dest="key_command", required=True)
+    kc = ksub.add_parser("create", help="make a key pair and print it once")
+    kc.add_argument("--bucket", action="append", help="limit the key to this bucket (repeat)")
+    ksub.add_parser("list")
+    kd = ksub.add_parser("delete")
+    kd.add_argument("access_key")
     a.set_defaults(func=_run("gateway.admin", "admin"))
 
     c = sub.add_parser("cluster", help="a local cluster of processes on 127.0.0.1")
@@ -102,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--write-quorum", type=int, default=2)
     up.add_argument("--zones", type=int, default=0, help="spread nodes over this many zones")
     up.add_argument("--gc-grace", type=float, default=3600.0)
+    up.add_argument("--etcd", type=int, default=0, help="etcd members for the metadata (0: LMDB)")
+    up.add_argument("--meta-services", type=int, default=0, help="cairn meta processes")
+    up.add_argument("--node-grace", type=float, default=600.0)
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("gateway.launcher", "cluster"))
@@ -111,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=getattr(args, "log_level", "warning").upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=getattr(args, "log_level", "warning").upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     return int(args.func(args))
 

@@ -66,6 +66,12 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
     raise SystemExit(f"{url} did not answer within {timeout:.0f}s")
 
 
+def _wait_all(pending: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for url, proc in pending:
+        _wait_http(url, proc)
+    pending.clear()
+
+
 def _wait_layout(meta: str, nodes: int, timeout: float = 30.0) -> None:
     from gateway.objects.placement import Layout
     from meta.nodes import NodeRegistry
@@ -87,6 +93,31 @@ def _wait_layout(meta: str, nodes: int, timeout: float = 30.0) -> None:
     raise SystemExit("the layout did not come to include every node")
 
 
+def _start_etcd(
+    data: Path,
+    members: int,
+    processes: list[dict[str, object]],
+    procs: list[subprocess.Popen[bytes]],
+) -> str:
+    """Start an etcd cluster of `members` and return its --meta spec."""
+    from meta.etcd_launch import etcd_command
+
+    ports = [(_free_port(), _free_port()) for _ in range(members)]
+    initial = ",".join(f"etcd-{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+    token = "cairn-" + secrets.token_hex(4)
+    for i, (client, peer) in enumerate(ports):
+        cmd = etcd_command(f"etcd-{i}", data / f"etcd-{i}", client, peer, initial, token)
+        log = open(data / "logs" / f"etcd-{i}.log", "ab")  # noqa: SIM115 - handed to the child
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(p)
+        processes.append(
+            {"role": "etcd", "address": f"127.0.0.1:{client}", "pid": p.pid, "args": cmd}
+        )
+    for (client, _), p in zip(ports, procs[-members:], strict=True):
+        _wait_http(f"http://127.0.0.1:{client}/health", p)
+    return "etcd://" + ",".join(f"127.0.0.1:{client}" for client, _ in ports)
+
+
 def up(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
     (data / "logs").mkdir(parents=True, exist_ok=True)
@@ -102,10 +133,14 @@ def up(args: argparse.Namespace) -> int:
         "CAIRN_ACCESS_KEY": access,
         "CAIRN_SECRET_KEY": secret_key,
     }
-    meta = f"lmdb:{data / 'meta'}"
     processes: list[dict[str, object]] = []
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        meta = (
+            _start_etcd(data, args.etcd, processes, procs) if args.etcd else f"lmdb:{data / 'meta'}"
+        )
+        # Each group starts at once and is awaited together: start-up overlaps.
+        pending: list[tuple[str, subprocess.Popen[bytes]]] = []
         for i in range(args.nodes):
             port = _free_port()
             zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
@@ -124,10 +159,11 @@ def up(args: argparse.Namespace) -> int:
                 env,
             )
             procs.append(p)
-            _wait_http(f"http://127.0.0.1:{port}/health", p)
+            pending.append((f"http://127.0.0.1:{port}/health", p))
             processes.append(
                 {"role": "node", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
             )
+        _wait_all(pending)
         endpoints = []
         for i in range(args.gateways):
             port = _free_port()
@@ -152,11 +188,39 @@ def up(args: argparse.Namespace) -> int:
                 env,
             )
             procs.append(p)
-            _wait_http(f"http://127.0.0.1:{port}/", p)
+            pending.append((f"http://127.0.0.1:{port}/", p))
             endpoints.append(f"http://127.0.0.1:{port}")
             processes.append(
                 {"role": "gateway", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
             )
+        _wait_all(pending)
+        for i in range(args.meta_services):
+            port = _free_port()
+            p = _spawn(
+                [
+                    "meta",
+                    "--meta",
+                    meta,
+                    "--port",
+                    str(port),
+                    "--replicas",
+                    str(args.replicas),
+                    "--write-quorum",
+                    str(args.write_quorum),
+                    "--gc-grace",
+                    str(args.gc_grace),
+                    "--node-grace",
+                    str(args.node_grace),
+                ],  # fmt: skip
+                data / "logs" / f"meta-{i}.log",
+                env,
+            )
+            procs.append(p)
+            pending.append((f"http://127.0.0.1:{port}/status", p))
+            processes.append(
+                {"role": "meta", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
+            )
+        _wait_all(pending)
         _wait_layout(meta, args.nodes)
     except BaseException:
         for p in procs:
@@ -165,7 +229,10 @@ def up(args: argparse.Namespace) -> int:
     (data / "cluster.json").write_text(
         json.dumps({"endpoints": endpoints, "processes": processes, "meta": meta}, indent=2)
     )
-    print(f"Cairn cluster up: {args.nodes} nodes, {args.gateways} gateway(s), R={args.replicas}")
+    print(
+        f"Cairn cluster up: {args.nodes} nodes, {args.gateways} gateway(s), R={args.replicas}, "
+        f"metadata {meta}, {args.meta_services} meta service(s)"
+    )
     print(f"  S3 endpoint: {endpoints[0]}")
     print(f"  access key:  {access}")
     print(f"  secret key:  {secret_key}")
@@ -176,9 +243,10 @@ def up(args: argparse.Namespace) -> int:
 def _is_ours(pid: int) -> bool:
     """Guard against a recycled PID: only stop processes running our command."""
     try:
-        return b"gateway.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+    return b"gateway.cli" in cmdline or b"etcdbin/etcd" in cmdline
 
 
 def down(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
-from gateway.errors import InvalidRequest, MethodNotAllowed, NotImplemented
+from gateway import errors
+from gateway.errors import InvalidRequest, MethodNotAllowed
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,15 @@ def resolve(
     if not sub:
         unsupported = next((s for s in UNSUPPORTED if s in query), None)
         if unsupported is not None:
-            raise NotImplementedError(f"The {unsupported} subresource is not implemented.")
+            # errors.NotImplemented is the S3 error (501), not Python's NotImplemented.
+            raise errors.NotImplemented(f"The {unsupported} subresource is not implemented.")
     op = OPERATIONS.get((method, bucket is not None, key is not None, sub))
     if op is None and sub:
         op = OPERATIONS.get((method, bucket is not None, key is not None, ""))
     if op is None:
         if method not in ("GET", "HEAD", "PUT", "POST", "DELETE"):
             raise MethodNotAllowed()
-        raise NotImplemented() if method != "POST" else InvalidRequest("Unsupported POST request")
+        if method == "POST":
+            raise InvalidRequest("Unsupported POST request")
+        raise errors.NotImplemented()
     return Endpoint(op, bucket, key, query)

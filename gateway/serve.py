@@ -18,8 +18,10 @@ import uvicorn
 from blockstore.lmdb_store import LmdbBlockStore
 from gateway.app import create_app
 from gateway.context import Services
+from gateway.keyring import KeyRing
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.service import ObjectService
+from meta.access import AccessKeys
 from meta.api import KV
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -100,6 +102,8 @@ def _uvicorn_config(app: object, args: argparse.Namespace, ssl: dict[str, str]) 
         http="httptools",
         loop="uvloop",
         timeout_keep_alive=30,
+        # Idle TLS connections otherwise hold a clean shutdown for the keep-alive timeout.
+        timeout_graceful_shutdown=5,
         **ssl,  # type: ignore[arg-type]
     )
 
@@ -119,7 +123,9 @@ def _run_gateway(
     background = [*extra_background]
     if args.gc_interval > 0:
         background.append(lambda: objects.gc_loop(args.gc_interval))
-    app = create_app(services, {credentials[0]: credentials[1]}, background=background)
+    keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
+    background.append(keyring.run)
+    app = create_app(services, keyring, background=background)
     ssl: dict[str, str] = {}
     scheme = "http"
     if args.tls:

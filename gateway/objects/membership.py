@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from blockstore.client import HttpBlockStore
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.placement import Layout, NodeInfo, compute_layout
 from meta.api import TxnConflict
 from meta.nodes import NodeRecord, NodeRegistry
+from meta.records import now_ms
 
 log = logging.getLogger("cairn.membership")
 GiB = 1 << 30
@@ -29,15 +31,23 @@ class Membership:
         blocks: ReplicatedBlocks,
         secret: str,
         *,
-        manage_layout: bool = True,
+        manage_layout: bool | Callable[[], bool] = True,
         interval: float = 1.0,
+        node_grace: float = 600.0,
     ) -> None:
         self.registry = registry
         self.blocks = blocks
         self.secret = secret
-        self.manage_layout = manage_layout
+        self._manage_layout = manage_layout
         self.interval = interval
+        self.node_grace_ms = int(node_grace * 1000)
         self.records: dict[str, NodeRecord] = {}
+
+    @property
+    def manage_layout(self) -> bool:
+        """Whether this process installs layouts now (a meta service: only while it leads)."""
+        m = self._manage_layout
+        return m() if callable(m) else m
 
     async def refresh(self) -> None:
         records = {r.node_id: r for r in await self.registry.nodes()}
@@ -70,7 +80,10 @@ class Membership:
     async def _sync_layout(self) -> None:
         current, previous, raw = await self.registry.layout()
         cur = Layout.from_dict(current) if current else None
-        wanted = set(self.records)
+        # A node leaves the layout only when its heartbeats have been missing for the
+        # grace period: a restart or a short outage must not move data around.
+        now = now_ms()
+        wanted = {n for n, r in self.records.items() if now - r.heartbeat_ms <= self.node_grace_ms}
         if (
             self.manage_layout
             and wanted
@@ -79,6 +92,7 @@ class Membership:
             nodes = [
                 NodeInfo(r.node_id, self.blocks.weights.get(r.node_id, 1.0), r.zone)
                 for r in self.records.values()
+                if r.node_id in wanted
             ]
             new = compute_layout(nodes, self.blocks.replicas, (cur.version + 1) if cur else 1)
             if cur is None or new.assignments != cur.assignments or new.replicas != cur.replicas:

@@ -1,0 +1,98 @@
+"""`cairn meta`: the housekeeping service of a cluster.
+
+Several may run; they elect one leader through the metadata (meta.election), and only the
+leader works: it installs layouts when nodes join or have been gone past the grace period,
+and collects garbage blocks. Killing the leader hands over within the lease TTL. Each
+process answers GET /status with whether it leads, for operators and tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.objects.blocks import ReplicatedBlocks
+from gateway.objects.membership import Membership
+from gateway.objects.service import ObjectService
+from meta.election import Election
+from meta.nodes import NodeRegistry
+from meta.open import open_kv
+from meta.store import MetaStore
+
+
+async def _work(
+    election: Election, membership: Membership, objects: ObjectService, gc_interval: float
+) -> None:
+    last_gc = 0.0
+    while True:
+        await election.step()
+        try:
+            await membership.refresh()  # installs layouts only while this process leads
+            if election.is_leader and time.monotonic() - last_gc >= gc_interval:
+                last_gc = time.monotonic()
+                await objects.collect_garbage()
+        except Exception:  # noqa: BLE001 - housekeeping retries on its next round
+            import logging
+
+            logging.getLogger("cairn.meta").exception("housekeeping round failed")
+        await asyncio.sleep(min(1.0, election.ttl_ms / 3000))
+
+
+def run_meta(args: argparse.Namespace) -> int:
+    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
+    if not secret:
+        raise SystemExit("cairn meta: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
+    kv = open_kv(args.meta)
+    holder = f"{socket.gethostname()}:{args.port}:{os.getpid()}"
+    election = Election(kv, "housekeeping", holder, ttl=args.lease_ttl)
+    blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
+    membership = Membership(
+        NodeRegistry(kv),
+        blocks,
+        secret,
+        manage_layout=lambda: election.is_leader,
+        node_grace=args.node_grace,
+    )
+    meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+    objects = ObjectService(meta, blocks)
+
+    async def status(request: Request) -> Response:
+        body = {
+            "holder": holder,
+            "leader": election.is_leader,
+            "leader_id": await election.leader(),
+        }
+        return Response(json.dumps(body), media_type="application/json")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_work(election, membership, objects, args.gc_interval))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await election.resign()
+            await blocks.close()
+            await kv.close()
+
+    app = Starlette(routes=[Route("/status", status)], lifespan=lifespan)
+    print(f"Cairn meta service {holder} on {args.meta}", flush=True)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+        server_header=False, loop="uvloop",
+    )  # fmt: skip
+    uvicorn.Server(config).run()
+    return 0
