@@ -100,6 +100,8 @@ def node_call(cluster: CairnCluster, index: int, method: str, *args, secret: str
 
 def start_cluster(data: Path, mp: pytest.MonkeyPatch) -> CairnCluster:
     cluster = CairnCluster(data, nodes=4, replicas=3, write_quorum=2)
+    # A secret set for another cluster (below) must not leak into this one.
+    mp.delenv("CAIRN_CLUSTER_SECRET", raising=False)
     try:
         cluster.start()
     except BaseException:
