@@ -30,6 +30,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         help="seconds before an unreferenced block is deleted",
     )
     s.add_argument("--gc-interval", type=float, default=30.0, help="0 disables GC in this process")
+    s.add_argument(
+        "--upload-expiry", type=float, default=7 * 86400,
+        help="seconds after which an unfinished multipart upload is aborted",
+    )  # fmt: skip
     s.add_argument("--log-level", default="warning")
 
 
@@ -96,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     m.add_argument("--gc-grace", type=float, default=3600.0)
     m.add_argument("--gc-interval", type=float, default=30.0)
+    m.add_argument("--upload-expiry", type=float, default=7 * 86400)
     m.add_argument("--log-level", default="warning")
     m.set_defaults(func=_run("gateway.housekeeping", "run_meta"))
 

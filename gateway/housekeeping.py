@@ -29,11 +29,18 @@ from gateway.objects.service import ObjectService
 from meta.election import Election
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
+from meta.records import now_ms
 from meta.store import MetaStore
+from meta.uploads import Uploads
 
 
 async def _work(
-    election: Election, membership: Membership, objects: ObjectService, gc_interval: float
+    election: Election,
+    membership: Membership,
+    objects: ObjectService,
+    uploads: Uploads,
+    gc_interval: float,
+    upload_expiry: float,
 ) -> None:
     last_gc = 0.0
     while True:
@@ -42,6 +49,7 @@ async def _work(
             await membership.refresh()  # installs layouts only while this process leads
             if election.is_leader and time.monotonic() - last_gc >= gc_interval:
                 last_gc = time.monotonic()
+                await uploads.expire(now_ms() - int(upload_expiry * 1000))
                 await objects.collect_garbage()
         except Exception:  # noqa: BLE001 - housekeeping retries on its next round
             import logging
@@ -78,7 +86,11 @@ def run_meta(args: argparse.Namespace) -> int:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_work(election, membership, objects, args.gc_interval))
+        task = asyncio.create_task(
+            _work(
+                election, membership, objects, Uploads(meta), args.gc_interval, args.upload_expiry
+            )
+        )
         try:
             yield
         finally:

@@ -119,10 +119,11 @@ def _run_gateway(
 ) -> int:
     meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
     objects = ObjectService(meta, blocks, block_size=args.block_size, inline_max=args.inline_max)
-    services = Services(meta=meta, objects=objects, uploads=Uploads(meta), region=args.region)
+    uploads = Uploads(meta)
+    services = Services(meta=meta, objects=objects, uploads=uploads, region=args.region)
     background = [*extra_background]
     if args.gc_interval > 0:
-        background.append(lambda: objects.gc_loop(args.gc_interval))
+        background.append(lambda: objects.gc_loop(args.gc_interval, uploads, args.upload_expiry))
     keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
     background.append(keyring.run)
     app = create_app(services, keyring, background=background)

@@ -69,9 +69,16 @@ class ListEntry:
 
 
 class MetaStore:
-    def __init__(self, kv: KV, gc_grace_ms: int = 3_600_000) -> None:
+    def __init__(
+        self, kv: KV, gc_grace_ms: int = 3_600_000, upload_grace_ms: int | None = None
+    ) -> None:
         self.kv = kv
         self.gc_grace_ms = gc_grace_ms
+        # How long a block written by an upload still in flight is safe from GC: the
+        # upload commits within this time or fails cleanly (503) and retries.
+        self.upload_grace_ms = max(
+            gc_grace_ms, 3_600_000 if upload_grace_ms is None else upload_grace_ms
+        )
 
     # ----------------------------------------------------------------- buckets
 
@@ -182,7 +189,7 @@ class MetaStore:
             raw = await self.kv.get(ckey)
             if raw is None:
                 rec = RefCount.new(0).to_bytes()
-                due = keys.u64(now_ms() + self.gc_grace_ms)
+                due = keys.u64(now_ms() + self.upload_grace_ms)
                 txn = (
                     Txn().expect(ckey, None).put(ckey, rec).put(keys.GCQUEUE + due + block_id, rec)
                 )

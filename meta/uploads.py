@@ -245,3 +245,20 @@ class Uploads:
         ups = [Upload.from_bytes(k[len(prefix) :].decode(), v) for k, v in rows]
         ups.sort(key=lambda u: (u.key.encode(), u.initiated_ms, u.upload_id))
         return ups
+
+    async def expire(self, older_than_ms: int) -> int:
+        """Abort every upload initiated before older_than_ms (abandoned uploads): their
+        parts' blocks drop to GC. Returns how many were aborted."""
+        rows = await self.kv.scan(keys.UPLOAD, keys.prefix_end(keys.UPLOAD), limit=1_000_000)
+        aborted = 0
+        for k, raw in rows:
+            bucket, _, upload_id = k[len(keys.UPLOAD) :].partition(b"\0")
+            upload = Upload.from_bytes(upload_id.decode(), raw)
+            if upload.initiated_ms >= older_than_ms:
+                continue
+            try:
+                await self.abort(bucket.decode(), upload.key, upload.upload_id)
+                aborted += 1
+            except (UploadNotFound, BucketNotFound):
+                pass  # completed or aborted meanwhile
+        return aborted

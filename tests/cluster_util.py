@@ -44,7 +44,15 @@ class CairnCluster:
         return [p for p in self.info["processes"] if p["role"] == role]
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "CAIRN_ACCESS_KEY": self.access_key, "CAIRN_SECRET_KEY": self.secret_key}
+        env = {
+            **os.environ,
+            "CAIRN_ACCESS_KEY": self.access_key,
+            "CAIRN_SECRET_KEY": self.secret_key,
+        }
+        secret = self.data / "cluster-secret"
+        if secret.exists():  # `cluster up` hands it to its children through the environment
+            env["CAIRN_CLUSTER_SECRET"] = secret.read_text().strip()
+        return env
 
     def start(self) -> CairnCluster:
         args = [
@@ -87,13 +95,17 @@ class CairnCluster:
         """Start a killed process again with the very same command line."""
         proc = self.processes(role)[index]
         log = open(self.data / "logs" / f"{role}-{index}.restart.log", "ab")  # noqa: SIM115
-        child = subprocess.Popen(proc["args"], env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            proc["args"], env=self._env(), stdout=log, stderr=subprocess.STDOUT
+        )
         self._children[child.pid] = child
         proc["pid"] = child.pid
         (self.data / "cluster.json").write_text(json.dumps(self.info))
         url = f"http://{proc['address']}" + ("/health" if role == "node" else "/")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise RuntimeError(f"{role} {index} exited with {child.returncode} on restart")
             try:
                 httpx.get(url, timeout=1.0)
                 return

@@ -65,19 +65,24 @@ class ReplicatedBlocks:
         return sorted(order, key=lambda n: n in self.down)
 
     async def put(self, block_id: bytes, data: bytes) -> None:
+        """Succeed when W of the block's R layout replicas acknowledged it (design §4).
+
+        A replica that is down or full is placed around: the block also goes to the next
+        live node by rank, so R copies exist, but such a copy does not count towards W, so
+        losing R-W+1 replicas of a partition makes its writes fail (503) rather than
+        acknowledge data that lives on fewer layout replicas than promised."""
         targets = [n for n in self.placement(block_id) if n in self.stores]
         need = min(self.write_quorum, max(len(targets), 1))
         live = [n for n in targets if n not in self.down]
         acks, errors = await self._put_to(live, block_id, data)
-        if acks < len(targets):
-            # Place around dead or full replicas, so the block keeps R copies if it can.
+        if acks >= need and acks < len(targets):
             spare = [n.node_id for n in rank(self._live(), block_id) if n.node_id not in targets]
+            extra = 0
             for node in spare:
-                if acks >= len(targets):
+                if acks + extra >= len(targets):
                     break
-                more, errs = await self._put_to([node], block_id, data)
-                acks += more
-                errors += errs
+                more, _ = await self._put_to([node], block_id, data)
+                extra += more
         if acks < need:
             raise BlockStoreUnavailable(
                 f"{acks} of {need} required replicas stored the block: {errors}"

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from blockstore.address import block_id
 from gateway.objects.blocks import ReplicatedBlocks
-from meta.records import BlockRef, ObjectHead
+from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import Condition, MetaStore
+from meta.uploads import Uploads
 
 log = logging.getLogger("cairn.objects")
 
@@ -235,9 +236,20 @@ class ObjectService:
             deleted += 1
         return deleted
 
-    async def gc_loop(self, interval: float = 5.0) -> None:
+    async def gc_loop(
+        self,
+        interval: float = 5.0,
+        uploads: Uploads | None = None,
+        upload_expiry: float = 7 * 86400,
+    ) -> None:
+        """Housekeeping: abandoned multipart uploads are aborted after upload_expiry
+        seconds, then unreferenced blocks are deleted after their grace period."""
         while True:
             try:
+                if uploads is not None:
+                    expired = await uploads.expire(now_ms() - int(upload_expiry * 1000))
+                    if expired:
+                        log.info("gc: aborted %d abandoned multipart uploads", expired)
                 n = await self.collect_garbage()
                 if n:
                     log.info("gc: deleted %d unreferenced blocks", n)

@@ -41,7 +41,7 @@ class Env:
 
 async def open_env(root: Path, grace_ms: int) -> Env:
     kv = LmdbKV(root / "meta", map_size=1 << 30)
-    meta = MetaStore(kv, gc_grace_ms=grace_ms)
+    meta = MetaStore(kv, gc_grace_ms=grace_ms, upload_grace_ms=grace_ms)
     store = LmdbBlockStore(root / "n0", map_size=1 << 31)
     svc = ObjectService(meta, ReplicatedBlocks({"n0": store}), block_size=BLOCK, inline_max=INLINE)
     await meta.create_bucket(BUCKET, "us-east-1")
@@ -389,7 +389,7 @@ async def test_gc_state_survives_restart(tmp_path: Path) -> None:
     await close_env(env)
 
     kv = LmdbKV(tmp_path / "meta", map_size=1 << 30)
-    meta = MetaStore(kv, gc_grace_ms=0)
+    meta = MetaStore(kv, gc_grace_ms=0, upload_grace_ms=0)
     store = LmdbBlockStore(tmp_path / "n0", map_size=1 << 31)
     svc = ObjectService(meta, ReplicatedBlocks({"n0": store}), block_size=BLOCK, inline_max=INLINE)
     env = Env(kv, meta, store, svc)
