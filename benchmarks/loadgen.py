@@ -119,6 +119,7 @@ class Loadgen:
         cpu = sum(procstat.cpu_seconds(p) for p in pids) - cpu0
         client_cpu = time.process_time() - client0
         rss = [procstat.peak_rss_mib(p) for p in pids]
+        split = [procstat.rss_split_mib(p) for p in pids]
         for s in sessions:
             s.close()
         lat = sorted(tally.latencies)
@@ -144,6 +145,8 @@ class Loadgen:
             "server_rss_mib": sum(r[0] for r in rss),
             "server_rss_max_proc_mib": max((r[1] for r in rss), default=0.0),
             "server_procs": sum(r[2] for r in rss),
+            "server_rss_anon_end_mib": sum(a for a, _ in split),
+            "server_rss_file_end_mib": sum(f for _, f in split),
         }
 
     # --- operations: each returns the coroutine that does one request of the command ---

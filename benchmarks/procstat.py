@@ -69,3 +69,17 @@ def peak_rss_mib(pid: int) -> tuple[float, float, int]:
     if not peaks:
         return 0.0, 0.0, 0
     return sum(peaks) / 1024, max(peaks) / 1024, len(peaks)
+
+
+def rss_split_mib(pid: int) -> tuple[float, float]:
+    """Current (RssAnon, RssFile+RssShmem) over the tree, in MiB: heap vs mapped files.
+
+    VmHWM counts file pages mapped into the process (LMDB's mmap) like heap; this split says
+    which of the two a peak is made of.
+    """
+    anon = files = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError):
+            anon += _status_kib(p, "RssAnon")
+            files += _status_kib(p, "RssFile") + _status_kib(p, "RssShmem")
+    return anon / 1024, files / 1024

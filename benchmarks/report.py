@@ -112,8 +112,17 @@ def render(
         per = results[row]
         med = {
             n: {
-                k: _median([f[k] for f in per.get(n, [])])
-                for k in ("value", "p50_ms", "p99_ms", "cpu_per", "rss_mib", "client_us")
+                k: _median([f.get(k, float("nan")) for f in per.get(n, [])])
+                for k in (
+                    "value",
+                    "p50_ms",
+                    "p99_ms",
+                    "cpu_per",
+                    "rss_mib",
+                    "rss_anon_end_mib",
+                    "rss_file_end_mib",
+                    "client_us",
+                )
             }
             for n in names
         }
@@ -131,6 +140,11 @@ def render(
         lines.append(f"{'':10} {'srv CPU s/' + spec.per:16}{cells}")
         cells = "".join(f"{_fmt(med[n]['rss_mib']):>11}" for n in names)
         lines.append(f"{'':10} {'peak RSS MiB':16}{cells}")
+        cells = "".join(
+            f"{_fmt(med[n]['rss_anon_end_mib'], 2) + '/' + _fmt(med[n]['rss_file_end_mib'], 2):>11}"
+            for n in names
+        )
+        lines.append(f"{'':10} {'end anon/file':16}{cells}")
         if not row.startswith("cp"):
             cells = "".join(f"{_fmt(med[n]['client_us']):>11}" for n in names)
             lines.append(f"{'':10} {'client CPU us/op':16}{cells}")
