@@ -1,0 +1,120 @@
+"""Access keys in the metadata (`cairn admin key ...`): every gateway of an etcd cluster
+follows a created, bucket-limited or deleted key within a few seconds, without restarts."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.cluster.conftest import admin, error_code, gateway_clients, s3_client
+from tests.cluster_util import CairnCluster
+
+# S3 bucket names have at least 3 characters: "b1" of the brief is spelled out.
+B1, B2 = "kb1", "kb2"
+FOLLOW_S = 3.5  # the gateways re-read the keys every 2 s
+
+
+def _create(cluster: CairnCluster, *args: str) -> tuple[str, str, str]:
+    out = admin(cluster, "key", "create", *args).stdout
+    access = re.search(r"^access key: (\S+)$", out, re.M)
+    secret = re.search(r"^secret key: (\S+)$", out, re.M)
+    buckets = re.search(r"^buckets:\s+(.*)$", out, re.M)
+    assert access and secret and buckets, out
+    return access.group(1), secret.group(1), buckets.group(1).strip()
+
+
+def _clients(cluster: CairnCluster, access: str, secret: str) -> list:
+    return [s3_client(e, access, secret) for e in cluster.endpoints]
+
+
+def _wait_all(clients: list, accepted: bool, timeout: float = 15.0) -> list[float]:
+    """Seconds until each client's gateway accepts (or refuses with InvalidAccessKeyId)
+    the client's key; fails if one does not within timeout."""
+    t0 = time.monotonic()
+    times = []
+    for i, s3 in enumerate(clients):
+        last = None
+        while True:
+            try:
+                s3.list_buckets()
+                last = "ok"
+            except ClientError as exc:
+                last = error_code(exc)
+            if (last == "ok") == accepted:
+                times.append(round(time.monotonic() - t0, 2))
+                break
+            assert time.monotonic() - t0 < timeout, f"gateway {i}: still {last} after {timeout}s"
+            time.sleep(0.1)
+        if not accepted:
+            assert last == "InvalidAccessKeyId", last
+    return times
+
+
+def test_created_key_works_on_both_gateways_then_deleted(shared_cluster: CairnCluster) -> None:
+    c = shared_cluster
+    access, secret, buckets = _create(c)
+    assert buckets == "*"
+    assert access != c.access_key
+    listed = admin(c, "key", "list").stdout
+    assert f"{access}  buckets=*" in listed, listed
+    assert secret not in listed  # the secret is printed once, at creation
+
+    a, b = _clients(c, access, secret)
+    took = _wait_all([a, b], accepted=True)
+    print(f"\n[keys] new key accepted by both gateways after {took}s")
+    assert max(took) <= FOLLOW_S, took
+    a.create_bucket(Bucket="keyed")
+    a.put_object(Bucket="keyed", Key="k", Body=b"made with a created key")
+    assert b.get_object(Bucket="keyed", Key="k")["Body"].read() == b"made with a created key"
+    b.put_object(Bucket="keyed", Key="k2", Body=b"via b")
+    assert a.get_object(Bucket="keyed", Key="k2")["Body"].read() == b"via b"
+
+    out = admin(c, "key", "delete", access).stdout
+    assert f"deleted {access}" in out
+    assert access not in admin(c, "key", "list").stdout
+    took = _wait_all([a, b], accepted=False)
+    print(f"[keys] deleted key refused by both gateways after {took}s")
+    assert max(took) <= FOLLOW_S, took
+    for s3 in (a, b):
+        with pytest.raises(ClientError) as ei:
+            s3.get_object(Bucket="keyed", Key="k")
+        assert error_code(ei.value) == "InvalidAccessKeyId"
+    # The bootstrap key still works, and the data written with the deleted key stays.
+    boot = gateway_clients(c)
+    assert boot[1].get_object(Bucket="keyed", Key="k")["Body"].read() == b"made with a created key"
+
+    gone = admin(c, "key", "delete", access, check=False)
+    assert gone.returncode == 1 and "no such key" in gone.stdout
+
+
+def test_bucket_limited_key(shared_cluster: CairnCluster) -> None:
+    c = shared_cluster
+    boot = gateway_clients(c)
+    boot[0].create_bucket(Bucket=B1)
+    boot[0].create_bucket(Bucket=B2)
+    boot[0].put_object(Bucket=B2, Key="secret", Body=b"not for the limited key")
+
+    access, secret, buckets = _create(c, "--bucket", B1)
+    assert buckets == B1
+    assert f"{access}  buckets={B1}" in admin(c, "key", "list").stdout
+    clients = _clients(c, access, secret)
+    _wait_all(clients, accepted=True)
+    for i, s3 in enumerate(clients):
+        s3.put_object(Bucket=B1, Key=f"k{i}", Body=b"allowed")
+        assert s3.get_object(Bucket=B1, Key=f"k{i}")["Body"].read() == b"allowed"
+        assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=B1)["Contents"])[-1] == f"k{i}"
+        for call in (
+            lambda s3=s3: s3.get_object(Bucket=B2, Key="secret"),
+            lambda s3=s3: s3.put_object(Bucket=B2, Key="x", Body=b"no"),
+            lambda s3=s3: s3.list_objects_v2(Bucket=B2),
+            lambda s3=s3: s3.create_bucket(Bucket="kb3"),
+        ):
+            with pytest.raises(ClientError) as ei:
+                call()
+            assert error_code(ei.value) == "AccessDenied", f"gateway {i}: {ei.value}"
+    assert "x" not in {o["Key"] for o in boot[1].list_objects_v2(Bucket=B2)["Contents"]}
+    admin(c, "key", "delete", access)
+    _wait_all(clients, accepted=False)

@@ -1,0 +1,585 @@
+"""A Cairn cluster on a 3-member etcd cluster with 2 gateways and 2 meta services, as real
+processes: consistency across gateways, kill -9 of the etcd leader, of a gateway mid-upload
+and of the meta leader, a slice of the S3 behaviour through both gateways, and small-object
+throughput next to `cairn serve`.
+
+The fault tests (each with a cluster of its own) come first: pytest keeps a module-scoped
+fixture alive until the module ends, so the shared cluster is started only after them and
+two clusters do not run at once, except for the last test (a known bug, see there)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from gateway.objects.placement import Layout
+from meta.nodes import NodeRegistry
+from meta.open import open_kv
+from tests.cluster.conftest import (
+    KiB,
+    MiB,
+    admin,
+    error_code,
+    etcd_leader,
+    gateway_clients,
+    http_status,
+    listing,
+    md5,
+    meta_leader,
+    meta_status,
+    s3_client,
+    start_etcd_cluster,
+)
+from tests.cluster_util import CairnCluster
+from tests.s3sign import sign_headers
+from tests.server import CairnServer
+
+FIGURES: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_figures() -> Iterator[None]:
+    yield
+    print(f"\n[etcd cluster figures] {FIGURES}")
+
+
+def _status(exc: BaseException) -> str:
+    return f"{http_status(exc)} {error_code(exc)}"
+
+
+# ============================================================================ faults
+
+
+def test_kill9_etcd_leader_under_put_stream(own_cluster: CairnCluster) -> None:
+    """Kill -9 the etcd leader while 6 threads PUT through both gateways: every
+    acknowledged PUT stays readable and listed through both gateways afterwards, a failed
+    PUT left either nothing or its whole body, and PUTs succeed again soon after the
+    remaining members elect a leader."""
+    c = own_cluster
+    gw = gateway_clients(c)
+    bucket = "elect"
+    gw[0].create_bucket(Bucket=bucket)
+
+    stop = threading.Event()
+    lock = threading.Lock()
+    attempted: dict[str, str] = {}  # key -> md5 of the body sent
+    acked: dict[str, str] = {}
+    oks: list[tuple[float, float]] = []  # (started, finished)
+    failures: list[tuple[float, float, str, str]] = []  # started, finished, key, status
+
+    def putter(t: int) -> None:
+        s3 = s3_client(c.endpoints[t % 2], c.access_key, c.secret_key, read_timeout=30)
+        sizes = (8 * KiB, 256 * KiB)
+        n = 0
+        while not stop.is_set():
+            key = f"t{t}/{n:05d}"
+            body = os.urandom(sizes[n % 2])
+            n += 1
+            with lock:
+                attempted[key] = md5(body)
+            started = time.monotonic()
+            try:
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            except Exception as exc:  # noqa: BLE001 - counted and judged below
+                with lock:
+                    failures.append((started, time.monotonic(), key, _status(exc)))
+                continue
+            with lock:
+                acked[key] = md5(body)
+                oks.append((started, time.monotonic()))
+
+    threads = [threading.Thread(target=putter, args=(t,), daemon=True) for t in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2.0)
+        old = etcd_leader(c)
+        t_kill = time.monotonic()
+        c.kill9("etcd", old)
+        new = etcd_leader(c, skip={old})
+        t_elected = time.monotonic()
+        # A probe of our own: the first PUT that succeeds after the election.
+        probe = s3_client(c.endpoints[1], c.access_key, c.secret_key, read_timeout=30)
+        t_resumed = None
+        while time.monotonic() - t_elected < 30:
+            try:
+                probe.put_object(Bucket=bucket, Key="probe", Body=b"after the election")
+                t_resumed = time.monotonic()
+                break
+            except Exception:  # noqa: BLE001
+                time.sleep(0.05)
+        time.sleep(3.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not any(t.is_alive() for t in threads), "a PUT thread hung"
+
+    first_ok_started_after_kill = min((f for s, f in oks if s > t_kill), default=None)
+    codes = Counter(s for *_, s in failures)
+    during = [f for f in failures if f[1] >= t_kill]
+    FIGURES["etcd_election_s"] = round(t_elected - t_kill, 2)
+    FIGURES["etcd_put_resume_after_election_s"] = (
+        round(t_resumed - t_elected, 2) if t_resumed else None
+    )
+    FIGURES["etcd_put_resume_after_kill_s"] = (
+        round(first_ok_started_after_kill - t_kill, 2) if first_ok_started_after_kill else None
+    )
+    print(
+        f"\n[etcd leader kill] member {old} killed, member {new} leads after "
+        f"{t_elected - t_kill:.2f}s; probe PUT ok {FIGURES['etcd_put_resume_after_election_s']}s "
+        f"after the election; first stream PUT started after the kill done "
+        f"{FIGURES['etcd_put_resume_after_kill_s']}s after it; {len(acked)} acked, "
+        f"{len(failures)} failed ({len(during)} after the kill): {dict(codes)}"
+    )
+    assert t_resumed is not None, "no PUT succeeded within 30 s of the new etcd leader"
+    assert t_resumed - t_elected < 8.0
+    assert all(s.startswith(("500", "503")) for s in codes), codes
+    assert len(failures) <= len(acked), "more PUTs failed than succeeded"
+    assert any(s > t_resumed for s, _ in oks), "the stream did not resume"
+
+    for i, s3 in enumerate(gw):
+        listed = listing(s3, bucket)
+        missing = sorted(set(acked) - set(listed))
+        assert not missing, f"gateway {i}: acknowledged keys not listed: {missing[:10]}"
+        problems = []
+        for key, want in sorted(acked.items()):
+            try:
+                got = md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            except ClientError as exc:
+                problems.append(f"{key}: {_status(exc)}")
+                continue
+            if got != want:
+                problems.append(f"{key}: md5 {got} != {want}")
+        # A failed PUT may still have been applied (the ambiguity of a 5xx), but whole.
+        for _, _, key, _ in failures:
+            if key in listed:
+                got = md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                if got != attempted[key]:
+                    problems.append(f"failed {key}: torn, md5 {got}")
+        assert not problems, f"gateway {i}: {problems[:10]}"
+
+
+def _slow_body(data: bytes, chunk: int, pause: float, sent: threading.Event, after: int):
+    for n, i in enumerate(range(0, len(data), chunk)):
+        if n == after:
+            sent.set()
+        yield data[i : i + chunk]
+        time.sleep(pause)
+
+
+def test_kill9_gateway_mid_upload(own_cluster: CairnCluster) -> None:
+    """Kill -9 gateway A while a large PUT streams through it and a multipart upload it
+    started is open: nothing torn, gateway B serves on and completes or aborts the upload."""
+    c = own_cluster
+    a, b = gateway_clients(c)
+    bucket = "gwkill"
+    a.create_bucket(Bucket=bucket)
+
+    # A multipart upload through A with two parts uploaded, and one to abort.
+    parts_data = [os.urandom(5 * MiB), os.urandom(5 * MiB)]
+    up = a.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    parts = []
+    for n, data in enumerate(parts_data, 1):
+        etag = a.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=n, Body=data)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    up_abort = a.create_multipart_upload(Bucket=bucket, Key="mp-abort")["UploadId"]
+    a.upload_part(Bucket=bucket, Key="mp-abort", UploadId=up_abort, PartNumber=1, Body=b"x" * MiB)
+
+    # A 40 MiB single PUT streaming slowly through A.
+    big = os.urandom(40 * MiB)
+    url = f"{c.endpoints[0]}/{bucket}/big"
+    headers = sign_headers(
+        "PUT",
+        url,
+        access_key=c.access_key,
+        secret_key=c.secret_key,
+        payload="UNSIGNED-PAYLOAD",
+        headers={"Content-Length": str(len(big))},
+    )
+    sent = threading.Event()
+    result: dict[str, object] = {}
+
+    def stream() -> None:
+        try:
+            r = httpx.put(
+                url,
+                headers=headers,
+                content=_slow_body(big, 512 * KiB, 0.05, sent, after=16),
+                timeout=60,
+            )
+            result["status"] = r.status_code
+        except Exception as exc:  # noqa: BLE001
+            result["error"] = repr(exc)
+
+    th = threading.Thread(target=stream, daemon=True)
+    th.start()
+    assert sent.wait(30), "the streaming PUT did not get going"
+    c.kill9("gateway", 0)
+    th.join(60)
+    assert not th.is_alive()
+    print(f"\n[gateway kill] streaming PUT through the killed gateway: {result}")
+    assert "error" in result, f"the PUT through the killed gateway finished: {result}"
+
+    # Gateway B serves on.
+    b.put_object(Bucket=bucket, Key="after", Body=b"still here")
+    assert b.get_object(Bucket=bucket, Key="after")["Body"].read() == b"still here"
+    listed = listing(b, bucket)
+    assert "after" in listed
+
+    # The big key: absent or complete, never torn.
+    print(f"[gateway kill] 'big' after the kill: {'complete' if 'big' in listed else 'absent'}")
+    if "big" in listed:
+        assert md5(b.get_object(Bucket=bucket, Key="big")["Body"].read()) == md5(big)
+    else:
+        with pytest.raises(ClientError) as ei:
+            b.head_object(Bucket=bucket, Key="big")
+        assert http_status(ei.value) == 404
+
+    # The upload A started is completed through B, the other aborted through B.
+    listed_parts = b.list_parts(Bucket=bucket, Key="mp", UploadId=up)["Parts"]
+    assert [p["PartNumber"] for p in listed_parts] == [1, 2]
+    last = os.urandom(1 * MiB)
+    etag = b.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=3, Body=last)["ETag"]
+    parts.append({"PartNumber": 3, "ETag": etag})
+    b.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": parts}
+    )
+    got = b.get_object(Bucket=bucket, Key="mp")["Body"].read()
+    assert md5(got) == md5(b"".join(parts_data) + last)
+    b.abort_multipart_upload(Bucket=bucket, Key="mp-abort", UploadId=up_abort)
+    uploads = b.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in uploads] == []
+    with pytest.raises(ClientError) as ei:
+        b.head_object(Bucket=bucket, Key="mp-abort")
+    assert http_status(ei.value) == 404
+
+
+def _layout_nodes(spec: str) -> tuple[int, set[str]] | None:
+    async def read() -> tuple[int, set[str]] | None:
+        kv = open_kv(spec)
+        try:
+            current, _, _ = await NodeRegistry(kv).layout()
+        finally:
+            await kv.close()
+        if current is None:
+            return None
+        layout = Layout.from_dict(current)
+        return layout.version, set(layout.node_ids())
+
+    return asyncio.run(read())
+
+
+def _kill_meta_leader(c: CairnCluster) -> tuple[int, float]:
+    """Kill -9 the leading meta service; (index of the new leader, seconds to take over)."""
+    deadline = time.monotonic() + 15
+    lead = meta_leader(c)
+    while lead is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        lead = meta_leader(c)
+    assert lead is not None, "no meta service leads"
+    other = 1 - lead
+    st = meta_status(c, other)
+    assert st is not None and not st["leader"]
+    assert st["leader_id"] == meta_status(c, lead)["holder"]  # type: ignore[index]
+
+    t_kill = time.monotonic()
+    c.kill9("meta", lead)
+    while time.monotonic() - t_kill < 20:
+        st = meta_status(c, other)
+        if st is not None and st["leader"]:
+            took = time.monotonic() - t_kill
+            print(f"\n[meta leader kill] meta {other} leads {took:.2f}s after meta {lead} died")
+            assert st["leader_id"] == st["holder"]
+            return other, took
+        time.sleep(0.05)
+    raise AssertionError("the other meta service never took over")
+
+
+def test_kill9_meta_leader(own_cluster: CairnCluster) -> None:
+    """Kill -9 the leading meta service: the other takes over within the lease TTL, the
+    layout stays, and both gateways serve on."""
+    c = own_cluster
+    _, took = _kill_meta_leader(c)
+    FIGURES["meta_takeover_s"] = round(took, 2)
+    # The lease expires at most TTL (5 s) after the kill; the standby notices at its next
+    # housekeeping round (every min(1 s, TTL/3)), so TTL + 1 s is the bound in practice,
+    # plus the 50 ms of our own polling.
+    assert took <= 5.0 + 1.0 + 0.5, f"takeover took {took:.2f}s, lease TTL is 5 s"
+
+    out = admin(c, "layout").stdout
+    assert out.startswith("layout v"), out
+    assert out.count(" partitions\n") == 1 + 4, out  # header + 4 nodes
+
+    for i, s3 in enumerate(gateway_clients(c)):
+        if i == 0:
+            s3.create_bucket(Bucket="after-meta")
+        s3.put_object(Bucket="after-meta", Key=f"k{i}", Body=os.urandom(300 * KiB))
+        assert len(s3.get_object(Bucket="after-meta", Key=f"k{i}")["Body"].read()) == 300 * KiB
+
+
+# ============================================================================ shared cluster
+
+
+def test_read_after_write_across_gateways(shared_cluster: CairnCluster) -> None:
+    a, b = gateway_clients(shared_cluster)
+    bucket = "raw"
+    a.create_bucket(Bucket=bucket)
+    b.head_bucket(Bucket=bucket)
+    for writer, reader in ((a, b), (b, a)):
+        for size in (10 * KiB, 9 * MiB):
+            key = f"obj-{size}-{random.randrange(1 << 30)}"
+            body = os.urandom(size)
+            etag = writer.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+            got = reader.get_object(Bucket=bucket, Key=key)
+            assert got["ETag"] == etag
+            assert md5(got["Body"].read()) == md5(body)
+            listed = listing(reader, bucket)
+            assert listed[key]["Size"] == size and listed[key]["ETag"] == etag
+
+            body2 = os.urandom(size)
+            writer.put_object(Bucket=bucket, Key=key, Body=body2)
+            assert md5(reader.get_object(Bucket=bucket, Key=key)["Body"].read()) == md5(body2)
+            assert reader.head_object(Bucket=bucket, Key=key)["ContentLength"] == size
+
+            writer.delete_object(Bucket=bucket, Key=key)
+            with pytest.raises(ClientError) as ei:
+                reader.get_object(Bucket=bucket, Key=key)
+            assert error_code(ei.value) == "NoSuchKey"
+            assert key not in listing(reader, bucket)
+
+
+def _race(clients: list, bucket: str, key: str, bodies: list[bytes]) -> list[str | None]:
+    """PUT bodies[i] with IfNoneMatch="*" through clients[i], all released at once."""
+    barrier = threading.Barrier(len(clients))
+    outcome: list[str | None] = [None] * len(clients)
+
+    def put(i: int) -> None:
+        barrier.wait()
+        try:
+            clients[i].put_object(Bucket=bucket, Key=key, Body=bodies[i], IfNoneMatch="*")
+            outcome[i] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            outcome[i] = _status(exc)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return outcome
+
+
+def test_conditional_put_race_across_gateways(shared_cluster: CairnCluster) -> None:
+    """IfNoneMatch="*" on the same key through both gateways at once: one wins, one 412."""
+    gw = gateway_clients(shared_cluster)
+    bucket = "race"
+    gw[0].create_bucket(Bucket=bucket)
+    for rnd in range(12):
+        key = f"race-{rnd}"
+        size = 9 * MiB if rnd % 4 == 3 else 4 * KiB
+        bodies = [os.urandom(size), os.urandom(size)]
+        outcome = _race(gw, bucket, key, bodies)
+        assert sorted(map(str, outcome)) == ["412 PreconditionFailed", "ok"], (rnd, outcome)
+        winner = outcome.index("ok")
+        for s3 in gw:
+            assert md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == md5(bodies[winner])
+
+
+@pytest.mark.parametrize("writer", [0, 1])
+def test_s3_slice_through_both_gateways(shared_cluster: CairnCluster, writer: int) -> None:
+    """put/get/range/list with delimiter/multipart/copy/delete_objects, written through one
+    gateway and read through the other."""
+    gw = gateway_clients(shared_cluster)
+    w, r = gw[writer], gw[1 - writer]
+    bucket = f"slice-{writer}"
+    w.create_bucket(Bucket=bucket)
+
+    body = os.urandom(200 * KiB)
+    w.put_object(Bucket=bucket, Key="a/one", Body=body, Metadata={"colour": "blue"})
+    got = r.get_object(Bucket=bucket, Key="a/one")
+    assert got["Body"].read() == body and got["Metadata"] == {"colour": "blue"}
+    rng = r.get_object(Bucket=bucket, Key="a/one", Range="bytes=1000-1999")
+    assert rng["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert rng["Body"].read() == body[1000:2000]
+    assert r.get_object(Bucket=bucket, Key="a/one", Range="bytes=-10")["Body"].read() == body[-10:]
+
+    for k in ("a/two", "b/x/1", "b/y/2", "top"):
+        w.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    page = r.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in page["CommonPrefixes"]] == ["a/", "b/"]
+    assert [o["Key"] for o in page["Contents"]] == ["top"]
+    page = r.list_objects_v2(Bucket=bucket, Prefix="b/", Delimiter="/")
+    assert [p["Prefix"] for p in page["CommonPrefixes"]] == ["b/x/", "b/y/"]
+    page = r.list_objects_v2(Bucket=bucket, MaxKeys=2)
+    assert page["IsTruncated"] and [o["Key"] for o in page["Contents"]] == ["a/one", "a/two"]
+    rest = r.list_objects_v2(Bucket=bucket, ContinuationToken=page["NextContinuationToken"])
+    assert [o["Key"] for o in rest["Contents"]] == ["b/x/1", "b/y/2", "top"]
+
+    parts_data = [os.urandom(5 * MiB), os.urandom(2 * MiB)]
+    up = w.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    assert [u["UploadId"] for u in r.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [up]
+    parts = []
+    for n, data in enumerate(parts_data, 1):
+        s3 = w if n == 1 else r  # parts through both gateways
+        etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=n, Body=data)
+        parts.append({"PartNumber": n, "ETag": etag["ETag"]})
+    done = r.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": parts}
+    )
+    assert done["ETag"].endswith('-2"')
+    whole = b"".join(parts_data)
+    assert md5(w.get_object(Bucket=bucket, Key="mp")["Body"].read()) == md5(whole)
+    tail = w.get_object(Bucket=bucket, Key="mp", Range=f"bytes={5 * MiB - 5}-{5 * MiB + 4}")
+    assert tail["Body"].read() == whole[5 * MiB - 5 : 5 * MiB + 5]
+
+    w.copy_object(Bucket=bucket, Key="mp-copy", CopySource={"Bucket": bucket, "Key": "mp"})
+    assert md5(r.get_object(Bucket=bucket, Key="mp-copy")["Body"].read()) == md5(whole)
+    w.copy_object(Bucket=bucket, Key="one-copy", CopySource=f"{bucket}/a/one")
+    assert r.get_object(Bucket=bucket, Key="one-copy")["Body"].read() == body
+
+    keys = sorted(listing(r, bucket))
+    resp = w.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in [*keys, "never-was"]]}
+    )
+    assert sorted(d["Key"] for d in resp["Deleted"]) == sorted([*keys, "never-was"])
+    assert not resp.get("Errors")
+    assert listing(r, bucket) == {}
+    r.delete_bucket(Bucket=bucket)
+    with pytest.raises(ClientError) as ei:
+        w.head_bucket(Bucket=bucket)
+    assert http_status(ei.value) == 404
+
+
+# ---------------------------------------------------------------------------- throughput
+
+
+def _throughput(endpoints: list[str], access: str, secret: str, bucket: str) -> dict[str, float]:
+    """4 KiB PUT then GET ops/s from 8 threads for ~5 s each (threads spread over endpoints)."""
+    threads = 8
+    seconds = 5.0
+    clients = [
+        s3_client(endpoints[t % len(endpoints)], access, secret, pool=2) for t in range(threads)
+    ]
+    clients[0].create_bucket(Bucket=bucket)
+    written: list[list[str]] = [[] for _ in range(threads)]
+    errors = Counter()
+    body = os.urandom(4 * KiB)
+
+    def run(op: str) -> float:
+        counts = [0] * threads
+        stop = threading.Event()
+
+        def work(t: int) -> None:
+            s3 = clients[t]
+            rng = random.Random(t)
+            pool = [k for ks in written for k in ks]
+            n = 0
+            while not stop.is_set():
+                try:
+                    if op == "put":
+                        key = f"perf/{t}/{n}"
+                        s3.put_object(Bucket=bucket, Key=key, Body=body)
+                        written[t].append(key)
+                    else:
+                        s3.get_object(Bucket=bucket, Key=rng.choice(pool))["Body"].read()
+                    counts[t] += 1
+                except Exception as exc:  # noqa: BLE001
+                    errors[f"{op} {error_code(exc)}"] += 1
+                n += 1
+
+        ths = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+        t0 = time.monotonic()
+        for th in ths:
+            th.start()
+        time.sleep(seconds)
+        stop.set()
+        for th in ths:
+            th.join(30)
+        return sum(counts) / (time.monotonic() - t0)
+
+    # Warm up the connections, then measure.
+    for t, s3 in enumerate(clients):
+        s3.put_object(Bucket=bucket, Key=f"warm/{t}", Body=body)
+    out = {"put_ops_s": round(run("put"), 1), "get_ops_s": round(run("get"), 1)}
+    if errors:
+        out["errors"] = dict(errors)  # type: ignore[assignment]
+    return out
+
+
+def test_small_object_throughput(shared_cluster: CairnCluster, tmp_path: Path) -> None:
+    """Print only: 4 KiB PUT/GET ops/s through the etcd cluster and through `cairn serve`."""
+    c = shared_cluster
+    cluster = _throughput(c.endpoints, c.access_key, c.secret_key, "perf")
+    srv = CairnServer(tmp_path / "serve").start()
+    try:
+        serve = _throughput([srv.endpoint], srv.access_key, srv.secret_key, "perf")
+    finally:
+        srv.stop()
+    FIGURES["ops_etcd_cluster_2gw"] = cluster
+    FIGURES["ops_cairn_serve"] = serve
+    print(
+        f"\n[4 KiB, 8 threads, ~5 s each] etcd cluster (2 gateways): {cluster}; "
+        f"cairn serve: {serve}"
+    )
+
+
+# ============================================================================ last: a known bug
+# Placed last so that `pytest -x` runs everything else first while it fails (see its
+# docstring); it starts a cluster of its own while the shared one idles.
+
+
+def test_new_meta_leader_drops_a_dead_node_from_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a meta takeover, a node gone for longer than --node-grace (3 s) leaves the
+    layout the new leader installs, and stays out of it.
+
+    Fails today: `cairn cluster up` starts gateway 0 without --no-manage-layout even when
+    meta services run (gateway/launcher.py, `*([] if i == 0 else ["--no-manage-layout"])`),
+    and a gateway's Membership uses the default node grace of 600 s (`cairn gateway` has no
+    --node-grace). So gateway 0 puts the dead node back into every layout the meta leader
+    installs without it, and the layout flips between 3 and 4 nodes about once a second."""
+    c = start_etcd_cluster(tmp_path / "c", monkeypatch, ["--node-grace", "3"])
+    try:
+        _kill_meta_leader(c)
+        spec = c.info["meta"]
+        before = _layout_nodes(spec)
+        assert before is not None and len(before[1]) == 4
+        victim = (c.data / "node-3" / "node-id").read_text().strip()
+        t_node = time.monotonic()
+        c.kill9("node", 3)
+        left = None
+        while time.monotonic() - t_node < 25:
+            now = _layout_nodes(spec)
+            if now is not None and victim not in now[1]:
+                left = time.monotonic() - t_node
+                break
+            time.sleep(0.2)
+        FIGURES["layout_without_dead_node_s"] = round(left, 2) if left is not None else None
+        print(f"\n[node gone] layout without {victim} after {left}s (node grace 3 s)")
+        assert left is not None, f"no layout without {victim}: {_layout_nodes(spec)}"
+        # ... and it stays without it.
+        seen = []
+        t_watch = time.monotonic()
+        while time.monotonic() - t_watch < 5:
+            seen.append(_layout_nodes(spec))
+            time.sleep(0.25)
+        flips = [(v, len(n)) for v, n in (x for x in seen if x is not None)]
+        print(f"[node gone] layouts seen over 5 s (version, nodes): {flips}")
+        back = [x for x in seen if x is None or victim in x[1]]
+        assert not back, f"the dead node came back into the layout: {flips}"
+        out = admin(c, "layout").stdout
+        assert victim not in out and out.count(" partitions\n") == 1 + 3, out
+    finally:
+        c.stop()
