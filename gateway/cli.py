@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from gateway.objects.service import DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX
@@ -35,6 +36,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         help="seconds after which an unfinished multipart upload is aborted",
     )  # fmt: skip
     s.add_argument("--log-level", default="warning")
+    s.add_argument(
+        "--workers", type=int, default=None,
+        help="processes serving requests (default: one per core, at most 8)",
+    )  # fmt: skip
 
 
 def _run(module: str, name: str):  # type: ignore[no-untyped-def]
@@ -142,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "workers", 0) is None:
+        args.workers = max(1, min(os.cpu_count() or 1, 8))
     logging.basicConfig(
         level=getattr(args, "log_level", "warning").upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

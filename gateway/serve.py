@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import string
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from gateway.context import Services
 from gateway.keyring import KeyRing
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.service import ObjectService
+from gateway.workers import bind, run_workers
 from meta.access import AccessKeys
 from meta.api import KV
 from meta.store import MetaStore
@@ -108,45 +110,63 @@ def _uvicorn_config(app: object, args: argparse.Namespace, ssl: dict[str, str]) 
     )
 
 
+Backend = Callable[[], tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]]
+"""Opens a worker's metadata store and block client, and names its background jobs:
+called in each worker after the fork."""
+
+
 def _run_gateway(
     args: argparse.Namespace,
-    kv: KV,
-    blocks: ReplicatedBlocks,
+    backend: Backend,
     credentials: tuple[str, str],
     tls_dir: Path,
-    extra_background: list[Callable[[], Awaitable[None]]],
     banner: str,
 ) -> int:
-    meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
-    objects = ObjectService(meta, blocks, block_size=args.block_size, inline_max=args.inline_max)
-    uploads = Uploads(meta)
-    services = Services(meta=meta, objects=objects, uploads=uploads, region=args.region)
-    background = [*extra_background]
-    if args.gc_interval > 0:
-        background.append(lambda: objects.gc_loop(args.gc_interval, uploads, args.upload_expiry))
-    keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
-    background.append(keyring.run)
-    app = create_app(services, keyring, background=background)
     ssl: dict[str, str] = {}
     scheme = "http"
     if args.tls:
         cert, key = ensure_certificate(tls_dir, args.host)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         scheme = "https"
+    sock = bind(args.host, args.port)
     print(f"Cairn S3 endpoint: {scheme}://{args.host}:{args.port}", flush=True)
     print(f"  access key: {credentials[0]}", flush=True)
     print(f"  secret key: {credentials[1]}", flush=True)
-    print(f"  {banner}", flush=True)
-    server = uvicorn.Server(_uvicorn_config(app, args, ssl))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(server, kv, blocks))
+    print(f"  {banner}; {args.workers} worker(s)", flush=True)
+
+    def work(index: int, sock: socket.socket) -> None:
+        kv, blocks, background = backend()
+        meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+        objects = ObjectService(
+            meta, blocks, block_size=args.block_size, inline_max=args.inline_max
+        )
+        uploads = Uploads(meta)
+        services = Services(meta=meta, objects=objects, uploads=uploads, region=args.region)
+        if args.gc_interval > 0 and index == 0:  # housekeeping in one worker only
+            background.append(
+                lambda: objects.gc_loop(args.gc_interval, uploads, args.upload_expiry)
+            )
+        keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
+        background.append(keyring.run)
+        app = create_app(services, keyring, background=background)
+        config = _uvicorn_config(app, args, ssl)
+        server = uvicorn.Server(config)
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
+        ):
+            runner.run(_serve(server, sock, kv, blocks))
+
+    run_workers(args.workers, sock, work)
     print("Cairn stopped.", flush=True)
     return 0
 
 
-async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
+async def _serve(
+    server: uvicorn.Server, sock: socket.socket, kv: KV, blocks: ReplicatedBlocks
+) -> None:
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         await blocks.close()
         await kv.close()
@@ -158,15 +178,17 @@ def serve(args: argparse.Namespace) -> int:
 
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
-    stores = {
-        f"node-{i}": LmdbBlockStore(data / "blocks" / f"node-{i}", verify_puts=False)
-        for i in range(args.nodes)
-    }
-    blocks = ReplicatedBlocks(stores, replicas=min(args.replicas, args.nodes))
+
+    def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
+        stores = {
+            f"node-{i}": LmdbBlockStore(data / "blocks" / f"node-{i}", verify_puts=False)
+            for i in range(args.nodes)
+        }
+        blocks = ReplicatedBlocks(stores, replicas=min(args.replicas, args.nodes))
+        return LmdbKV(data / "meta"), blocks, []
+
     banner = f"data:       {data} ({args.nodes} block store(s))"
-    return _run_gateway(
-        args, LmdbKV(data / "meta"), blocks, load_credentials(data), data, [], banner
-    )
+    return _run_gateway(args, backend, load_credentials(data), data, banner)
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -178,12 +200,14 @@ def gateway(args: argparse.Namespace) -> int:
     secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
     if not secret:
         raise SystemExit("cairn gateway: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
-    kv = open_kv(args.meta)
-    blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
-    membership = Membership(NodeRegistry(kv), blocks, secret, manage_layout=args.manage_layout)
     state = Path(args.state).resolve()
     state.mkdir(parents=True, exist_ok=True)
-    banner = (
-        f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {blocks.write_quorum}"
-    )
-    return _run_gateway(args, kv, blocks, load_credentials(state), state, [membership.run], banner)
+
+    def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
+        kv = open_kv(args.meta)
+        blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
+        membership = Membership(NodeRegistry(kv), blocks, secret, manage_layout=args.manage_layout)
+        return kv, blocks, [membership.run]
+
+    banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
+    return _run_gateway(args, backend, load_credentials(state), state, banner)

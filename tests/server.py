@@ -30,6 +30,9 @@ class CairnServer:
     data: Path
     tls: bool = False
     nodes: int = 1
+    # One worker, so that tests measuring the server's memory read the one process that
+    # serves; the multi-worker path is covered by the cluster's gateways and its own test.
+    workers: int = 1
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
@@ -62,6 +65,8 @@ class CairnServer:
             str(self.port),
             "--nodes",
             str(self.nodes),
+            "--workers",
+            str(self.workers),
             *(["--tls"] if self.tls else []),
             *self.extra_args,
         ]

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from gateway.context import RequestContext
 from gateway.errors import (
@@ -17,6 +17,7 @@ from gateway.errors import (
     KeyTooLongError,
     NoSuchVersion,
 )
+from gateway.responses import ObjectStream
 from gateway.wire.headers import (
     RESPONSE_OVERRIDES,
     check_read_conditions,
@@ -150,9 +151,9 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     headers["content-length"] = str(end - start)
     if not with_body:
         return Response(status_code=status, headers=headers)
-    return StreamingResponse(
-        ctx.services.objects.read(head, start, end), status_code=status, headers=headers
-    )
+    if head.inline is not None:
+        return Response(head.inline[start:end], status_code=status, headers=headers)
+    return ObjectStream(ctx.services.objects.read(head, start, end), status, headers)
 
 
 async def delete_object(ctx: RequestContext) -> Response:
