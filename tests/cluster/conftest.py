@@ -40,12 +40,12 @@ def start_etcd_cluster(
     mp.delenv("CAIRN_CLUSTER_SECRET", raising=False)
     try:
         cluster.start()
+        # CairnCluster.restart() starts processes with its own environment, which lacks the
+        # cluster secret that `cluster up` handed its children (see tests/fault/conftest.py).
+        mp.setenv("CAIRN_CLUSTER_SECRET", (data / "cluster-secret").read_text().strip())
     except BaseException:
         cluster.stop()
         raise
-    # CairnCluster.restart() starts processes with its own environment, which lacks the
-    # cluster secret that `cluster up` handed its children (see tests/fault/conftest.py).
-    mp.setenv("CAIRN_CLUSTER_SECRET", (data / "cluster-secret").read_text().strip())
     return cluster
 
 
