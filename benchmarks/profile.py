@@ -1,4 +1,4 @@
-"""Where Cairn's server time goes: py-spy on `cairn serve` during put-small and get-small.
+"""Where Cairn's server time goes: py-spy on `cairn serve` during put-small, get-small, mixed.
 
     python -m benchmarks.profile [--seconds 10] [--out DIR]
 
@@ -55,6 +55,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--out", type=Path, default=Path("/tmp/cairn-profile"))
+    p.add_argument("--only", help="comma-separated: put-small,get-small,mixed")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     s = FULL
@@ -65,6 +66,8 @@ def main() -> int:
         nonce = "11" * 8
         pre = {"bucket": BUCKET, "prefix": "gs", "size": s.small_size, "nonce": nonce}
         lg.call(cairn, op="put", count=s.small_objects, concurrency=16, **pre)
+        mx = {"bucket": BUCKET, "prefix": "mx", "size": s.mixed_size, "nonce": "44" * 8}
+        lg.call(cairn, op="put", count=s.mixed_objects, concurrency=16, **mx)
         runs = {
             "put-small": {
                 "op": "put",
@@ -74,11 +77,25 @@ def main() -> int:
                 "nonce": "22" * 8,
             },
             "get-small": {"op": "get", **pre, "objects": s.small_objects},
+            "mixed": {
+                "op": "mixed",
+                "bucket": BUCKET,
+                "get_prefix": "mx",
+                "get_nonce": "44" * 8,
+                "objects": s.mixed_objects,
+                "size": s.mixed_size,
+                "get_ratio": 0.7,
+                "put_prefix": "mxp",
+                "put_nonce": "33" * 8,
+            },
         }
+        only = set(args.only.split(",")) if args.only else set(runs)
         for name, cmd in runs.items():
+            if name not in only:
+                continue
             raw = args.out / f"{name}.txt"
             spy = ["py-spy", "record", "--pid", str(cairn.pid), "--duration", str(args.seconds)]
-            spy += ["--nonblocking", "--format", "raw", "--output", str(raw)]
+            spy += ["--nonblocking", "--subprocesses", "--format", "raw", "--output", str(raw)]
             sampler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             result = lg.call(cairn, **cmd, concurrency=s.small_inflight, duration=args.seconds + 2)
             sampler.wait(60)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from gateway.auth.verify import SignedRequest, authenticate
 from gateway.context import RequestContext, Services
-from gateway.errors import AccessDenied, NotModified, from_internal
+from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
 from gateway.handlers import HANDLERS
 from gateway.keyring import KeyRing
 from gateway.routing import Endpoint, resolve
@@ -65,13 +65,16 @@ def create_app(
         raw_query = scope.get("query_string", b"").decode("latin-1")
         headers = _headers(request)
         method = request.method
-        resource = _resource(raw_path)
         try:
             endpoint = resolve(method, raw_path, raw_query, headers.get("host"), domain)
             endpoint = _refine(endpoint, headers)
-            auth = authenticate(
-                SignedRequest(method, raw_path, raw_query, headers), keyring.secret_for
-            )
+            signed = SignedRequest(method, raw_path, raw_query, headers)
+            try:
+                auth = authenticate(signed, keyring.secret_for)
+            except InvalidAccessKeyId:
+                if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
+                    raise
+                auth = authenticate(signed, keyring.secret_for)
             if not keyring.allows(auth.access_key, endpoint.bucket):
                 raise AccessDenied()
             ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
@@ -82,7 +85,7 @@ def create_app(
             err = from_internal(exc)
             if err.code == "InternalError":
                 log.exception("request %s failed", request_id)
-            err.resource = err.resource or resource
+            err.resource = err.resource or _resource(raw_path)
             body = b"" if method == "HEAD" else error_document(err, request_id)
             response = Response(
                 body,
@@ -94,9 +97,12 @@ def create_app(
                 # The client may be waiting for "100 Continue" before it sends the body, or
                 # still sending it: the connection's framing is unknown, so end it.
                 response.headers["connection"] = "close"
-        response.headers["x-amz-request-id"] = request_id
-        response.headers["x-amz-id-2"] = request_id
-        response.headers["server"] = "Cairn"
+        rid = request_id.encode()
+        response.raw_headers += [
+            (b"x-amz-request-id", rid),
+            (b"x-amz-id-2", rid),
+            (b"server", b"Cairn"),
+        ]
         return response
 
     @contextlib.asynccontextmanager
@@ -113,6 +119,18 @@ def create_app(
 
     routes = [Route("/{path:path}", handle, methods=METHODS)]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _access_key_of(headers: Mapping[str, str], raw_query: str) -> str:
+    """The access key a request names, for a key-ring refresh (parsing only, no checks)."""
+    import re
+
+    m = re.search(r"Credential=([^/,\s]+)", headers.get("authorization", ""))
+    if m is None:
+        m = re.search(r"(?:X-Amz-Credential|AWSAccessKeyId)=([^%/&]+)", raw_query)
+    if m is None:
+        m = re.match(r"AWS ([^:]+):", headers.get("authorization", ""))
+    return m.group(1) if m else ""
 
 
 def _body_unread(request: Request, headers: Mapping[str, str]) -> bool:

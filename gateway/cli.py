@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--replicas", type=int, default=3)
     g.add_argument("--write-quorum", type=int, default=2)
     g.add_argument(
+        "--node-grace", type=float, default=600.0,
+        help="seconds without heartbeats before a node leaves the layout (if managing it)",
+    )  # fmt: skip
+    g.add_argument(
         "--no-manage-layout",
         dest="manage_layout",
         action="store_false",

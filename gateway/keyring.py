@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from meta.access import AccessKey, AccessKeys
 
@@ -20,6 +21,7 @@ class KeyRing:
         self._store = store
         self._interval = interval
         self._keys: dict[str, AccessKey] = dict(self._bootstrap)
+        self._refreshed = 0.0
 
     def secret_for(self, access_key: str) -> str | None:
         key = self._keys.get(access_key)
@@ -32,8 +34,17 @@ class KeyRing:
     async def refresh(self) -> None:
         if self._store is None:
             return
+        self._refreshed = time.monotonic()
         stored = {k.access_key: k for k in await self._store.list()}
         self._keys = {**stored, **self._bootstrap}
+
+    async def refresh_for(self, access_key: str) -> bool:
+        """An unknown key may have just been created: look again (at most every 0.2 s),
+        so a new key works at once on every worker and gateway."""
+        if access_key in self._keys or time.monotonic() - self._refreshed < 0.2:
+            return False
+        await self.refresh()
+        return access_key in self._keys
 
     async def run(self) -> None:
         while True:

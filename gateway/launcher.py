@@ -182,7 +182,12 @@ def up(args: argparse.Namespace) -> int:
                     str(args.write_quorum),
                     "--gc-grace",
                     str(args.gc_grace),
-                    *([] if i == 0 else ["--no-manage-layout"]),
+                    "--node-grace",
+                    str(args.node_grace),
+                    # One layout manager: the meta leader if there are meta services,
+                    # else the first gateway. GC likewise.
+                    *([] if i == 0 and not args.meta_services else ["--no-manage-layout"]),
+                    *(["--gc-interval", "0"] if args.meta_services or i > 0 else []),
                 ],  # fmt: skip
                 data / "logs" / f"gateway-{i}.log",
                 env,
@@ -255,18 +260,27 @@ def down(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no cluster.json in {data}: nothing to stop")
         return 0
-    pids = [int(p["pid"]) for p in json.loads(path.read_text())["processes"]]
-    live = [pid for pid in pids if _is_ours(pid)]
-    for pid in live:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_is_ours(p) for p in live):
-        time.sleep(0.1)
-    for pid in live:
-        if _is_ours(pid):
-            os.kill(pid, signal.SIGKILL)
+    processes = json.loads(path.read_text())["processes"]
+    # Clients first, etcd last: a meta service resigning its lease needs etcd to answer.
+    order = {"gateway": 0, "meta": 0, "node": 1, "etcd": 2}
+    stopped = 0
+    for stage in (0, 1, 2):
+        live = [
+            int(p["pid"])
+            for p in processes
+            if order[p["role"]] == stage and _is_ours(int(p["pid"]))
+        ]
+        for pid in live:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_is_ours(p) for p in live):
+            time.sleep(0.05)
+        for pid in live:
+            if _is_ours(pid):
+                os.kill(pid, signal.SIGKILL)
+        stopped += len(live)
     path.unlink()
-    print(f"stopped {len(live)} process(es)")
+    print(f"stopped {stopped} process(es)")
     return 0
 
 

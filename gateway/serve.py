@@ -206,7 +206,13 @@ def gateway(args: argparse.Namespace) -> int:
     def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
         kv = open_kv(args.meta)
         blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
-        membership = Membership(NodeRegistry(kv), blocks, secret, manage_layout=args.manage_layout)
+        membership = Membership(
+            NodeRegistry(kv),
+            blocks,
+            secret,
+            manage_layout=args.manage_layout,
+            node_grace=args.node_grace,
+        )
         return kv, blocks, [membership.run]
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"

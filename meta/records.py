@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -118,6 +118,21 @@ class ObjectHead:
             checksum_type=d.get("xt"),
             parts=d.get("pt"),
         )
+
+
+class ObjectSummary(NamedTuple):
+    """What a listing shows of an object: decoded without building a whole ObjectHead,
+    since listing 1,000 heads is the hot loop of a listing page."""
+
+    key: str
+    size: int
+    etag: str
+    mtime_ms: int
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ObjectSummary:
+        d = _unpack(raw)
+        return cls(d["k"], d["s"], d["e"], d["t"])
 
 
 def pack_page(blocks: list[BlockRef]) -> bytes:

@@ -19,6 +19,7 @@ from meta.records import (
     BlockRef,
     BucketRecord,
     ObjectHead,
+    ObjectSummary,
     RefCount,
     now_ms,
     pack_page,
@@ -65,7 +66,7 @@ consumes) and returns their block-reference changes. Called afresh on every atte
 @dataclass
 class ListEntry:
     key: str
-    head: ObjectHead | None = None  # None for a common prefix
+    head: ObjectSummary | None = None  # None for a common prefix
 
 
 class MetaStore:
@@ -406,9 +407,8 @@ class MetaStore:
                 if len(entries) >= limit:
                     truncated = True
                     break
-                entries.append(
-                    ListEntry(ObjectHead.from_bytes(raw).key, ObjectHead.from_bytes(raw))
-                )
+                head = ObjectSummary.from_bytes(raw)
+                entries.append(ListEntry(head.key, head))
                 start, exclusive = k, True
             if truncated or not rows:
                 break

@@ -230,9 +230,22 @@ class ChunkSigning:
 
 
 def parse_amz_date(text: str) -> datetime | None:
-    """An ISO 8601 basic timestamp (20130524T000000Z) as an aware UTC datetime, or None."""
+    """An ISO 8601 basic timestamp (20130524T000000Z) as an aware UTC datetime, or None.
+
+    Sliced by hand: strptime showed up in profiles of small requests, parsed per request."""
+    t = text.strip()
+    if len(t) != 16 or t[8] != "T" or t[15] != "Z" or not (t[:8] + t[9:15]).isdigit():
+        return None
     try:
-        return datetime.strptime(text.strip(), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+        return datetime(
+            int(t[0:4]),
+            int(t[4:6]),
+            int(t[6:8]),
+            int(t[9:11]),
+            int(t[11:13]),
+            int(t[13:15]),
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import email.utils
+import functools
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 
 from gateway.errors import (
     InvalidArgument,
@@ -66,8 +68,13 @@ def http_date(ms: int) -> str:
 
 
 def iso_date(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return _iso_second(ms // 1000) + f".{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    # Cached: a listing page formats 1,000 dates, mostly of the same few seconds.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def parse_http_date(value: str) -> int | None:
@@ -220,6 +227,4 @@ def write_condition(headers: Mapping[str, str]):  # type: ignore[no-untyped-def]
 
 
 def _now_s() -> int:
-    import time
-
     return int(time.time())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 from gateway.wire.headers import iso_date, quote_etag
 from gateway.wire.xml import bool_text, document, el, opt
@@ -30,6 +31,9 @@ def _owner(owner: tuple[str, str] | None) -> str:
 
 
 def _contents(entries: list[ListEntry], p: ListingParams, owner: tuple[str, str] | None) -> str:
+    # The hot loop of every listing: only the key needs escaping (ETags are hex, sizes
+    # and dates are digits), and the owner and storage class are the same on every entry.
+    tail = _owner(owner) + "<StorageClass>STANDARD</StorageClass></Contents>"
     parts: list[str] = []
     for e in entries:
         if e.head is None:
@@ -37,14 +41,9 @@ def _contents(entries: list[ListEntry], p: ListingParams, owner: tuple[str, str]
             continue
         h = e.head
         parts.append(
-            "<Contents>"
-            + el("Key", _enc(h.key, p))
-            + el("LastModified", iso_date(h.mtime_ms))
-            + el("ETag", quote_etag(h.etag))
-            + el("Size", h.size)
-            + _owner(owner)
-            + el("StorageClass", "STANDARD")
-            + "</Contents>"
+            f"<Contents><Key>{escape(_enc(h.key, p))}</Key>"
+            f"<LastModified>{iso_date(h.mtime_ms)}</LastModified>"
+            f'<ETag>"{h.etag}"</ETag><Size>{h.size}</Size>{tail}'
         )
     return "".join(parts)
 
