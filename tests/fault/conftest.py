@@ -107,11 +107,6 @@ def start_cluster(data: Path, mp: pytest.MonkeyPatch) -> CairnCluster:
     except BaseException:
         cluster.stop()
         raise
-    # Work-around for a bug in tests/cluster_util.py: CairnCluster.restart() starts the
-    # process with CairnCluster._env(), which lacks CAIRN_CLUSTER_SECRET (`cluster up`
-    # passed it in the environment, not on the command line), so a restarted node or
-    # gateway exits at once with "--cluster-secret (or CAIRN_CLUSTER_SECRET) is required".
-    mp.setenv("CAIRN_CLUSTER_SECRET", cluster_secret(cluster))
     return cluster
 
 

@@ -324,7 +324,10 @@ def test_corrupt_block_is_never_served(cluster: CairnCluster) -> None:
 
     watcher = LogWatcher(gateway_log(cluster))
     try:
+        t_kill = time.monotonic()
         cluster.kill9("node", index)
+        # Seen down first: a restart inside one probe interval would never be logged "up".
+        assert watcher.wait(first, "down", t_kill, timeout=15) is not None
         path = cluster.data / f"node-{index}" / "blocks"
         env = lmdb.open(str(path), map_size=1 << 40)
         with env.begin(write=True) as txn:
