@@ -34,7 +34,11 @@ class CairnCluster:
 
     @property
     def endpoint(self) -> str:
-        return self.info["endpoints"][0]
+        """The next gateway, round robin: each client a test makes talks to another one, so
+        a suite run against several gateways mixes them (read-after-write across them)."""
+        eps = self.info["endpoints"]
+        self._next = getattr(self, "_next", -1) + 1
+        return eps[self._next % len(eps)]
 
     @property
     def endpoints(self) -> list[str]:

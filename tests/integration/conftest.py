@@ -1,5 +1,7 @@
-"""The integration suite runs twice: against `cairn serve` and against a local cluster
-(4 storage nodes, R=3, W=2, one gateway), since both must behave the same to a client.
+"""The integration suite runs three times, since every deployment must behave the same to
+a client: against `cairn serve`; against a local cluster with LMDB metadata (4 storage
+nodes, R=3, W=2, one gateway); and against the production shape: 3 etcd members, 4
+nodes, 2 gateways (requests alternate between them) and 2 meta services.
 CAIRN_TEST_CLUSTER=0 runs only the embedded server (quicker while developing)."""
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import pytest
 from tests.cluster_util import CairnCluster
 from tests.server import CairnServer
 
-TARGETS = ["serve"] + (["cluster"] if os.environ.get("CAIRN_TEST_CLUSTER", "1") != "0" else [])
+TARGETS = ["serve"] + (
+    ["cluster", "etcd-cluster"] if os.environ.get("CAIRN_TEST_CLUSTER", "1") != "0" else []
+)
 
 
 @pytest.fixture(scope="session", params=TARGETS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer | CairnCluster]:
     if request.param == "serve":
         srv: CairnServer | CairnCluster = CairnServer(tmp_path_factory.mktemp("cairn") / "data").start()
-    else:
+    elif request.param == "cluster":
         srv = CairnCluster(tmp_path_factory.mktemp("cluster")).start()
+    else:
+        srv = CairnCluster(
+            tmp_path_factory.mktemp("etcd-cluster"),
+            gateways=2,
+            extra_args=["--etcd", "3", "--meta-services", "2"],
+        ).start()
     yield srv
     srv.stop()
