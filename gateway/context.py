@@ -51,10 +51,15 @@ class RequestContext:
     def query(self) -> dict[str, str]:
         return self.endpoint.query
 
-    def body(self) -> BodyReader:
-        """The decoded, verified request body (aws-chunked removed, checksums checked)."""
+    def body(self, *, check_md5: bool = True) -> BodyReader:
+        """The decoded, verified request body (aws-chunked removed, checksums checked).
+
+        Handlers that compute the body's MD5 themselves (for the ETag) pass
+        check_md5=False and compare Content-MD5 with it."""
         if self._reader is None:
-            self._reader = BodyReader(self.request.stream(), self.auth, self.headers)
+            self._reader = BodyReader(
+                self.request.stream(), self.auth, self.headers, check_md5=check_md5
+            )
         return self._reader
 
     async def read_body(self, limit: int = 2 << 20) -> bytes:

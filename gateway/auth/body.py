@@ -48,8 +48,16 @@ class BodyReader:
     """Wraps the raw request body stream; yields the decoded object bytes."""
 
     def __init__(
-        self, stream: AsyncIterator[bytes], auth: AuthResult, headers: Mapping[str, str]
+        self,
+        stream: AsyncIterator[bytes],
+        auth: AuthResult,
+        headers: Mapping[str, str],
+        *,
+        check_md5: bool = True,
     ) -> None:
+        """``check_md5=False`` when the caller computes the body's MD5 anyway (PutObject and
+        UploadPart: the ETag) and compares it with Content-MD5 itself, so as not to hash
+        every byte twice."""
         headers = {name.lower(): value for name, value in headers.items()}
         self._stream = stream
         self._started = False
@@ -119,13 +127,31 @@ class BodyReader:
                 self._content_md5 = b""
             if len(self._content_md5) != 16:
                 raise InvalidDigest()
-        self._md5 = hashlib.md5(usedforsecurity=False) if self._content_md5 is not None else None
+        self._md5 = (
+            hashlib.md5(usedforsecurity=False)
+            if self._content_md5 is not None and check_md5
+            else None
+        )
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Decoded payload bytes, in pieces; raises on any integrity failure before ending."""
         if self._started:
             raise RuntimeError("a BodyReader can only be iterated once")
         self._started = True
+        if (
+            self._raw_hash is None
+            and self._decoder is None
+            and not self._hashers
+            and self._md5 is None
+        ):
+            # Nothing to decode or hash (UNSIGNED-PAYLOAD, no checksums): pass pieces through
+            # without gathering them into 1 MiB buffers or hopping to a thread.
+            async for piece in self._stream:
+                if piece:
+                    self.decoded_length += len(piece)
+                    yield piece
+            self._finish()
+            return
         gathered: list[bytes] = []
         size = 0
         async for piece in self._stream:

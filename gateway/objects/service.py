@@ -57,14 +57,13 @@ class ObjectService:
         is the concatenation of its parts' block lists."""
         inline_max = self.inline_max if inline else -1
         md5 = hashlib.md5()
-        pieces: list[bytes] = []
-        buffered = 0
+        buf = bytearray()
         blocks: list[BlockRef] = []
         observed: dict[bytes, bytes] = {}
         pending: asyncio.Task[None] | None = None
         total = 0
 
-        async def write(block: bytes) -> None:
+        async def write(block: bytes | bytearray) -> None:
             bid = await asyncio.to_thread(_digest_block, md5, block)
             if bid not in observed:
                 observed[bid] = await self.meta.observe_block(bid)
@@ -73,27 +72,30 @@ class ObjectService:
 
         try:
             async for piece in body:
-                if not piece:
-                    continue
                 total += len(piece)
-                pieces.append(piece)
-                buffered += len(piece)
-                while buffered >= self.block_size and buffered > inline_max:
-                    data = b"".join(pieces)
-                    block, rest = data[: self.block_size], data[self.block_size :]
-                    pieces, buffered = ([rest] if rest else []), len(rest)
+                view = memoryview(piece)
+                while len(buf) + len(view) >= self.block_size and (
+                    blocks or pending or len(buf) + len(view) > inline_max
+                ):
+                    # Every byte is copied once, into the block being filled; a full block
+                    # is handed off as it is and a new one started.
+                    take = self.block_size - len(buf)
+                    buf += view[:take]
+                    view = view[take:]
                     if pending is not None:
                         await pending  # one block in flight, one filling: bounded memory
-                    pending = asyncio.create_task(write(block))
+                    pending = asyncio.create_task(write(buf))
+                    buf = bytearray()
+                buf += view
             if pending is not None:
                 await pending
                 pending = None
-            tail = b"".join(pieces)
-            if not blocks and len(tail) <= inline_max:
+            if not blocks and len(buf) <= inline_max:
+                tail = bytes(buf)
                 md5.update(tail)
                 return StoredBody(total, md5.digest(), tail, [], {})
-            if tail:
-                await write(tail)
+            if buf:
+                await write(buf)
             return StoredBody(total, md5.digest(), None, blocks, observed)
         finally:
             if pending is not None and not pending.done():
@@ -262,7 +264,7 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def _digest_block(md5: hashlib._Hash, block: bytes) -> bytes:
+def _digest_block(md5: hashlib._Hash, block: bytes | bytearray) -> bytes:
     """ETag MD5 (running, over all blocks in order) and the block's id, in one thread hop."""
     md5.update(block)
     return block_id(block)
