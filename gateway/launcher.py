@@ -139,92 +139,38 @@ def up(args: argparse.Namespace) -> int:
         meta = (
             _start_etcd(data, args.etcd, processes, procs) if args.etcd else f"lmdb:{data / 'meta'}"
         )
-        # Each group starts at once and is awaited together: start-up overlaps.
+        # Each role's processes start at once and are awaited together: start-up overlaps.
         pending: list[tuple[str, subprocess.Popen[bytes]]] = []
-        for i in range(args.nodes):
+
+        def start(role: str, i: int, command: list[str], probe: str) -> str:
             port = _free_port()
-            zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
             p = _spawn(
-                [
-                    "node",
-                    "--data",
-                    str(data / f"node-{i}"),
-                    "--port",
-                    str(port),
-                    "--meta",
-                    meta,
-                    *zone,
-                ],
-                data / "logs" / f"node-{i}.log",
-                env,
+                [role, *command, "--port", str(port)], data / "logs" / f"{role}-{i}.log", env
             )
             procs.append(p)
-            pending.append((f"http://127.0.0.1:{port}/health", p))
-            processes.append(
-                {"role": "node", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
-            )
+            address = f"127.0.0.1:{port}"
+            pending.append((f"http://{address}{probe}", p))
+            processes.append({"role": role, "address": address, "pid": p.pid, "args": p.args})
+            return f"http://{address}"
+
+        shared = ["--meta", meta, "--replicas", str(args.replicas)]
+        shared += ["--write-quorum", str(args.write_quorum), "--gc-grace", str(args.gc_grace)]
+        shared += ["--node-grace", str(args.node_grace)]
+        for i in range(args.nodes):
+            zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
+            start("node", i, ["--data", str(data / f"node-{i}"), "--meta", meta, *zone], "/health")
         _wait_all(pending)
         endpoints = []
         for i in range(args.gateways):
-            port = _free_port()
-            p = _spawn(
-                [
-                    "gateway",
-                    "--meta",
-                    meta,
-                    "--port",
-                    str(port),
-                    "--state",
-                    str(data / f"gateway-{i}"),
-                    "--replicas",
-                    str(args.replicas),
-                    "--write-quorum",
-                    str(args.write_quorum),
-                    "--gc-grace",
-                    str(args.gc_grace),
-                    "--node-grace",
-                    str(args.node_grace),
-                    # One layout manager: the meta leader if there are meta services,
-                    # else the first gateway. GC likewise.
-                    *([] if i == 0 and not args.meta_services else ["--no-manage-layout"]),
-                    *(["--gc-interval", "0"] if args.meta_services or i > 0 else []),
-                ],  # fmt: skip
-                data / "logs" / f"gateway-{i}.log",
-                env,
-            )
-            procs.append(p)
-            pending.append((f"http://127.0.0.1:{port}/", p))
-            endpoints.append(f"http://127.0.0.1:{port}")
-            processes.append(
-                {"role": "gateway", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
-            )
+            # One layout manager and one GC: the meta leader if there are meta services,
+            # else the first gateway.
+            first = i == 0 and not args.meta_services
+            extra = [] if first else ["--no-manage-layout", "--gc-interval", "0"]
+            state = ["--state", str(data / f"gateway-{i}")]
+            endpoints.append(start("gateway", i, [*shared, *state, *extra], "/"))
         _wait_all(pending)
         for i in range(args.meta_services):
-            port = _free_port()
-            p = _spawn(
-                [
-                    "meta",
-                    "--meta",
-                    meta,
-                    "--port",
-                    str(port),
-                    "--replicas",
-                    str(args.replicas),
-                    "--write-quorum",
-                    str(args.write_quorum),
-                    "--gc-grace",
-                    str(args.gc_grace),
-                    "--node-grace",
-                    str(args.node_grace),
-                ],  # fmt: skip
-                data / "logs" / f"meta-{i}.log",
-                env,
-            )
-            procs.append(p)
-            pending.append((f"http://127.0.0.1:{port}/status", p))
-            processes.append(
-                {"role": "meta", "address": f"127.0.0.1:{port}", "pid": p.pid, "args": p.args}
-            )
+            start("meta", i, shared, "/status")
         _wait_all(pending)
         _wait_layout(meta, args.nodes)
     except BaseException:
