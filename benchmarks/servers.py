@@ -20,8 +20,14 @@ from pathlib import Path
 ACCESS_KEY = "CAIRNBENCHACCESSKEY1"
 SECRET_KEY = "cairn-bench-secret-key-0123456789abcdefgh"
 REPO = Path(__file__).resolve().parent.parent
-# `cairn serve` is one process (no --workers option today), so the floor runs one worker too.
-CAIRN_WORKERS = 1
+# The floor runs as many workers as `cairn serve` does by default (one per core, at most 8).
+CAIRN_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+# Cluster targets, started with `cairn cluster up` (their figures are for issue notes:
+# the targets table compares `cairn serve` only).
+CLUSTERS = {
+    "cairn-cluster": ["--nodes", "4", "--replicas", "3"],
+    "cairn-etcd": ["--nodes", "4", "--replicas", "3", "--etcd", "3", "--meta-services", "2"],
+}
 
 
 def free_port() -> int:
@@ -51,8 +57,12 @@ class Target:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
 
+    cluster_pid: int = 0  # a cluster's (first) gateway: what CPU and RSS figures describe
+
     @property
     def pid(self) -> int:
+        if self.cluster_pid:
+            return self.cluster_pid
         assert self.proc is not None
         return self.proc.pid
 
@@ -101,8 +111,26 @@ class Target:
             ], env
         raise ValueError(f"unknown target {self.name}")
 
+    def _cluster_cmd(self, verb: str) -> tuple[list[str], dict[str, str]]:
+        env = {
+            **os.environ,
+            "CAIRN_ACCESS_KEY": self.access_key,
+            "CAIRN_SECRET_KEY": self.secret_key,
+        }
+        cmd = [sys.executable, "-m", "gateway.cli", "cluster", verb, "--data", str(self.tmp / "c")]
+        return cmd + (CLUSTERS[self.name] if verb == "up" else []), env
+
     def start(self, timeout: float = 60.0) -> Target:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"cairn-bench-{self.name}-"))
+        if self.name in CLUSTERS:
+            import json
+
+            cmd, env = self._cluster_cmd("up")
+            subprocess.run(cmd, env=env, cwd=REPO, check=True, capture_output=True, timeout=180)
+            info = json.loads((self.tmp / "c" / "cluster.json").read_text())
+            self.port = int(info["endpoints"][0].rsplit(":", 1)[1])
+            self.cluster_pid = next(p["pid"] for p in info["processes"] if p["role"] == "gateway")
+            return self
         self.port = free_port()
         cmd, env = self.command()
         log = open(self.tmp / "server.log", "ab")  # noqa: SIM115 - lives as long as the process
@@ -125,6 +153,9 @@ class Target:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGINT our process (by PID), SIGKILL if it lingers, then remove its temp dir."""
+        if self.name in CLUSTERS and self.tmp.name.startswith("cairn-bench-"):
+            cmd, env = self._cluster_cmd("down")
+            subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, timeout=120)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
