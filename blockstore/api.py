@@ -38,8 +38,9 @@ class StoreStats:
 
 
 class BlockStore(Protocol):
-    async def put(self, block_id: bytes, data: bytes) -> None:
-        """Store data under block_id; idempotent. Refuses (BlockCorrupt) data that does not
+    async def put(self, block_id: bytes, data: bytes | bytearray) -> None:
+        """Store data under block_id; idempotent. The gateway hands over the bytearray it
+        filled (no extra copy), so implementations accept one. Refuses (BlockCorrupt) data that does not
         hash to block_id when the store verifies puts."""
         ...
 

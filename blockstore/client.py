@@ -65,8 +65,11 @@ class HttpBlockStore:
             raise BlockStoreUnavailable(f"{self.url}: refused the cluster secret")
         return resp
 
-    async def put(self, block_id: bytes, data: bytes) -> None:
-        resp = await self._request("PUT", f"/blocks/{block_id.hex()}", content=data)
+    async def put(self, block_id: bytes, data: bytes | bytearray) -> None:
+        # httpx treats any non-bytes body as an iterable of chunks (a bytearray would be
+        # iterated int by int): hand it bytes.
+        body = data if isinstance(data, bytes) else bytes(data)
+        resp = await self._request("PUT", f"/blocks/{block_id.hex()}", content=body)
         if resp.status_code == 422:
             raise BlockCorrupt(block_id.hex())
         if resp.status_code == 507:

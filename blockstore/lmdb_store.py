@@ -81,7 +81,7 @@ class LmdbBlockStore:
         self._inflight = 0
         self._trimmer = _MapTrimmer(self.path / "data.mdb")
 
-    async def put(self, block_id_: bytes, data: bytes) -> None:
+    async def put(self, block_id_: bytes, data: bytes | bytearray) -> None:
         if self._verify_puts and await block_id_async(data) != block_id_:
             raise BlockCorrupt(f"data does not hash to {block_id_.hex()}")
         stats = await self.stats()

@@ -85,6 +85,8 @@ def create_app(
             err = from_internal(exc)
             if err.code == "InternalError":
                 log.exception("request %s failed", request_id)
+            elif err.status == 503:
+                log.warning("request %s: %s: %r", request_id, err.code, exc)
             err.resource = err.resource or _resource(raw_path)
             body = b"" if method == "HEAD" else error_document(err, request_id)
             response = Response(

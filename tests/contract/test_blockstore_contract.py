@@ -306,3 +306,11 @@ async def test_capacity_holds_under_concurrent_puts(block_factory) -> None:
         assert errors, "10 MiB of puts into a 2 MiB store must be refused in part"
     finally:
         await store.close()
+
+
+async def test_put_accepts_a_bytearray(block_store) -> None:
+    """The gateway passes the bytearray it filled a block into: every store takes it."""
+    data = bytearray(os.urandom(300_000))
+    bid = block_id(bytes(data))
+    await block_store.put(bid, data)
+    assert await block_store.get(bid) == bytes(data)
