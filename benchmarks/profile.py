@@ -66,6 +66,8 @@ def main() -> int:
         nonce = "11" * 8
         pre = {"bucket": BUCKET, "prefix": "gs", "size": s.small_size, "nonce": nonce}
         lg.call(cairn, op="put", count=s.small_objects, concurrency=16, **pre)
+        lg_ = {"bucket": BUCKET, "prefix": "lg", "size": s.large_size, "nonce": "55" * 8}
+        lg.call(cairn, op="put", count=s.large_objects, concurrency=4, **lg_)
         mx = {"bucket": BUCKET, "prefix": "mx", "size": s.mixed_size, "nonce": "44" * 8}
         lg.call(cairn, op="put", count=s.mixed_objects, concurrency=16, **mx)
         runs = {
@@ -77,6 +79,15 @@ def main() -> int:
                 "nonce": "22" * 8,
             },
             "get-small": {"op": "get", **pre, "objects": s.small_objects},
+            "get-large": {"op": "get", **lg_, "objects": s.large_objects, "concurrency": 4},
+            "put-large": {
+                "op": "put",
+                "bucket": BUCKET,
+                "prefix": "pl",
+                "size": s.large_size,
+                "nonce": "66" * 8,
+                "concurrency": 4,
+            },
             "mixed": {
                 "op": "mixed",
                 "bucket": BUCKET,
@@ -97,7 +108,8 @@ def main() -> int:
             spy = ["py-spy", "record", "--pid", str(cairn.pid), "--duration", str(args.seconds)]
             spy += ["--nonblocking", "--subprocesses", "--format", "raw", "--output", str(raw)]
             sampler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            result = lg.call(cairn, **cmd, concurrency=s.small_inflight, duration=args.seconds + 2)
+            cmd = {"concurrency": s.small_inflight, **cmd}
+            result = lg.call(cairn, **cmd, duration=args.seconds + 2)
             sampler.wait(60)
             print(f"== {name}: {result.get('ops_per_s', 0):.0f} ops/s while sampled; {raw}")
             print(summarise(raw))

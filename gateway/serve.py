@@ -20,6 +20,7 @@ from blockstore.lmdb_store import LmdbBlockStore
 from gateway.app import create_app
 from gateway.context import Services
 from gateway.keyring import KeyRing
+from gateway.memory import tune_malloc
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.service import ObjectService
 from gateway.workers import bind, run_workers
@@ -135,6 +136,7 @@ def _run_gateway(
     print(f"  {banner}; {args.workers} worker(s)", flush=True)
 
     def work(index: int, sock: socket.socket) -> None:
+        tune_malloc()
         kv, blocks, background = backend()
         meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
         objects = ObjectService(
