@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks import procstat, report
 from benchmarks.content import Content
 from benchmarks.scenarios import FULL, QUICK, ROWS, SCENARIOS, UNSUPPORTED, Settings
-from benchmarks.servers import Target
+from benchmarks.servers import CLUSTERS, Target
 
 BUCKET, LIST_BUCKET = "bench", "bench-list"
 Results = dict[str, dict[str, list[dict[str, Any]]]]  # row -> target -> per-round figures
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in args.scenarios.split(",") if s]
     names = [t for t in args.targets.split(",") if t]
     unknown = [s for s in scenarios if s not in SCENARIOS] + [
-        t for t in names if t not in ("cairn", "moto", "floor")
+        t for t in names if t not in ("cairn", "moto", "floor", *CLUSTERS)
     ]
     if unknown:
         p.error(f"unknown scenario/target: {unknown}")
