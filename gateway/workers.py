@@ -57,12 +57,14 @@ def run_workers(
         stopping = True
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)  # uvicorn shuts down gracefully on either
 
-    for i in range(count):
-        spawn(i)
+    # Handlers first: a signal that arrives while workers are being forked is not lost
+    # (a background job may even start with SIGINT ignored).
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    for i in range(count):
+        spawn(i)
     while children:
         try:
             pid, status = os.wait()
