@@ -20,9 +20,13 @@ TARGETS = ["serve"] + (
 
 
 @pytest.fixture(scope="session", params=TARGETS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer | CairnCluster]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CairnServer | CairnCluster]:
     if request.param == "serve":
-        srv: CairnServer | CairnCluster = CairnServer(tmp_path_factory.mktemp("cairn") / "data").start()
+        srv: CairnServer | CairnCluster = CairnServer(
+            tmp_path_factory.mktemp("cairn") / "data"
+        ).start()
     elif request.param == "cluster":
         srv = CairnCluster(tmp_path_factory.mktemp("cluster")).start()
     else:

@@ -27,7 +27,9 @@ def test_abandoned_upload_is_aborted_and_collected(private_server) -> None:
     kept = os.urandom(5 << 20)
     s3.put_object(Bucket="bkt", Key="kept", Body=kept)
     upload = s3.create_multipart_upload(Bucket="bkt", Key="abandoned")["UploadId"]
-    s3.upload_part(Bucket="bkt", Key="abandoned", UploadId=upload, PartNumber=1, Body=os.urandom(5 << 20))
+    s3.upload_part(
+        Bucket="bkt", Key="abandoned", UploadId=upload, PartNumber=1, Body=os.urandom(5 << 20)
+    )
     assert _blocks(private_server) == 4  # 2 blocks of the object, 2 of the part
 
     deadline = time.monotonic() + 15
