@@ -15,6 +15,8 @@ import httpx
 
 from tests.server import ACCESS_KEY, SECRET_KEY
 
+STARTED: list[CairnCluster] = []
+
 
 @dataclass
 class CairnCluster:
@@ -59,6 +61,7 @@ class CairnCluster:
         return env
 
     def start(self) -> CairnCluster:
+        STARTED.append(self)  # stopped at the end of the session whatever happens (conftest)
         args = [
             sys.executable, "-m", "gateway.cli", "cluster", "up", "--data", str(self.data),
             "--nodes", str(self.nodes), "--gateways", str(self.gateways),

@@ -33,6 +33,17 @@ def make_client(server: CairnServer, **config: object):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_leaked_clusters() -> Iterator[None]:
+    """A test that fails between `cluster up` and its own teardown must not leave the
+    cluster's processes running after the session."""
+    yield
+    from tests.cluster_util import STARTED
+
+    for cluster in STARTED:
+        cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
     """One HTTP server for the whole session; tests isolate themselves by bucket."""
