@@ -187,11 +187,12 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     try:
         upload, upload_raw = await ctx.services.uploads.get(ctx.bucket, ctx.key, upload_id)
     except UploadNotFound:
-        done = await ctx.services.uploads.completed(ctx.bucket, ctx.key, upload_id)
-        if done is None:
-            raise NoSuchUpload(UploadId=upload_id) from None
-        return await _completed_again(ctx, location, *done)
+        return await _gone(ctx, location, upload_id)
     stored = {p.number: (p, raw) for p, raw in await ctx.services.uploads.parts(upload_id)}
+    if any(r.number not in stored for r in requested) and await _upload_gone(ctx, upload_id):
+        # A concurrent Complete of the same upload won the race and took the parts:
+        # answer as that one did (or NoSuchUpload if it was aborted).
+        return await _gone(ctx, location, upload_id)
     used: list[tuple[Part, bytes]] = []
     last = 0
     for i, req in enumerate(requested):
@@ -232,12 +233,29 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
             upload, upload_raw, head, used, write_condition(ctx.headers)
         )
     except UploadNotFound:
-        raise NoSuchUpload(UploadId=upload_id) from None
+        return await _gone(ctx, location, upload_id)
     return _xml(
         wire.complete_result(
             location, ctx.bucket, ctx.key, head.etag, head.checksums, head.checksum_type
         )
     )
+
+
+async def _upload_gone(ctx: RequestContext, upload_id: str) -> bool:
+    try:
+        await ctx.services.uploads.get(ctx.bucket, ctx.key, upload_id)
+        return False
+    except UploadNotFound:
+        return True
+
+
+async def _gone(ctx: RequestContext, location: str, upload_id: str) -> Response:
+    """The upload no longer exists: a Complete that already succeeded answers again as it
+    did (a retry, or a concurrent duplicate); otherwise NoSuchUpload."""
+    done = await ctx.services.uploads.completed(ctx.bucket, ctx.key, upload_id)
+    if done is None:
+        raise NoSuchUpload(UploadId=upload_id)
+    return await _completed_again(ctx, location, *done)
 
 
 async def _completed_again(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from blockstore.api import (
     BlockCorrupt,
@@ -38,6 +38,9 @@ class ReplicatedBlocks:
         self.weights: dict[str, float] = {}
         self.layout: Layout | None = None
         self.previous: Layout | None = None  # consulted by reads while partitions move
+        # Set by Membership: fetch nodes and layout now. A worker that has not seen a layout
+        # yet (just started, or the layout was just installed) asks instead of failing.
+        self.refresh: Callable[[], Awaitable[None]] | None = None
         if self.stores:
             self.set_layout(compute_layout([NodeInfo(n) for n in sorted(self.stores)], replicas, 1))
 
@@ -71,6 +74,7 @@ class ReplicatedBlocks:
         live node by rank, so R copies exist, but such a copy does not count towards W, so
         losing R-W+1 replicas of a partition makes its writes fail (503) rather than
         acknowledge data that lives on fewer layout replicas than promised."""
+        await self._ensure_layout()
         targets = [n for n in self.placement(block_id) if n in self.stores]
         need = min(self.write_quorum, max(len(targets), 1))
         live = [n for n in targets if n not in self.down]
@@ -101,7 +105,12 @@ class ReplicatedBlocks:
         ]
         return len(nodes) - len(errors), errors
 
+    async def _ensure_layout(self) -> None:
+        if self.layout is None and self.refresh is not None:
+            await self.refresh()
+
     async def get(self, block_id: bytes, start: int = 0, end: int | None = None) -> bytes:
+        await self._ensure_layout()
         last: BaseException = BlockNotFound(block_id.hex())
         for node in self._read_order(block_id):
             try:

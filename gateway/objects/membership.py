@@ -42,6 +42,8 @@ class Membership:
         self.interval = interval
         self.node_grace_ms = int(node_grace * 1000)
         self.records: dict[str, NodeRecord] = {}
+        self._lock = asyncio.Lock()  # the loop and on-demand refreshes (blocks.refresh)
+        blocks.refresh = self.refresh
 
     @property
     def manage_layout(self) -> bool:
@@ -50,6 +52,10 @@ class Membership:
         return m() if callable(m) else m
 
     async def refresh(self) -> None:
+        async with self._lock:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         records = {r.node_id: r for r in await self.registry.nodes()}
         for node_id, rec in records.items():
             store = self.blocks.stores.get(node_id)
