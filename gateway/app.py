@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,8 +44,6 @@ def _headers(request: Request) -> dict[str, str]:
 
 
 def _resource(endpoint_path: str) -> str:
-    from urllib.parse import unquote
-
     return unquote(endpoint_path)
 
 
@@ -125,8 +125,6 @@ def create_app(
 
 def _access_key_of(headers: Mapping[str, str], raw_query: str) -> str:
     """The access key a request names, for a key-ring refresh (parsing only, no checks)."""
-    import re
-
     m = re.search(r"Credential=([^/,\s]+)", headers.get("authorization", ""))
     if m is None:
         m = re.search(r"(?:X-Amz-Credential|AWSAccessKeyId)=([^%/&]+)", raw_query)

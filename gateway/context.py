@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from gateway.auth.body import BodyReader
 from gateway.auth.verify import AuthResult
+from gateway.errors import MalformedXML
 from gateway.objects.service import ObjectService
 from gateway.routing import Endpoint
 from meta.store import MetaStore
@@ -64,8 +65,6 @@ class RequestContext:
 
     async def read_body(self, limit: int = 2 << 20) -> bytes:
         """A small body in full (XML documents); larger than limit is refused."""
-        from gateway.errors import MalformedXML
-
         out = bytearray()
         async for piece in self.body():
             out += piece

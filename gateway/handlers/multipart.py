@@ -156,27 +156,16 @@ async def upload_part_copy(ctx: RequestContext) -> Response:
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), src.size)
     if end - start > MAX_PUT_SIZE:
         raise EntityTooLarge()
-    stored = await ctx.services.objects.store_range(src, start, end)
+    summer = checksums.new(upload.checksum_algorithm) if upload.checksum_algorithm else None
+    also = summer.update if summer is not None else None
+    stored = await ctx.services.objects.store_range(src, start, end, also)
     part = Part(number, stored.md5.hex(), stored.size, stored.blocks)
-    if upload.checksum_algorithm:
-        part.checksums = {
-            upload.checksum_algorithm: await _range_checksum(
-                ctx, src, start, end, upload.checksum_algorithm
-            )
-        }
+    if summer is not None:
+        part.checksums = {summer.name: summer.digest_b64()}
     await ctx.services.uploads.put_part(
         ctx.bucket, ctx.key, upload.upload_id, part, stored.observed
     )
     return _xml(wire.copy_part_result(part.etag, part.mtime_ms, part.checksums))
-
-
-async def _range_checksum(
-    ctx: RequestContext, src: ObjectHead, start: int, end: int, alg: str
-) -> str:
-    c = checksums.new(alg)
-    async for piece in ctx.services.objects.read(src, start, end):
-        c.update(piece)
-    return c.digest_b64()
 
 
 async def complete_multipart_upload(ctx: RequestContext) -> Response:

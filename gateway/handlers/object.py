@@ -14,6 +14,7 @@ from gateway.errors import (
     EntityTooLarge,
     InvalidArgument,
     InvalidDigest,
+    InvalidPartNumber,
     KeyTooLongError,
     NoSuchVersion,
 )
@@ -109,8 +110,6 @@ def _part_range(ctx: RequestContext, head: ObjectHead) -> tuple[int, int] | None
     value = ctx.query.get("partNumber")
     if value is None:
         return None
-    from gateway.errors import InvalidPartNumber  # defined with multipart
-
     if not value.isdigit() or not 1 <= int(value) <= 10000:
         raise InvalidArgument(
             "Part number must be an integer between 1 and 10000, inclusive",
@@ -146,8 +145,6 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
         start, end = rng
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{head.size}"
-        if part is not None and head.parts is None and end - start == head.size:
-            status = 206
     headers["content-length"] = str(end - start)
     if not with_body:
         return Response(status_code=status, headers=headers)

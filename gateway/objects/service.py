@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from blockstore.address import block_id
 from gateway.objects.blocks import ReplicatedBlocks
 from meta.records import BlockRef, ObjectHead, now_ms
-from meta.store import Condition, MetaStore
+from meta.store import Condition, MetaStore, ObjectNotFound
 from meta.uploads import Uploads
 
 log = logging.getLogger("cairn.objects")
@@ -128,8 +128,6 @@ class ObjectService:
         return head
 
     async def _precheck(self, bucket: str, key: str, condition: Condition) -> None:
-        from meta.store import ObjectNotFound
-
         try:
             current: ObjectHead | None = await self.meta.get_object(bucket, key)
         except ObjectNotFound:
@@ -159,13 +157,28 @@ class ObjectService:
         )
         return src, head
 
-    async def store_range(self, src: ObjectHead, start: int, end: int) -> StoredBody:
+    async def store_range(
+        self,
+        src: ObjectHead,
+        start: int,
+        end: int,
+        also: Callable[[bytes | bytearray], None] | None = None,
+    ) -> StoredBody:
         """The bytes [start, end) of src as a part: blocks that lie wholly inside the range
         are shared, only the partial blocks at its edges are written anew. The bytes are
-        still read, since the part's ETag is their MD5."""
+        still read, since the part's ETag is their MD5; ``also`` sees them in the same pass
+        (the part's checksum), so they are read once."""
         if src.inline is not None:
+            if also is not None:
+                also(src.inline[start:end])
             return await self.store_body(_one(src.inline[start:end]), inline=False)
         md5 = hashlib.md5()
+
+        def digest(data: bytes | bytearray) -> None:
+            md5.update(data)
+            if also is not None:
+                also(data)
+
         blocks: list[BlockRef] = []
         observed: dict[bytes, bytes] = {}
         offset = 0
@@ -178,13 +191,12 @@ class ObjectService:
                 if bid not in observed:
                     # Observed while src still refers to the block, so it is stored now.
                     observed[bid] = await self.meta.observe_block(bid)
-                data = await self.blocks.get(bid)
-                await asyncio.to_thread(md5.update, data)
+                await asyncio.to_thread(digest, await self.blocks.get(bid))
                 blocks.append((bid, size))
                 continue
             piece = await self.blocks.get(bid, max(start - b_start, 0), min(end, b_end) - b_start)
             stored = await self.store_body(_one(piece), inline=False)
-            md5.update(piece)
+            digest(piece)
             observed.update(stored.observed)
             blocks.extend(stored.blocks)
         return StoredBody(end - start, md5.digest(), None, blocks, observed)

@@ -12,6 +12,7 @@ from gateway.errors import (
     InvalidArgument,
     InvalidRange,
     MetadataTooLarge,
+    NoSuchKey,
     NotModified,
     PreconditionFailed,
 )
@@ -216,8 +217,6 @@ def write_condition(headers: Mapping[str, str]):  # type: ignore[no-untyped-def]
         if if_none is not None and current is not None:
             raise PreconditionFailed(Condition="If-None-Match")
         if if_match is not None:
-            from gateway.errors import NoSuchKey
-
             if current is None:
                 raise NoSuchKey()
             if not _etag_matches(if_match, current.etag):
