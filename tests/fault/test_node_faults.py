@@ -340,6 +340,10 @@ def test_corrupt_block_is_never_served(cluster: CairnCluster) -> None:
         cluster.restart("node", index)
         # Until the gateway sees the node as up it sorts it last and would not even try it.
         assert watcher.wait(first, "up", t0, timeout=15) is not None
+        # The gateway runs a worker per core and each probes on its own every second: give
+        # every worker one probe interval to see the node up, or the GET may go to a worker
+        # that still sorts it last and never tries the corrupt copy.
+        time.sleep(1.5)
     finally:
         watcher.close()
 
