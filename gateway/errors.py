@@ -275,7 +275,7 @@ def from_internal(exc: BaseException) -> S3Error:
     if isinstance(exc, S3Error):
         return exc
     from blockstore.api import BlockStoreError
-    from meta import store
+    from meta import journal, store
     from meta.api import MetaUnavailable
     from meta.uploads import UploadNotFound
 
@@ -286,6 +286,7 @@ def from_internal(exc: BaseException) -> S3Error:
         store.BucketNotEmpty: BucketNotEmpty,
         store.ConditionFailed: PreconditionFailed,
         store.BlockVanished: SlowDown,
+        journal.StageLost: SlowDown,
         UploadNotFound: NoSuchUpload,
         MetaUnavailable: ServiceUnavailable,
         BlockStoreError: ServiceUnavailable,

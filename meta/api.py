@@ -12,6 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# The largest transaction the interface promises to take: etcd's default limits (128
+# compares, 128 operations, a 1.5 MiB request; a little is kept for etcd's own header).
+# The record layer stays within them (meta.journal stages what does not fit), and every
+# backend refuses more, so a transaction too big for etcd fails in any test, on any backend.
+MAX_TXN_OPS = 128
+MAX_TXN_BYTES = 1_572_864 - 1024
+
 
 class MetaError(Exception):
     """Base of metadata failures."""
@@ -53,6 +60,23 @@ class Txn:
     def __len__(self) -> int:
         return len(self.compares) + len(self.puts) + len(self.deletes)
 
+    def check_limits(self) -> None:
+        """Raise ValueError if this transaction exceeds MAX_TXN_OPS or MAX_TXN_BYTES."""
+        ops = len({k for k, _ in self.puts} | set(self.deletes))
+        if len(self.compares) > MAX_TXN_OPS or ops > MAX_TXN_OPS:
+            raise ValueError(
+                f"metadata transaction too large: {len(self.compares)} compares and {ops} "
+                f"operations, the limit is {MAX_TXN_OPS} of each"
+            )
+        size = sum(len(k) + len(v or b"") + 8 for k, v in self.compares)
+        size += sum(len(k) + len(v) + 8 for k, v in self.puts) + sum(
+            len(k) + 8 for k in self.deletes
+        )
+        if size > MAX_TXN_BYTES:
+            raise ValueError(
+                f"metadata transaction too large: {size} bytes, the limit is {MAX_TXN_BYTES}"
+            )
+
 
 class KV(Protocol):
     """Ordered byte keys, byte values. Keys are at most ``max_key_size`` bytes."""
@@ -68,7 +92,8 @@ class KV(Protocol):
         ...
 
     async def commit(self, txn: Txn) -> None:
-        """Apply txn atomically and durably; raise TxnConflict if a compare fails."""
+        """Apply txn atomically and durably; raise TxnConflict if a compare fails and
+        ValueError (before applying anything) if txn exceeds the limits above."""
         ...
 
     async def close(self) -> None: ...

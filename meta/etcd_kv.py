@@ -22,19 +22,15 @@ Mapping
 Transaction size
     etcd refuses a txn with more than ``--max-txn-ops`` compares or more than that many
     operations (default 128; it checks each list on its own) and a request larger than
-    ``--max-request-bytes`` (default 1.5 MiB). The record layer's txns are unbounded: a
-    multipart Complete of 1,000 parts compares and deletes more than 1,000 keys, and one
-    atomic txn is what makes it correct. Splitting such a txn across several etcd txns would
-    give up atomicity, so instead the etcd servers that Cairn starts (tests/etcd_cluster.py,
-    ``cairn cluster up --etcd``) run with ``--max-txn-ops 10000 --max-request-bytes
-    33554432`` (32 MiB; etcd 3.5 accepts both and only warns about requests over 10 MiB),
-    and ``EtcdKV`` is told those limits (``max_txn_ops``, ``max_request_bytes``; defaults
-    10,000 and 32 MiB, or from the spec's query string for a cluster run with other
-    limits). A txn over a limit raises ``ValueError`` naming the numbers and the etcd flag
-    to raise, before anything is sent; the server's own refusal (configured limits higher
-    than the server's) is mapped to the same message. Staging oversized commits (writing
-    the parts under a temporary key and flipping one pointer in a small txn) is a later
-    step, not done here.
+    ``--max-request-bytes`` (default 1.5 MiB). Cairn runs etcd with those defaults, and the
+    record layer keeps every transaction within them: a commit carries at most a few dozen
+    reference changes and a few block-list pages, and what does not fit is staged before it
+    or released after it in bounded batches (meta.journal). ``EtcdKV`` is told the limits
+    (``max_txn_ops``, ``max_request_bytes``; default etcd's, or from the spec's query
+    string for a cluster run with others) and refuses a txn over them with a ``ValueError``
+    naming the numbers, before anything is sent: reaching it is a bug in the record layer,
+    which the test suites (run on etcd with default limits) would show. The server's own
+    refusal (configured limits higher than the server's) is mapped to the same message.
 
 Fail-over and retries
     One gRPC channel per member. Every call goes to the current member; on UNAVAILABLE or
@@ -86,8 +82,8 @@ from aetcd import rpc
 
 from meta.api import MetaError, MetaUnavailable, Txn, TxnConflict
 
-DEFAULT_MAX_TXN_OPS = 10_000
-DEFAULT_MAX_REQUEST_BYTES = 32 << 20
+DEFAULT_MAX_TXN_OPS = 128  # etcd's own defaults
+DEFAULT_MAX_REQUEST_BYTES = 1_572_864
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ATTEMPT_TIMEOUT = 2.0
 DEFAULT_MAX_KEY_SIZE = 4096

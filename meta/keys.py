@@ -8,7 +8,8 @@ bytes) because the object index is a range of byte keys:
     P<version id><page:4>              a page of a large object's block list
     C<block id>                        block reference count
     G<due:8><block id>                 GC queue: block whose count reached zero
-    U<bucket>\\0<enc(key)>\\0<upload>    multipart upload (later)
+    U<bucket>\\0<upload id>            multipart upload (meta.uploads: also Q, W)
+    J<kind><id>                        journal of commits too big for one txn (meta.journal)
 
 Bucket names never contain NUL, so ``O<bucket>\\0`` .. ``O<bucket>\\1`` is exactly one
 bucket's objects. Object keys can be 1024 bytes but a backend key may be shorter (LMDB:

@@ -65,6 +65,7 @@ class LmdbKV:
         return out
 
     async def commit(self, txn: Txn) -> None:
+        txn.check_limits()
         await self._writer.submit(lambda t: _apply(t, txn))
 
     async def close(self) -> None:

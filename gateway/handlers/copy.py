@@ -39,6 +39,9 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     return bucket, key
 
 
+MAX_COPY_SIZE = 5 << 30  # larger objects are copied with UploadPartCopy, as in S3
+
+
 async def copy_object(ctx: RequestContext) -> Response:
     check_key(ctx.key)
     headers = ctx.headers
@@ -83,6 +86,11 @@ async def copy_object(ctx: RequestContext) -> Response:
 
     def source_condition(src: ObjectHead) -> None:
         check_read_conditions(headers, src, prefix="x-amz-copy-source-if-")
+        if src.size > MAX_COPY_SIZE:
+            raise InvalidRequest(
+                "The specified copy source is larger than the maximum allowable size for a "
+                f"copy source: {MAX_COPY_SIZE}"
+            )
 
     _src, head = await ctx.services.objects.copy_object(
         src_bucket,

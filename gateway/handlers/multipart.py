@@ -19,6 +19,7 @@ from gateway.errors import (
     InvalidRange,
     InvalidRequest,
     NoSuchUpload,
+    SlowDown,
 )
 from gateway.handlers.copy import parse_copy_source
 from gateway.handlers.object import MAX_PUT_SIZE, check_key, content_md5, declared_length
@@ -31,7 +32,7 @@ from gateway.wire.headers import (
     write_condition,
 )
 from meta.records import ObjectHead
-from meta.uploads import Part, Upload, UploadNotFound
+from meta.uploads import Part, PartChanged, Upload, UploadNotFound
 
 MIN_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
@@ -173,6 +174,17 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     body = await ctx.read_body()
     requested = wire.parse_complete(body)
     location = f"/{ctx.bucket}/{ctx.key}"
+    for _ in range(16):
+        try:
+            return await _complete_once(ctx, upload_id, requested, location)
+        except PartChanged:
+            continue  # a part was uploaded meanwhile: read the parts again
+    raise SlowDown()
+
+
+async def _complete_once(
+    ctx: RequestContext, upload_id: str, requested: list[wire.CompletedPart], location: str
+) -> Response:
     try:
         upload, upload_raw = await ctx.services.uploads.get(ctx.bucket, ctx.key, upload_id)
     except UploadNotFound:

@@ -239,7 +239,9 @@ class ObjectService:
     # --------------------------------------------------------------------- GC
 
     async def collect_garbage(self, limit: int = 1000) -> int:
-        """Delete blocks whose references have been gone for the grace period."""
+        """Delete blocks whose references have been gone for the grace period, after
+        finishing the journal (releases a crash left half done, stages of dead writers)."""
+        await self.meta.journal.run()
         deleted = 0
         for qkey, bid, queued in await self.meta.gc_due(limit):
             claim = await self.meta.gc_claim(qkey, bid, queued)

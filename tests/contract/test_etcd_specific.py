@@ -17,7 +17,7 @@ import pytest
 
 from meta.api import MetaUnavailable, Txn, TxnConflict
 from meta.etcd_kv import EtcdKV
-from tests.etcd_cluster import MAX_TXN_OPS, EtcdCluster, shared_cluster
+from tests.etcd_cluster import MAX_REQUEST_BYTES, MAX_TXN_OPS, EtcdCluster, shared_cluster
 
 
 def _prefix() -> bytes:
@@ -51,10 +51,11 @@ def _dead_port() -> int:
 
 async def test_scan_limit_and_reverse(kv: EtcdKV) -> None:
     keys = [f"k{i:04d}".encode() for i in range(500)]
-    txn = Txn()
-    for k in keys:
-        txn.put(k, b"v" + k)
-    await kv.commit(txn)
+    for i in range(0, len(keys), 100):
+        txn = Txn()
+        for k in keys[i : i + 100]:
+            txn.put(k, b"v" + k)
+        await kv.commit(txn)
     await kv.commit(Txn().put(b"j", b"before").put(b"l", b"after"))
 
     assert [k for k, _ in await kv.scan(b"k", b"l", limit=7)] == keys[:7]
@@ -107,67 +108,42 @@ async def test_record_layer_on_etcd_with_long_keys(kv: EtcdKV) -> None:
 # ---------------------------------------------------------------------------- limits
 
 
-async def test_large_txn_within_cairn_limits(kv: EtcdKV) -> None:
-    """A multipart-Complete-sized txn (1,000 compares, 1,000 deletes, puts) commits in one
-    etcd txn: the server really runs with --max-txn-ops 10000."""
-    parts = [f"part/{i:05d}".encode() for i in range(1000)]
-    txn = Txn()
-    for p in parts:
-        txn.put(p, b"p" + p)
-    await kv.commit(txn)
-    txn = Txn()
-    for p in parts:
-        txn.expect(p, b"p" + p).delete(p)
-    txn.put(b"object", b"head")
-    for i in range(20):
-        txn.put(f"page/{i}".encode(), b"x" * 100)
-    await kv.commit(txn)
-    assert await kv.scan(b"part/", b"part0") == []
-    assert await kv.get(b"object") == b"head"
+async def test_default_limits_are_the_servers(kv: EtcdKV) -> None:
+    """Cairn's etcd runs with etcd's default limits, and EtcdKV knows them: 128 operations
+    commit; 129 compares or operations are refused before anything is sent."""
+    assert (
+        (kv.max_txn_ops, kv.max_request_bytes)
+        == (MAX_TXN_OPS, MAX_REQUEST_BYTES)
+        == (
+            128,
+            1_572_864,
+        )
+    )
+    ok = Txn()
+    for i in range(128):
+        ok.expect(f"k{i:03d}".encode(), None).put(f"k{i:03d}".encode(), b"v")
+    await kv.commit(ok)
+    assert len(await kv.scan(b"k", b"l", limit=1000)) == 128
 
-
-async def test_request_over_etcd_default_size_commits(kv: EtcdKV) -> None:
-    """6 MiB in one txn: more than etcd's default 1.5 MiB, within --max-request-bytes 32 MiB."""
-    blob = bytes(range(256)) * 4096  # 1 MiB
-    txn = Txn()
-    for i in range(6):
-        txn.put(f"big/{i}".encode(), blob)
-    await kv.commit(txn)
-    assert await kv.get(b"big/5") == blob
-
-
-async def test_txn_over_op_limit_raises_clear_error(kv: EtcdKV) -> None:
-    txn = Txn()
-    for i in range(MAX_TXN_OPS + 1):
-        txn.put(f"many/{i:06d}".encode(), b"")
-    with pytest.raises(ValueError, match=r"10001 operations.*limit is 10000.*--max-txn-ops"):
-        await kv.commit(txn)
+    over = Txn()
+    for i in range(129):
+        over.put(f"many/{i:06d}".encode(), b"")
+    with pytest.raises(ValueError, match=r"129 operations.*limit is 128.*--max-txn-ops"):
+        await kv.commit(over)
     assert await kv.scan(b"many/", b"many0", limit=1) == []
-
     compares = Txn()
-    for i in range(MAX_TXN_OPS + 1):
+    for i in range(129):
         compares.expect(f"many/{i:06d}".encode(), None)
     compares.put(b"many/result", b"x")
-    with pytest.raises(ValueError, match=r"10001 compares"):
+    with pytest.raises(ValueError, match=r"129 compares"):
         await kv.commit(compares)
 
 
-async def test_op_limit_from_spec_matches_default_etcd() -> None:
-    """An operator whose etcd runs with the default 128 learns the numbers before sending."""
-    kv = EtcdKV.from_spec(shared_cluster().spec + "?max_txn_ops=128", prefix=_prefix())
-    try:
-        ok = Txn()
-        for i in range(128):
-            ok.put(f"k{i}".encode(), b"")
-        await kv.commit(ok)
-        over = Txn()
-        for i in range(129):
-            over.expect(f"k{i}".encode(), b"")
-        with pytest.raises(ValueError, match=r"129 compares.*limit is 128.*--max-txn-ops"):
-            await kv.commit(over)
-    finally:
-        await kv.delete_prefix()
-        await kv.close()
+async def test_request_size_limit_checked_before_sending(kv: EtcdKV) -> None:
+    await kv.commit(Txn().put(b"k", b"x" * (1 << 20)))  # 1 MiB: within 1.5 MiB
+    with pytest.raises(ValueError, match=r"limit is 1572864 bytes.*--max-request-bytes"):
+        await kv.commit(Txn().put(b"k", b"y" * (2 << 20)))
+    assert await kv.get(b"k") == b"x" * (1 << 20)
 
 
 async def test_server_refusal_maps_to_the_same_error() -> None:
@@ -184,22 +160,9 @@ async def test_server_refusal_maps_to_the_same_error() -> None:
         await kv.close()
     kv = EtcdKV.from_spec(spec, prefix=_prefix(), max_request_bytes=64 << 20)
     try:
-        blob = b"z" * (1 << 20)
-        txn = Txn()
-        for i in range(40):  # 40 MiB > the server's 32 MiB
-            txn.put(f"b{i}".encode(), blob)
         with pytest.raises(ValueError, match=r"too large"):
-            await kv.commit(txn)
+            await kv.commit(Txn().put(b"b0", b"z" * (2 << 20)))
         assert await kv.get(b"b0") is None
-    finally:
-        await kv.close()
-
-
-async def test_request_size_limit_checked_before_sending() -> None:
-    kv = EtcdKV.from_spec(shared_cluster().spec + "?max_request_bytes=1572864", prefix=_prefix())
-    try:
-        with pytest.raises(ValueError, match=r"limit is 1572864 bytes.*--max-request-bytes"):
-            await kv.commit(Txn().put(b"k", b"x" * (2 << 20)))
     finally:
         await kv.close()
 

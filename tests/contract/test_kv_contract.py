@@ -11,14 +11,16 @@ import random
 
 import pytest
 
-from meta.api import KV, Txn, TxnConflict
+from meta.api import KV, MAX_TXN_BYTES, MAX_TXN_OPS, Txn, TxnConflict
 
 
 async def put(kv: KV, *pairs: tuple[bytes, bytes]) -> None:
-    txn = Txn()
-    for k, v in pairs:
-        txn.put(k, v)
-    await kv.commit(txn)
+    """Setup writes, in transactions of at most MAX_TXN_OPS puts."""
+    for i in range(0, len(pairs), MAX_TXN_OPS):
+        txn = Txn()
+        for k, v in pairs[i : i + MAX_TXN_OPS]:
+            txn.put(k, v)
+        await kv.commit(txn)
 
 
 async def scan_all(kv: KV, start: bytes = b"\x00", end: bytes = b"\xff" * 8) -> list:
@@ -172,10 +174,34 @@ async def test_conflict_does_not_poison_later_commits(kv: KV) -> None:
 
 
 async def test_many_puts_are_atomic(kv: KV) -> None:
-    pairs = [(f"atom/{i:05d}".encode(), f"{i}".encode() * 10) for i in range(2000)]
-    await put(kv, *pairs)
+    pairs = [(f"atom/{i:05d}".encode(), f"{i}".encode() * 10) for i in range(MAX_TXN_OPS)]
+    txn = Txn()
+    for k, v in pairs:
+        txn.put(k, v)
+    await kv.commit(txn)
     got = await kv.scan(b"atom/", b"atom0", limit=10_000)
     assert got == pairs
+
+
+async def test_txn_limits_refused_by_every_backend(kv: KV) -> None:
+    """Over MAX_TXN_OPS compares, operations or MAX_TXN_BYTES: refused, nothing applied."""
+    over = Txn()
+    for i in range(MAX_TXN_OPS + 1):
+        over.put(f"lim/{i:04d}".encode(), b"v")
+    with pytest.raises(ValueError, match="too large"):
+        await kv.commit(over)
+    compares = Txn().put(b"lim/x", b"v")
+    for i in range(MAX_TXN_OPS + 1):
+        compares.expect(f"lim/{i:04d}".encode(), None)
+    with pytest.raises(ValueError, match="too large"):
+        await kv.commit(compares)
+    with pytest.raises(ValueError, match="too large"):
+        await kv.commit(Txn().put(b"lim/big", b"x" * (MAX_TXN_BYTES + 1)))
+    assert await kv.scan(b"lim/", b"lim0") == []
+    # Right at the limits: accepted.
+    ok = Txn().put(b"lim/big", b"x" * (MAX_TXN_BYTES - 4096))
+    await kv.commit(ok)
+    assert len(await kv.get(b"lim/big") or b"") == MAX_TXN_BYTES - 4096
 
 
 async def test_puts_and_deletes_in_one_txn(kv: KV) -> None:
@@ -186,7 +212,7 @@ async def test_puts_and_deletes_in_one_txn(kv: KV) -> None:
 
 async def test_readers_never_see_half_a_txn(kv: KV) -> None:
     """A reader scanning while big txns commit sees every txn whole or not at all."""
-    n_keys = 200
+    n_keys = MAX_TXN_OPS
     stop = asyncio.Event()
     torn: list[set[bytes]] = []
 

@@ -239,9 +239,9 @@ async def test_common_prefix_is_skipped_in_one_seek(tmp_path: Path) -> None:
         names = [f"big/{i:05d}" for i in range(10_000)] + ["a", "c/1", "c/2", "d"]
         # written in bulk through the KV (the put path is tested elsewhere)
         codec = keys.KeyCodec(keys.object_prefix(BUCKET), counting.max_key_size)
-        for i in range(0, len(names), 1000):
+        for i in range(0, len(names), 100):
             txn = Txn()
-            for k in names[i : i + 1000]:
+            for k in names[i : i + 100]:
                 txn.put(codec.encode(k.encode()), ObjectHead(key=k, inline=b"", size=0).to_bytes())
             await counting.commit(txn)
 
@@ -275,11 +275,13 @@ async def test_delimiter_listing_reads_rows_in_proportion_to_the_page(tmp_path: 
         await store.create_bucket(BUCKET, "us-east-1")
         codec = keys.KeyCodec(keys.object_prefix(BUCKET), counting.max_key_size)
         for d in range(200):
-            txn = Txn()
-            for f in range(200):
-                k = f"d{d:03d}/f{f:03d}"
-                txn.put(codec.encode(k.encode()), ObjectHead(key=k, inline=b"", size=0).to_bytes())
-            await counting.commit(txn)
+            for half in (0, 100):
+                txn = Txn()
+                for f in range(half, half + 100):
+                    k = f"d{d:03d}/f{f:03d}"
+                    head = ObjectHead(key=k, inline=b"", size=0)
+                    txn.put(codec.encode(k.encode()), head.to_bytes())
+                await counting.commit(txn)
         counting.reset()
         got, truncated = await store.list_objects(BUCKET, "", "/", None, 200)
         assert [e.key for e in got] == [f"d{d:03d}/" for d in range(200)]
