@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ INLINE_BLOCKS = 256  # up to this many blocks live in the head itself (~11 KiB)
 BATCH_IN_COMMIT = journal.BATCH
 PAGES_IN_COMMIT = 4
 MAX_RETRIES = 64
+BUCKET_CACHE_SECONDS = 5.0
 
 
 class BucketExists(MetaError):
@@ -88,6 +90,7 @@ class MetaStore:
             gc_grace_ms, 3_600_000 if upload_grace_ms is None else upload_grace_ms
         )
         self.journal = journal.Journal(self)
+        self._buckets: dict[str, tuple[bytes, float]] = {}
 
     # ----------------------------------------------------------------- buckets
 
@@ -135,8 +138,27 @@ class MetaStore:
             raise BucketNotEmpty(name)
         await self.kv.commit(Txn().expect(bkey, marked).delete(bkey))
 
-    async def bucket_raw(self, name: str) -> bytes:
-        """The raw active bucket record, to guard a write against a concurrent DeleteBucket."""
+    async def bucket_raw(self, name: str, *, cached: bool = False) -> bytes:
+        """The raw active bucket record, to guard a write against a concurrent DeleteBucket.
+
+        ``cached``: a value read in the last few seconds will do, because the caller's
+        commit compares it: if the bucket changed since, the commit fails, and the retry
+        reads afresh (``forget_bucket``). It saves a metadata round trip per PUT, which on
+        etcd is a linearizable read through the leader."""
+        if cached:
+            hit = self._buckets.get(name)
+            if hit is not None and hit[1] > time.monotonic():
+                return hit[0]
+        raw = await self._bucket_raw(name)
+        self._buckets[name] = (raw, time.monotonic() + BUCKET_CACHE_SECONDS)
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()
+        return raw
+
+    def forget_bucket(self, name: str) -> None:
+        self._buckets.pop(name, None)
+
+    async def _bucket_raw(self, name: str) -> bytes:
         for _ in range(50):
             raw = await self.kv.get(keys.bucket_key(name))
             if raw is None:
@@ -253,8 +275,8 @@ class MetaStore:
             taken, new_pages = Counter(), []
         committed = False
         try:
-            for _ in range(MAX_RETRIES):
-                braw = await self.bucket_raw(bucket)
+            for attempt in range(MAX_RETRIES):
+                braw = await self.bucket_raw(bucket, cached=attempt == 0)
                 okey, old_raw = await self._head_raw(bucket, head.key)
                 old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
                 if condition is not None:
@@ -276,6 +298,7 @@ class MetaStore:
                 try:
                     await self.kv.commit(txn)
                 except TxnConflict:
+                    self.forget_bucket(bucket)
                     if stage is None:
                         await self.refresh_observed(observed)
                     elif await self.kv.get(stage[0]) != stage[1]:
