@@ -21,7 +21,9 @@ and the blocks of parts that were not used are released, in bounded batches.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,9 @@ from meta.store import MAX_RETRIES, BucketNotFound, Condition, MetaStore
 
 PART = b"Q"
 DONE = b"W"
+# Concurrent part commits conflict on the upload record and retry, one winning per round;
+# with jittered backoff, enough rounds for hundreds of parts committing at once.
+PART_RETRIES = 1000
 
 
 class UploadNotFound(MetaError):
@@ -172,7 +177,9 @@ class Uploads:
             taken = Counter()
         committed = False
         try:
-            for _ in range(MAX_RETRIES):
+            for attempt in range(PART_RETRIES):
+                if attempt:  # parts committing at once all change the upload record:
+                    await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
                 upload, uraw = await self.get(bucket, key, upload_id)
                 old_raw = await self.kv.get(pkey)
                 txn = Txn().expect(_upload_key(bucket, upload_id), uraw).expect(pkey, old_raw)

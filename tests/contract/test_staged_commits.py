@@ -379,3 +379,30 @@ async def test_journal_release_records_are_bounded(kv: KV) -> None:
     await kv.commit(Txn().put(journal.RELEASE + b"r" * 16, journal.release_record(blocks)))
     await store.journal.run()
     assert await store.journal.pending() == []
+
+
+async def test_many_parts_committing_at_once(store: MetaStore) -> None:
+    """Every part commit changes the upload record, so simultaneous part commits conflict
+    and retry: all of them must still land, with their references."""
+    import asyncio
+
+    uploads = Uploads(store)
+    upload = await uploads.create(Upload("", BUCKET, "many"))
+    blocks = ids(100)
+    observed = await observe(store, blocks)
+    await asyncio.gather(
+        *(
+            uploads.put_part(
+                BUCKET,
+                "many",
+                upload.upload_id,
+                Part(i + 1, f"e{i}", 1, [(b, 1)]),
+                {b: observed[b]},
+            )  # fmt: skip
+            for i, b in enumerate(blocks)
+        )
+    )
+    parts = await uploads.parts(upload.upload_id)
+    assert [p.number for p, _ in parts] == list(range(1, 101))
+    assert all(c == 1 for c in (await counts(store.kv)).values())
+    await check_invariants(store)
