@@ -38,14 +38,22 @@ class StoreStats:
 
 
 class BlockStore(Protocol):
-    async def put(self, block_id: bytes, data: bytes | bytearray) -> None:
-        """Store data under block_id; idempotent. The gateway hands over the bytearray it
-        filled (no extra copy), so implementations accept one. Refuses (BlockCorrupt) data that does not
-        hash to block_id when the store verifies puts."""
+    async def put(
+        self, block_id: bytes, data: bytes | bytearray | memoryview, crc: int | None = None
+    ) -> None:
+        """Store data under block_id; idempotent. The gateway hands over the buffer it
+        filled (no extra copy), so implementations accept any bytes-like object and do not
+        use it after returning. Refuses (BlockCorrupt) data that does not hash to block_id
+        when the store verifies puts. ``crc`` is the CRC32C of data, computed by the caller
+        in the same pass as block_id: a store that does not verify puts trusts the id only
+        together with it (and refuses data that does not match it)."""
         ...
 
-    async def get(self, block_id: bytes, start: int = 0, end: int | None = None) -> bytes:
-        """The block's bytes [start:end]; BlockNotFound or BlockCorrupt."""
+    async def get(
+        self, block_id: bytes, start: int = 0, end: int | None = None
+    ) -> bytes | memoryview:
+        """The block's bytes [start:end] (bytes, or a read-only view the caller may hold as
+        long as it likes); BlockNotFound or BlockCorrupt."""
         ...
 
     async def has(self, block_ids: list[bytes]) -> list[bool]: ...

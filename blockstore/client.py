@@ -6,10 +6,13 @@ Connections are pooled and kept alive (one httpx client per node). Network failu
 
 from __future__ import annotations
 
+import asyncio
+
+import crc32c
 import httpx
 
 from blockstore import auth
-from blockstore.address import ID_SIZE, block_id_async
+from blockstore.address import ID_SIZE, THREAD_THRESHOLD, block_id_async
 from blockstore.api import (
     BlockCorrupt,
     BlockNotFound,
@@ -17,6 +20,7 @@ from blockstore.api import (
     BlockStoreUnavailable,
     StoreStats,
 )
+from blockstore.server import CRC_HEADER
 
 
 class HttpBlockStore:
@@ -65,7 +69,10 @@ class HttpBlockStore:
             raise BlockStoreUnavailable(f"{self.url}: refused the cluster secret")
         return resp
 
-    async def put(self, block_id: bytes, data: bytes | bytearray) -> None:
+    async def put(
+        self, block_id: bytes, data: bytes | bytearray | memoryview, crc: int | None = None
+    ) -> None:
+        # The node re-hashes what it receives, so the caller's CRC is not needed here.
         # httpx treats any non-bytes body as an iterable of chunks (a bytearray would be
         # iterated int by int): hand it bytes.
         body = data if isinstance(data, bytes) else bytes(data)
@@ -91,9 +98,21 @@ class HttpBlockStore:
         if resp.status_code != 200:
             raise BlockStoreUnavailable(f"{self.url}: HTTP {resp.status_code} on get")
         data = resp.content
-        # The node checked the hash; a whole block is checked again here against bit rot
-        # on the way (cheap with BLAKE3).
-        if self._verify_reads and not params and await block_id_async(data) != block_id:
+        if not self._verify_reads:
+            return data
+        # The node verified the block before sending it; what arrived is checked against the
+        # CRC32C the node sent with it (damage on the way), whole blocks and ranges alike. A
+        # node that sends no CRC (an older one) has whole blocks re-hashed here instead.
+        sent = resp.headers.get(CRC_HEADER)
+        if sent is not None:
+            got = (
+                crc32c.crc32c(data)
+                if len(data) < THREAD_THRESHOLD
+                else await asyncio.to_thread(crc32c.crc32c, data)
+            )
+            if str(got) != sent:
+                raise BlockCorrupt(block_id.hex())
+        elif not params and await block_id_async(data) != block_id:
             raise BlockCorrupt(block_id.hex())
         return data
 

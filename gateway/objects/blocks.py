@@ -67,8 +67,11 @@ class ReplicatedBlocks:
                 order.append(n.node_id)
         return sorted(order, key=lambda n: n in self.down)
 
-    async def put(self, block_id: bytes, data: bytes) -> None:
+    async def put(
+        self, block_id: bytes, data: bytes | bytearray | memoryview, crc: int | None = None
+    ) -> None:
         """Succeed when W of the block's R layout replicas acknowledged it (design §4).
+        ``crc``: the block's CRC32C, computed with its id (see BlockStore.put).
 
         A replica that is down or full is placed around: the block also goes to the next
         live node by rank, so R copies exist, but such a copy does not count towards W, so
@@ -78,14 +81,14 @@ class ReplicatedBlocks:
         targets = [n for n in self.placement(block_id) if n in self.stores]
         need = min(self.write_quorum, max(len(targets), 1))
         live = [n for n in targets if n not in self.down]
-        acks, errors = await self._put_to(live, block_id, data)
+        acks, errors = await self._put_to(live, block_id, data, crc)
         if acks >= need and acks < len(targets):
             spare = [n.node_id for n in rank(self._live(), block_id) if n.node_id not in targets]
             extra = 0
             for node in spare:
                 if acks + extra >= len(targets):
                     break
-                more, _ = await self._put_to([node], block_id, data)
+                more, _ = await self._put_to([node], block_id, data, crc)
                 extra += more
         if acks < need:
             raise BlockStoreUnavailable(
@@ -93,10 +96,14 @@ class ReplicatedBlocks:
             )
 
     async def _put_to(
-        self, nodes: list[str], block_id: bytes, data: bytes
+        self,
+        nodes: list[str],
+        block_id: bytes,
+        data: bytes | bytearray | memoryview,
+        crc: int | None,
     ) -> tuple[int, list[str]]:
         results = await asyncio.gather(
-            *(self.stores[n].put(block_id, data) for n in nodes), return_exceptions=True
+            *(self.stores[n].put(block_id, data, crc) for n in nodes), return_exceptions=True
         )
         errors = [
             f"{n}: {r!r}"
@@ -109,7 +116,9 @@ class ReplicatedBlocks:
         if self.layout is None and self.refresh is not None:
             await self.refresh()
 
-    async def get(self, block_id: bytes, start: int = 0, end: int | None = None) -> bytes:
+    async def get(
+        self, block_id: bytes, start: int = 0, end: int | None = None
+    ) -> bytes | memoryview:
         await self._ensure_layout()
         last: BaseException = BlockNotFound(block_id.hex())
         for node in self._read_order(block_id):

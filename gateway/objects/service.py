@@ -14,7 +14,10 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 
-from blockstore.address import block_id
+import crc32c
+from blake3 import blake3
+
+from blockstore.buffers import BLOCK_BUFFERS
 from gateway.objects.blocks import ReplicatedBlocks
 from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import Condition, MetaStore, ObjectNotFound
@@ -24,6 +27,8 @@ log = logging.getLogger("cairn.objects")
 
 DEFAULT_BLOCK_SIZE = 4 << 20
 DEFAULT_INLINE_MAX = 64 << 10
+# Block bytes collect in a plain bytearray up to this size, then in a pooled block buffer.
+SMALL_BLOCK = 256 << 10
 
 
 @dataclass
@@ -56,46 +61,65 @@ class ObjectService:
         ``inline=False`` (multipart parts) always makes blocks, since a completed object
         is the concatenation of its parts' block lists."""
         inline_max = self.inline_max if inline else -1
+        size = self.block_size
         md5 = hashlib.md5()
-        buf = bytearray()
+        # A block's first bytes collect in `small`; once it outgrows that it moves to a
+        # pooled block buffer (blockstore/buffers.py), which is filled in place and handed
+        # off as it is when full, so every byte is copied once and no fresh 4 MiB buffer
+        # has to be faulted in. A pooled buffer returns to the pool by itself once the
+        # hash and the store have let go of it.
+        small = bytearray()
+        big: memoryview | None = None
+        fill = 0
         blocks: list[BlockRef] = []
         observed: dict[bytes, bytes] = {}
         pending: asyncio.Task[None] | None = None
         total = 0
 
-        async def write(block: bytes | bytearray) -> None:
-            bid = await asyncio.to_thread(_digest_block, md5, block)
+        async def write(block: bytes | bytearray | memoryview) -> None:
+            bid, crc = await asyncio.to_thread(_digest_block, md5, block)
             if bid not in observed:
                 observed[bid] = await self.meta.observe_block(bid)
-                await self.blocks.put(bid, block)
+                await self.blocks.put(bid, block, crc)
             blocks.append((bid, len(block)))
 
         try:
             async for piece in body:
                 total += len(piece)
                 view = memoryview(piece)
-                while len(buf) + len(view) >= self.block_size and (
-                    blocks or pending or len(buf) + len(view) > inline_max
-                ):
-                    # Every byte is copied once, into the block being filled; a full block
-                    # is handed off as it is and a new one started.
-                    take = self.block_size - len(buf)
-                    buf += view[:take]
+                while view:
+                    if big is None:
+                        after = fill + len(view)
+                        if after < min(size, SMALL_BLOCK) or (
+                            after < size and after <= inline_max and not blocks and not pending
+                        ):
+                            small += view
+                            fill += len(view)
+                            break
+                        big = BLOCK_BUFFERS.take(size) if size >= SMALL_BLOCK else None
+                        if big is None:  # tiny blocks (tests): plain buffers
+                            big = memoryview(bytearray(size))
+                        big[:fill] = small
+                        small = bytearray()
+                    take = min(size - fill, len(view))
+                    big[fill : fill + take] = view[:take]
+                    fill += take
                     view = view[take:]
-                    if pending is not None:
-                        await pending  # one block in flight, one filling: bounded memory
-                    pending = asyncio.create_task(write(buf))
-                    buf = bytearray()
-                buf += view
+                    if fill == size:
+                        if pending is not None:
+                            await pending  # one block in flight, one filling: bounded memory
+                        pending = asyncio.create_task(write(big))
+                        big, fill = None, 0
             if pending is not None:
                 await pending
                 pending = None
-            if not blocks and len(buf) <= inline_max:
-                tail = bytes(buf)
+            rest = small if big is None else big[:fill]
+            if not blocks and fill <= inline_max:
+                tail = bytes(rest)
                 md5.update(tail)
                 return StoredBody(total, md5.digest(), tail, [], {})
-            if buf:
-                await write(buf)
+            if fill:
+                await write(rest)
             return StoredBody(total, md5.digest(), None, blocks, observed)
         finally:
             if pending is not None and not pending.done():
@@ -278,7 +302,8 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def _digest_block(md5: hashlib._Hash, block: bytes | bytearray) -> bytes:
-    """ETag MD5 (running, over all blocks in order) and the block's id, in one thread hop."""
+def _digest_block(md5: hashlib._Hash, block: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+    """ETag MD5 (running, over all blocks in order), the block's id (BLAKE3) and its CRC32C
+    (what the block store checks on every read), in one thread hop."""
     md5.update(block)
-    return block_id(block)
+    return blake3(block).digest(), crc32c.crc32c(block)
