@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from blockstore.server import create_node_app
 
 log = logging.getLogger("cairn.node")
 HEARTBEAT_SECONDS = 2.0
+LEASE_TTL = 6.0
 
 
 def node_identity(data: Path) -> str:
@@ -59,19 +61,31 @@ async def _serve(server: uvicorn.Server, store: LmdbBlockStore) -> None:
 async def _heartbeat(
     meta_spec: str, node_id: str, url: str, zone: str, store: LmdbBlockStore
 ) -> None:
-    """Register, then refresh the record (capacity, use) so gateways see a live node."""
+    """Register under a lease, then renew it and refresh the record (capacity, use) every
+    HEARTBEAT_SECONDS. If the node dies, its lease expires after LEASE_TTL and gateways see
+    it leave the live set; a lease lost while the node lives (metadata unreachable for
+    longer than the TTL) is replaced by a new one."""
+    from meta.api import LeaseExpired
     from meta.nodes import NodeRecord, NodeRegistry
     from meta.open import open_kv
 
     kv = open_kv(meta_spec)
     registry = NodeRegistry(kv)
+    lease = None
     try:
         while True:
             try:
+                if lease is None or not await lease.keepalive():
+                    lease = await kv.grant_lease(LEASE_TTL)
                 s = await store.stats()
-                await registry.register(NodeRecord(node_id, url, zone, s.capacity, s.used))
+                await registry.register(NodeRecord(node_id, url, zone, s.capacity, s.used), lease)
+            except LeaseExpired:
+                lease = None
             except Exception:  # noqa: BLE001 - the node serves blocks even if meta is away
                 log.exception("heartbeat failed")
             await asyncio.sleep(HEARTBEAT_SECONDS)
     finally:
+        if lease is not None:
+            with contextlib.suppress(Exception):
+                await lease.revoke()  # a clean stop leaves the live set at once
         await kv.close()

@@ -20,6 +20,7 @@ async def _admin(args: argparse.Namespace) -> int:
     try:
         if args.admin_command == "nodes":
             secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET", "")
+            live = await registry.live()
             for rec in await registry.nodes():
                 client = HttpBlockStore(rec.url, secret)
                 up = await client.health()
@@ -27,7 +28,8 @@ async def _admin(args: argparse.Namespace) -> int:
                 print(
                     f"{rec.node_id}  {rec.url}  zone={rec.zone or '-'}  "
                     f"used={rec.used / 2**30:.2f}/{rec.capacity / 2**30:.1f} GiB  "
-                    f"{'up' if up else 'DOWN'}"
+                    f"{'up' if up else 'DOWN'}  "
+                    f"{'lease alive' if rec.node_id in live else 'lease EXPIRED'}"
                 )
         elif args.admin_command == "layout":
             current, previous, _ = await registry.layout()

@@ -32,6 +32,24 @@ class TxnConflict(MetaError):
     """A transaction's compares did not hold: somebody else changed a guarded key."""
 
 
+class LeaseExpired(MetaError):
+    """A put named a lease that has expired or been revoked."""
+
+
+class Lease(Protocol):
+    """A time-to-live that keys can be put under (etcd's leases): when it expires without
+    a keepalive, or is revoked, every key put under it is deleted. Liveness records (a
+    storage node's, an election's holder) use one, so a process that dies disappears."""
+
+    ttl: float
+
+    async def keepalive(self) -> bool:
+        """Renew for another ttl; False if it already expired (its keys are gone)."""
+        ...
+
+    async def revoke(self) -> None: ...
+
+
 @dataclass
 class Txn:
     """An atomic change: if every compare holds, all puts and deletes apply together.
@@ -44,13 +62,18 @@ class Txn:
     compares: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     puts: list[tuple[bytes, bytes]] = field(default_factory=list)
     deletes: list[bytes] = field(default_factory=list)
+    leases: dict[bytes, Lease] = field(default_factory=dict)  # key -> lease it is put under
 
     def expect(self, key: bytes, value: bytes | None) -> Txn:
         self.compares.append((key, value))
         return self
 
-    def put(self, key: bytes, value: bytes) -> Txn:
+    def put(self, key: bytes, value: bytes, lease: Lease | None = None) -> Txn:
+        """Put key; under ``lease`` it is deleted when the lease ends. A key is either
+        always or never put under a lease (a plain put does not detach it)."""
         self.puts.append((key, value))
+        if lease is not None:
+            self.leases[key] = lease
         return self
 
     def delete(self, key: bytes) -> Txn:
@@ -93,7 +116,12 @@ class KV(Protocol):
 
     async def commit(self, txn: Txn) -> None:
         """Apply txn atomically and durably; raise TxnConflict if a compare fails and
-        ValueError (before applying anything) if txn exceeds the limits above."""
+        ValueError (before applying anything) if txn exceeds the limits above; raise
+        LeaseExpired if a put names a lease that ended."""
+        ...
+
+    async def grant_lease(self, ttl: float) -> Lease:
+        """A new lease of ttl seconds (see Lease)."""
         ...
 
     async def close(self) -> None: ...

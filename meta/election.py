@@ -1,29 +1,28 @@
-"""Leader election over the KV interface: one lease record, taken and renewed by
-compare-and-swap.
+"""Leader election on a lease, the way etcd's own election recipe does it.
 
-    E<name>   {"holder": ..., "expires_ms": ...}
+    E<name>   {"holder": ...}, put under the leader's lease
 
-A candidate takes the record when it is absent or expired, and renews it every third of
-the TTL with a compare on the exact value it wrote. A leader that cannot renew (crash,
-partition, metadata unreachable) stops acting before its lease can have expired, and
-another candidate takes over within one TTL. The same code runs on LMDB and etcd; it
-assumes clocks within a small fraction of the TTL of each other (NTP), which is what
-etcd's own leases assume of its members' timers.
+A candidate holds a lease (meta.api.Lease: an etcd lease, or its LMDB equivalent) and
+keeps it alive on every step. It becomes leader by putting the election key under that
+lease if the key is absent, and leads while the key is there. A leader that dies stops
+keeping its lease alive; the lease expires, the key goes with it, and a standby's next
+campaign (every half second in `cairn meta`) takes the key: hand-over within the TTL.
+A leader that cannot renew (partition, metadata unreachable) stops acting before its
+lease can have expired, so two processes never act as leader at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import time
 
-from meta.api import KV, MetaError, Txn, TxnConflict
-from meta.records import now_ms
+from meta.api import KV, Lease, LeaseExpired, MetaError, Txn, TxnConflict
 
 log = logging.getLogger("cairn.election")
 ELECTION = b"E"
+SAFETY = 0.8  # act as leader for this fraction of the TTL after a successful renewal
 
 
 class Election:
@@ -31,50 +30,60 @@ class Election:
         self.kv = kv
         self.key = ELECTION + name.encode()
         self.holder = holder
+        self.ttl = ttl
         self.ttl_ms = int(ttl * 1000)
-        self._raw: bytes | None = None
-        self._valid_until = 0.0  # monotonic deadline of our own lease, with a margin
+        self._lease: Lease | None = None
+        self._value: bytes | None = None  # the key's value while we lead
+        self._valid_until = 0.0  # monotonic deadline of our leadership, with a margin
 
     @property
     def is_leader(self) -> bool:
-        return self._raw is not None and time.monotonic() < self._valid_until
+        return self._value is not None and time.monotonic() < self._valid_until
 
     async def leader(self) -> str | None:
         raw = await self.kv.get(self.key)
-        if raw is None:
-            return None
-        d = json.loads(raw)
-        return d["holder"] if d["expires_ms"] > now_ms() else None
+        return json.loads(raw)["holder"] if raw is not None else None
 
     async def step(self) -> bool:
-        """Campaign or renew once; True while this process leads."""
+        """Renew our lease and campaign (or check we still lead) once; True while leading."""
         started = time.monotonic()
         try:
-            current = await self.kv.get(self.key)
-            if current is not None and current != self._raw:
-                d = json.loads(current)
-                if d["holder"] != self.holder and d["expires_ms"] > now_ms():
-                    self._raw = None
-                    return False
-            new = json.dumps({"holder": self.holder, "expires_ms": now_ms() + self.ttl_ms}).encode()
-            await self.kv.commit(Txn().expect(self.key, current).put(self.key, new))
-        except (TxnConflict, MetaError):
-            self._raw = None
+            if self._lease is None:
+                self._lease = await self.kv.grant_lease(self.ttl)
+            elif not await self._lease.keepalive():
+                self._lost("its lease expired")
+                return False
+            if self._value is None:
+                value = json.dumps({"holder": self.holder, "since": time.time()}).encode()
+                try:
+                    await self.kv.commit(
+                        Txn().expect(self.key, None).put(self.key, value, lease=self._lease)
+                    )
+                except TxnConflict:
+                    return False  # somebody else leads
+                self._value = value
+                log.warning("%s is now the leader", self.holder)
+            elif await self.kv.get(self.key) != self._value:
+                self._lost("the election key changed")
+                return False
+        except LeaseExpired:
+            self._lost("its lease expired")
             return False
-        if self._raw is None:
-            log.warning("%s is now the leader", self.holder)
-        self._raw = new
-        # Count the lease from before the request went out, and keep a margin for skew.
-        self._valid_until = started + self.ttl_ms / 1000 * 0.8
+        except MetaError:
+            return self.is_leader  # keep acting only until the margin runs out
+        self._valid_until = started + self.ttl * SAFETY
         return True
 
-    async def resign(self) -> None:
-        if self._raw is not None:
-            with contextlib.suppress(TxnConflict, MetaError):
-                await self.kv.commit(Txn().expect(self.key, self._raw).delete(self.key))
-            self._raw = None
+    def _lost(self, why: str) -> None:
+        if self._value is not None:
+            log.warning("%s is no longer the leader: %s", self.holder, why)
+        self._value = None
+        self._lease = None
 
-    async def run(self) -> None:
-        while True:
-            await self.step()
-            await asyncio.sleep(self.ttl_ms / 1000 / 3)
+    async def resign(self) -> None:
+        """Step down at once (revoking the lease deletes the key) so a standby takes over
+        without waiting for the TTL."""
+        lease, self._lease, self._value = self._lease, None, None
+        if lease is not None:
+            with contextlib.suppress(MetaError):
+                await lease.revoke()

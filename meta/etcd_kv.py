@@ -19,6 +19,12 @@ Mapping
                 put of a key wins, and a key both deleted and put is only put (etcd rejects a
                 txn that names a key twice). A failed compare raises ``TxnConflict``.
 
+Leases
+    ``grant_lease`` is etcd's LeaseGrant (TTL in whole seconds), ``Lease.keepalive`` one
+    round on the LeaseKeepAlive stream (TTL 0 in the answer: expired), ``revoke``
+    LeaseRevoke; ``Txn.put(..., lease=)`` sets the PutRequest's lease, and a put naming an
+    expired lease ("requested lease not found") raises ``LeaseExpired``.
+
 Transaction size
     etcd refuses a txn with more than ``--max-txn-ops`` compares or more than that many
     operations (default 128; it checks each list on its own) and a request larger than
@@ -80,7 +86,7 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 import grpc
 from aetcd import rpc
 
-from meta.api import MetaError, MetaUnavailable, Txn, TxnConflict
+from meta.api import LeaseExpired, MetaError, MetaUnavailable, Txn, TxnConflict
 
 DEFAULT_MAX_TXN_OPS = 128  # etcd's own defaults
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864
@@ -99,6 +105,7 @@ class _Member:
     target: str
     channel: grpc.aio.Channel | None = None
     kv: Any = None  # rpc.KVStub
+    lease: Any = None  # rpc.LeaseStub
 
 
 class EtcdKV:
@@ -192,9 +199,22 @@ class EtcdKV:
         req = self.build_txn(txn)
         if req is None:
             return
-        resp = await self._call("Txn", req)
+        try:
+            resp = await self._call("Txn", req)
+        except MetaError as e:
+            if "requested lease not found" in str(e):
+                raise LeaseExpired(str(e)) from None
+            raise
         if not resp.succeeded:
             raise TxnConflict(self._first_failed(txn))
+
+    async def grant_lease(self, ttl: float) -> EtcdLease:
+        resp = await self._call(
+            "LeaseGrant", rpc.LeaseGrantRequest(TTL=max(1, round(ttl))), "lease"
+        )
+        if resp.error:
+            raise MetaError(f"etcd: lease grant failed: {resp.error}")
+        return EtcdLease(self, resp.ID, ttl)
 
     async def delete_prefix(self, prefix: bytes = b"") -> int:
         """Delete every key of this store that starts with prefix (all of them by default).
@@ -253,7 +273,12 @@ class EtcdKV:
             rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=p + k)) for k in deletes
         ]
         ops += [
-            rpc.RequestOp(request_put=rpc.PutRequest(key=p + k, value=v)) for k, v in puts.items()
+            rpc.RequestOp(
+                request_put=rpc.PutRequest(
+                    key=p + k, value=v, lease=txn.leases[k].id if k in txn.leases else 0
+                )
+            )
+            for k, v in puts.items()
         ]
         n_ops = max(len(compares), len(ops))
         if n_ops > self.max_txn_ops:
@@ -310,10 +335,11 @@ class EtcdKV:
                 ],
             )
             m.kv = rpc.KVStub(m.channel)
+            m.lease = rpc.LeaseStub(m.channel)
         return m
 
-    async def _call(self, method: str, request: Any) -> Any:
-        """One KV RPC with fail-over across members, bounded by self.timeout."""
+    async def _call(self, method: str, request: Any, service: str = "kv") -> Any:
+        """One RPC with fail-over across members, bounded by self.timeout."""
         if self._closed:
             raise MetaError("etcd: store is closed")
         loop_time = time.monotonic
@@ -327,10 +353,20 @@ class EtcdKV:
             index = self._current
             remaining = deadline - loop_time()
             try:
-                stub = self._member(index).kv
-                return await getattr(stub, method)(
-                    request, timeout=max(0.05, min(per_attempt, remaining))
-                )
+                stub = getattr(self._member(index), service)
+                timeout = max(0.05, min(per_attempt, remaining))
+                if method == "LeaseKeepAlive":  # a stream: one request, one answer
+                    call = stub.LeaseKeepAlive(iter([request]), timeout=timeout)
+                    try:
+                        async for resp in call:
+                            return resp
+                    finally:
+                        call.cancel()
+                    raise grpc.aio.AioRpcError(
+                        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                        "keepalive stream ended without an answer",
+                    )  # fmt: skip
+                return await getattr(stub, method)(request, timeout=timeout)
             except grpc.aio.AioRpcError as e:
                 code, details = e.code(), e.details() or ""
                 if code not in _RETRYABLE and "too many requests" not in details:
@@ -367,6 +403,26 @@ class EtcdKV:
         ):
             return ValueError(f"etcd refused the request as too large: {details}")
         return MetaError(f"etcd: {code.name}: {details}")
+
+
+class EtcdLease:
+    """An etcd lease: keys put under it are deleted by etcd when it expires."""
+
+    def __init__(self, kv: EtcdKV, lease_id: int, ttl: float) -> None:
+        self.kv = kv
+        self.id = lease_id
+        self.ttl = ttl
+
+    async def keepalive(self) -> bool:
+        resp = await self.kv._call("LeaseKeepAlive", rpc.LeaseKeepAliveRequest(ID=self.id), "lease")
+        return resp.TTL > 0
+
+    async def revoke(self) -> None:
+        try:
+            await self.kv._call("LeaseRevoke", rpc.LeaseRevokeRequest(ID=self.id), "lease")
+        except MetaError as e:
+            if "requested lease not found" not in str(e):
+                raise
 
 
 def _extra_time(request: Any) -> float:

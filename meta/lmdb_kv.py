@@ -2,17 +2,34 @@
 
 Reads run on the event loop (an LMDB read is a few microseconds against the page
 cache); writes go through the group-commit writer so concurrent commits share fsyncs.
+
+Leases are records too, so that every process sharing the environment (a local cluster's
+nodes, gateways and meta services) sees the same ones:
+
+    \\0lease\\0<id:8>          expiry (ms since the epoch, 8 bytes)
+    \\0leased\\0<id:8><key>    a key put under the lease
+    \\0leaseof\\0<key>         the lease a key was last put under (a later lease wins)
+
+Every write transaction first ends the leases that have expired, deleting their keys, so
+an expired lease's keys are gone before any later commit's compares run; a read may still
+see them until the next commit (in a cluster, nodes' heartbeats commit every 2 s).
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import lmdb
 
-from meta.api import Txn, TxnConflict
+from meta.api import LeaseExpired, Txn, TxnConflict
 from meta.lmdb_writer import GroupCommitWriter
+from meta.records import now_ms
+
+LEASE = b"\x00lease\x00"
+LEASED = b"\x00leased\x00"
+LEASE_OF = b"\x00leaseof\x00"
 
 DEFAULT_MAP_SIZE = 64 << 30  # sparse: only what is written takes disk
 
@@ -66,18 +83,94 @@ class LmdbKV:
 
     async def commit(self, txn: Txn) -> None:
         txn.check_limits()
+        for key in txn.leases:
+            if len(LEASED) + 8 + len(key) > self.max_key_size or len(LEASE_OF) + len(key) > 511:
+                raise ValueError(f"key of {len(key)} bytes is too long to put under a lease")
         await self._writer.submit(lambda t: _apply(t, txn))
+
+    async def grant_lease(self, ttl: float) -> LmdbLease:
+        lease = LmdbLease(self, os.urandom(8), ttl)
+
+        def grant(t: lmdb.Transaction) -> None:
+            _sweep(t)
+            t.put(LEASE + lease.id, _expiry(ttl))
+
+        await self._writer.submit(grant)
+        return lease
 
     async def close(self) -> None:
         self._writer.close()
         self._env.close()
 
 
+class LmdbLease:
+    def __init__(self, kv: LmdbKV, lease_id: bytes, ttl: float) -> None:
+        self.kv = kv
+        self.id = lease_id
+        self.ttl = ttl
+
+    async def keepalive(self) -> bool:
+        def renew(t: lmdb.Transaction) -> bool:
+            _sweep(t)
+            if t.get(LEASE + self.id) is None:
+                return False
+            t.put(LEASE + self.id, _expiry(self.ttl))
+            return True
+
+        return await self.kv._writer.submit(renew)
+
+    async def revoke(self) -> None:
+        await self.kv._writer.submit(lambda t: _end_lease(t, self.id))
+
+
+def _expiry(ttl: float) -> bytes:
+    return struct.pack(">Q", now_ms() + int(ttl * 1000))
+
+
+def _sweep(t: lmdb.Transaction) -> None:
+    """End every lease that has expired (a cursor seek when there is none)."""
+    now = now_ms()
+    expired = []
+    with t.cursor() as cur:
+        ok = cur.set_range(LEASE)
+        while ok and cur.key().startswith(LEASE):
+            if struct.unpack(">Q", cur.value())[0] <= now:
+                expired.append(cur.key()[len(LEASE) :])
+            ok = cur.next()
+    for lease_id in expired:
+        _end_lease(t, lease_id)
+
+
+def _end_lease(t: lmdb.Transaction, lease_id: bytes) -> None:
+    t.delete(LEASE + lease_id)
+    prefix = LEASED + lease_id
+    with t.cursor() as cur:
+        keys = []
+        ok = cur.set_range(prefix)
+        while ok and cur.key().startswith(prefix):
+            keys.append(cur.key())
+            ok = cur.next()
+    for k in keys:
+        t.delete(k)
+        key = k[len(prefix) :]
+        if t.get(LEASE_OF + key) == lease_id:  # not put under a newer lease since
+            t.delete(key)
+            t.delete(LEASE_OF + key)
+
+
 def _apply(t: lmdb.Transaction, txn: Txn) -> None:
+    _sweep(t)
     for key, expected in txn.compares:
         if t.get(key) != expected:
             raise TxnConflict(key)
+    for key, lease in txn.leases.items():
+        if t.get(LEASE + lease.id) is None:  # type: ignore[attr-defined]
+            raise LeaseExpired(key)
     for key in txn.deletes:
         t.delete(key)
     for key, value in txn.puts:
         t.put(key, value)
+    for key, lease in txn.leases.items():
+        lease_id: bytes = lease.id  # type: ignore[attr-defined]
+        t.put(LEASED + lease_id + key, b"")
+        t.put(LEASE_OF + key, lease_id)

@@ -1,12 +1,17 @@
 """The node registry and the layout, as metadata records.
 
     N<node id>   a storage node: URL, zone, capacity, use, last heartbeat
+    A<node id>   the node is alive: put under the node's lease (etcd's, or LMDB's
+                 equivalent), so it disappears when the node stops renewing it
     L            the current layout and the one before it (reads consult both while
                  partitions move)
 
-Nodes write their own record when they start and on every heartbeat; gateways read the
-registry to know whom to talk to. The layout is written with a compare on the previous
-value, so two writers can never both install "version N+1".
+Nodes write both records when they start and on every heartbeat, renewing their lease;
+gateways read the registry to know whom to talk to and the live set to know who is up
+(a node that died is out of it when its lease expires). N stays after a node dies: the
+layout keeps a node until it has been gone for the grace period, so a restart or a short
+outage does not move data. The layout is written with a compare on the previous value, so
+two writers can never both install "version N+1".
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from meta.api import KV, Txn
+from meta.api import KV, Lease, Txn
 from meta.keys import prefix_end
 from meta.records import now_ms
 
 NODE = b"N"
+ALIVE = b"A"
 LAYOUT = b"L"
 
 
@@ -43,12 +49,21 @@ class NodeRegistry:
     def __init__(self, kv: KV) -> None:
         self.kv = kv
 
-    async def register(self, node: NodeRecord) -> None:
+    async def register(self, node: NodeRecord, lease: Lease | None = None) -> None:
+        """Write the node's record and, under ``lease``, its place in the live set."""
         node.heartbeat_ms = now_ms()
-        await self.kv.commit(Txn().put(NODE + node.node_id.encode(), node.to_bytes()))
+        txn = Txn().put(NODE + node.node_id.encode(), node.to_bytes())
+        if lease is not None:
+            txn.put(ALIVE + node.node_id.encode(), b"", lease=lease)
+        await self.kv.commit(txn)
 
     async def remove(self, node_id: str) -> None:
         await self.kv.commit(Txn().delete(NODE + node_id.encode()))
+
+    async def live(self) -> set[str]:
+        """Ids of the nodes whose lease is alive."""
+        rows = await self.kv.scan(ALIVE, prefix_end(ALIVE), limit=100_000)
+        return {k[len(ALIVE) :].decode() for k, _ in rows}
 
     async def nodes(self) -> list[NodeRecord]:
         rows = await self.kv.scan(NODE, prefix_end(NODE), limit=100_000)

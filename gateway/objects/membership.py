@@ -1,10 +1,11 @@
 """Membership: keeps the gateway's view of storage nodes in step with the registry.
 
-Every interval it reads the node records and the layout from metadata, opens pooled
-clients to new nodes, probes every node's /health (a node that does not answer within
-a second is marked down and skipped by reads and writes), and, where this process is the
-one that manages the layout, installs a new layout when the registered node set changed.
-Transient failures never change the layout: only registration and removal do.
+Every interval it reads the node records, the live set (nodes whose lease is alive) and
+the layout from metadata, opens pooled clients to new nodes, probes every node's /health,
+and marks down (skipped by reads and writes) a node that is out of the live set or does
+not answer its probe within a second; where this process is the one that manages the
+layout, it installs a new layout when the registered node set changed. Transient failures
+never change the layout: a node leaves it only after --node-grace without heartbeats.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Membership:
         self.interval = interval
         self.node_grace_ms = int(node_grace * 1000)
         self.records: dict[str, NodeRecord] = {}
+        self.live: set[str] = set()
         self._lock = asyncio.Lock()  # the loop and on-demand refreshes (blocks.refresh)
         blocks.refresh = self.refresh
 
@@ -57,6 +59,7 @@ class Membership:
 
     async def _refresh(self) -> None:
         records = {r.node_id: r for r in await self.registry.nodes()}
+        self.live = await self.registry.live()
         for node_id, rec in records.items():
             store = self.blocks.stores.get(node_id)
             if not isinstance(store, HttpBlockStore) or store.url != rec.url.rstrip("/"):
@@ -76,7 +79,7 @@ class Membership:
         ids = list(self.blocks.stores)
         stores = [self.blocks.stores[n] for n in ids]
         alive = await asyncio.gather(*(s.health() for s in stores if isinstance(s, HttpBlockStore)))
-        down = {n for n, ok in zip(ids, alive, strict=True) if not ok}
+        down = {n for n, ok in zip(ids, alive, strict=True) if not ok or n not in self.live}
         for n in down - self.blocks.down:
             log.warning("node %s is down", n)
         for n in self.blocks.down - down:

@@ -280,6 +280,17 @@ def _layout_nodes(spec: str) -> tuple[int, set[str]] | None:
     return asyncio.run(read())
 
 
+def _live_nodes(spec: str) -> set[str]:
+    async def read() -> set[str]:
+        kv = open_kv(spec)
+        try:
+            return await NodeRegistry(kv).live()
+        finally:
+            await kv.close()
+
+    return asyncio.run(read())
+
+
 def _kill_meta_leader(c: CairnCluster) -> tuple[int, float]:
     """Kill -9 the leading meta service; (index of the new leader, seconds to take over)."""
     deadline = time.monotonic() + 15
@@ -556,22 +567,19 @@ def test_small_object_throughput(shared_cluster: CairnCluster, tmp_path: Path) -
     )
 
 
-# ============================================================================ last: a known bug
-# Placed last so that `pytest -x` runs everything else first while it fails (see its
-# docstring); it starts a cluster of its own while the shared one idles.
+# ============================================================================ own cluster
+# It starts a cluster of its own while the shared one idles.
 
 
 def test_new_meta_leader_drops_a_dead_node_from_the_layout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a meta takeover, a node gone for longer than --node-grace (3 s) leaves the
-    layout the new leader installs, and stays out of it.
+    """After a meta takeover, a killed node leaves the live set when its etcd lease
+    expires, and once gone for longer than --node-grace (3 s) it leaves the layout the new
+    leader installs, and stays out of it.
 
-    Fails today: `cairn cluster up` starts gateway 0 without --no-manage-layout even when
-    meta services run (gateway/launcher.py, `*([] if i == 0 else ["--no-manage-layout"])`),
-    and a gateway's Membership uses the default node grace of 600 s (`cairn gateway` has no
-    --node-grace). So gateway 0 puts the dead node back into every layout the meta leader
-    installs without it, and the layout flips between 3 and 4 nodes about once a second."""
+    (This once failed: gateway 0 also managed the layout, with a node grace of 600 s, and
+    put the dead node back into every layout the meta leader installed.)"""
     c = start_etcd_cluster(tmp_path / "c", monkeypatch, ["--node-grace", "3"])
     try:
         _, took = _kill_meta_leader(c)
@@ -580,8 +588,19 @@ def test_new_meta_leader_drops_a_dead_node_from_the_layout(
         before = _layout_nodes(spec)
         assert before is not None and len(before[1]) == 4
         victim = (c.data / "node-3" / "node-id").read_text().strip()
+        assert _live_nodes(spec) == before[1]
         t_node = time.monotonic()
         c.kill9("node", 3)
+        gone_live = None
+        while time.monotonic() - t_node < 20:
+            if victim not in _live_nodes(spec):
+                gone_live = time.monotonic() - t_node
+                break
+            time.sleep(0.2)
+        FIGURES["dead_node_out_of_live_set_s"] = round(gone_live, 2) if gone_live else None
+        print(f"\n[node gone] out of the live set after {gone_live}s (lease TTL 6 s)")
+        assert gone_live is not None and gone_live >= 2.0, gone_live  # by expiry, not at once
+        assert _live_nodes(spec) == before[1] - {victim}
         left = None
         while time.monotonic() - t_node < 25:
             now = _layout_nodes(spec)

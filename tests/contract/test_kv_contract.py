@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from meta.api import KV, MAX_TXN_BYTES, MAX_TXN_OPS, Txn, TxnConflict
+from meta.api import KV, MAX_TXN_BYTES, MAX_TXN_OPS, LeaseExpired, Txn, TxnConflict
 
 
 async def put(kv: KV, *pairs: tuple[bytes, bytes]) -> None:
@@ -505,3 +505,53 @@ async def test_concurrent_commits_durable_after_reopen(kv_factory) -> None:
         assert rows == [(f"c/{i:04d}".encode(), str(i).encode()) for i in range(400)]
     finally:
         await kv2.close()
+
+
+# ------------------------------------------------------------------------------ leases
+
+
+async def test_lease_keys_live_while_kept_alive(kv: KV) -> None:
+    lease = await kv.grant_lease(2)
+    await kv.commit(Txn().put(b"alive/a", b"1", lease=lease).put(b"plain", b"p"))
+    for _ in range(4):  # 3 s of keepalives, past the first ttl
+        await asyncio.sleep(0.75)
+        assert await lease.keepalive()
+    await kv.commit(Txn().put(b"other", b"x"))  # (LMDB ends expired leases on commits)
+    assert await kv.get(b"alive/a") == b"1"
+
+
+async def test_expired_lease_deletes_its_keys(kv: KV) -> None:
+    lease = await kv.grant_lease(1)
+    await kv.commit(Txn().put(b"alive/a", b"1", lease=lease).put(b"alive/b", b"2", lease=lease))
+    await kv.commit(Txn().put(b"plain", b"p"))
+    deadline = asyncio.get_running_loop().time() + 10
+    while await kv.scan(b"alive/", b"alive0"):
+        assert asyncio.get_running_loop().time() < deadline, "lease keys outlived the lease"
+        await asyncio.sleep(0.25)
+        await kv.commit(Txn().put(b"tick", b"t"))
+    assert await kv.get(b"plain") == b"p"
+    assert not await lease.keepalive()
+    with pytest.raises(LeaseExpired):
+        await kv.commit(Txn().put(b"alive/c", b"3", lease=lease))
+    assert await kv.get(b"alive/c") is None
+
+
+async def test_revoke_deletes_keys_at_once(kv: KV) -> None:
+    lease = await kv.grant_lease(30)
+    await kv.commit(Txn().put(b"alive/a", b"1", lease=lease))
+    await lease.revoke()
+    assert await kv.get(b"alive/a") is None
+    assert not await lease.keepalive()
+
+
+async def test_key_taken_over_by_a_newer_lease_survives_the_old_one(kv: KV) -> None:
+    """An election key: holder A's lease ends after B put the key under its own lease."""
+    a = await kv.grant_lease(30)
+    await kv.commit(Txn().expect(b"leader", None).put(b"leader", b"A", lease=a))
+    await kv.commit(Txn().expect(b"leader", b"A").delete(b"leader"))  # A resigns
+    b = await kv.grant_lease(30)
+    await kv.commit(Txn().expect(b"leader", None).put(b"leader", b"B", lease=b))
+    await a.revoke()
+    assert await kv.get(b"leader") == b"B"
+    await b.revoke()
+    assert await kv.get(b"leader") is None
