@@ -25,7 +25,7 @@ MIN_POOLED = 256 << 10
 
 
 class BufferPool:
-    def __init__(self, size: int = BLOCK, keep: int = 8) -> None:
+    def __init__(self, size: int = BLOCK, keep: int = 12) -> None:
         self.size = size
         self.keep = keep
         self._bufs: list[bytearray] = []

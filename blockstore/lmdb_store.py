@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
+import logging
 import os
 import shutil
+import threading
+import weakref
 from pathlib import Path
 
 import crc32c
@@ -37,8 +41,13 @@ from blockstore.buffers import BLOCK_BUFFERS
 from meta.lmdb_writer import GroupCommitWriter
 
 DEFAULT_MAP_SIZE = 1 << 40  # sparse; the real limit is capacity and free disk
-TRIM_EVERY = 32 << 20
+TRIM_EVERY = 16 << 20
 CRC_DB = b"crc32c"  # block id -> CRC32C of the block's bytes, 4 bytes big-endian
+# Reads served straight from the map at once, per store (each holds a read transaction, and
+# LMDB has max_readers slots per environment, shared by all processes).
+MAX_LEASES = 128
+
+log = logging.getLogger("cairn.blockstore")
 
 
 class _MapTrimmer:
@@ -105,6 +114,8 @@ class LmdbBlockStore:
         self._map_size = map_size
         self._verify_puts = verify_puts
         self._inflight = 0
+        self._leases = 0
+        self._lease_lock = threading.Lock()
 
     async def put(
         self, block_id_: bytes, data: bytes | bytearray | memoryview, crc: int | None = None
@@ -151,37 +162,59 @@ class LmdbBlockStore:
             raise BlockCorrupt(f"data changed after it was hashed: {block_id_.hex()}")
 
     async def get(self, block_id_: bytes, start: int = 0, end: int | None = None) -> memoryview:
-        """The bytes as a read-only view of a pooled buffer (bytes-like; compares equal to
-        the bytes), held for as long as the caller keeps it."""
-        with self._env.begin(buffers=True) as txn:
+        """The bytes as a read-only view (bytes-like; compares equal to the bytes), valid for
+        as long as the caller holds it.
+
+        A block with a CRC is checked on LMDB's map and served from it without a copy: the
+        view is a lease on the read transaction, which stays open (so the pages cannot be
+        reused) until the last reference to the view is gone, typically when the socket
+        has sent it. Past MAX_LEASES open leases (slow clients hold them) or without a CRC,
+        the bytes are copied once into a pooled buffer instead."""
+        txn = self._env.begin(buffers=True)
+        try:
             buf = txn.get(block_id_)
             if buf is None:
                 raise BlockNotFound(block_id_.hex())
             stored = txn.get(block_id_, db=self._crcs)
             n = len(buf)
             lo, hi, _ = slice(start, end).indices(n)
-            out = BLOCK_BUFFERS.take(max(hi - lo, 0))
+            hi = max(lo, hi)
             if stored is not None:
-                # Checked on the map, then the wanted bytes copied once (the read
-                # transaction keeps the pages in place meanwhile).
-                ok = crc32c.crc32c(buf) == int.from_bytes(stored, "big")
-                if ok:
-                    out[:] = buf[lo:hi]
-                del buf
-            else:
-                whole = BLOCK_BUFFERS.take(n)
-                whole[:] = buf
-                del buf
-                ok = None
+                if crc32c.crc32c(buf) != int.from_bytes(stored, "big"):
+                    raise BlockCorrupt(block_id_.hex())
+                self._trimmer.account(n)
+                if self._leases < MAX_LEASES and hi - lo >= THREAD_THRESHOLD:
+                    view = self._lease(buf[lo:hi], txn)
+                    txn = None  # the lease ends it
+                    return view
+                out = BLOCK_BUFFERS.take(hi - lo)
+                out[:] = buf[lo:hi]
+                return out.toreadonly()
+            whole = BLOCK_BUFFERS.take(n)
+            whole[:] = buf
+        finally:
+            buf = None
+            if txn is not None:
+                txn.abort()
         self._trimmer.account(n)
-        if ok is None:  # no CRC stored: the block's own hash
-            ok = await block_id_async(whole) == block_id_
-            if ok:
-                out[:] = whole[lo:hi]
-            del whole
-        if not ok:
+        # No CRC stored: the block's own hash.
+        if await block_id_async(whole) != block_id_:
             raise BlockCorrupt(block_id_.hex())
-        return out.toreadonly()
+        return whole[lo:hi].toreadonly()
+
+    def _lease(self, buf: memoryview, txn: lmdb.Transaction) -> memoryview:
+        mapped = (ctypes.c_char * len(buf)).from_address(_address(buf))
+        with self._lease_lock:
+            self._leases += 1
+        # Runs in whichever thread drops the last reference (the event loop's, after the
+        # socket sent the bytes, or a hashing thread's).
+        weakref.finalize(mapped, self._release, txn)
+        return memoryview(mapped).cast("B").toreadonly()
+
+    def _release(self, txn: lmdb.Transaction) -> None:
+        txn.abort()
+        with self._lease_lock:
+            self._leases -= 1
 
     async def has(self, block_ids: list[bytes]) -> list[bool]:
         with self._env.begin() as txn, txn.cursor() as cur:
@@ -222,7 +255,48 @@ class LmdbBlockStore:
 
     async def close(self) -> None:
         self._writer.close()
+        # Views leased from the map must be gone before it is unmapped.
+        for _ in range(100):
+            if not self._leases:
+                break
+            gc.collect()
+            await asyncio.sleep(0.05)
+        if self._leases:
+            log.warning("%s: %d reads still hold the map; left open", self.path, self._leases)
+            return
         self._env.close()
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+
+
+def _address(view: memoryview) -> int:
+    """Where a (read-only) buffer's bytes are: LMDB's map, for a view handed out by lmdb."""
+    info = _PyBuffer()
+    _get_buffer(view, ctypes.byref(info), 0)
+    try:
+        return int(info.buf or 0)
+    finally:
+        _release_buffer(ctypes.byref(info))
 
 
 def _check(block_id_: bytes, data: bytes | bytearray | memoryview) -> tuple[bool, int]:

@@ -49,6 +49,7 @@ class ObjectStream(Response):
                 if gone.is_set():
                     break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                del chunk  # a pooled block buffer is free again once the socket has sent it
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()

@@ -247,7 +247,7 @@ class ObjectService:
             if b_start >= end:
                 break
             wanted.append((bid, max(start - b_start, 0), min(end, b_end) - b_start))
-        nxt: asyncio.Task[bytes] | None = None
+        nxt: asyncio.Task[bytes | memoryview] | None = None
         try:
             for i, (bid, s, e) in enumerate(wanted):
                 cur = nxt if nxt is not None else asyncio.ensure_future(self.blocks.get(bid, s, e))
@@ -255,7 +255,10 @@ class ObjectService:
                 if i + 1 < len(wanted):
                     nb, ns, ne = wanted[i + 1]
                     nxt = asyncio.ensure_future(self.blocks.get(nb, ns, ne))
-                yield await cur
+                data = await cur
+                del cur  # the block's buffer goes back to the pool once the socket sent it
+                yield data
+                del data
         finally:
             if nxt is not None:
                 nxt.cancel()

@@ -192,3 +192,26 @@ async def test_gateway_checks_the_crc_the_node_sent(size: int) -> None:
                     await store.get(bid)
         finally:
             await store.close()
+
+
+async def test_a_view_served_from_the_map_outlives_a_delete(tmp_path: Path) -> None:
+    """A large read is served from LMDB's map without a copy, under a read transaction that
+    lasts as long as the view: deleting the block and writing others over its pages does
+    not change what the reader holds."""
+    store = LmdbBlockStore(tmp_path, map_size=1 << 30)
+    try:
+        data = os.urandom(4 << 20)
+        bid = block_id(data)
+        await store.put(bid, data)
+        view = await store.get(bid)
+        part = await store.get(bid, 1 << 20, 3 << 20)
+        assert store._leases == 2
+        await store.delete(bid)
+        for _ in range(4):
+            other = os.urandom(4 << 20)
+            await store.put(block_id(other), other)
+        assert view == data and part == data[1 << 20 : 3 << 20]
+        del view, part
+        assert store._leases == 0
+    finally:
+        await store.close()
