@@ -25,7 +25,7 @@ MIN_POOLED = 256 << 10
 
 
 class BufferPool:
-    def __init__(self, size: int = BLOCK, keep: int = 12) -> None:
+    def __init__(self, size: int = BLOCK, keep: int = 8) -> None:
         self.size = size
         self.keep = keep
         self._bufs: list[bytearray] = []
@@ -54,5 +54,7 @@ class BufferPool:
         return len(self._bufs)
 
 
-# One pool per process (each gateway worker makes its own after the fork).
+# One pool per process (each gateway worker makes its own after the fork). Eight buffers:
+# a PUT holds two (one filling, one being hashed and stored); large GETs are mostly sent
+# from LMDB's map and hold none; a kept buffer stays resident, so keep few.
 BLOCK_BUFFERS = BufferPool()
