@@ -32,6 +32,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--gc-interval", type=float, default=30.0, help="0 disables GC in this process")
     s.add_argument(
+        "--repair-interval", type=float, default=300.0,
+        help="seconds between repair passes where GC runs (0: never)",
+    )  # fmt: skip
+    s.add_argument(
         "--upload-expiry", type=float, default=7 * 86400,
         help="seconds after which an unfinished multipart upload is aborted",
     )  # fmt: skip
@@ -109,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     m.add_argument("--gc-grace", type=float, default=3600.0)
     m.add_argument("--gc-interval", type=float, default=30.0)
+    m.add_argument(
+        "--repair-interval", type=float, default=300.0,
+        help="seconds between passes that copy missing replicas and drop misplaced ones",
+    )  # fmt: skip
     m.add_argument("--upload-expiry", type=float, default=7 * 86400)
     m.add_argument("--log-level", default="warning")
     m.set_defaults(func=_run("gateway.housekeeping", "run_meta"))
@@ -143,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--etcd", type=int, default=0, help="etcd members for the metadata (0: LMDB)")
     up.add_argument("--meta-services", type=int, default=0, help="cairn meta processes")
     up.add_argument("--node-grace", type=float, default=600.0)
+    up.add_argument("--repair-interval", type=float, default=300.0)
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("gateway.launcher", "cluster"))

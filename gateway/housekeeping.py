@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.membership import Membership
+from gateway.objects.repair import Repairer
 from gateway.objects.service import ObjectService
 from meta.election import Election
 from meta.nodes import NodeRegistry
@@ -42,8 +43,11 @@ async def _work(
     uploads: Uploads,
     gc_interval: float,
     upload_expiry: float,
+    repair_interval: float,
 ) -> None:
     last_gc = 0.0
+    last_repair = time.monotonic()
+    repairer = Repairer(objects.meta, objects.blocks)
     while True:
         await election.step()
         try:
@@ -52,6 +56,13 @@ async def _work(
                 last_gc = time.monotonic()
                 await uploads.expire(now_ms() - int(upload_expiry * 1000))
                 await objects.collect_garbage()
+            if (
+                election.is_leader
+                and repair_interval > 0
+                and time.monotonic() - last_repair >= repair_interval
+            ):
+                last_repair = time.monotonic()
+                await repairer.run_once()
         except Exception:  # noqa: BLE001 - housekeeping retries on its next round
             import logging
 
@@ -91,8 +102,14 @@ def run_meta(args: argparse.Namespace) -> int:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(
             _work(
-                election, membership, objects, Uploads(meta), args.gc_interval, args.upload_expiry
-            )
+                election,
+                membership,
+                objects,
+                Uploads(meta),
+                args.gc_interval,
+                args.upload_expiry,
+                args.repair_interval,
+            )  # fmt: skip
         )
         try:
             yield

@@ -155,7 +155,12 @@ def up(args: argparse.Namespace) -> int:
 
         shared = ["--meta", meta, "--replicas", str(args.replicas)]
         shared += ["--write-quorum", str(args.write_quorum), "--gc-grace", str(args.gc_grace)]
-        shared += ["--node-grace", str(args.node_grace)]
+        shared += [
+            "--node-grace",
+            str(args.node_grace),
+            "--repair-interval",
+            str(args.repair_interval),
+        ]
         for i in range(args.nodes):
             zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
             start("node", i, ["--data", str(data / f"node-{i}"), "--meta", meta, *zone], "/health")

@@ -22,6 +22,7 @@ from gateway.context import Services
 from gateway.keyring import KeyRing
 from gateway.memory import tune_malloc
 from gateway.objects.blocks import ReplicatedBlocks
+from gateway.objects.repair import Repairer, repair_loop
 from gateway.objects.service import ObjectService
 from gateway.workers import bind, run_workers
 from meta.access import AccessKeys
@@ -148,6 +149,9 @@ def _run_gateway(
             background.append(
                 lambda: objects.gc_loop(args.gc_interval, uploads, args.upload_expiry)
             )
+            if args.repair_interval > 0:
+                repairer = Repairer(meta, blocks)
+                background.append(lambda: repair_loop(repairer, args.repair_interval))
         keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
         background.append(keyring.run)
         app = create_app(services, keyring, background=background)
