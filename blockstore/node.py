@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from blockstore.lmdb_store import LmdbBlockStore
+from blockstore.scrub import scrub_loop
 from blockstore.server import create_node_app
 
 log = logging.getLogger("cairn.node")
@@ -41,6 +42,9 @@ def run_node(args: argparse.Namespace) -> int:
     background = []
     if args.meta:
         background.append(lambda: _heartbeat(args.meta, node_id, url, args.zone, store))
+    if args.scrub_interval > 0:
+        rate = args.scrub_rate * 1e6
+        background.append(lambda: scrub_loop(store, args.scrub_interval, rate))
     app = create_node_app(store, node_id, secret, background)
     print(f"Cairn node {node_id} at {url} ({data})", flush=True)
     config = uvicorn.Config(

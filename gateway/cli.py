@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--zone", default="")
     n.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
     n.add_argument("--meta", help="register in this metadata store (lmdb:DIR or etcd://...)")
+    n.add_argument(
+        "--scrub-interval", type=float, default=86400.0,
+        help="seconds between passes that re-hash every stored block (0: never)",
+    )  # fmt: skip
+    n.add_argument("--scrub-rate", type=float, default=20.0, help="MB/s a scrub pass reads")
     n.add_argument("--log-level", default="warning")
     n.set_defaults(func=_run("blockstore.node", "run_node"))
 
@@ -152,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--meta-services", type=int, default=0, help="cairn meta processes")
     up.add_argument("--node-grace", type=float, default=600.0)
     up.add_argument("--repair-interval", type=float, default=300.0)
+    up.add_argument("--scrub-interval", type=float, default=86400.0)
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("gateway.launcher", "cluster"))

@@ -163,7 +163,9 @@ def up(args: argparse.Namespace) -> int:
         ]
         for i in range(args.nodes):
             zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
-            start("node", i, ["--data", str(data / f"node-{i}"), "--meta", meta, *zone], "/health")
+            node_args = ["--data", str(data / f"node-{i}"), "--meta", meta, *zone]
+            node_args += ["--scrub-interval", str(args.scrub_interval)]
+            start("node", i, node_args, "/health")
         _wait_all(pending)
         endpoints = []
         for i in range(args.gateways):
