@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import unquote
 
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway import metrics
 from gateway.auth.verify import SignedRequest, authenticate
 from gateway.context import RequestContext, Services
 from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
@@ -65,9 +67,12 @@ def create_app(
         raw_query = scope.get("query_string", b"").decode("latin-1")
         headers = _headers(request)
         method = request.method
+        started = time.perf_counter()
+        operation = "Unresolved"
         try:
             endpoint = resolve(method, raw_path, raw_query, headers.get("host"), domain)
             endpoint = _refine(endpoint, headers)
+            operation = endpoint.op
             signed = SignedRequest(method, raw_path, raw_query, headers)
             try:
                 auth = authenticate(signed, keyring.secret_for)
@@ -105,6 +110,7 @@ def create_app(
             (b"x-amz-id-2", rid),
             (b"server", b"Cairn"),
         ]
+        metrics.observe(operation, response.status_code, time.perf_counter() - started)
         return response
 
     @contextlib.asynccontextmanager

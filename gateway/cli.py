@@ -39,6 +39,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         "--upload-expiry", type=float, default=7 * 86400,
         help="seconds after which an unfinished multipart upload is aborted",
     )  # fmt: skip
+    s.add_argument(
+        "--metrics-port", type=int, default=0,
+        help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
+    )  # fmt: skip
     s.add_argument("--log-level", default="warning")
     s.add_argument(
         "--workers", type=int, default=None,

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from blockstore.lmdb_store import LmdbBlockStore
+from gateway import metrics
 from gateway.app import create_app
 from gateway.context import Services
 from gateway.keyring import KeyRing
@@ -136,8 +137,14 @@ def _run_gateway(
     print(f"  secret key: {credentials[1]}", flush=True)
     print(f"  {banner}; {args.workers} worker(s)", flush=True)
 
+    if args.metrics_port:
+        metrics.enable(tls_dir / "metrics")
+        metrics.serve(args.host, args.metrics_port)
+        print(f"  metrics:    http://{args.host}:{args.metrics_port}/metrics", flush=True)
+
     def work(index: int, sock: socket.socket) -> None:
         tune_malloc()
+        metrics.start_worker()
         kv, blocks, background = backend()
         meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
         objects = ObjectService(

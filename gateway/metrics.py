@@ -1,0 +1,64 @@
+"""Prometheus metrics of the S3 front end, summed over the pre-forked workers.
+
+With ``--metrics-port P`` each worker records into prometheus_client's multiprocess files
+(a directory named in PROMETHEUS_MULTIPROC_DIR before the workers start, since the client
+picks its storage when it is first imported), and the supervising process serves the sum
+at ``http://HOST:P/metrics``. The port is separate from the S3 endpoint, so no bucket name
+is taken. Without the option nothing is recorded and a request pays one ``if``.
+
+    cairn_s3_requests_total{operation, status}     requests answered, by HTTP status
+    cairn_s3_request_seconds{operation}            time to the response headers
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+_requests: Any = None
+_latency: Any = None
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def enable(directory: Path) -> None:
+    """Set up the shared directory; call in the supervising process before the workers
+    start (and before anything imports prometheus_client)."""
+    shutil.rmtree(directory, ignore_errors=True)  # counts from a previous run would add up
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def start_worker() -> None:
+    """Create this worker's metrics (in the worker: the multiprocess files are per pid)."""
+    global _requests, _latency
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return
+    from prometheus_client import Counter, Histogram
+
+    _requests = Counter(
+        "cairn_s3_requests", "S3 requests answered, by operation and HTTP status",
+        ["operation", "status"],
+    )  # fmt: skip
+    _latency = Histogram(
+        "cairn_s3_request_seconds", "Time to the response headers, by operation",
+        ["operation"], buckets=BUCKETS,
+    )  # fmt: skip
+
+
+def observe(operation: str, status: int, seconds: float) -> None:
+    if _requests is None:
+        return
+    _requests.labels(operation, str(status)).inc()
+    _latency.labels(operation).observe(seconds)
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the workers' summed metrics from this (the supervising) process."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
