@@ -6,8 +6,11 @@ a networked client. Both pass tests/contract/test_blockstore_contract.py.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+
+ALL_IDS_END = b"\xff" * 33  # after every 32-byte id
 
 
 class BlockStoreError(Exception):
@@ -67,3 +70,12 @@ class BlockStore(Protocol):
     async def stats(self) -> StoreStats: ...
 
     async def close(self) -> None: ...
+
+
+async def all_ids(store: BlockStore, page: int = 10_000) -> AsyncIterator[list[bytes]]:
+    """Every block id the store holds, in order, a page at a time (repair, scrub). Only an
+    empty page ends it: a store may skip keys that are not ids, so a short page does not."""
+    start = b""
+    while ids := await store.list_ids(start, ALL_IDS_END, page):
+        yield ids
+        start = ids[-1] + b"\0"

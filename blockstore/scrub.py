@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from blockstore.address import block_id_async
-from blockstore.api import BlockCorrupt, BlockNotFound, BlockStore
+from blockstore.api import BlockCorrupt, BlockNotFound, BlockStore, all_ids
 
 log = logging.getLogger("cairn.scrub")
 
@@ -30,8 +30,7 @@ async def scrub_once(store: BlockStore, rate: float) -> ScrubStats:
     """One pass over every block, reading at most ``rate`` bytes per second."""
     stats = ScrubStats()
     started = time.monotonic()
-    start = b""
-    while page := await store.list_ids(start, b"\xff" * 33, 1000):
+    async for page in all_ids(store, 1000):
         for bid in page:
             try:
                 data = await store.get(bid)
@@ -54,7 +53,6 @@ async def scrub_once(store: BlockStore, rate: float) -> ScrubStats:
             ahead = stats.bytes / rate - (time.monotonic() - started)
             if ahead > 0:
                 await asyncio.sleep(ahead)
-        start = page[-1] + b"\0"
     return stats
 
 

@@ -314,19 +314,28 @@ class MetaStore:
                 await self.journal.abandon(stage[0])
 
     def _release(self, txn: Txn, old: ObjectHead, delta: Counter[bytes]) -> bytes | None:
-        """Drop the replaced version's references in txn when they fit beside delta;
-        otherwise write a release record and return its key (finished after the commit)."""
-        if (
-            old.blocks is not None
-            and len(set(delta) | {h for h, _ in old.blocks}) <= BATCH_IN_COMMIT
-        ):
-            delta.subtract(h for h, _ in old.blocks)
-            return None
+        """Drop the replaced version's references (see drop_refs)."""
         if old.blocks is None and not old.pages:
             return None  # inline data: no references
-        rkey = journal.RELEASE + old.version
         ids = [h for h, _ in old.blocks] if old.blocks is not None else None
-        txn.put(rkey, journal.release_record(ids, old.version, old.pages))
+        return self.drop_refs(txn, delta, ids, old.version, old.pages)
+
+    @staticmethod
+    def drop_refs(
+        txn: Txn,
+        delta: Counter[bytes],
+        ids: list[bytes] | None,
+        version: bytes | None = None,
+        pages: int = 0,
+    ) -> bytes | None:
+        """Drop references (``ids``, or the ``pages`` block-list pages of ``version``) in txn
+        when they fit beside delta; otherwise write a release record and return its key, to
+        be finished after the commit (meta.journal)."""
+        if ids is not None and len(set(delta) | set(ids)) <= BATCH_IN_COMMIT:
+            delta.subtract(ids)
+            return None
+        rkey = journal.RELEASE + (version or journal.new_id())
+        txn.put(rkey, journal.release_record(ids, version, pages))
         return rkey
 
     async def finish(self, jkey: bytes) -> None:

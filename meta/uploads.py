@@ -191,11 +191,7 @@ class Uploads:
                 release = None
                 if old_raw is not None:
                     old_ids = [h for h, _ in Part.from_bytes(old_raw).blocks]
-                    if len(set(delta) | set(old_ids)) <= journal.BATCH:
-                        delta.subtract(old_ids)
-                    else:
-                        release = journal.RELEASE + journal.new_id()
-                        txn.put(release, journal.release_record(old_ids))
+                    release = self.meta.drop_refs(txn, delta, old_ids)
                 await self.meta.apply_refcounts(txn, delta, observed)
                 try:
                     await self.kv.commit(txn)

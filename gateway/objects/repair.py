@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from blockstore.api import BlockStoreError
+from blockstore.api import BlockStoreError, all_ids
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.placement import partition_of
 from meta import keys
@@ -27,8 +27,6 @@ from meta.records import DELETING, RefCount
 from meta.store import MetaStore
 
 log = logging.getLogger("cairn.repair")
-
-LIST_PAGE = 10_000
 
 
 @dataclass
@@ -57,7 +55,7 @@ class Repairer:
         held: dict[str, set[bytes]] = {}
         for node in live:
             try:
-                held[node] = await self._list(node, b"", b"\xff" * 33)
+                held[node] = await self._list(node)
             except (BlockStoreError, OSError) as exc:
                 log.warning("repair: cannot list %s (%s); skipping this pass", node, exc)
                 stats.errors += 1
@@ -109,15 +107,8 @@ class Repairer:
                     held[node].discard(bid)
                     stats.dropped += 1
 
-    async def _list(self, node: str, start: bytes, end: bytes) -> set[bytes]:
-        store = self.blocks.stores[node]
-        out: set[bytes] = set()
-        while True:
-            page = await store.list_ids(start, end, LIST_PAGE)
-            if not page:  # (a short page is not the end: a store may skip keys)
-                return out
-            out.update(page)
-            start = page[-1] + b"\0"
+    async def _list(self, node: str) -> set[bytes]:
+        return {bid async for page in all_ids(self.blocks.stores[node]) for bid in page}
 
     async def _known(self, bid: bytes) -> bool:
         raw = await self.meta.kv.get(keys.REFCOUNT + bid)

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 
 import crc32c
-from blake3 import blake3
 
+from blockstore.address import block_id
 from blockstore.buffers import BLOCK_BUFFERS
 from gateway.objects.blocks import ReplicatedBlocks
 from meta.records import BlockRef, ObjectHead, now_ms
@@ -309,4 +309,4 @@ def _digest_block(md5: hashlib._Hash, block: bytes | bytearray | memoryview) -> 
     """ETag MD5 (running, over all blocks in order), the block's id (BLAKE3) and its CRC32C
     (what the block store checks on every read), in one thread hop."""
     md5.update(block)
-    return blake3(block).digest(), crc32c.crc32c(block)
+    return block_id(block), crc32c.crc32c(block)

@@ -8,7 +8,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.cluster_util import CairnCluster
+from tests.etcd_cluster import agreed_leader
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -128,41 +128,12 @@ def listing(s3, bucket: str, prefix: str = "") -> dict[str, dict]:
 # ---------------------------------------------------------------------------- etcd
 
 
-def etcd_status(address: str, timeout: float = 1.0) -> dict | None:
-    req = urllib.request.Request(
-        f"http://{address}/v3/maintenance/status", data=b"{}", method="POST"
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError):
-        return None
-
-
 def etcd_leader(cluster: CairnCluster, skip: set[int] = frozenset(), timeout: float = 15.0) -> int:
     """Index (among the cluster's etcd processes) of the member the answering members agree
     leads; waits for one. Members in `skip` (killed) are not asked."""
-    deadline = time.monotonic() + timeout
     members = cluster.processes("etcd")
-    while True:
-        ids: dict[str, int] = {}
-        leaders: set[str] = set()
-        for i, m in enumerate(members):
-            if i in skip:
-                continue
-            st = etcd_status(m["address"])
-            if st is None:
-                continue
-            ids[str(st["header"]["member_id"])] = i
-            if str(st.get("leader", "0")) != "0":
-                leaders.add(str(st["leader"]))
-        if len(leaders) == 1:
-            (lid,) = leaders
-            if lid in ids:
-                return ids[lid]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no agreed etcd leader after {timeout}s: {leaders}")
-        time.sleep(0.02)
+    asked = {i: m["address"] for i, m in enumerate(members) if i not in skip}
+    return agreed_leader(asked, timeout)
 
 
 # ---------------------------------------------------------------------------- meta

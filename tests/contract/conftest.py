@@ -86,6 +86,18 @@ class EtcdKVFactory:
             await kv.close()
 
 
+def _write_raw(path: Path, block_id: bytes, data: bytes) -> None:
+    """Put data under block_id straight into a block store's LMDB file, bypassing checks."""
+    import lmdb
+
+    env = lmdb.open(str(path), map_size=1 << 40)
+    try:
+        with env.begin(write=True) as txn:
+            txn.put(block_id, data)
+    finally:
+        env.close()
+
+
 class LmdbBlockStoreFactory:
     supports_raw_corruption = True
 
@@ -100,14 +112,7 @@ class LmdbBlockStoreFactory:
         )
 
     def corrupt(self, block_id: bytes, data: bytes) -> None:
-        import lmdb
-
-        env = lmdb.open(str(self.path), map_size=1 << 30)
-        try:
-            with env.begin(write=True) as txn:
-                txn.put(block_id, data)
-        finally:
-            env.close()
+        _write_raw(self.path, block_id, data)
 
     async def cleanup(self) -> None:
         pass
@@ -149,14 +154,7 @@ class NodeBlockStoreFactory:
         raise RuntimeError("cairn node did not start")
 
     def corrupt(self, block_id: bytes, data: bytes) -> None:
-        import lmdb
-
-        env = lmdb.open(str(self.root / "blocks"), map_size=1 << 40)
-        try:
-            with env.begin(write=True) as txn:
-                txn.put(block_id, data)
-        finally:
-            env.close()
+        _write_raw(self.root / "blocks", block_id, data)
 
     async def cleanup(self) -> None:
         for proc in self.procs:

@@ -61,6 +61,26 @@ def _rel(events: list[tuple[float, str, str]], t0: float) -> list[str]:
     return [f"{when - t0:+.2f}s {key}: {err}" for when, key, err in events]
 
 
+def _kill_under_traffic(
+    c: CairnCluster, traffic: Traffic, index: int, warmup: float
+) -> tuple[str, float, float | None]:
+    """After warmup seconds of traffic, kill -9 node index; keep the traffic going until 4 s
+    after the kill, then stop it. Returns the victim's id, the kill time and how long the
+    gateway took to log it down (None: never)."""
+    watcher = LogWatcher(gateway_log(c))
+    try:
+        time.sleep(warmup)
+        victim = node_id(c, index)
+        t_kill = time.monotonic()
+        c.kill9("node", index)
+        detected = watcher.wait(victim, "down", t_kill, timeout=15)
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - t_kill)))
+    finally:
+        traffic.stop()
+        watcher.close()
+    return victim, t_kill, detected
+
+
 def test_phase1_kill9_one_node_mid_stream(scenario: dict) -> None:
     c: CairnCluster = scenario["cluster"]
     s3, bucket = scenario["s3"], scenario["bucket"]
@@ -71,19 +91,9 @@ def test_phase1_kill9_one_node_mid_stream(scenario: dict) -> None:
     scenario["expected"].update(seed)
     scenario["expected"].update(overwrite)
 
-    watcher = LogWatcher(gateway_log(c))
     traffic = Traffic(c, bucket, "p1", readable=seed).start()
-    try:
-        time.sleep(2.0)
-        victim = node_id(c, 1)
-        t_kill = time.monotonic()
-        c.kill9("node", 1)
-        detected = watcher.wait(victim, "down", t_kill, timeout=15)
-        TIMINGS["phase1_detect_down_s"] = detected
-        time.sleep(max(0.0, 4.0 - (time.monotonic() - t_kill)))
-    finally:
-        traffic.stop()
-        watcher.close()
+    victim, t_kill, detected = _kill_under_traffic(c, traffic, 1, 2.0)
+    TIMINGS["phase1_detect_down_s"] = detected
     scenario["expected"].update(traffic.acked)
     scenario["p1"] = dict(traffic.acked)
     acked_after_kill = sum(1 for t in traffic.puts_ok_times if t > t_kill)
@@ -112,7 +122,6 @@ def test_phase2_second_node_down(scenario: dict) -> None:
     s3, bucket = scenario["s3"], scenario["bucket"]
     seed, overwrite = scenario["seed"], scenario["ow"]
 
-    watcher = LogWatcher(gateway_log(c))
     traffic = Traffic(
         c,
         bucket,
@@ -121,17 +130,8 @@ def test_phase2_second_node_down(scenario: dict) -> None:
         overwrite=sorted(overwrite),
         sizes=(9 * MiB, 9 * MiB, 1 * MiB, 10 * KiB),
     ).start()
-    try:
-        time.sleep(1.5)
-        victim = node_id(c, 2)
-        t_kill = time.monotonic()
-        c.kill9("node", 2)
-        detected = watcher.wait(victim, "down", t_kill, timeout=15)
-        TIMINGS["phase2_detect_down_s"] = detected
-        time.sleep(max(0.0, 4.0 - (time.monotonic() - t_kill)))
-    finally:
-        traffic.stop()
-        watcher.close()
+    victim, t_kill, detected = _kill_under_traffic(c, traffic, 2, 1.5)
+    TIMINGS["phase2_detect_down_s"] = detected
     statuses = sorted({str(s) for s in traffic.put_failed_status})
     print(
         f"\n[phase 2] node {victim} marked down {detected}s after kill -9; "
@@ -202,21 +202,11 @@ def test_phase2b_third_node_down_writes_fail_cleanly(scenario: dict) -> None:
     current: dict[str, Expected] = dict(scenario["expected"])
     targets = sorted(scenario["p1"])[:8]
 
-    watcher = LogWatcher(gateway_log(c))
     traffic = Traffic(
         c, bucket, "p2b", readable=inline, overwrite=targets, sizes=(9 * MiB, 1 * MiB, 10 * KiB)
     ).start()
-    try:
-        time.sleep(1.0)
-        victim = node_id(c, 3)
-        t_kill = time.monotonic()
-        c.kill9("node", 3)
-        detected = watcher.wait(victim, "down", t_kill, timeout=15)
-        TIMINGS["phase2b_detect_down_s"] = detected
-        time.sleep(max(0.0, 4.0 - (time.monotonic() - t_kill)))
-    finally:
-        traffic.stop()
-        watcher.close()
+    victim, t_kill, detected = _kill_under_traffic(c, traffic, 3, 1.0)
+    TIMINGS["phase2b_detect_down_s"] = detected
     codes = sorted(set(traffic.put_failed.values()))
     print(
         f"\n[phase 2b] node {victim} marked down {detected}s after kill -9; "

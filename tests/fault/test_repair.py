@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from blockstore.api import all_ids
 from blockstore.client import HttpBlockStore
 from tests.cluster_util import CairnCluster
 from tests.conftest import make_client
@@ -32,11 +33,7 @@ def _held(c: CairnCluster, secret: str) -> dict[str, set[bytes]]:
             store = HttpBlockStore(f"http://{proc['address']}", secret)
             try:
                 if await store.health(timeout=0.5):
-                    ids, start = set(), b""
-                    while page := await store.list_ids(start, b"\xff" * 33, 10_000):
-                        ids.update(page)
-                        start = page[-1] + b"\0"
-                    out[f"node-{i}"] = ids
+                    out[f"node-{i}"] = {b async for page in all_ids(store) for b in page}
             finally:
                 await store.close()
         return out
@@ -151,11 +148,7 @@ def test_joining_node_gets_its_partitions_and_old_copies_go(
                 store = HttpBlockStore(f"http://{proc['address']}", secret)
                 try:
                     node_id = (await store.info())["node_id"]
-                    ids, start = set(), b""
-                    while page := await store.list_ids(start, b"\xff" * 33, 10_000):
-                        ids.update(page)
-                        start = page[-1] + b"\0"
-                    out[str(node_id)] = ids
+                    out[str(node_id)] = {b async for page in all_ids(store) for b in page}
                 finally:
                     await store.close()
             return out
