@@ -38,6 +38,7 @@ import lmdb
 from blockstore.address import ID_SIZE, THREAD_THRESHOLD, block_id, block_id_async
 from blockstore.api import BlockCorrupt, BlockNotFound, BlockStoreFull, StoreStats
 from blockstore.buffers import BLOCK_BUFFERS
+from blockstore.page_cache import DROP_MIN, PageCacheDropper
 from meta.lmdb_writer import GroupCommitWriter
 
 DEFAULT_MAP_SIZE = 1 << 40  # sparse; the real limit is capacity and free disk
@@ -109,7 +110,11 @@ class LmdbBlockStore:
         self._env = lmdb.open(str(path), map_size=map_size, max_readers=1024, max_dbs=1, sync=True)
         self._crcs = self._env.open_db(CRC_DB)
         self._trimmer = _MapTrimmer(self.path / "data.mdb")
-        self._writer = GroupCommitWriter(self._env, "blocks", max_batch=64)
+        self._dropper = PageCacheDropper(self.path / "data.mdb")
+        self._fresh: list[bytes] = []  # large blocks in the batch being written (writer thread)
+        self._writer = GroupCommitWriter(
+            self._env, "blocks", max_batch=64, after_commit=self._drop_fresh
+        )
         self._capacity = capacity
         self._map_size = map_size
         self._verify_puts = verify_puts
@@ -149,6 +154,8 @@ class LmdbBlockStore:
             stored = txn.put(block_id_, data, overwrite=False)
             if crc is not None:
                 txn.put(block_id_, crc.to_bytes(4, "big"), db=crcs, overwrite=False)
+            if stored and n >= DROP_MIN:
+                self._fresh.append(block_id_)
             return n if stored else 0
 
         self._inflight += n
@@ -160,6 +167,21 @@ class LmdbBlockStore:
             self._inflight -= n
         if written is None:
             raise BlockCorrupt(f"data changed after it was hashed: {block_id_.hex()}")
+
+    def _drop_fresh(self, committed: bool) -> None:
+        """Writer thread, after a batch: its large blocks are durable, so the page cache
+        need not keep them (blockstore/page_cache.py says why)."""
+        fresh, self._fresh = self._fresh, []
+        if not committed or not fresh or not self._dropper.enabled:
+            return
+        spans = []
+        with self._env.begin(buffers=True) as txn:
+            for bid in fresh:
+                buf = txn.get(bid)
+                if buf is not None:
+                    spans.append((_address(buf), len(buf)))
+                buf = None
+        self._dropper.drop(spans)
 
     async def get(self, block_id_: bytes, start: int = 0, end: int | None = None) -> memoryview:
         """The bytes as a read-only view (bytes-like; compares equal to the bytes), valid for
@@ -255,6 +277,7 @@ class LmdbBlockStore:
 
     async def close(self) -> None:
         self._writer.close()
+        self._dropper.close()
         # Views leased from the map must be gone before it is unmapped.
         for _ in range(100):
             if not self._leases:

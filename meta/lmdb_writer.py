@@ -10,6 +10,7 @@ metadata KV (meta.lmdb_kv) and by the block store (blockstore.lmdb_store).
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -19,13 +20,24 @@ import lmdb
 
 T = TypeVar("T")
 
+log = logging.getLogger("cairn.lmdb")
+
 _Job = tuple[Callable[[lmdb.Transaction], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
 class GroupCommitWriter:
-    def __init__(self, env: lmdb.Environment, name: str, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        env: lmdb.Environment,
+        name: str,
+        max_batch: int = 512,
+        after_commit: Callable[[bool], None] | None = None,
+    ) -> None:
+        """after_commit(committed): called in the writer thread after every batch, before
+        its callers hear of it (the block store drops what it wrote from the page cache)."""
         self._env = env
         self._max_batch = max_batch
+        self._after_commit = after_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"lmdb-writer-{name}", daemon=True)
         self._closed = False
@@ -73,6 +85,7 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        committed = False
         try:
             with self._env.begin(write=True) as txn:
                 for job, _fut, _loop in batch:
@@ -81,8 +94,14 @@ class GroupCommitWriter:
                             outcomes.append((True, job(child)))
                     except BaseException as exc:  # noqa: BLE001 - delivered to the caller
                         outcomes.append((False, exc))
+            committed = True
         except BaseException as exc:  # noqa: BLE001 - the commit itself failed: everyone fails
             outcomes = [(False, exc)] * len(batch)
+        if self._after_commit is not None:
+            try:
+                self._after_commit(committed)
+            except Exception:  # noqa: BLE001 - an optimisation must never fail a commit
+                log.exception("after-commit hook failed")
         for (ok, value), (_job, fut, loop) in zip(outcomes, batch, strict=True):
             loop.call_soon_threadsafe(_resolve, fut, ok, value)
 

@@ -234,3 +234,35 @@ def test_submit_sync_outside_a_loop(env: lmdb.Environment, writer: GroupCommitWr
     with pytest.raises(KeyError):
         writer.submit_sync(failing)
     assert read(env, b"sync2") is None
+
+
+async def test_after_commit_runs_in_the_writer_before_callers_resume(
+    env: lmdb.Environment,
+) -> None:
+    seen: list[tuple[bool, bytes | None, str]] = []
+
+    def hook(committed: bool) -> None:
+        # The batch is committed: a fresh read transaction sees it.
+        seen.append((committed, read(env, b"hooked"), threading.current_thread().name))
+
+    w = GroupCommitWriter(env, "hooked", after_commit=hook)
+    try:
+        await w.submit(lambda t: t.put(b"hooked", b"1"))
+        assert seen == [(True, b"1", "lmdb-writer-hooked")]
+    finally:
+        w.close()
+
+
+async def test_a_failing_after_commit_hook_fails_nobody(env: lmdb.Environment) -> None:
+    def hook(committed: bool) -> None:
+        raise OSError("no such thing")
+
+    w = GroupCommitWriter(env, "failing-hook", after_commit=hook)
+    try:
+        results = await asyncio.gather(
+            *(w.submit(lambda t, i=i: t.put(b"f%d" % i, b"")) for i in range(5))
+        )
+        assert results == [True] * 5
+        assert read(env, b"f4") == b""
+    finally:
+        w.close()
