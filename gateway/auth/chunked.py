@@ -64,15 +64,18 @@ class ChunkedDecoder:
     def done(self) -> bool:
         return self._state == _DONE
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Consume raw bytes; return the decoded data pieces they contained, in order."""
-        out: list[bytes] = []
-        pos, end = 0, len(data)
+    def feed(self, data: bytes | bytearray | memoryview) -> list[memoryview]:
+        """Consume raw bytes; return the decoded data pieces they contained, in order.
+
+        The pieces are views of ``data`` (no copy), valid for as long as it is."""
+        out: list[memoryview] = []
+        view = memoryview(data)
+        pos, end = 0, len(view)
         self.encoded_length += end
         while pos < end and self._state != _DONE:
             if self._state == _DATA:
                 take = min(self._remaining, end - pos)
-                piece = data[pos : pos + take]
+                piece = view[pos : pos + take]
                 if self._signing:
                     self._chunk_hash.update(piece)
                 out.append(piece)
@@ -82,14 +85,14 @@ class ChunkedDecoder:
                     self._verify_chunk()
                     self._state, self._end_seen = _DATA_END, 0
             elif self._state == _DATA_END:
-                if data[pos] != b"\r\n"[self._end_seen]:
+                if view[pos] != b"\r\n"[self._end_seen]:
                     raise InvalidRequest("Chunk data was longer than its declared size.")
                 pos += 1
                 self._end_seen += 1
                 if self._end_seen == 2:
                     self._state = _SIZE
             else:
-                pos = self._read_line(data, pos, end)
+                pos = self._read_line(view, pos, end)
         # After the terminating blank line the request is over; any further bytes are not
         # part of the body (HTTP framing already bounded them), so they are ignored.
         return out
@@ -107,11 +110,14 @@ class ChunkedDecoder:
 
     # --- lines ---------------------------------------------------------------------------
 
-    def _read_line(self, data: bytes, pos: int, end: int) -> int:
-        newline = data.find(b"\n", pos, end)
-        stop = end if newline < 0 else newline + 1
-        self._line += data[pos:stop]
+    def _read_line(self, data: memoryview, pos: int, end: int) -> int:
         limit = MAX_LINE if self._state == _SIZE else MAX_TRAILER_BYTES - self._trailer_bytes
+        # Lines are short: look for the newline in a copy of no more than the line may
+        # still hold, not in the rest of the buffer.
+        window = bytes(data[pos : min(end, pos + limit - len(self._line) + 1)])
+        newline = window.find(b"\n")
+        stop = pos + (len(window) if newline < 0 else newline + 1)
+        self._line += window[: stop - pos]
         if len(self._line) > limit:
             raise InvalidRequest("An aws-chunked size or trailer line is too long.")
         if newline >= 0:

@@ -33,7 +33,7 @@ async def stream(data: bytes, piece: int = 65536) -> AsyncIterator[bytes]:
 async def read(data: bytes, auth: AuthResult = UNSIGNED, piece: int = 65536, **headers: str):
     hdrs = {k.replace("_", "-"): v for k, v in headers.items()}
     reader = BodyReader(stream(data, piece), auth, hdrs)
-    out = b"".join([p async for p in reader])
+    out = b"".join([bytes(p) async for p in reader])
     return out, reader
 
 
@@ -116,7 +116,7 @@ async def test_content_length_mismatch():
 
 async def test_read_only_once():
     reader = BodyReader(stream(b"abc"), UNSIGNED, {})
-    assert b"".join([p async for p in reader]) == b"abc"
+    assert b"".join([bytes(p) async for p in reader]) == b"abc"
     with pytest.raises(RuntimeError):
         [p async for p in reader]
 
@@ -150,3 +150,23 @@ async def test_memory_stays_bounded():
         biggest = max(biggest, len(piece))
     assert reader.decoded_length == total
     assert biggest <= body_module.GATHER_BYTES + 65536
+
+
+async def test_gathering_in_place_keeps_every_byte_in_order():
+    """Pieces of every size around the gather buffer's edges, one larger than the buffer:
+    the consumer, copying each piece before it asks for the next, gets the body exactly."""
+    cap = body_module.GATHER_CAPACITY
+    sizes = [1, cap - 1, 1, 700_000, 700_000, cap + 5, 65536, body_module.GATHER_BYTES, 3]
+    data = os.urandom(sum(sizes))
+
+    async def uneven() -> AsyncIterator[bytes]:
+        pos = 0
+        for n in sizes:
+            yield data[pos : pos + n]
+            pos += n
+
+    reader = BodyReader(uneven(), sha_auth(data), {})
+    out = bytearray()
+    async for piece in reader:
+        out += piece
+    assert bytes(out) == data and reader.decoded_length == len(data)

@@ -83,7 +83,7 @@ async def pieces(data: bytes, sizes: list[int] | int | None = None) -> AsyncIter
 
 
 async def read_all(reader: BodyReader) -> bytes:
-    return b"".join([piece async for piece in reader])
+    return b"".join([bytes(piece) async for piece in reader])
 
 
 def auth_for(headers: dict[str, str], url: str = URL, when: datetime = NOW) -> AuthResult:
