@@ -1,11 +1,12 @@
 """Reusable block buffers: a 4 MiB block is filled, hashed, stored and sent without the
 cost of fresh memory.
 
-The gateway fixes glibc's mmap threshold (gateway/memory.py), so every fresh 4 MiB buffer is
-a new anonymous mapping whose 1,024 pages are faulted in and zeroed by the kernel on first
-touch: measured here at ~2.5 ms per 4 MiB, more than BLAKE3 and CRC32C of the block together.
-A PUT filled one such buffer per block (and LMDB copied it into another); a GET copied each
-block out of LMDB into one.
+A fresh 4 MiB buffer is a new anonymous mapping whose 1,024 pages the kernel faults in and
+zeroes on first touch: measured here at ~2.5 ms per 4 MiB, more than BLAKE3 and CRC32C of
+the block together. A PUT filled one such buffer per block; a GET copied each block out of
+LMDB into one. Pooled buffers are mappings of their own (mmap), not heap memory, so that
+the heap, which now serves LMDB's 4 MiB transaction pages (blockstore/memory.py), holds only
+short-lived blocks and gives them back.
 
 A pooled buffer is handed out only when nothing else refers to it (its reference count is
 the pool's own), so there is no "release" to forget or to call too early: a buffer still
@@ -16,6 +17,7 @@ as long as they live. Callers that read only get read-only views.
 
 from __future__ import annotations
 
+import mmap
 import sys
 import threading
 
@@ -25,10 +27,10 @@ MIN_POOLED = 256 << 10
 
 
 class BufferPool:
-    def __init__(self, size: int = BLOCK, keep: int = 8) -> None:
+    def __init__(self, size: int = BLOCK, keep: int = 6) -> None:
         self.size = size
         self.keep = keep
-        self._bufs: list[bytearray] = []
+        self._bufs: list[mmap.mmap] = []
         self._lock = threading.Lock()
 
     def take(self, n: int) -> memoryview:
@@ -40,7 +42,7 @@ class BufferPool:
                 # References: the pool's list, this loop's name and getrefcount's argument.
                 if sys.getrefcount(buf) == 3:
                     return memoryview(buf)[:n]
-            buf = bytearray(self.size)
+            buf = mmap.mmap(-1, self.size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             if len(self._bufs) < self.keep:
                 self._bufs.append(buf)
         return memoryview(buf)[:n]
@@ -54,7 +56,8 @@ class BufferPool:
         return len(self._bufs)
 
 
-# One pool per process (each gateway worker makes its own after the fork). Eight buffers:
-# a PUT holds two (one filling, one being hashed and stored); large GETs are mostly sent
-# from LMDB's map and hold none; a kept buffer stays resident, so keep few.
+# One pool per process (each gateway worker makes its own after the fork). Six buffers:
+# a PUT holds two (one filling, one being hashed and stored), so three PUTs per worker are
+# served from the pool; large GETs are mostly sent from LMDB's map and hold none; a kept
+# buffer stays resident, so keep few (the cp scenario's peak RSS sets the number).
 BLOCK_BUFFERS = BufferPool()

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from blockstore.lmdb_store import LmdbBlockStore
+from blockstore.memory import tune_malloc
 from blockstore.scrub import scrub_loop
 from blockstore.server import create_node_app
 
@@ -31,6 +32,7 @@ def node_identity(data: Path) -> str:
 
 
 def run_node(args: argparse.Namespace) -> int:
+    tune_malloc()  # LMDB's transaction pages from a warm heap, as in the gateway
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
     secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")

@@ -17,11 +17,11 @@ from pathlib import Path
 import uvicorn
 
 from blockstore.lmdb_store import LmdbBlockStore
+from blockstore.memory import tune_malloc
 from gateway import metrics
 from gateway.app import create_app
 from gateway.context import Services
 from gateway.keyring import KeyRing
-from gateway.memory import tune_malloc
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.repair import Repairer, repair_loop
 from gateway.objects.service import ObjectService
