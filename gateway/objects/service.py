@@ -29,6 +29,12 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 DEFAULT_INLINE_MAX = 64 << 10
 # Block bytes collect in a plain bytearray up to this size, then in a pooled block buffer.
 SMALL_BLOCK = 256 << 10
+# A PUT stores block n while it fills block n+1 only while at most this many bodies are
+# being stored in this process: the overlap lets one upload use both cores, at the cost of
+# a second block buffer. With more PUTs under way the cores are busy anyway, so each waits
+# for its block to be stored before it fills the next, and holds one buffer, not two
+# (aws s3 cp's 10 parts in flight: 40 MiB less at the peak).
+OVERLAP_BODIES = 2
 
 
 @dataclass
@@ -52,6 +58,8 @@ class ObjectService:
         self.blocks = blocks
         self.block_size = block_size
         self.inline_max = inline_max
+        self.bodies_running = 0  # store_body calls under way
+        self.bodies_started = 0
 
     # ------------------------------------------------------------------ write
 
@@ -75,6 +83,8 @@ class ObjectService:
         observed: dict[bytes, bytes] = {}
         pending: asyncio.Task[None] | None = None
         total = 0
+        self.bodies_running += 1
+        self.bodies_started += 1
 
         async def write(block: bytes | bytearray | memoryview) -> None:
             bid, crc = await asyncio.to_thread(_digest_block, md5, block)
@@ -110,6 +120,9 @@ class ObjectService:
                             await pending  # one block in flight, one filling: bounded memory
                         pending = asyncio.create_task(write(big))
                         big, fill = None, 0
+                        if self.bodies_running > OVERLAP_BODIES:
+                            await pending
+                            pending = None
             if pending is not None:
                 await pending
                 pending = None
@@ -122,6 +135,7 @@ class ObjectService:
                 await write(rest)
             return StoredBody(total, md5.digest(), None, blocks, observed)
         finally:
+            self.bodies_running -= 1
             if pending is not None and not pending.done():
                 pending.cancel()
 
