@@ -20,6 +20,7 @@ from __future__ import annotations
 import mmap
 import sys
 import threading
+import weakref
 
 BLOCK = 4 << 20
 # Smaller requests get a plain bytearray: the heap serves them without page faults.
@@ -32,6 +33,7 @@ class BufferPool:
         self.keep = keep
         self._bufs: list[mmap.mmap] = []
         self._lock = threading.Lock()
+        POOLS.add(self)
 
     def take(self, n: int) -> memoryview:
         """A writable view of n bytes nobody else holds (contents undefined)."""
@@ -47,6 +49,15 @@ class BufferPool:
                 self._bufs.append(buf)
         return memoryview(buf)[:n]
 
+    def shrink(self) -> int:
+        """Let go of every buffer nobody holds (the process went idle); returns how many.
+        The pool fills again on demand."""
+        with self._lock:
+            keep = [buf for buf in self._bufs if sys.getrefcount(buf) > 3]
+            dropped = len(self._bufs) - len(keep)
+            self._bufs = keep
+        return dropped
+
     def idle(self) -> int:
         """How many pooled buffers nobody holds (for tests)."""
         with self._lock:
@@ -54,6 +65,14 @@ class BufferPool:
 
     def __len__(self) -> int:
         return len(self._bufs)
+
+
+POOLS: weakref.WeakSet[BufferPool] = weakref.WeakSet()
+
+
+def shrink_pools() -> int:
+    """Unmap the idle buffers of every pool in this process."""
+    return sum(pool.shrink() for pool in list(POOLS))
 
 
 # One pool per process (each gateway worker makes its own after the fork). Six buffers:

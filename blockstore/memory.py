@@ -12,14 +12,21 @@ The threshold is fixed: glibc's dynamic one rises to 32 MiB under this load, and
 then keeps whatever it once held. What the heap keeps is bounded by what is in flight
 (LMDB's pages for one commit, plus TRIM_THRESHOLD per arena), and long-lived buffers stay
 out of it: block and gather buffers are pooled separate mappings (blockstore/buffers.py).
+Once writes stop for a second, ``trim_when_idle`` hands back what the heap kept
+(malloc_trim) and the pools' idle buffers, so an idle process is no bigger for the burst
+it served.
 Measured (put-large alone, 3 rounds): 248 -> 307 MB/s, 5.9 -> 4.9 s/GB; `aws s3 cp` 1 GiB up
 8.5 -> 7.6 s; peak RSS of the cp scenario 277-298 MiB, under the 300 MiB target.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
+from collections.abc import Callable
+
+from blockstore.buffers import shrink_pools
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -30,12 +37,40 @@ TRIM_THRESHOLD = 16 << 20
 
 
 def tune_malloc() -> bool:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         return False  # not glibc: nothing to tune
     ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
     ok &= mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     ok &= mallopt(M_ARENA_MAX, 2) == 1
     return bool(ok)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None)
+    except OSError:
+        return None
+
+
+async def trim_when_idle(activity: Callable[[], tuple[int, int]], interval: float = 1.0) -> None:
+    """Return the heap's free memory and idle pooled buffers after every burst of writes.
+
+    ``activity()`` is (writes started so far, writes under way); once a whole interval
+    passes with none started and none under way, malloc_trim runs once, then not again
+    until the next write."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return  # not glibc
+    last = activity()[0]
+    trimmed = True
+    while True:
+        await asyncio.sleep(interval)
+        started, running = activity()
+        if started != last or running:
+            last, trimmed = started, False
+        elif not trimmed:
+            shrink_pools()
+            await asyncio.to_thread(trim, 0)
+            trimmed = True

@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from blockstore.lmdb_store import LmdbBlockStore
-from blockstore.memory import tune_malloc
+from blockstore.memory import trim_when_idle, tune_malloc
 from gateway import metrics
 from gateway.app import create_app
 from gateway.context import Services
@@ -161,6 +161,9 @@ def _run_gateway(
                 background.append(lambda: repair_loop(repairer, args.repair_interval))
         keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
         background.append(keyring.run)
+        background.append(
+            lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
+        )
         app = create_app(services, keyring, background=background)
         config = _uvicorn_config(app, args, ssl)
         server = uvicorn.Server(config)

@@ -157,6 +157,9 @@ def test_buffer_pool_reuses_only_what_nobody_holds() -> None:
     extra = pool.take(1 << 20)  # all held: a new buffer, not kept
     assert extra.obj is not third.obj and extra.obj is not second.obj and len(pool) == 2
     assert len(pool.take(1000)) == 1000  # small requests are not pooled
+    del extra, second
+    assert pool.shrink() == 1 and len(pool) == 1  # `second` is idle and goes; `third` stays
+    assert pool.take(1 << 20).obj is not third.obj and len(pool) == 2  # refills on demand
 
 
 def _node_answer(body: bytes, crc: str | None) -> httpx.MockTransport:
