@@ -20,6 +20,7 @@ from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
 from gateway import metrics
 from gateway.app import create_app
+from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
 from gateway.keyring import KeyRing
 from gateway.objects.blocks import ReplicatedBlocks
@@ -132,6 +133,7 @@ def _run_gateway(
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         scheme = "https"
     sock = bind(args.host, args.port)
+    counts = ConnectionCounts(args.workers)  # shared by the workers forked below
     print(f"Cairn S3 endpoint: {scheme}://{args.host}:{args.port}", flush=True)
     print(f"  access key: {credentials[0]}", flush=True)
     print(f"  secret key: {credentials[1]}", flush=True)
@@ -166,23 +168,21 @@ def _run_gateway(
         )
         app = create_app(services, keyring, background=background)
         config = _uvicorn_config(app, args, ssl)
-        server = uvicorn.Server(config)
+        server = BalancedServer(config, sock, index, counts)
         with (
             contextlib.suppress(KeyboardInterrupt),
             asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
         ):
-            runner.run(_serve(server, sock, kv, blocks))
+            runner.run(_serve(server, kv, blocks))
 
     run_workers(args.workers, sock, work)
     print("Cairn stopped.", flush=True)
     return 0
 
 
-async def _serve(
-    server: uvicorn.Server, sock: socket.socket, kv: KV, blocks: ReplicatedBlocks
-) -> None:
+async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
     try:
-        await server.serve(sockets=[sock])
+        await server.serve()
     finally:
         await blocks.close()
         await kv.close()

@@ -1,0 +1,84 @@
+"""Pre-forked workers share the connections: the least busy worker accepts first.
+
+Which worker holds a connection is read from /proc (each worker's socket inodes against
+/proc/net/tcp), so the test sees the kernel's view, not the server's own counters.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import make_client
+from tests.server import CairnServer
+
+ESTABLISHED = "01"
+
+
+def _established_inodes(port: int) -> set[str]:
+    """Inodes of established TCP sockets whose local port is `port`."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port and fields[3] == ESTABLISHED:
+                out.add(fields[9])
+    return out
+
+
+def _per_worker(srv: CairnServer) -> Counter[int]:
+    """Established connections to the server, by worker pid."""
+    assert srv.proc is not None
+    children = Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()
+    inodes = _established_inodes(srv.port)
+    held: Counter[int] = Counter({int(pid): 0 for pid in children})
+    for pid in held:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                held[pid] += 1
+    return held
+
+
+def _connect(srv: CairnServer, n: int, gap: float) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        socks.append(socket.create_connection(("127.0.0.1", srv.port)))
+        time.sleep(gap)
+    return socks
+
+
+def test_connections_spread_over_the_workers(tmp_path: Path) -> None:
+    srv = CairnServer(tmp_path / "data", workers=2).start()
+    try:
+        time.sleep(0.5)  # the readiness probe's connection has closed
+        # One at a time, as a client opens its pool: strictly alternating.
+        socks = _connect(srv, 4, gap=0.05)
+        time.sleep(0.3)
+        assert sorted(_per_worker(srv).values()) == [2, 2]
+        for s in socks:
+            s.close()
+        time.sleep(0.5)
+        assert sum(_per_worker(srv).values()) == 0  # closed ones are counted out
+        # All at once (aws s3 cp's 10 threads): without balancing one worker took 9 or 10.
+        socks = _connect(srv, 10, gap=0)
+        time.sleep(0.5)
+        counts = sorted(_per_worker(srv).values())
+        assert sum(counts) == 10 and counts[1] <= 7, counts
+        for s in socks:
+            s.close()
+        # The server still answers on every connection.
+        s3 = make_client(srv)
+        s3.create_bucket(Bucket="spread")
+        for i in range(8):
+            make_client(srv).put_object(Bucket="spread", Key=f"k{i}", Body=b"x")
+        assert len(s3.list_objects_v2(Bucket="spread")["Contents"]) == 8
+    finally:
+        srv.stop()
