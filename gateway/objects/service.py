@@ -1,8 +1,8 @@
 """The object service: where S3 requests become blocks and metadata transactions.
 
 It knows nothing of HTTP or S3 wire formats. A PUT streams the body into fixed-size
-blocks (each hashed with BLAKE3 off the event loop, and written while the next block is
-read), then commits the object head in one metadata transaction: before the commit
+blocks (each hashed with BLAKE3 off the event loop, and, while few PUTs are under way,
+written while the next block is read), then commits the object head in one metadata transaction: before the commit
 nothing is visible, after it the object is readable and listed.
 """
 
