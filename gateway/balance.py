@@ -9,9 +9,10 @@ for this, gave 3-1 and 10-0 here.)
 
 So each worker accepts in its own loop and counts its open connections in a small table
 shared by all workers (an anonymous shared mapping made before the fork; each worker
-writes only its own slot). A worker holding more connections than the least busy one
-waits a little before it accepts, so the idle worker takes the connection; if that worker
-is stuck, the busy one still accepts after the wait. The same idea as nginx's
+writes only its own slot). When a connection is waiting, every worker is woken; one that
+holds more connections than the least busy one waits a little before it accepts, so the
+idle worker takes the connection. If that worker is stuck, the busy one still accepts
+after the wait. The same idea as nginx's
 accept_mutex_delay, without the lock.
 """
 
@@ -28,9 +29,11 @@ import uvicorn
 
 log = logging.getLogger("cairn.gateway")
 
-# How long a busier worker waits per connection it holds above the least busy one.
-ACCEPT_DELAY = 0.002
-MAX_DELAY = 0.02
+# How long a busier worker waits per connection it holds above the least busy one: long
+# enough for the idle worker, woken by the same connection, to be scheduled on a busy
+# machine; short next to a connection's life.
+ACCEPT_DELAY = 0.005
+MAX_DELAY = 0.05
 
 
 class ConnectionCounts:
@@ -81,20 +84,38 @@ class BalancedServer(uvicorn.Server):
     async def _accept_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            # Decide when a connection is waiting, not before: every worker is woken by
+            # it, and the busier ones hold back while the least busy one takes it.
+            await self._readable(loop)
             excess = self._counts.excess(self._index)
             if excess > 0:
                 await asyncio.sleep(min(MAX_DELAY, ACCEPT_DELAY * excess))
             try:
-                conn, _ = await loop.sock_accept(self._sock)
+                conn, _ = self._sock.accept()
+            except BlockingIOError:
+                continue  # another worker took it
             except OSError as exc:  # EMFILE and the like: back off, keep serving
                 log.warning("accept failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
-            # Counted at once, so that a burst of connections sees this worker busier
-            # before the next accept; uncounted when the connection ends.
+            # Counted at once, so that the next connection of a burst sees this worker
+            # busier; uncounted when the connection ends.
             self._counts.add(self._index, 1)
             # A TLS handshake must not hold up the next accept.
             loop.create_task(self._start(loop, conn))
+
+    async def _readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self._sock.fileno(), wake)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(self._sock.fileno())
 
     async def _start(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
         counted = [True]

@@ -59,10 +59,12 @@ def test_connections_spread_over_the_workers(tmp_path: Path) -> None:
     srv = CairnServer(tmp_path / "data", workers=2).start()
     try:
         time.sleep(0.5)  # the readiness probe's connection has closed
-        # One at a time, as a client opens its pool: strictly alternating.
-        socks = _connect(srv, 4, gap=0.05)
+        # One at a time, as a client opens its pool. Alternating, unless the idle worker
+        # was not scheduled within the busier one's wait (a loaded machine): never lopsided.
+        socks = _connect(srv, 6, gap=0.05)
         time.sleep(0.3)
-        assert sorted(_per_worker(srv).values()) == [2, 2]
+        counts = sorted(_per_worker(srv).values())
+        assert sum(counts) == 6 and counts[0] >= 2, counts
         for s in socks:
             s.close()
         time.sleep(0.5)
