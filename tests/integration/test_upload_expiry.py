@@ -22,7 +22,9 @@ def _blocks(server) -> int:
 
 
 def test_abandoned_upload_is_aborted_and_collected(private_server) -> None:
-    private_server.extra_args = ["--upload-expiry", "1", "--gc-interval", "0.2", "--gc-grace", "0"]
+    # Long enough for the part below to arrive before the upload expires on a loaded CI
+    # machine (1 s was not: NoSuchUpload on the part, once).
+    private_server.extra_args = ["--upload-expiry", "3", "--gc-interval", "0.2", "--gc-grace", "0"]
     private_server.start()
     s3 = make_client(private_server)
     s3.create_bucket(Bucket="bkt")
