@@ -43,6 +43,10 @@ class ConnectionCounts:
         self._mem = mmap.mmap(-1, 4 * max(1, workers))  # MAP_SHARED | MAP_ANONYMOUS
         self._counts = memoryview(self._mem).cast("i")
 
+    def reset(self, index: int) -> None:
+        """A worker starting (or restarted after a crash) holds no connections."""
+        self._counts[index] = 0
+
     def add(self, index: int, delta: int) -> None:
         self._counts[index] += delta
 
@@ -70,6 +74,7 @@ class BalancedServer(uvicorn.Server):
         # No sockets for uvicorn itself: it runs the lifespan and keeps the connection set
         # that a graceful shutdown waits on; the accept loop below feeds it.
         await super().startup(sockets=[])
+        self._counts.reset(self._index)  # what a crashed predecessor held is gone
         if not self.should_exit:
             self._sock.setblocking(False)
             self._accepting = asyncio.create_task(self._accept_loop())

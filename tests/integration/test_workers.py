@@ -35,9 +35,14 @@ def _per_worker(srv: CairnServer) -> Counter[int]:
     assert srv.proc is not None
     children = Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()
     inodes = _established_inodes(srv.port)
-    held: Counter[int] = Counter({int(pid): 0 for pid in children})
-    for pid in held:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
+    held: Counter[int] = Counter()
+    for pid in map(int, children):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except FileNotFoundError:
+            continue  # a worker that has just died (not yet reaped)
+        held[pid] += 0
+        for fd in fds:
             try:
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
@@ -82,5 +87,35 @@ def test_connections_spread_over_the_workers(tmp_path: Path) -> None:
         for i in range(8):
             make_client(srv).put_object(Bucket="spread", Key=f"k{i}", Body=b"x")
         assert len(s3.list_objects_v2(Bucket="spread")["Contents"]) == 8
+    finally:
+        srv.stop()
+
+
+def test_a_restarted_worker_starts_with_no_connections(tmp_path: Path) -> None:
+    """A worker killed while holding connections is restarted; the count it left behind
+    must not make the new one look busy for ever."""
+    srv = CairnServer(tmp_path / "data", workers=2).start()
+    try:
+        time.sleep(0.5)
+        socks = _connect(srv, 8, gap=0.05)  # about 4 each
+        time.sleep(0.3)
+        victim = max(_per_worker(srv).items(), key=lambda kv: kv[1])[0]
+        os.kill(victim, 9)
+        for s in socks:
+            s.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if len(_per_worker(srv)) == 2 and victim not in _per_worker(srv):
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # the new worker is serving
+        # Had the new worker inherited its predecessor's count (4 or so), the other one
+        # would take all four of these.
+        socks = _connect(srv, 4, gap=0.05)
+        time.sleep(0.3)
+        counts = sorted(_per_worker(srv).values())
+        assert sum(counts) == 4 and counts[0] >= 1, counts
+        for s in socks:
+            s.close()
     finally:
         srv.stop()
