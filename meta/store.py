@@ -400,7 +400,9 @@ class MetaStore:
             cur = await self.kv.get(keys.REFCOUNT + block_id)
             if cur == raw:
                 continue
-            if cur is None or RefCount.from_bytes(cur).count == DELETING:
+            if cur is None or RefCount.from_bytes(cur).count in (DELETING, 0):
+                # Gone, going, or unreferenced: a zero-count record that changed may be a
+                # new one, made by an observer that has not yet written the block GC took.
                 raise BlockVanished(block_id.hex())
             observed[block_id] = cur
 

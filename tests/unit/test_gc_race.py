@@ -24,7 +24,7 @@ from gateway.objects.service import ObjectService
 from meta import keys
 from meta.lmdb_kv import LmdbKV
 from meta.records import ObjectHead
-from meta.store import BlockVanished, MetaStore
+from meta.store import BlockVanished, MetaStore, ObjectNotFound
 
 BLOCK = 64 << 10
 INLINE = 1 << 10
@@ -223,6 +223,26 @@ async def test_dedup_put_that_observed_no_record_survives_a_full_gc_cycle(env0: 
     ]
     assert not missing, f"PUT of b was acknowledged but its blocks {missing} are deleted"
     assert await read_key(env0, "b") == data
+
+
+async def test_commit_retry_does_not_adopt_a_record_remade_by_another_observer(env0: Env) -> None:
+    """B observed its blocks' records; GC then took the blocks, and another writer's
+    observe_block made new zero-count records for them but has not written the bytes yet.
+    B's commit conflicts; its retry must not take those new records as proof that the
+    blocks are stored (the race test lost an object this way, 2 runs in 12)."""
+    data = content(8, 2, tail=0)
+    stored_b = await env0.svc.store_body(chunks(data))  # records made, blocks written
+    await gc_until_idle(env0)  # unreferenced with no grace: claimed, deleted, forgotten
+    for bid in block_ids(data):
+        await env0.meta.observe_block(bid)  # the other writer, before its put
+    assert await env0.store.has(block_ids(data)) == [False, False]
+
+    head_b = ObjectHead(key="b", size=stored_b.size, etag=stored_b.md5.hex())
+    head_b.blocks = stored_b.blocks
+    with pytest.raises(BlockVanished):
+        await env0.meta.put_object(BUCKET, head_b, stored_b.observed)
+    with pytest.raises(ObjectNotFound):
+        await env0.meta.get_object(BUCKET, "b")
 
 
 # ---------------------------------------------------------------- grace and references
