@@ -60,25 +60,30 @@ def _connect(srv: CairnServer, n: int, gap: float) -> list[socket.socket]:
     return socks
 
 
+def _split(srv: CairnServer, n: int, gap: float) -> tuple[list[socket.socket], list[int]]:
+    """Open n connections; how many each worker holds, fewest first."""
+    socks = _connect(srv, n, gap)
+    time.sleep(0.4)
+    counts = sorted(_per_worker(srv).values())
+    assert sum(counts) == n, counts
+    return socks, counts
+
+
 def test_connections_spread_over_the_workers(tmp_path: Path) -> None:
     srv = CairnServer(tmp_path / "data", workers=2).start()
     try:
         time.sleep(0.5)  # the readiness probe's connection has closed
         # One at a time, as a client opens its pool. Alternating, unless the idle worker
         # was not scheduled within the busier one's wait (a loaded machine): never lopsided.
-        socks = _connect(srv, 6, gap=0.05)
-        time.sleep(0.3)
-        counts = sorted(_per_worker(srv).values())
-        assert sum(counts) == 6 and counts[0] >= 2, counts
+        socks, counts = _split(srv, 6, gap=0.05)
+        assert counts[0] >= 2, counts
         for s in socks:
             s.close()
         time.sleep(0.5)
         assert sum(_per_worker(srv).values()) == 0  # closed ones are counted out
         # All at once (aws s3 cp's 10 threads): without balancing one worker took 9 or 10.
-        socks = _connect(srv, 10, gap=0)
-        time.sleep(0.5)
-        counts = sorted(_per_worker(srv).values())
-        assert sum(counts) == 10 and counts[1] <= 7, counts
+        socks, counts = _split(srv, 10, gap=0)
+        assert counts[1] <= 7, counts
         for s in socks:
             s.close()
         # The server still answers on every connection.
@@ -97,8 +102,7 @@ def test_a_restarted_worker_starts_with_no_connections(tmp_path: Path) -> None:
     srv = CairnServer(tmp_path / "data", workers=2).start()
     try:
         time.sleep(0.5)
-        socks = _connect(srv, 8, gap=0.05)  # about 4 each
-        time.sleep(0.3)
+        socks, _ = _split(srv, 8, gap=0.05)  # about 4 each
         victim = max(_per_worker(srv).items(), key=lambda kv: kv[1])[0]
         os.kill(victim, 9)
         for s in socks:
@@ -111,10 +115,8 @@ def test_a_restarted_worker_starts_with_no_connections(tmp_path: Path) -> None:
         time.sleep(1.0)  # the new worker is serving
         # Had the new worker inherited its predecessor's count (4 or so), the other one
         # would take all four of these.
-        socks = _connect(srv, 4, gap=0.05)
-        time.sleep(0.3)
-        counts = sorted(_per_worker(srv).values())
-        assert sum(counts) == 4 and counts[0] >= 1, counts
+        socks, counts = _split(srv, 4, gap=0.05)
+        assert counts[0] >= 1, counts
         for s in socks:
             s.close()
     finally:
