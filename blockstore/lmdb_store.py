@@ -38,7 +38,7 @@ import lmdb
 from blockstore.address import ID_SIZE, THREAD_THRESHOLD, block_id, block_id_async
 from blockstore.api import BlockCorrupt, BlockNotFound, BlockStoreFull, StoreStats
 from blockstore.buffers import BLOCK_BUFFERS
-from blockstore.page_cache import DROP_MIN, PageCacheDropper
+from blockstore.page_cache import DROP_MIN, PageCacheDropper, map_regions
 from meta.lmdb_writer import GroupCommitWriter
 
 DEFAULT_MAP_SIZE = 1 << 40  # sparse; the real limit is capacity and free disk
@@ -74,16 +74,10 @@ class _MapTrimmer:
             self._libc = None
 
     def _mappings(self) -> list[tuple[int, int]]:
-        out = []
         try:
-            with open("/proc/self/maps") as maps:
-                for line in maps:
-                    if line.rstrip().endswith(self._file):
-                        lo, hi = line.split()[0].split("-")
-                        out.append((int(lo, 16), int(hi, 16) - int(lo, 16)))
+            return [(addr, length) for addr, length, _ in map_regions(Path(self._file))]
         except OSError:
-            pass
-        return out
+            return []
 
     def account(self, n: int) -> None:
         self._since += n

@@ -97,12 +97,19 @@ class PageCacheDropper:
             self._fd = None
 
 
-def _map_base(data_file: Path) -> int | None:
-    """The start of the mapping of data_file at file offset 0 in this process."""
+def map_regions(data_file: Path) -> list[tuple[int, int, int]]:
+    """(address, length, file offset) of each mapping of data_file in this process."""
     name = str(data_file.resolve())
+    out = []
     with open("/proc/self/maps") as maps:
         for line in maps:
             fields = line.split(maxsplit=5)
-            if len(fields) == 6 and fields[5].rstrip("\n") == name and int(fields[2], 16) == 0:
-                return int(fields[0].split("-")[0], 16)
-    return None
+            if len(fields) == 6 and fields[5].rstrip("\n") == name:
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                out.append((lo, hi - lo, int(fields[2], 16)))
+    return out
+
+
+def _map_base(data_file: Path) -> int | None:
+    """The start of the mapping of data_file at file offset 0 in this process."""
+    return next((addr for addr, _, offset in map_regions(data_file) if offset == 0), None)

@@ -168,33 +168,32 @@ class BodyReader:
             n = len(piece)
             if not n:
                 continue
-            if fill + n > len(buf) and fill:
+            if fill and fill + n > len(buf):
                 for out in await self._process(buf[:fill]):
-                    self.decoded_length += len(out)
                     yield out
                 fill = 0
             if n > len(buf):  # larger than any piece the server hands out: as it is
                 for out in await self._process(piece):
-                    self.decoded_length += len(out)
                     yield out
                 continue
             buf[fill : fill + n] = piece
             fill += n
             if fill >= GATHER_BYTES:
                 for out in await self._process(buf[:fill]):
-                    self.decoded_length += len(out)
                     yield out
                 fill = 0
         if fill:
             for out in await self._process(buf[:fill]):
-                self.decoded_length += len(out)
                 yield out
         self._finish()
 
     async def _process(self, raw: bytes | memoryview) -> list[memoryview]:
         if len(raw) >= THREAD_THRESHOLD:
-            return await asyncio.to_thread(self._step, raw)
-        return self._step(raw)
+            pieces = await asyncio.to_thread(self._step, raw)
+        else:
+            pieces = self._step(raw)
+        self.decoded_length += sum(map(len, pieces))
+        return pieces
 
     def _step(self, raw: bytes | memoryview) -> list[memoryview]:
         """Decode and hash one gathered buffer (runs inline or in a worker thread)."""
