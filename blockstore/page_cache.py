@@ -52,7 +52,6 @@ class PageCacheDropper:
         self._base: int | None = None
         self._libc: ctypes.CDLL | None = None
         self.enabled = hasattr(os, "posix_fadvise")
-        self.dropped = 0  # bytes, for tests and curiosity
 
     def _open(self) -> bool:
         if self._fd is None:
@@ -89,7 +88,6 @@ class PageCacheDropper:
                 log.info("posix_fadvise failed, no longer dropping: %s", exc)
                 self.enabled = False
                 return
-            self.dropped += length
 
     def close(self) -> None:
         if self._fd is not None:

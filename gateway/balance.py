@@ -54,9 +54,6 @@ class ConnectionCounts:
         """How many more connections this worker holds than the least busy one."""
         return self._counts[index] - min(self._counts)
 
-    def __getitem__(self, index: int) -> int:
-        return self._counts[index]
-
 
 class BalancedServer(uvicorn.Server):
     """uvicorn's server with its own accept loop on a shared socket (see the module doc)."""
