@@ -22,6 +22,7 @@ from gateway import metrics
 from gateway.app import create_app
 from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
+from gateway.http_protocol import CairnHttpProtocol
 from gateway.keyring import KeyRing
 from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.repair import Repairer, repair_loop
@@ -105,7 +106,7 @@ def _uvicorn_config(app: object, args: argparse.Namespace, ssl: dict[str, str]) 
         log_level=args.log_level,
         access_log=False,
         server_header=False,
-        http="httptools",
+        http=CairnHttpProtocol,
         loop="uvloop",
         timeout_keep_alive=30,
         # Idle TLS connections otherwise hold a clean shutdown for the keep-alive timeout.
