@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
 
     async def main():
         task = asyncio.ensure_future(
-            trim_when_idle(lambda: (state["started"], state["running"]), interval=0.1)
+            trim_when_idle(lambda: (state["started"], state["running"]), idle=0.1)
         )
         await asyncio.sleep(0.15)
         state["started"] += 1  # a write came and went (or, with running=1, is under way)
