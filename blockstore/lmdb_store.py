@@ -106,6 +106,7 @@ class LmdbBlockStore:
         self._trimmer = _MapTrimmer(self.path / "data.mdb")
         self._dropper = PageCacheDropper(self.path / "data.mdb")
         self._fresh: list[bytes] = []  # large blocks in the batch being written (writer thread)
+        self._seen: list[bytes] = []  # large blocks the batch found stored already
         self._writer = GroupCommitWriter(
             self._env, "blocks", max_batch=64, after_commit=self._drop_fresh
         )
@@ -148,8 +149,10 @@ class LmdbBlockStore:
             stored = txn.put(block_id_, data, overwrite=False)
             if crc is not None:
                 txn.put(block_id_, crc.to_bytes(4, "big"), db=crcs, overwrite=False)
-            if stored and n >= DROP_MIN:
-                self._fresh.append(block_id_)
+            if n >= DROP_MIN:
+                # A block stored already (deduplication) is not written, but LMDB read
+                # its first page through the map to say so: that is unmapped too.
+                (self._fresh if stored else self._seen).append(block_id_)
             return n if stored else 0
 
         self._inflight += n
@@ -164,18 +167,26 @@ class LmdbBlockStore:
 
     def _drop_fresh(self, committed: bool) -> None:
         """Writer thread, after a batch: its large blocks are durable, so the page cache
-        need not keep them (blockstore/page_cache.py says why)."""
+        need not keep them (blockstore/page_cache.py says why). Blocks that were stored
+        already are only unmapped from this process: others may be reading them."""
         fresh, self._fresh = self._fresh, []
-        if not committed or not fresh or not self._dropper.enabled:
+        seen, self._seen = self._seen, []
+        if not (fresh or seen) or not self._dropper.enabled:
             return
-        spans = []
         with self._env.begin(buffers=True) as txn:
-            for bid in fresh:
-                buf = txn.get(bid)
-                if buf is not None:
-                    spans.append((_address(buf), len(buf)))
-                buf = None
-        self._dropper.drop(spans)
+            if committed:
+                self._dropper.drop(self._spans(txn, fresh))
+            self._dropper.drop(self._spans(txn, seen), evict=False)
+
+    @staticmethod
+    def _spans(txn: lmdb.Transaction, block_ids: list[bytes]) -> list[tuple[int, int]]:
+        spans = []
+        for bid in block_ids:
+            buf = txn.get(bid)
+            if buf is not None:
+                spans.append((_address(buf), len(buf)))
+            buf = None
+        return spans
 
     async def get(self, block_id_: bytes, start: int = 0, end: int | None = None) -> memoryview:
         """The bytes as a read-only view (bytes-like; compares equal to the bytes), valid for
