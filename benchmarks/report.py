@@ -29,6 +29,11 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _mib(x: float) -> str:
+    """Whole MiB: two significant digits printed 99.7 as "1e+02"."""
+    return "-" if math.isnan(x) else f"{x:.0f}"
+
+
 def _ratio(x: float) -> str:
     return "-" if math.isnan(x) else f"{_fmt(x)}x"
 
@@ -141,7 +146,7 @@ def render(
         cells = "".join(f"{_fmt(med[n]['rss_mib']):>11}" for n in names)
         lines.append(f"{'':10} {'peak RSS MiB':16}{cells}")
         cells = "".join(
-            f"{_fmt(med[n]['rss_anon_end_mib'], 2) + '/' + _fmt(med[n]['rss_file_end_mib'], 2):>11}"
+            f"{_mib(med[n]['rss_anon_end_mib']) + '/' + _mib(med[n]['rss_file_end_mib']):>11}"
             for n in names
         )
         lines.append(f"{'':10} {'end anon/file':16}{cells}")
