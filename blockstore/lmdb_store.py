@@ -109,7 +109,7 @@ class LmdbBlockStore:
         self._seen: list[bytes] = []  # large blocks the batch found stored already
         self._written = 0  # bytes the batch put
         self._writer = GroupCommitWriter(
-            self._env, "blocks", max_batch=64, after_commit=self._drop_fresh
+            self._env, "blocks", max_batch=64, after_commit=self._after_batch
         )
         self._capacity = capacity
         self._map_size = map_size
@@ -167,10 +167,11 @@ class LmdbBlockStore:
         if written is None:
             raise BlockCorrupt(f"data changed after it was hashed: {block_id_.hex()}")
 
-    def _drop_fresh(self, committed: bool) -> None:
-        """Writer thread, after a batch: its large blocks are durable, so the page cache
-        need not keep them (blockstore/page_cache.py says why). Blocks that were stored
-        already are only unmapped from this process: others may be reading them."""
+    def _after_batch(self, committed: bool) -> None:
+        """Writer thread, after a batch. Its new large blocks are durable, so the page
+        cache need not keep them (blockstore/page_cache.py says why). Large blocks it found
+        stored already are only unmapped from this process: others may be reading them.
+        And what it wrote counts towards the next trim of the whole map."""
         fresh, self._fresh = self._fresh, []
         seen, self._seen = self._seen, []
         # Each commit also reads B-tree pages through the map (new copies, at new places
