@@ -62,13 +62,16 @@ def create_node_app(
         if bid is None:
             return Response("bad block id", status_code=400)
         if request.method == "PUT":
-            body = bytearray()
+            # Pieces joined once at the end: growing a bytearray and copying it into bytes
+            # moved every byte of a 4 MiB block two or three times.
+            pieces, size = [], 0
             async for piece in request.stream():
-                body += piece
-                if len(body) > MAX_BLOCK:
+                pieces.append(piece)
+                size += len(piece)
+                if size > MAX_BLOCK:
                     return Response("block too large", status_code=413)
             try:
-                await store.put(bid, bytes(body))
+                await store.put(bid, b"".join(pieces))
             except BlockCorrupt:
                 return Response("hash mismatch", status_code=422)
             except BlockStoreFull:
