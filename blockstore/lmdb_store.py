@@ -106,7 +106,6 @@ class LmdbBlockStore:
         self._trimmer = _MapTrimmer(self.path / "data.mdb")
         self._dropper = PageCacheDropper(self.path / "data.mdb")
         self._fresh: list[bytes] = []  # large blocks in the batch being written (writer thread)
-        self._seen: list[bytes] = []  # large blocks the batch found stored already
         self._written = 0  # bytes the batch put
         self._writer = GroupCommitWriter(
             self._env, "blocks", max_batch=64, after_commit=self._after_batch
@@ -150,11 +149,12 @@ class LmdbBlockStore:
             stored = txn.put(block_id_, data, overwrite=False)
             if crc is not None:
                 txn.put(block_id_, crc.to_bytes(4, "big"), db=crcs, overwrite=False)
+            # Counted even when the block was stored already: LMDB then reads the stored
+            # value's first page through the map to say so (MDB_NOOVERWRITE), and the
+            # kernel reads ahead around it, so a repeated PUT maps pages too.
             self._written += n
-            if n >= DROP_MIN:
-                # A block stored already (deduplication) is not written, but LMDB read
-                # its first page through the map to say so: that is unmapped too.
-                (self._fresh if stored else self._seen).append(block_id_)
+            if stored and n >= DROP_MIN:
+                self._fresh.append(block_id_)
             return n if stored else 0
 
         self._inflight += n
@@ -169,32 +169,25 @@ class LmdbBlockStore:
 
     def _after_batch(self, committed: bool) -> None:
         """Writer thread, after a batch. Its new large blocks are durable, so the page
-        cache need not keep them (blockstore/page_cache.py says why). Large blocks it found
-        stored already are only unmapped from this process: others may be reading them.
-        And what it wrote counts towards the next trim of the whole map."""
+        cache need not keep them (blockstore/page_cache.py says why), and what it put counts
+        towards the next trim of the whole map."""
         fresh, self._fresh = self._fresh, []
-        seen, self._seen = self._seen, []
         # Each commit also reads B-tree pages through the map (new copies, at new places
         # in the file), and the kernel maps pages around each one: without a trim now and
-        # then, a worker that only writes kept 25 MiB of data.mdb mapped after 2 GiB.
+        # then, a worker that only writes kept 25 MiB of data.mdb mapped after 2 GiB, and
+        # one that got the same 1 GiB three times 77 MiB.
         self._trimmer.account(self._written)
         self._written = 0
-        if not (fresh or seen) or not self._dropper.enabled:
+        if not committed or not fresh or not self._dropper.enabled:
             return
-        with self._env.begin(buffers=True) as txn:
-            if committed:
-                self._dropper.drop(self._spans(txn, fresh))
-            self._dropper.drop(self._spans(txn, seen), evict=False)
-
-    @staticmethod
-    def _spans(txn: lmdb.Transaction, block_ids: list[bytes]) -> list[tuple[int, int]]:
         spans = []
-        for bid in block_ids:
-            buf = txn.get(bid)
-            if buf is not None:
-                spans.append((_address(buf), len(buf)))
-            buf = None
-        return spans
+        with self._env.begin(buffers=True) as txn:
+            for bid in fresh:
+                buf = txn.get(bid)
+                if buf is not None:
+                    spans.append((_address(buf), len(buf)))
+                buf = None
+        self._dropper.drop(spans)
 
     async def get(self, block_id_: bytes, start: int = 0, end: int | None = None) -> memoryview:
         """The bytes as a read-only view (bytes-like; compares equal to the bytes), valid for

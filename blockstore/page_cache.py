@@ -68,9 +68,8 @@ class PageCacheDropper:
                 return False
         return True
 
-    def drop(self, spans: list[tuple[int, int]], *, evict: bool = True) -> None:
-        """spans: (address of a value's first byte in the map, its length). ``evict=False``
-        only unmaps them from this process and leaves the page cache as it is."""
+    def drop(self, spans: list[tuple[int, int]]) -> None:
+        """spans: (address of a value's first byte in the map, its length)."""
         if not self.enabled or not spans or not self._open():
             return
         assert self._fd is not None and self._base is not None and self._libc is not None
@@ -83,8 +82,6 @@ class PageCacheDropper:
                 ctypes.c_size_t(length + OVERFLOW_HEADER),
                 MADV_DONTNEED,
             )
-            if not evict:
-                continue
             try:
                 os.posix_fadvise(self._fd, start, length + OVERFLOW_HEADER, os.POSIX_FADV_DONTNEED)
             except OSError as exc:
