@@ -2,8 +2,9 @@
 
 It knows nothing of HTTP or S3 wire formats. A PUT streams the body into fixed-size
 blocks (each hashed with BLAKE3 off the event loop, and, while few PUTs are under way,
-written while the next block is read), then commits the object head in one metadata transaction: before the commit
-nothing is visible, after it the object is readable and listed.
+written while the next block is read), then commits the object head in one metadata
+transaction: before the commit nothing is visible, after it the object is readable and
+listed.
 """
 
 from __future__ import annotations
