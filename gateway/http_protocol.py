@@ -74,10 +74,9 @@ def _new_parser(protocol: HttpToolsProtocol) -> httptools.HttpRequestParser:
 class CairnHttpProtocol(HttpToolsProtocol):
     """HttpToolsProtocol whose request bodies reach the app uncopied (module doc)."""
 
-    # Content-Length of the request whose headers were just parsed, if its body is to
-    # skip the parser; body bytes the parser delivered for it meanwhile.
-    _raw_length: int | None = None
-    _raw_seen = 0
+    # For the request whose headers were just parsed, if its body is to skip the parser:
+    # the body bytes the parser has not delivered yet.
+    _raw_pending: int | None = None
     # Body bytes still to come that bypass the parser (0: the parser reads everything).
     _raw_left = 0
 
@@ -96,16 +95,14 @@ class CairnHttpProtocol(HttpToolsProtocol):
             self._raw_end()
             data = data[left:]
         super().data_received(data)
-        if self._raw_length is not None and self.parser is not None:
+        if self._raw_pending is not None and self.parser is not None:
             # The headers came in this read, the body did not (all of it): the rest
             # bypasses the parser.
-            self._raw_left = self._raw_length - self._raw_seen
-            self._raw_length = None
+            self._raw_left, self._raw_pending = self._raw_pending, None
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self._raw_length = None
-        self._raw_seen = 0
+        self._raw_pending = None
         if self.parser.should_upgrade():
             return
         length: int | None = None
@@ -117,17 +114,17 @@ class CairnHttpProtocol(HttpToolsProtocol):
             elif name == b"transfer-encoding":
                 return
         if length is not None and length >= RAW_BODY_MIN:
-            self._raw_length = length
+            self._raw_pending = length
 
     def on_body(self, body: bytes) -> None:
-        if self._raw_length is not None:
-            self._raw_seen += len(body)
+        if self._raw_pending is not None:
+            self._raw_pending -= len(body)
         if self.parser.should_upgrade() and self._should_upgrade():
             return
         self._body(body)
 
     def on_message_complete(self) -> None:
-        self._raw_length = None  # the parser saw the whole body itself
+        self._raw_pending = None  # the parser saw the whole body itself
         super().on_message_complete()
 
     def _body(self, body: bytes) -> None:
