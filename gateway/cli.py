@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--write-quorum", type=int, default=2)
     g.add_argument(
         "--node-grace", type=float, default=600.0,
-        help="seconds without heartbeats before a node leaves the layout (if managing it)",
+        help="seconds without heartbeats (and with its lease expired) before a node leaves the layout",
     )  # fmt: skip
     g.add_argument(
         "--no-manage-layout",

@@ -5,7 +5,8 @@ the layout from metadata, opens pooled clients to new nodes, probes every node's
 and marks down (skipped by reads and writes) a node that is out of the live set or does
 not answer its probe within a second; where this process is the one that manages the
 layout, it installs a new layout when the registered node set changed. Transient failures
-never change the layout: a node leaves it only after --node-grace without heartbeats.
+never change the layout: a node leaves it only once its lease has expired and it has been
+--node-grace without heartbeats.
 """
 
 from __future__ import annotations
@@ -90,9 +91,16 @@ class Membership:
         current, previous, raw = await self.registry.layout()
         cur = Layout.from_dict(current) if current else None
         # A node leaves the layout only when its heartbeats have been missing for the
-        # grace period: a restart or a short outage must not move data around.
+        # grace period: a restart or a short outage must not move data around. A node whose
+        # lease is alive stays whatever the grace: its heartbeats come every 2 s, and a grace
+        # shorter than that (or a heartbeat late on a busy machine) would otherwise take a
+        # healthy node out of the layout and put it back a second later, moving its data.
         now = now_ms()
-        wanted = {n for n, r in self.records.items() if now - r.heartbeat_ms <= self.node_grace_ms}
+        wanted = {
+            n
+            for n, r in self.records.items()
+            if n in self.live or now - r.heartbeat_ms <= self.node_grace_ms
+        }
         if (
             self.manage_layout
             and wanted
