@@ -331,17 +331,18 @@ async def test_kill9_leader_during_commits(cluster3: EtcdCluster) -> None:
     cluster3.restart(leader)
     kv3 = EtcdKV.from_spec(f"etcd://{leader.client_addr}", prefix=prefix)
     try:
+
+        async def missing() -> list[bytes]:
+            rows = dict(await kv3.scan(b"w", b"x", limit=1_000_000))
+            return [k for k, v in acked.items() if rows.get(k) != v]
+
+        lost = await missing()
+        print(f"restarted member: {len(lost)} commits missing at its first read")
         deadline = time.monotonic() + 10
-        first_missing = None
-        while True:
-            rows3 = dict(await kv3.scan(b"w", b"x", limit=1_000_000))
-            missing = [k for k, v in acked.items() if rows3.get(k) != v]
-            first_missing = len(missing) if first_missing is None else first_missing
-            if not missing or time.monotonic() > deadline:
-                break
+        while lost and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        print(f"restarted member: {first_missing} commits missing at its first read")
-        assert not missing, f"{len(missing)} acknowledged commits missing on the restarted member"
+            lost = await missing()
+        assert not lost, f"{len(lost)} acknowledged commits missing on the restarted member"
         await kv3.delete_prefix()
     finally:
         await kv3.close()
