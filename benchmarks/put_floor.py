@@ -78,7 +78,9 @@ def receive_cost(data: memoryview) -> float:
 
 
 def copy_cost(data: memoryview) -> float:
-    block = bytearray(BLOCK)
+    # Into a memoryview, as ObjectService.store_body fills its block buffers: slice
+    # assignment into a bytearray itself costs half as much again (0.11 vs 0.07 s/GB).
+    block = memoryview(bytearray(BLOCK))
 
     def copy(piece: memoryview) -> None:
         block[: len(piece)] = piece
