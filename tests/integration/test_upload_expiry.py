@@ -22,9 +22,9 @@ def _blocks(server) -> int:
 
 
 def test_abandoned_upload_is_aborted_and_collected(private_server) -> None:
-    # Long enough for the part below to arrive before the upload expires on a loaded CI
-    # machine (1 s was not: NoSuchUpload on the part, once).
-    private_server.extra_args = ["--upload-expiry", "3", "--gc-interval", "0.2", "--gc-grace", "0"]
+    # The upload and its part are written under the default expiry (7 days) and counted;
+    # only then does a restart shorten the expiry. A short expiry from the start raced the
+    # part's PUT on a loaded CI machine (NoSuchUpload on the part, once, at 1 s).
     private_server.start()
     s3 = make_client(private_server)
     s3.create_bucket(Bucket="bkt")
@@ -36,6 +36,10 @@ def test_abandoned_upload_is_aborted_and_collected(private_server) -> None:
     )
     assert _blocks(private_server) == 4  # 2 blocks of the object, 2 of the part
 
+    private_server.stop()
+    private_server.extra_args = ["--upload-expiry", "1", "--gc-interval", "0.2", "--gc-grace", "0"]
+    private_server.start()
+    s3 = make_client(private_server)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and (
         s3.list_multipart_uploads(Bucket="bkt").get("Uploads") or _blocks(private_server) > 2
