@@ -24,11 +24,22 @@ import httpx
 
 from gateway.serve import load_credentials
 
+_handed_out: set[int] = set()
+
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, and not one already handed out by this launcher.
+
+    The children bind their ports only after several have been drawn, and the kernel
+    may draw the same free port twice in the meantime (about 1 `cluster up` on etcd in
+    600): the second child would then fail with EADDRINUSE."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _cluster_secret(data: Path) -> str:
