@@ -253,15 +253,16 @@ async def test_gc_waits_for_the_grace_period(tmp_path: Path) -> None:
     try:
         data = content(1, 3)
         await put(env, "k", data)
-        t0 = time.monotonic()
+        t0 = time.monotonic()  # the entry is due no sooner than t0 + 1s ...
         await env.meta.delete_object(BUCKET, "k")
+        t1 = time.monotonic()  # ... and no later than t1 + 1s
         assert await env.svc.collect_garbage() == 0
         assert await env.store.has(block_ids(data)) == [True] * 4
         await asyncio.sleep(0.3)
         if time.monotonic() - t0 < 0.9:  # (a stalled machine proves nothing here)
             assert await env.svc.collect_garbage() == 0
             assert (await env.store.stats()).blocks == 4
-        await asyncio.sleep(max(0.0, t0 + 1.1 - time.monotonic()))
+        await asyncio.sleep(max(0.0, t1 + 1.1 - time.monotonic()))
         assert await env.svc.collect_garbage() == 4
         assert (await env.store.stats()).blocks == 0
         assert await records(env, keys.REFCOUNT) == []
@@ -290,20 +291,24 @@ async def test_grace_counts_from_the_last_release_not_the_first(tmp_path: Path) 
     env = await open_env(tmp_path, grace_ms=int(grace * 1000))
     try:
         data = content(3, 2)
-        t0 = time.monotonic()
         await put(env, "a", data)
-        await env.meta.delete_object(BUCKET, "a")  # first release: queued, due t0 + 1s
+        await env.meta.delete_object(BUCKET, "a")  # first release: queued ...
+        t0 = time.monotonic()  # ... and due by t0 + 1s
         await asyncio.sleep(0.6)
         head_b = await put(env, "b", data)  # referenced again
-        await env.meta.delete_object(BUCKET, "b")  # second release: due t0 + 1.6s
-        await asyncio.sleep(max(0.0, t0 + 1.15 - time.monotonic()))
-        deleted = await env.svc.collect_garbage()  # at ~t0 + 1.15s: 0.55s after release
-        assert deleted == 0, (
-            f"GC deleted {deleted} blocks {time.monotonic() - t0 - 0.6:.2f}s after their last "
-            f"release with a {grace}s grace period (it used the first release's queue entry)"
-        )
-        assert await read_all(env, head_b) == data  # a reader of b within grace
-        await asyncio.sleep(max(0.0, t0 + 1.8 - time.monotonic()))
+        t1 = time.monotonic()  # the second release is due between t1 + 1s ...
+        await env.meta.delete_object(BUCKET, "b")
+        t2 = time.monotonic()  # ... and t2 + 1s
+        # Past the first release's due time, within the second's grace.
+        await asyncio.sleep(max(0.0, t0 + 1.1 - time.monotonic()))
+        if time.monotonic() < t1 + 0.9:  # (a stalled machine proves nothing here)
+            deleted = await env.svc.collect_garbage()
+            assert deleted == 0, (
+                f"GC deleted {deleted} blocks {time.monotonic() - t1:.2f}s after their last "
+                f"release with a {grace}s grace period (it used the first release's entry)"
+            )
+            assert await read_all(env, head_b) == data  # a reader of b within grace
+        await asyncio.sleep(max(0.0, t2 + 1.2 - time.monotonic()))
         await gc_until_idle(env)
         assert (await env.store.stats()).blocks == 0
     finally:
