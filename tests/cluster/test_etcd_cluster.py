@@ -323,10 +323,10 @@ def test_kill9_meta_leader(own_cluster: CairnCluster) -> None:
     c = own_cluster
     _, took = _kill_meta_leader(c)
     FIGURES["meta_takeover_s"] = round(took, 2)
-    # The lease expires at most TTL (5 s) after the kill; the standby notices at its next
-    # housekeeping round (every min(1 s, TTL/3)), so TTL + 1 s is the bound in practice,
-    # plus the 50 ms of our own polling.
-    assert took <= 5.0 + 1.0 + 0.5, f"takeover took {took:.2f}s, lease TTL is 5 s"
+    # The lease expires at most TTL (5 s) after the kill, and etcd looks for expired leases
+    # every 0.5 s; the standby notices at its next housekeeping round (at most 1 s), then
+    # commits its campaign. 1.5 s more is for a loaded machine and our own polling.
+    assert took <= 5.0 + 0.5 + 1.0 + 1.5, f"takeover took {took:.2f}s, lease TTL is 5 s"
 
     out = admin(c, "layout").stdout
     assert out.startswith("layout v"), out

@@ -52,9 +52,11 @@ async def test_resign_hands_over_at_once(kv: KV) -> None:
 
 
 async def test_leader_keeps_leading_while_it_renews(kv: KV) -> None:
-    a, b = Election(kv, "hk", "a", ttl=1), Election(kv, "hk", "b", ttl=1)
+    # A TTL of 2 s leaves 1.75 s between renewals for a loaded machine's stalls (with 1 s,
+    # a 0.7 s stall while b campaigns would let a's lease lapse, and the test would fail).
+    a, b = Election(kv, "hk", "a", ttl=2), Election(kv, "hk", "b", ttl=2)
     assert await a.step()
-    for _ in range(8):  # 2 s: twice the TTL
+    for _ in range(12):  # 3 s: longer than the TTL
         await asyncio.sleep(0.25)
         assert await a.step()
         assert not await b.step()

@@ -330,19 +330,24 @@ def test_corrupt_block_is_never_served(cluster: CairnCluster) -> None:
         cluster.restart("node", index)
         # Until the gateway sees the node as up it sorts it last and would not even try it.
         assert watcher.wait(first, "up", t0, timeout=15) is not None
-        # The gateway runs a worker per core and each probes on its own every second: give
-        # every worker one probe interval to see the node up, or the GET may go to a worker
-        # that still sorts it last and never tries the corrupt copy.
-        time.sleep(1.5)
     finally:
         watcher.close()
 
+    # The gateway runs a worker per core and each probes on its own every second, so a GET
+    # may still go to a worker that sorts the node last and never tries the corrupt copy.
+    # Every GET must return the right bytes; within a few probe intervals one of them must
+    # have tried the corrupt copy first and failed over.
     log_before = gateway_log(cluster).read_text()
-    data = s3.get_object(Bucket="rot", Key="obj")["Body"].read()
-    assert md5(data) == md5(body) and len(data) == len(body)
-    # The gateway did try the corrupt copy first and failed over.
-    new_lines = gateway_log(cluster).read_text()[len(log_before) :]
-    assert f"block {bid.hex()} is corrupt on {first}" in new_lines, new_lines[-2000:]
+    corrupt = f"block {bid.hex()} is corrupt on {first}"
+    deadline = time.monotonic() + 10
+    while True:
+        data = s3.get_object(Bucket="rot", Key="obj")["Body"].read()
+        assert md5(data) == md5(body) and len(data) == len(body)
+        new_lines = gateway_log(cluster).read_text()[len(log_before) :]
+        if corrupt in new_lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert corrupt in new_lines, new_lines[-2000:]
     # Ranged reads over the corrupt block too.
     part = s3.get_object(Bucket="rot", Key="obj", Range="bytes=100-199")["Body"].read()
     assert part == body[100:200]

@@ -36,7 +36,9 @@ CHILD = textwrap.dedent(
         )
         await asyncio.sleep(0.15)
         state["started"] += 1  # a write came and went (or, with running=1, is under way)
-        await asyncio.sleep(0.5)
+        # The trim needs 0.1 s of quiet seen by a 20 ms tick; a whole second leaves room
+        # for a loaded machine's stalls.
+        await asyncio.sleep(1.0)
         task.cancel()
 
     asyncio.run(main())
