@@ -36,9 +36,8 @@ def test_abandoned_upload_is_aborted_and_collected(private_server) -> None:
     )
     assert _blocks(private_server) == 4  # 2 blocks of the object, 2 of the part
 
-    private_server.stop()
     private_server.extra_args = ["--upload-expiry", "1", "--gc-interval", "0.2", "--gc-grace", "0"]
-    private_server.start()
+    private_server.restart()
     s3 = make_client(private_server)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and (
