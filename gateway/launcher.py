@@ -27,12 +27,13 @@ from gateway.serve import load_credentials
 _handed_out: set[int] = set()
 
 
-def _free_port() -> int:
-    """A port nothing listens on, and not one already handed out by this launcher.
+def free_port() -> int:
+    """A port nothing listens on, and not one already handed out by this process.
 
     The children bind their ports only after several have been drawn, and the kernel
     may draw the same free port twice in the meantime (about 1 `cluster up` on etcd in
-    600): the second child would then fail with EADDRINUSE."""
+    600): the second child would then fail with EADDRINUSE. The tests draw theirs here
+    too, for the same reason."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -113,7 +114,7 @@ def _start_etcd(
     """Start an etcd cluster of `members` and return its --meta spec."""
     from meta.etcd_launch import etcd_command
 
-    ports = [(_free_port(), _free_port()) for _ in range(members)]
+    ports = [(free_port(), free_port()) for _ in range(members)]
     initial = ",".join(f"etcd-{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
     token = "cairn-" + secrets.token_hex(4)
     for i, (client, peer) in enumerate(ports):
@@ -154,7 +155,7 @@ def up(args: argparse.Namespace) -> int:
         pending: list[tuple[str, subprocess.Popen[bytes]]] = []
 
         def start(role: str, i: int, command: list[str], probe: str) -> str:
-            port = _free_port()
+            port = free_port()
             p = _spawn(
                 [role, *command, "--port", str(port)], data / "logs" / f"{role}-{i}.log", env
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from gateway.launcher import free_port  # re-exported: tests draw ports as `cluster up` does
+
 ACCESS_KEY = "CAIRNTESTACCESSKEY01"
 SECRET_KEY = "cairn-test-secret-key-0123456789abcdefghij"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
