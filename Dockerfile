@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY cairn cairn
 COPY gateway gateway
 COPY blockstore blockstore
 COPY meta meta

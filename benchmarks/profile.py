@@ -20,7 +20,7 @@ from benchmarks.run import BUCKET, Loadgen
 from benchmarks.scenarios import FULL
 from benchmarks.servers import Target
 
-OWN = ("gateway/", "meta/", "blockstore/")
+OWN = ("cairn/", "gateway/", "meta/", "blockstore/")
 
 
 def summarise(raw: Path, top: int = 15) -> str:
@@ -45,7 +45,7 @@ def summarise(raw: Path, top: int = 15) -> str:
         return "no samples"
     out = [f"{total} samples", "self:"]
     out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in own.most_common(top)]
-    out.append("inclusive (Cairn's own code: gateway/, meta/, blockstore/):")
+    out.append("inclusive (Cairn's own code: cairn/, gateway/, meta/, blockstore/):")
     mine = [(f, c) for f, c in incl.most_common() if f.split("(")[-1].startswith(OWN)]
     out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in mine[:top]]
     return "\n".join(out)

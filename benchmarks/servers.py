@@ -75,7 +75,7 @@ class Target:
         env = {**os.environ, "TMPDIR": str(self.tmp)}
         if self.name == "cairn":
             env |= {"CAIRN_ACCESS_KEY": self.access_key, "CAIRN_SECRET_KEY": self.secret_key}
-            cmd = ["-m", "gateway.cli", "serve", "--data", data, "--port", str(self.port)]
+            cmd = ["-m", "cairn.cli", "serve", "--data", data, "--port", str(self.port)]
             return [sys.executable, *cmd, "--host", "127.0.0.1"], env
         if self.name == "moto":
             return [
@@ -117,7 +117,7 @@ class Target:
             "CAIRN_ACCESS_KEY": self.access_key,
             "CAIRN_SECRET_KEY": self.secret_key,
         }
-        cmd = [sys.executable, "-m", "gateway.cli", "cluster", verb, "--data", str(self.tmp / "c")]
+        cmd = [sys.executable, "-m", "cairn.cli", "cluster", verb, "--data", str(self.tmp / "c")]
         return cmd + (CLUSTERS[self.name] if verb == "up" else []), env
 
     def start(self, timeout: float = 60.0) -> Target:

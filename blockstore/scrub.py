@@ -3,7 +3,7 @@
 Reads check a block's stored CRC32C, which catches a block that rotted on disk when it is
 read; scrub also finds blocks nobody reads, and checks the full BLAKE3 id. A block that
 fails either check is deleted from this node, so it is never served, and the repair pass
-(gateway/objects/repair.py) copies a good replica back.
+(blockstore/cluster/repair.py) copies a good replica back.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class CairnCluster:
     def start(self) -> CairnCluster:
         STARTED.append(self)  # stopped at the end of the session whatever happens (conftest)
         args = [
-            sys.executable, "-m", "gateway.cli", "cluster", "up", "--data", str(self.data),
+            sys.executable, "-m", "cairn.cli", "cluster", "up", "--data", str(self.data),
             "--nodes", str(self.nodes), "--gateways", str(self.gateways),
             "--replicas", str(self.replicas), "--write-quorum", str(self.write_quorum),
             *self.extra_args,
@@ -75,7 +75,7 @@ class CairnCluster:
     def stop(self) -> None:
         if (self.data / "cluster.json").exists():
             subprocess.run(
-                [sys.executable, "-m", "gateway.cli", "cluster", "down", "--data", str(self.data)],
+                [sys.executable, "-m", "cairn.cli", "cluster", "down", "--data", str(self.data)],
                 env=self._env(),
                 capture_output=True,
                 timeout=60,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.launcher import free_port  # re-exported: tests draw ports as `cluster up` does
+from cairn.launcher import free_port  # re-exported: tests draw ports as `cluster up` does
 
 ACCESS_KEY = "CAIRNTESTACCESSKEY01"
 SECRET_KEY = "cairn-test-secret-key-0123456789abcdefghij"
@@ -50,7 +50,7 @@ class CairnServer:
         args = [
             sys.executable,
             "-m",
-            "gateway.cli",
+            "cairn.cli",
             "serve",
             "--data",
             str(self.data),

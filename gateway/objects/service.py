@@ -19,7 +19,7 @@ import crc32c
 
 from blockstore.address import block_id
 from blockstore.buffers import BLOCK_BUFFERS
-from gateway.objects.blocks import ReplicatedBlocks
+from blockstore.cluster.replicated import ReplicatedBlocks
 from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import Condition, MetaStore, ObjectNotFound
 from meta.uploads import Uploads

@@ -164,7 +164,7 @@ def admin(
 ) -> subprocess.CompletedProcess[str]:
     """`cairn admin --meta <the cluster's etcd> ...` as a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "admin", "--meta", cluster.info["meta"], *args],
+        [sys.executable, "-m", "cairn.cli", "admin", "--meta", cluster.info["meta"], *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway.objects.placement import Layout
+from blockstore.cluster.placement import Layout
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
 from tests.cluster.conftest import (

@@ -138,7 +138,7 @@ class NodeBlockStoreFactory:
 
         port = free_port()
         args = [
-            sys.executable, "-m", "gateway.cli", "node", "--data", str(self.root),
+            sys.executable, "-m", "cairn.cli", "node", "--data", str(self.root),
             "--port", str(port), "--cluster-secret", self.secret,
             *(["--capacity", str(capacity)] if capacity is not None else []),
         ]  # fmt: skip

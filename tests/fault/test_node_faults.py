@@ -18,7 +18,7 @@ import pytest
 
 from blockstore.address import block_id
 from blockstore.api import BlockCorrupt, BlockStoreUnavailable
-from gateway.objects.placement import Layout
+from blockstore.cluster.placement import Layout
 from tests.cluster_util import CairnCluster
 from tests.fault.conftest import (
     BLOCK,

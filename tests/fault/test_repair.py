@@ -101,7 +101,7 @@ def test_joining_node_gets_its_partitions_and_old_copies_go(
     import subprocess
     import sys
 
-    from gateway.objects.placement import Layout
+    from blockstore.cluster.placement import Layout
     from meta.nodes import NodeRegistry
     from meta.open import open_kv
     from tests.server import free_port
@@ -117,7 +117,7 @@ def test_joining_node_gets_its_partitions_and_old_copies_go(
 
     port = free_port()
     node = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "node", "--data", str(tmp_path / "node-4"),
+        [sys.executable, "-m", "cairn.cli", "node", "--data", str(tmp_path / "node-4"),
          "--port", str(port), "--meta", c.info["meta"], "--cluster-secret", secret],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

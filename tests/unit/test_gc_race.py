@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from blockstore.address import block_id
+from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
-from gateway.objects.blocks import ReplicatedBlocks
 from gateway.objects.service import ObjectService
 from meta import keys
 from meta.lmdb_kv import LmdbKV

@@ -3,7 +3,7 @@ kernel hands out twice would make one child fail with EADDRINUSE."""
 
 from __future__ import annotations
 
-from gateway.launcher import free_port
+from cairn.launcher import free_port
 
 
 def test_ports_drawn_by_one_launcher_are_all_different() -> None:

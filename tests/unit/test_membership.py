@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.objects.blocks import ReplicatedBlocks
-from gateway.objects.membership import Membership
+from blockstore.cluster.membership import Membership
+from blockstore.cluster.replicated import ReplicatedBlocks
 from meta.api import Txn
 from meta.lmdb_kv import LmdbKV
 from meta.nodes import NODE, NodeRecord, NodeRegistry

@@ -1,4 +1,4 @@
-"""Placement by weighted rendezvous hashing (gateway.objects.placement.nodes_for)."""
+"""Placement by weighted rendezvous hashing (blockstore.cluster.placement.nodes_for)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from blockstore.address import block_id
-from gateway.objects import placement
-from gateway.objects.placement import NodeInfo, nodes_for
+from blockstore.cluster import placement
+from blockstore.cluster.placement import NodeInfo, nodes_for
 
 N_KEYS = 100_000
 

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable
 
 from blockstore.client import HttpBlockStore
-from gateway.objects.blocks import ReplicatedBlocks
-from gateway.objects.placement import Layout, NodeInfo, compute_layout
+from blockstore.cluster.placement import Layout, NodeInfo, compute_layout
+from blockstore.cluster.replicated import ReplicatedBlocks
 from meta.api import TxnConflict
 from meta.nodes import NodeRecord, NodeRegistry
 from meta.records import now_ms

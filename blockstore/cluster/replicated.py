@@ -1,7 +1,7 @@
 """Replicated blocks: write each block to the R nodes its partition is assigned to and
 succeed at W acknowledgements; read from one replica and fail over to the next.
 
-The layout (gateway.objects.placement.Layout) says where a block belongs. A node that is
+The layout (blockstore.cluster.placement.Layout) says where a block belongs. A node that is
 down or full is placed around: the write goes to the next-ranked live node instead, and
 reads look there too, so a client never sees an error while one replica of a block lives.
 """
@@ -19,7 +19,7 @@ from blockstore.api import (
     BlockStoreError,
     BlockStoreUnavailable,
 )
-from gateway.objects.placement import Layout, NodeInfo, compute_layout, rank
+from blockstore.cluster.placement import Layout, NodeInfo, compute_layout, rank
 
 log = logging.getLogger("cairn.blocks")
 

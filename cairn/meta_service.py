@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.objects.blocks import ReplicatedBlocks
-from gateway.objects.membership import Membership
-from gateway.objects.repair import Repairer
+from blockstore.cluster.membership import Membership
+from blockstore.cluster.repair import Repairer
+from blockstore.cluster.replicated import ReplicatedBlocks
 from gateway.objects.service import ObjectService
 from meta.election import Election
 from meta.nodes import NodeRegistry

@@ -20,8 +20,8 @@ import logging
 from dataclasses import dataclass
 
 from blockstore.api import BlockStoreError, all_ids
-from gateway.objects.blocks import ReplicatedBlocks
-from gateway.objects.placement import partition_of
+from blockstore.cluster.placement import partition_of
+from blockstore.cluster.replicated import ReplicatedBlocks
 from meta import keys
 from meta.records import DELETING, RefCount
 from meta.store import MetaStore

@@ -1,10 +1,10 @@
 """The `cairn` command: argument parsing only; each command lives with its component.
 
-cairn serve     gateway + metadata + block stores in one process (gateway/serve.py)
-cairn gateway   the S3 front end alone (gateway/serve.py)
-cairn node      one storage node (blockstore/node.py)
-cairn admin     nodes and layout (gateway/admin.py)
-cairn cluster   a local cluster of processes (gateway/launcher.py)
+cairn serve     gateway + metadata + block stores in one process (cairn/serve.py)
+cairn gateway   the S3 front end alone (cairn/serve.py)
+cairn node      one storage node (cairn/node.py)
+cairn admin     nodes and layout (cairn/admin.py)
+cairn cluster   a local cluster of processes (cairn/launcher.py)
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores")
     s.add_argument("--replicas", type=int, default=1, help="copies of each block")
     _gateway_options(s)
-    s.set_defaults(func=_run("gateway.serve", "serve"))
+    s.set_defaults(func=_run("cairn.serve", "serve"))
 
     g = sub.add_parser("gateway", help="the S3 front end, with blocks on storage nodes")
     g.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave layout changes to another process (cairn meta)",
     )
     _gateway_options(g)
-    g.set_defaults(func=_run("gateway.serve", "gateway"))
+    g.set_defaults(func=_run("cairn.serve", "gateway"))
 
     n = sub.add_parser("node", help="one storage node serving an LMDB block store")
     n.add_argument("--data", required=True)
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     n.add_argument("--scrub-rate", type=float, default=20.0, help="MB/s a scrub pass reads")
     n.add_argument("--log-level", default="warning")
-    n.set_defaults(func=_run("blockstore.node", "run_node"))
+    n.set_defaults(func=_run("cairn.node", "run_node"))
 
     m = sub.add_parser("meta", help="housekeeping service: layout changes and GC, one leader")
     m.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     m.add_argument("--upload-expiry", type=float, default=7 * 86400)
     m.add_argument("--log-level", default="warning")
-    m.set_defaults(func=_run("gateway.housekeeping", "run_meta"))
+    m.set_defaults(func=_run("cairn.meta_service", "run_meta"))
 
     a = sub.add_parser("admin", help="inspect and change the cluster")
     a.add_argument("--meta", required=True)
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.add_parser("list")
     kd = ksub.add_parser("delete")
     kd.add_argument("access_key")
-    a.set_defaults(func=_run("gateway.admin", "admin"))
+    a.set_defaults(func=_run("cairn.admin", "admin"))
 
     c = sub.add_parser("cluster", help="a local cluster of processes on 127.0.0.1")
     csub = c.add_subparsers(dest="cluster_command", required=True)
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--scrub-interval", type=float, default=86400.0)
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
-    c.set_defaults(func=_run("gateway.launcher", "cluster"))
+    c.set_defaults(func=_run("cairn.launcher", "cluster"))
     return parser
 
 

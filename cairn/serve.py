@@ -16,6 +16,8 @@ from pathlib import Path
 
 import uvicorn
 
+from blockstore.cluster.repair import Repairer, repair_loop
+from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
 from gateway import metrics
@@ -24,8 +26,6 @@ from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
 from gateway.http_protocol import CairnHttpProtocol
 from gateway.keyring import KeyRing
-from gateway.objects.blocks import ReplicatedBlocks
-from gateway.objects.repair import Repairer, repair_loop
 from gateway.objects.service import ObjectService
 from gateway.workers import bind, run_workers
 from meta.access import AccessKeys
@@ -210,7 +210,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def gateway(args: argparse.Namespace) -> int:
     """The S3 front end alone: blocks on the storage nodes registered in the metadata."""
-    from gateway.objects.membership import Membership
+    from blockstore.cluster.membership import Membership
     from meta.nodes import NodeRegistry
     from meta.open import open_kv
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.serve import load_credentials
+from cairn.serve import load_credentials
 
 _handed_out: set[int] = set()
 
@@ -57,7 +57,7 @@ def _cluster_secret(data: Path) -> str:
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - handed to the child
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "cairn.cli", *args],
         stdout=out,
         stderr=subprocess.STDOUT,
         env=env,
@@ -85,7 +85,7 @@ def _wait_all(pending: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 
 
 def _wait_layout(meta: str, nodes: int, timeout: float = 30.0) -> None:
-    from gateway.objects.placement import Layout
+    from blockstore.cluster.placement import Layout
     from meta.nodes import NodeRegistry
     from meta.open import open_kv
 
@@ -216,7 +216,7 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"gateway.cli" in cmdline or b"etcdbin/etcd" in cmdline
+    return b"cairn.cli" in cmdline or b"etcdbin/etcd" in cmdline
 
 
 def down(args: argparse.Namespace) -> int:

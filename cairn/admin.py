@@ -8,7 +8,7 @@ import os
 from collections import Counter
 
 from blockstore.client import HttpBlockStore
-from gateway.objects.placement import Layout
+from blockstore.cluster.placement import Layout
 from meta.access import AccessKeys
 from meta.nodes import NodeRegistry
 from meta.open import open_kv

@@ -1,0 +1,1 @@
+"""Blocks across many stores: placement, replicated reads and writes, membership, repair."""
