@@ -2,7 +2,7 @@
 
 Several may run; they elect one leader through the metadata (meta.election), and only the
 leader works: it installs layouts when nodes join or have been gone past the grace period,
-finishes the journal and collects garbage blocks. The election is an etcd lease
+and runs the housekeeper (cairn/housekeeper.py: journal recovery, upload expiry, GC, repair). The election is an etcd lease
 (meta.election): killing the leader hands over when its lease expires. Each
 process answers GET /status with whether it leads, for operators and tests.
 """
@@ -13,9 +13,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
-import time
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -25,48 +25,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from blockstore.cluster.membership import Membership
-from blockstore.cluster.repair import Repairer
 from blockstore.cluster.replicated import ReplicatedBlocks
-from gateway.objects.service import ObjectService
+from cairn.housekeeper import Housekeeper, Schedule
 from meta.election import Election
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
-from meta.records import now_ms
 from meta.store import MetaStore
-from meta.uploads import Uploads
+
+log = logging.getLogger("cairn.meta")
 
 
-async def _work(
-    election: Election,
-    membership: Membership,
-    objects: ObjectService,
-    uploads: Uploads,
-    gc_interval: float,
-    upload_expiry: float,
-    repair_interval: float,
-) -> None:
-    last_gc = 0.0
-    last_repair = time.monotonic()
-    repairer = Repairer(objects.meta, objects.blocks)
+async def _work(election: Election, membership: Membership, keeper: Housekeeper) -> None:
     while True:
         await election.step()
         try:
             await membership.refresh()  # installs layouts only while this process leads
-            if election.is_leader and time.monotonic() - last_gc >= gc_interval:
-                last_gc = time.monotonic()
-                await uploads.expire(now_ms() - int(upload_expiry * 1000))
-                await objects.collect_garbage()
-            if (
-                election.is_leader
-                and repair_interval > 0
-                and time.monotonic() - last_repair >= repair_interval
-            ):
-                last_repair = time.monotonic()
-                await repairer.run_once()
-        except Exception:  # noqa: BLE001 - housekeeping retries on its next round
-            import logging
-
-            logging.getLogger("cairn.meta").exception("housekeeping round failed")
+        except Exception:  # noqa: BLE001 - retried on the next round
+            log.exception("membership refresh failed")
+        await keeper.round()  # acts only while this process leads
         # A leader renews its lease every half second (at most a fifth of the TTL); a
         # standby campaigns every 0.1 s, so it takes over right after the lease expires.
         await asyncio.sleep(min(0.5, election.ttl_ms / 5000) if election.is_leader else 0.1)
@@ -88,7 +64,8 @@ def run_meta(args: argparse.Namespace) -> int:
         node_grace=args.node_grace,
     )
     meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
-    objects = ObjectService(meta, blocks)
+    schedule = Schedule(args.gc_interval, args.repair_interval, args.upload_expiry)
+    keeper = Housekeeper(meta, blocks, schedule, is_leader=lambda: election.is_leader)
 
     async def status(request: Request) -> Response:
         body = {
@@ -100,17 +77,7 @@ def run_meta(args: argparse.Namespace) -> int:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(
-            _work(
-                election,
-                membership,
-                objects,
-                Uploads(meta),
-                args.gc_interval,
-                args.upload_expiry,
-                args.repair_interval,
-            )  # fmt: skip
-        )
+        task = asyncio.create_task(_work(election, membership, keeper))
         try:
             yield
         finally:

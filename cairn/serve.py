@@ -16,10 +16,10 @@ from pathlib import Path
 
 import uvicorn
 
-from blockstore.cluster.repair import Repairer, repair_loop
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
+from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
 from gateway.app import create_app
 from gateway.balance import BalancedServer, ConnectionCounts
@@ -126,6 +126,7 @@ def _run_gateway(
     credentials: tuple[str, str],
     tls_dir: Path,
     banner: str,
+    housekeeping: bool,
 ) -> int:
     ssl: dict[str, str] = {}
     scheme = "http"
@@ -155,13 +156,9 @@ def _run_gateway(
         )
         uploads = Uploads(meta)
         services = Services(meta=meta, objects=objects, uploads=uploads, region=args.region)
-        if args.gc_interval > 0 and index == 0:  # housekeeping in one worker only
-            background.append(
-                lambda: objects.gc_loop(args.gc_interval, uploads, args.upload_expiry)
-            )
-            if args.repair_interval > 0:
-                repairer = Repairer(meta, blocks)
-                background.append(lambda: repair_loop(repairer, args.repair_interval))
+        if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
+            keeper = Housekeeper(meta, blocks, _schedule(args))
+            background.append(keeper.run)
         keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
         background.append(keyring.run)
         background.append(
@@ -179,6 +176,10 @@ def _run_gateway(
     run_workers(args.workers, sock, work)
     print("Cairn stopped.", flush=True)
     return 0
+
+
+def _schedule(args: argparse.Namespace) -> Schedule:
+    return Schedule(args.gc_interval, args.repair_interval, args.upload_expiry)
 
 
 async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
@@ -205,7 +206,7 @@ def serve(args: argparse.Namespace) -> int:
         return LmdbKV(data / "meta"), blocks, []
 
     banner = f"data:       {data} ({args.nodes} block store(s))"
-    return _run_gateway(args, backend, load_credentials(data), data, banner)
+    return _run_gateway(args, backend, load_credentials(data), data, banner, housekeeping=True)
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -233,4 +234,6 @@ def gateway(args: argparse.Namespace) -> int:
         return kv, blocks, [membership.run]
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
-    return _run_gateway(args, backend, load_credentials(state), state, banner)
+    return _run_gateway(
+        args, backend, load_credentials(state), state, banner, housekeeping=args.gc_interval > 0
+    )

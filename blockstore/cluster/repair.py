@@ -10,8 +10,7 @@ for the pass: 32 bytes per block per node.
 
 Only blocks that metadata still knows (a reference record that GC has not claimed) are
 copied, and a copy that raced with GC is taken back, so repair never resurrects garbage.
-It runs in the process that does housekeeping (the `cairn meta` leader, or the gateway that
-manages the layout), a bounded number of bytes per pass.
+It is a step of the housekeeper (cairn/housekeeper.py), a bounded number of bytes per pass.
 """
 
 from __future__ import annotations
@@ -113,15 +112,3 @@ class Repairer:
     async def _known(self, bid: bytes) -> bool:
         raw = await self.meta.kv.get(keys.REFCOUNT + bid)
         return raw is not None and RefCount.from_bytes(raw).count != DELETING
-
-
-async def repair_loop(repairer: Repairer, interval: float) -> None:
-    """Housekeeping in a gateway that manages the layout: a pass every interval seconds."""
-    import asyncio
-
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await repairer.run_once()
-        except Exception:  # noqa: BLE001 - housekeeping must not die
-            log.exception("repair pass failed")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -20,11 +19,8 @@ import crc32c
 from blockstore.address import block_id
 from blockstore.buffers import BLOCK_BUFFERS
 from blockstore.cluster.replicated import ReplicatedBlocks
-from meta.records import BlockRef, ObjectHead, now_ms
+from meta.records import BlockRef, ObjectHead
 from meta.store import Condition, MetaStore, ObjectNotFound
-from meta.uploads import Uploads
-
-log = logging.getLogger("cairn.objects")
 
 DEFAULT_BLOCK_SIZE = 4 << 20
 DEFAULT_INLINE_MAX = 64 << 10
@@ -277,43 +273,6 @@ class ObjectService:
         finally:
             if nxt is not None:
                 nxt.cancel()
-
-    # --------------------------------------------------------------------- GC
-
-    async def collect_garbage(self, limit: int = 1000) -> int:
-        """Delete blocks whose references have been gone for the grace period, after
-        finishing the journal (releases a crash left half done, stages of dead writers)."""
-        await self.meta.journal.run()
-        deleted = 0
-        for qkey, bid, queued in await self.meta.gc_due(limit):
-            claim = await self.meta.gc_claim(qkey, bid, queued)
-            if claim is None:
-                continue
-            await self.blocks.delete(bid)
-            await self.meta.gc_finish(qkey, bid, claim)
-            deleted += 1
-        return deleted
-
-    async def gc_loop(
-        self,
-        interval: float = 5.0,
-        uploads: Uploads | None = None,
-        upload_expiry: float = 7 * 86400,
-    ) -> None:
-        """Housekeeping: abandoned multipart uploads are aborted after upload_expiry
-        seconds, then unreferenced blocks are deleted after their grace period."""
-        while True:
-            try:
-                if uploads is not None:
-                    expired = await uploads.expire(now_ms() - int(upload_expiry * 1000))
-                    if expired:
-                        log.info("gc: aborted %d abandoned multipart uploads", expired)
-                n = await self.collect_garbage()
-                if n:
-                    log.info("gc: deleted %d unreferenced blocks", n)
-            except Exception:  # noqa: BLE001 - housekeeping must not die
-                log.exception("gc pass failed")
-            await asyncio.sleep(interval)
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
