@@ -126,7 +126,7 @@ class BlockRefs:
         raw = await self.kv.get(keys.refcount_key(block_id))
         return RefCount.from_bytes(raw).count if raw is not None else 0
 
-    async def is_known(self, block_id: bytes) -> bool:
+    async def block_known(self, block_id: bytes) -> bool:
         """Whether metadata still knows the block: it has a reference record that GC has
         not claimed. Repair copies only such blocks, so it never resurrects garbage."""
         raw = await self.kv.get(keys.refcount_key(block_id))

@@ -487,6 +487,10 @@ class MetaStore:
     async def refcount(self, block_id: bytes) -> int:
         return await self.refs.refcount(block_id)
 
+    async def block_known(self, block_id: bytes) -> bool:
+        """See BlockRefs.block_known: a record that GC has not claimed."""
+        return await self.refs.block_known(block_id)
+
 
 def _paginate(head: ObjectHead) -> list[tuple[bytes, bytes]]:
     """Move a long block list out of head into block-list pages; return the pages."""

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from blockstore.api import BlockStoreError, all_ids
 from blockstore.cluster.placement import partition_of
 from blockstore.cluster.replicated import ReplicatedBlocks
-from meta import keys
-from meta.records import DELETING, RefCount
 from meta.store import MetaStore
 
 log = logging.getLogger("cairn.repair")
@@ -84,7 +82,7 @@ class Repairer:
         live_replicas = [n for n in replicas if n in held]
         missing = [n for n in live_replicas if bid not in held[n]]
         if missing:
-            if not await self._known(bid):
+            if not await self.meta.block_known(bid):
                 stats.skipped_garbage += 1
                 return
             source = next(n for n in held if bid in held[n])
@@ -94,7 +92,7 @@ class Repairer:
                 held[node].add(bid)
                 stats.copied += 1
                 stats.copied_bytes += len(data)
-            if not await self._known(bid):  # GC claimed it meanwhile: take ours back
+            if not await self.meta.block_known(bid):  # GC claimed it meanwhile: take ours back
                 for node in missing:
                     await self.blocks.stores[node].delete(bid)
                 return
@@ -108,7 +106,3 @@ class Repairer:
 
     async def _list(self, node: str) -> set[bytes]:
         return {bid async for page in all_ids(self.blocks.stores[node]) for bid in page}
-
-    async def _known(self, bid: bytes) -> bool:
-        raw = await self.meta.kv.get(keys.REFCOUNT + bid)
-        return raw is not None and RefCount.from_bytes(raw).count != DELETING
