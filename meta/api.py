@@ -32,6 +32,11 @@ class TxnConflict(MetaError):
     """A transaction's compares did not hold: somebody else changed a guarded key."""
 
 
+class TxnTooLarge(ValueError):
+    """A transaction over the interface's limits (Txn.check_limits): a bug in the caller,
+    refused before anything is applied, the same way by every backend."""
+
+
 class LeaseExpired(MetaError):
     """A put named a lease that has expired or been revoked."""
 
@@ -84,10 +89,13 @@ class Txn:
         return len(self.compares) + len(self.puts) + len(self.deletes)
 
     def check_limits(self) -> None:
-        """Raise ValueError if this transaction exceeds MAX_TXN_OPS or MAX_TXN_BYTES."""
+        """Raise TxnTooLarge if this transaction exceeds MAX_TXN_OPS or MAX_TXN_BYTES.
+
+        Every backend calls this first in commit, so a transaction too big for etcd fails
+        on LMDB too, with the same error."""
         ops = len({k for k, _ in self.puts} | set(self.deletes))
         if len(self.compares) > MAX_TXN_OPS or ops > MAX_TXN_OPS:
-            raise ValueError(
+            raise TxnTooLarge(
                 f"metadata transaction too large: {len(self.compares)} compares and {ops} "
                 f"operations, the limit is {MAX_TXN_OPS} of each"
             )
@@ -96,7 +104,7 @@ class Txn:
             len(k) + 8 for k in self.deletes
         )
         if size > MAX_TXN_BYTES:
-            raise ValueError(
+            raise TxnTooLarge(
                 f"metadata transaction too large: {size} bytes, the limit is {MAX_TXN_BYTES}"
             )
 
@@ -116,7 +124,7 @@ class KV(Protocol):
 
     async def commit(self, txn: Txn) -> None:
         """Apply txn atomically and durably; raise TxnConflict if a compare fails and
-        ValueError (before applying anything) if txn exceeds the limits above; raise
+        TxnTooLarge (before applying anything) if txn exceeds the limits above; raise
         LeaseExpired if a put names a lease that ended."""
         ...
 

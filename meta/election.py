@@ -19,9 +19,9 @@ import logging
 import time
 
 from meta.api import KV, Lease, LeaseExpired, MetaError, Txn, TxnConflict
+from meta.keys import ELECTION
 
 log = logging.getLogger("cairn.election")
-ELECTION = b"E"
 SAFETY = 0.8  # act as leader for this fraction of the TTL after a successful renewal
 
 

@@ -31,12 +31,14 @@ Transaction size
     ``--max-request-bytes`` (default 1.5 MiB). Cairn runs etcd with those defaults, and the
     record layer keeps every transaction within them: a commit carries at most a few dozen
     reference changes and a few block-list pages, and what does not fit is staged before it
-    or released after it in bounded batches (meta.journal). ``EtcdKV`` is told the limits
+    or released after it in bounded batches (meta.journal). ``commit`` first applies the
+    interface's rule (``Txn.check_limits``, etcd's defaults), as every backend does, so
+    the same txn fails the same way on LMDB. ``EtcdKV`` is also told the server's limits
     (``max_txn_ops``, ``max_request_bytes``; default etcd's, or from the spec's query
-    string for a cluster run with others) and refuses a txn over them with a ``ValueError``
-    naming the numbers, before anything is sent: reaching it is a bug in the record layer,
-    which the test suites (run on etcd with default limits) would show. The server's own
-    refusal (configured limits higher than the server's) is mapped to the same message.
+    string for a cluster run with others) and refuses a txn over lower ones with a
+    ``TxnTooLarge`` naming the numbers, before anything is sent: reaching either is a bug
+    in the record layer, which the test suites would show. The server's own refusal
+    (configured limits higher than the server's) is mapped to the same message.
 
 Fail-over and retries
     One gRPC channel per member. Every call goes to the current member; on UNAVAILABLE or
@@ -86,7 +88,7 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 import grpc
 from aetcd import rpc
 
-from meta.api import LeaseExpired, MetaError, MetaUnavailable, Txn, TxnConflict
+from meta.api import LeaseExpired, MetaError, MetaUnavailable, Txn, TxnConflict, TxnTooLarge
 
 DEFAULT_MAX_TXN_OPS = 128  # etcd's own defaults
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864
@@ -196,6 +198,7 @@ class EtcdKV:
         return [(kv.key[n:], kv.value) for kv in resp.kvs]
 
     async def commit(self, txn: Txn) -> None:
+        txn.check_limits()  # the interface's rule first, as on every backend
         req = self.build_txn(txn)
         if req is None:
             return
@@ -282,11 +285,11 @@ class EtcdKV:
         ]
         n_ops = max(len(compares), len(ops))
         if n_ops > self.max_txn_ops:
-            raise ValueError(self._too_many_ops(len(compares), len(ops)))
+            raise TxnTooLarge(self._too_many_ops(len(compares), len(ops)))
         req = rpc.TxnRequest(compare=compares, success=ops)
         size = req.ByteSize()
         if size + REQUEST_OVERHEAD > self.max_request_bytes:
-            raise ValueError(self._too_large(size))
+            raise TxnTooLarge(self._too_large(size))
         return req
 
     def _check_key(self, key: bytes) -> None:
@@ -388,12 +391,12 @@ class EtcdKV:
     def _translate(self, code: grpc.StatusCode, details: str, request: Any) -> Exception:
         if code == grpc.StatusCode.INVALID_ARGUMENT and isinstance(request, rpc.TxnRequest):
             if "too many operations" in details:
-                return ValueError(
+                return TxnTooLarge(
                     self._too_many_ops(len(request.compare), len(request.success))
                     + " (the server refused it: its --max-txn-ops is lower than max_txn_ops)"
                 )
             if "too large" in details:
-                return ValueError(
+                return TxnTooLarge(
                     self._too_large(request.ByteSize())
                     + " (the server refused it: its --max-request-bytes is lower)"
                 )
@@ -401,7 +404,7 @@ class EtcdKV:
             code == grpc.StatusCode.RESOURCE_EXHAUSTED
             and "grpc: received message larger" in details
         ):
-            return ValueError(f"etcd refused the request as too large: {details}")
+            return TxnTooLarge(f"etcd refused the request as too large: {details}")
         return MetaError(f"etcd: {code.name}: {details}")
 
 

@@ -36,45 +36,38 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-import msgpack
 
 from meta import keys
 from meta.api import MetaError, Txn, TxnConflict
-from meta.records import DELETING, RefCount, now_ms, unpack_page
+from meta.errors import BlockVanished, StageLost
+from meta.keys import JOURNAL, RELEASE, STAGE, UPLOAD_PARTS
+from meta.limits import BATCH, DELETES_PER_TXN, MAX_RETRIES, PAGES_PER_TXN
+from meta.records import (
+    DELETING,
+    PAGE_BLOCKS,
+    Part,
+    RefCount,
+    now_ms,
+    pack_record,
+    unpack_page,
+    unpack_record,
+)
+from meta.refs import BlockRefs
 
-if TYPE_CHECKING:
-    from meta.store import MetaStore
+__all__ = [
+    "BATCH",
+    "JOURNAL",
+    "RELEASE",
+    "STAGE",
+    "UPLOAD_PARTS",
+    "Journal",
+    "StageLost",
+    "new_id",
+    "parts_record",
+    "release_record",
+]
 
 log = logging.getLogger("cairn.journal")
-
-JOURNAL = b"J"
-STAGE = JOURNAL + b"S"
-RELEASE = JOURNAL + b"R"
-UPLOAD_PARTS = JOURNAL + b"U"
-
-# One transaction changes at most BATCH reference records (a compare, a put and perhaps a
-# GC-queue put each) plus a few records of its own: well inside etcd's 128 operations.
-BATCH = 32
-# Block-list pages are ~45 KiB each (1,024 refs): this many stay far below 1.5 MiB.
-PAGES_PER_TXN = 16
-# Plain deletes (pages, part records) per transaction.
-DELETES_PER_TXN = 96
-MAX_RETRIES = 64
-
-
-class StageLost(MetaError):
-    """The stage record of this write is gone: housekeeping presumed the writer dead and
-    released what it had staged. The write fails (503) and the client retries."""
-
-
-def _pack(d: dict[str, Any]) -> bytes:
-    return msgpack.packb(d, use_bin_type=True)
-
-
-def _unpack(raw: bytes) -> dict[str, Any]:
-    return msgpack.unpackb(raw, raw=False)
 
 
 def release_record(
@@ -82,7 +75,7 @@ def release_record(
 ) -> bytes:
     """A release of references: one per entry of ``ids`` or, when the list is in pages, of
     the ``pages`` block-list pages of ``version``; those pages are deleted at the end."""
-    return _pack({"b": ids, "v": version, "p": pages, "c": 0, "t": now_ms()})
+    return pack_record({"b": ids, "v": version, "p": pages, "c": 0, "t": now_ms()})
 
 
 def new_id() -> bytes:
@@ -90,9 +83,9 @@ def new_id() -> bytes:
 
 
 class Journal:
-    def __init__(self, meta: MetaStore) -> None:
-        self.meta = meta
-        self.kv = meta.kv
+    def __init__(self, refs: BlockRefs) -> None:
+        self.refs = refs
+        self.kv = refs.kv
 
     # ------------------------------------------------------------------ stage
 
@@ -110,7 +103,7 @@ class Journal:
         it. ``observed`` holds the records of new blocks as observe_block saw them."""
         skey = STAGE + sid
         entries = sorted((b, n) for b, n in delta.items() if n > 0)
-        raw = _pack(
+        raw = pack_record(
             {"d": [[b, n] for b, n in entries], "c": 0, "v": version, "p": len(pages or ()),
              "t": now_ms()}
         )  # fmt: skip
@@ -125,9 +118,9 @@ class Journal:
             done = 0
             while done < len(entries):
                 batch = entries[done : done + BATCH]
-                rec = _unpack(raw)
+                rec = unpack_record(raw)
                 rec["c"] = done + len(batch)
-                new_raw = _pack(rec)
+                new_raw = pack_record(rec)
                 for _ in range(MAX_RETRIES):
                     txn = Txn().expect(skey, raw).put(skey, new_raw)
                     await self._take(txn, batch, observed)
@@ -137,7 +130,7 @@ class Journal:
                     except TxnConflict:
                         if await self.kv.get(skey) != raw:
                             raise StageLost(sid.hex()) from None
-                        await self.meta.refresh_observed(observed)
+                        await self.refs.refresh_observed(observed)
                 else:
                     raise MetaError("too many conflicting writers")
                 raw = new_raw
@@ -152,10 +145,8 @@ class Journal:
     ) -> None:
         """Increment each block's count, guarded by the record as last seen. A block whose
         record is gone or claimed by GC may already be deleted: the write must be redone."""
-        from meta.store import BlockVanished
-
         for block_id, n in batch:
-            ckey = keys.REFCOUNT + block_id
+            ckey = keys.refcount_key(block_id)
             cur = observed.get(block_id)
             if cur is None:
                 cur = await self.kv.get(ckey)
@@ -188,7 +179,7 @@ class Journal:
         raw = await self.kv.get(skey)
         if raw is None:
             return None
-        rec = _unpack(raw)
+        rec = unpack_record(raw)
         ids = [b for b, n in rec["d"][: rec["c"]] for _ in range(n)]
         rkey = RELEASE + skey[len(STAGE) :]
         release = release_record(ids, rec["v"], rec["p"])
@@ -220,7 +211,7 @@ class Journal:
                     break
 
     async def _release_step(self, jkey: bytes, raw: bytes) -> bool:
-        rec = _unpack(raw)
+        rec = unpack_record(raw)
         ids: list[bytes] | None = rec["b"]
         version: bytes | None = rec["v"]
         pages: int = rec["p"]
@@ -230,18 +221,18 @@ class Journal:
             rec["c"] += advance
             delta: Counter[bytes] = Counter()
             delta.subtract(batch)
-            await self.meta.apply_refcounts(txn, delta, {})
-            await self.kv.commit(txn.put(jkey, _pack(rec)))
+            await self.refs.apply_refcounts(txn, delta, {})
+            await self.kv.commit(txn.put(jkey, pack_record(rec)))
             return False
         # Every reference is dropped. Delete the pages from the last one down, so that
         # "p" stays the count of pages left (a list read from pages is done by then).
         if version is not None and pages:
             first = max(pages - DELETES_PER_TXN, 0)
             for i in range(first, pages):
-                txn.delete(keys.PAGE + version + keys.u32(i))
+                txn.delete(keys.page_key(version, i))
             if first:
                 rec["p"] = first
-                await self.kv.commit(txn.put(jkey, _pack(rec)))
+                await self.kv.commit(txn.put(jkey, pack_record(rec)))
                 return False
         await self.kv.commit(txn.delete(jkey))
         return True
@@ -251,13 +242,11 @@ class Journal:
     ) -> tuple[list[bytes], int]:
         """The next references to drop (at most BATCH distinct blocks) from the list or
         its pages, and how far the cursor moves; (_, 0) when the list is done."""
-        from meta.store import PAGE_BLOCKS
-
         if ids is not None:
             source: list[bytes] = ids[cursor:]
         elif version is not None and cursor < pages * PAGE_BLOCKS:
             page, skip = divmod(cursor, PAGE_BLOCKS)
-            praw = await self.kv.get(keys.PAGE + version + keys.u32(page))
+            praw = await self.kv.get(keys.page_key(version, page))
             source = [b for b, _ in unpack_page(praw)][skip:] if praw else []
             if not source:  # past the end of a short last page, or a page never written
                 return [], PAGE_BLOCKS - skip
@@ -273,13 +262,11 @@ class Journal:
         return out, len(out)
 
     async def _parts_step(self, jkey: bytes, raw: bytes, spawned_keys: list[bytes]) -> bool:
-        from meta.uploads import Part, part_prefix
-
-        rec = _unpack(raw)
+        rec = unpack_record(raw)
         upload_id: str = rec["u"]
         used = set(rec["used"])
         after: int = rec["a"]
-        prefix = part_prefix(upload_id)
+        prefix = keys.part_prefix(upload_id)
         rows = await self.kv.scan(
             prefix + keys.u32(after + 1), keys.prefix_end(prefix), limit=DELETES_PER_TXN // 2
         )
@@ -304,8 +291,8 @@ class Journal:
             txn.delete(pkey)
             after = part.number
         rec["a"] = after
-        await self.meta.apply_refcounts(txn, delta, {})
-        await self.kv.commit(txn.put(jkey, _pack(rec)))
+        await self.refs.apply_refcounts(txn, delta, {})
+        await self.kv.commit(txn.put(jkey, pack_record(rec)))
         if spawned is not None:
             spawned_keys.append(spawned)
         return False
@@ -317,10 +304,10 @@ class Journal:
         Returns how many records were finished."""
         rows = await self.kv.scan(JOURNAL, keys.prefix_end(JOURNAL), limit=limit)
         finished = 0
-        stale_before = now_ms() - self.meta.upload_grace_ms
+        stale_before = now_ms() - self.refs.upload_grace_ms
         for jkey, raw in rows:
             if jkey.startswith(STAGE):
-                if _unpack(raw)["t"] > stale_before:
+                if unpack_record(raw)["t"] > stale_before:
                     continue  # its writer may still commit
                 rkey = await self._to_release(jkey)
                 if rkey is None:
@@ -336,4 +323,4 @@ class Journal:
 
 
 def parts_record(upload_id: str, used: Iterable[int]) -> bytes:
-    return _pack({"u": upload_id, "used": sorted(used), "a": 0, "t": now_ms()})
+    return pack_record({"u": upload_id, "used": sorted(used), "a": 0, "t": now_ms()})

@@ -1,15 +1,21 @@
-"""Ordered key encoding for metadata records.
+"""Every metadata key prefix, and the ordered encoding of object keys.
 
-One-letter prefixes keep record families apart; object keys sort in S3 order (UTF-8
-bytes) because the object index is a range of byte keys:
+One-letter prefixes keep record families apart; all of them are defined here, so no two
+families can take the same letter. Object keys sort in S3 order (UTF-8 bytes) because
+the object index is a range of byte keys:
 
     B<bucket>                          bucket record
     O<bucket>\\0<enc(object key)>       object head (the current version)
     P<version id><page:4>              a page of a large object's block list
     C<block id>                        block reference count
     G<due:8><block id>                 GC queue: block whose count reached zero
-    U<bucket>\\0<upload id>            multipart upload (meta.uploads: also Q, W)
-    J<kind><id>                        journal of commits too big for one txn (meta.journal)
+    U<bucket>\\0<upload id>            multipart upload (meta.uploads)
+    Q<upload id><part:4>               one part of a multipart upload
+    W<upload id>                       a completed multipart upload
+    JS<id>, JR<id>, JU<upload id>      journal of commits too big for one txn (meta.journal)
+    K<access key>                      access key (meta.access)
+    N<node id>, A<node id>, L          storage nodes, their liveness, layout (meta.nodes)
+    E<name>                            leader election (meta.election)
 
 Bucket names never contain NUL, so ``O<bucket>\\0`` .. ``O<bucket>\\1`` is exactly one
 bucket's objects. Object keys can be 1024 bytes but a backend key may be shorter (LMDB:
@@ -33,7 +39,17 @@ PAGE = b"P"
 REFCOUNT = b"C"
 GCQUEUE = b"G"
 UPLOAD = b"U"
+PART = b"Q"
+DONE = b"W"
+JOURNAL = b"J"
+STAGE = JOURNAL + b"S"
+RELEASE = JOURNAL + b"R"
+UPLOAD_PARTS = JOURNAL + b"U"
 ACCESSKEY = b"K"
+NODE = b"N"
+ALIVE = b"A"
+LAYOUT = b"L"
+ELECTION = b"E"
 
 
 def bucket_key(bucket: str) -> bytes:
@@ -42,6 +58,38 @@ def bucket_key(bucket: str) -> bytes:
 
 def object_prefix(bucket: str) -> bytes:
     return OBJECT + bucket.encode() + b"\0"
+
+
+def page_key(version: bytes, page: int) -> bytes:
+    return PAGE + version + u32(page)
+
+
+def refcount_key(block_id: bytes) -> bytes:
+    return REFCOUNT + block_id
+
+
+def upload_prefix(bucket: str) -> bytes:
+    return UPLOAD + bucket.encode() + b"\0"
+
+
+def upload_key(bucket: str, upload_id: str) -> bytes:
+    return upload_prefix(bucket) + upload_id.encode()
+
+
+def part_prefix(upload_id: str) -> bytes:
+    return PART + bytes.fromhex(upload_id)
+
+
+def part_key(upload_id: str, number: int) -> bytes:
+    return part_prefix(upload_id) + u32(number)
+
+
+def done_key(upload_id: str) -> bytes:
+    return DONE + bytes.fromhex(upload_id)
+
+
+def upload_parts_key(upload_id: str) -> bytes:
+    return UPLOAD_PARTS + bytes.fromhex(upload_id)
 
 
 def prefix_end(prefix: bytes) -> bytes:

@@ -20,12 +20,8 @@ import json
 from dataclasses import asdict, dataclass
 
 from meta.api import KV, Lease, Txn
-from meta.keys import prefix_end
+from meta.keys import ALIVE, LAYOUT, NODE, prefix_end
 from meta.records import now_ms
-
-NODE = b"N"
-ALIVE = b"A"
-LAYOUT = b"L"
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 Each record carries a schema version (field "_") so that later releases can read what
 earlier ones wrote. Field names on disk are short; the dataclass names say what they are.
+The record types of multipart uploads live here too, beside the others, so that the
+journal can read part records without importing meta.uploads.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from typing import Any, NamedTuple
 import msgpack
 
 SCHEMA = 1
+PAGE_BLOCKS = 1024  # block-list entries per page record (~45 KiB)
+INLINE_BLOCKS = 256  # up to this many blocks live in the head itself (~11 KiB)
 
 
-def _pack(d: dict[str, Any]) -> bytes:
+def pack_record(d: dict[str, Any]) -> bytes:
+    """A record map as stored, with its schema version."""
     d["_"] = SCHEMA
     return msgpack.packb(d, use_bin_type=True)
 
 
-def _unpack(raw: bytes) -> dict[str, Any]:
+def unpack_record(raw: bytes) -> dict[str, Any]:
     return msgpack.unpackb(raw, raw=False)
 
 
@@ -39,11 +44,13 @@ class BucketRecord:
     state: str = "active"
 
     def to_bytes(self) -> bytes:
-        return _pack({"n": self.name, "c": self.created_ms, "r": self.region, "s": self.state})
+        return pack_record(
+            {"n": self.name, "c": self.created_ms, "r": self.region, "s": self.state}
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BucketRecord:
-        d = _unpack(raw)
+        d = unpack_record(raw)
         return cls(d["n"], d["c"], d.get("r", "us-east-1"), d.get("s", "active"))
 
 
@@ -97,11 +104,11 @@ class ObjectHead:
             d["xt"] = self.checksum_type
         if self.parts:
             d["pt"] = self.parts
-        return _pack(d)
+        return pack_record(d)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ObjectHead:
-        d = _unpack(raw)
+        d = unpack_record(raw)
         b = d.get("b")
         return cls(
             key=d["k"],
@@ -131,7 +138,7 @@ class ObjectSummary(NamedTuple):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ObjectSummary:
-        d = _unpack(raw)
+        d = unpack_record(raw)
         return cls(d["k"], d["s"], d["e"], d["t"])
 
 
@@ -169,3 +176,79 @@ class RefCount:
     @classmethod
     def new(cls, count: int) -> RefCount:
         return cls(count, os.urandom(8))
+
+
+@dataclass
+class Upload:
+    """An open multipart upload. Its nonce changes with every part commit, so Complete can
+    prove no part changed by comparing this one record (meta.uploads)."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    initiated_ms: int = field(default_factory=now_ms)
+    headers: dict[str, str] = field(default_factory=dict)
+    user_meta: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+    nonce: bytes = b""
+
+    def bumped(self) -> bytes:
+        """The record with a new nonce: what a part commit writes."""
+        self.nonce = os.urandom(8)
+        return self.to_bytes()
+
+    def to_bytes(self) -> bytes:
+        return msgpack.packb(
+            {
+                "_": SCHEMA,
+                "b": self.bucket,
+                "k": self.key,
+                "i": self.initiated_ms,
+                "h": self.headers,
+                "m": self.user_meta,
+                "ca": self.checksum_algorithm,
+                "ct": self.checksum_type,
+                "n": self.nonce,
+            },
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def from_bytes(cls, upload_id: str, raw: bytes) -> Upload:
+        d = unpack_record(raw)
+        return cls(
+            upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
+            d.get("n", b""),
+        )  # fmt: skip
+
+
+@dataclass
+class Part:
+    """One committed part: it holds references to its blocks until the upload ends."""
+
+    number: int
+    etag: str
+    size: int
+    blocks: list[BlockRef]
+    mtime_ms: int = field(default_factory=now_ms)
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return msgpack.packb(
+            {
+                "_": SCHEMA,
+                "n": self.number,
+                "e": self.etag,
+                "s": self.size,
+                "b": [[h, n] for h, n in self.blocks],
+                "t": self.mtime_ms,
+                "x": self.checksums,
+            },
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Part:
+        d = unpack_record(raw)
+        return cls(d["n"], d["e"], d["s"], [(h, n) for h, n in d["b"]], d["t"], d.get("x", {}))

@@ -14,53 +14,47 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from meta import journal, keys
+from meta import journal, keys, limits
 from meta.api import KV, MetaError, Txn, TxnConflict
+from meta.errors import (
+    BlockVanished,
+    BucketExists,
+    BucketNotEmpty,
+    BucketNotFound,
+    ConditionFailed,
+    ObjectNotFound,
+    StageLost,
+)
+from meta.limits import BATCH, MAX_RETRIES
 from meta.records import (
-    DELETING,
+    INLINE_BLOCKS,
+    PAGE_BLOCKS,
     BlockRef,
     BucketRecord,
     ObjectHead,
     ObjectSummary,
-    RefCount,
     now_ms,
     pack_page,
     unpack_page,
 )
+from meta.refs import BlockRefs
 
-PAGE_BLOCKS = 1024  # block-list entries per page record (~45 KiB)
-INLINE_BLOCKS = 256  # up to this many blocks live in the head itself (~11 KiB)
-# What a commit transaction may carry beside the head: more is staged or released in
-# batches (meta.journal), so every transaction fits etcd's default limits.
-BATCH_IN_COMMIT = journal.BATCH
-PAGES_IN_COMMIT = 4
-MAX_RETRIES = 64
+__all__ = [  # the errors and limits callers import from here
+    "INLINE_BLOCKS",
+    "MAX_RETRIES",
+    "PAGE_BLOCKS",
+    "BlockVanished",
+    "BucketExists",
+    "BucketNotEmpty",
+    "BucketNotFound",
+    "Condition",
+    "ConditionFailed",
+    "ListEntry",
+    "MetaStore",
+    "ObjectNotFound",
+]
+
 BUCKET_CACHE_SECONDS = 5.0
-
-
-class BucketExists(MetaError):
-    pass
-
-
-class BucketNotFound(MetaError):
-    pass
-
-
-class BucketNotEmpty(MetaError):
-    pass
-
-
-class ObjectNotFound(MetaError):
-    pass
-
-
-class ConditionFailed(MetaError):
-    """A conditional write's precondition (If-Match / If-None-Match) did not hold."""
-
-
-class BlockVanished(MetaError):
-    """A deduplicated block was collected while this upload was in flight: retry the upload."""
-
 
 log = logging.getLogger("cairn.meta")
 
@@ -70,6 +64,21 @@ Condition = Callable[[ObjectHead | None], None]
 Extra = Callable[[Txn], Awaitable["Counter[bytes]"]]
 """Adds a write's other records to its transaction (e.g. the parts a multipart completion
 consumes) and returns their block-reference changes. Called afresh on every attempt."""
+
+
+@dataclass
+class _Write:
+    """One put_object call, as each commit attempt needs it."""
+
+    bucket: str
+    head: ObjectHead
+    observed: dict[bytes, bytes]  # block id -> reference record as last seen
+    condition: Condition | None
+    source: tuple[str, str, bytes] | None
+    extra: Extra | None
+    taken: Counter[bytes]  # references the commit itself takes
+    pages: list[tuple[bytes, bytes]]  # block-list pages the commit itself writes
+    stage: tuple[bytes, bytes] | None = None  # (key, value) of the stage record, if staged
 
 
 @dataclass
@@ -89,7 +98,8 @@ class MetaStore:
         self.upload_grace_ms = max(
             gc_grace_ms, 3_600_000 if upload_grace_ms is None else upload_grace_ms
         )
-        self.journal = journal.Journal(self)
+        self.refs = BlockRefs(kv, gc_grace_ms, self.upload_grace_ms)
+        self.journal = journal.Journal(self.refs)
         self._buckets: dict[str, tuple[bytes, float]] = {}
 
     # ----------------------------------------------------------------- buckets
@@ -129,7 +139,7 @@ class MetaStore:
         except TxnConflict:
             raise BucketNotFound(name) from None
         prefix = keys.object_prefix(name)
-        upload_prefix = keys.UPLOAD + name.encode() + b"\0"
+        upload_prefix = keys.upload_prefix(name)
         if await self.kv.scan(prefix, keys.prefix_end(prefix), limit=1) or await self.kv.scan(
             upload_prefix, keys.prefix_end(upload_prefix), limit=1
         ):
@@ -202,37 +212,12 @@ class MetaStore:
         """One page of a large object's block list, so a ranged read loads only what it needs."""
         if head.blocks is not None:
             return head.blocks[page * PAGE_BLOCKS : (page + 1) * PAGE_BLOCKS]
-        raw = await self.kv.get(keys.PAGE + head.version + keys.u32(page))
+        raw = await self.kv.get(keys.page_key(head.version, page))
         return unpack_page(raw) if raw else []
 
     async def observe_block(self, block_id: bytes) -> bytes:
-        """The block's reference record, read (or created) before the block is written.
-
-        The commit later compares against exactly this value, and every write to the
-        record changes its nonce: if GC claimed the block in between, the compare fails
-        instead of committing a reference to deleted bytes. A block with no record gets a
-        zero-count one, queued for GC: so the value observed is never "absent" (which
-        could come back after a GC cycle), and a block whose upload fails is collected.
-        Waits while GC is deleting the block, since its bytes are about to go.
-        """
-        ckey = keys.REFCOUNT + block_id
-        for _ in range(500):
-            raw = await self.kv.get(ckey)
-            if raw is None:
-                rec = RefCount.new(0).to_bytes()
-                due = keys.u64(now_ms() + self.upload_grace_ms)
-                txn = (
-                    Txn().expect(ckey, None).put(ckey, rec).put(keys.GCQUEUE + due + block_id, rec)
-                )
-                try:
-                    await self.kv.commit(txn)
-                    return rec
-                except TxnConflict:
-                    continue
-            if RefCount.from_bytes(raw).count != DELETING:
-                return raw
-            await asyncio.sleep(0.01)
-        raise BlockVanished(block_id.hex())
+        """See BlockRefs.observe_block: read before a block is written, compared at commit."""
+        return await self.refs.observe_block(block_id)
 
     async def put_object(
         self,
@@ -260,58 +245,65 @@ class MetaStore:
         blocks = head.blocks or []
         if head.blocks is None and head.pages:  # already paged by the caller
             raise ValueError("put_object takes the block list in head.blocks")
-        new_pages: list[tuple[bytes, bytes]] = []
-        if len(blocks) > INLINE_BLOCKS:
-            head.blocks = None
-            head.pages = (len(blocks) + PAGE_BLOCKS - 1) // PAGE_BLOCKS
-            for i in range(head.pages):
-                page = blocks[i * PAGE_BLOCKS : (i + 1) * PAGE_BLOCKS]
-                new_pages.append((keys.PAGE + head.version + keys.u32(i), pack_page(page)))
         taken: Counter[bytes] = Counter() if moved else Counter(h for h, _ in blocks)
-        observed = dict(observed)
-        stage: tuple[bytes, bytes] | None = None
-        if len(taken) > journal.BATCH or len(new_pages) > PAGES_IN_COMMIT:
-            stage = await self.journal.stage(head.version, taken, observed, head.version, new_pages)
-            taken, new_pages = Counter(), []
-        committed = False
+        w = _Write(bucket, head, dict(observed), condition, source, extra, taken, _paginate(head))
+        if len(w.taken) > BATCH or len(w.pages) > limits.PAGES_IN_COMMIT:
+            w.stage = await self.journal.stage(
+                head.version, w.taken, w.observed, head.version, w.pages
+            )
+            w.taken, w.pages = Counter(), []
         try:
-            for attempt in range(MAX_RETRIES):
-                braw = await self.bucket_raw(bucket, cached=attempt == 0)
-                okey, old_raw = await self._head_raw(bucket, head.key)
-                old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
-                if condition is not None:
-                    condition(old)
-                txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
-                if source is not None:
-                    skey = self.codec(source[0]).encode(source[1].encode())
-                    txn.expect(skey, source[2])
-                txn.put(okey, head.to_bytes())
-                if stage is not None:
-                    txn.expect(stage[0], stage[1]).delete(stage[0])
-                for k, v in new_pages:
-                    txn.put(k, v)
-                delta = Counter(taken)
-                release = self._release(txn, old, delta) if old is not None else None
-                if extra is not None:
-                    delta.update(await extra(txn))
-                await self.apply_refcounts(txn, delta, observed)
-                try:
-                    await self.kv.commit(txn)
-                except TxnConflict:
-                    self.forget_bucket(bucket)
-                    if stage is None:
-                        await self.refresh_observed(observed)
-                    elif await self.kv.get(stage[0]) != stage[1]:
-                        raise journal.StageLost(stage[0].hex()) from None
-                    continue
-                committed = True
-                if release is not None:
-                    await self.finish(release)
-                return old
-            raise MetaError("too many conflicting writers")
-        finally:
-            if stage is not None and not committed:
-                await self.journal.abandon(stage[0])
+            old, release = await self._commit_head(w)
+        except BaseException:
+            if w.stage is not None:
+                await self.journal.abandon(w.stage[0])
+            raise
+        if release is not None:
+            await self.finish(release)
+        return old
+
+    async def _commit_head(self, w: _Write) -> tuple[ObjectHead | None, bytes | None]:
+        """Commit w's head against the current one, re-reading after each conflict; return
+        the version replaced and the release record left to finish, if any."""
+        for attempt in range(MAX_RETRIES):
+            txn, old, release = await self._head_txn(w, cached_bucket=attempt == 0)
+            try:
+                await self.kv.commit(txn)
+            except TxnConflict:
+                self.forget_bucket(w.bucket)
+                if w.stage is None:
+                    await self.refs.refresh_observed(w.observed)
+                elif await self.kv.get(w.stage[0]) != w.stage[1]:
+                    raise StageLost(w.stage[0].hex()) from None
+                continue
+            return old, release
+        raise MetaError("too many conflicting writers")
+
+    async def _head_txn(
+        self, w: _Write, *, cached_bucket: bool
+    ) -> tuple[Txn, ObjectHead | None, bytes | None]:
+        """One attempt's transaction: compare the bucket, the current head (and a copy's
+        source, and the stage), put the head and pages, adjust the references."""
+        braw = await self.bucket_raw(w.bucket, cached=cached_bucket)
+        okey, old_raw = await self._head_raw(w.bucket, w.head.key)
+        old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
+        if w.condition is not None:
+            w.condition(old)
+        txn = Txn().expect(keys.bucket_key(w.bucket), braw).expect(okey, old_raw)
+        if w.source is not None:
+            sbucket, skey, sraw = w.source
+            txn.expect(self.codec(sbucket).encode(skey.encode()), sraw)
+        txn.put(okey, w.head.to_bytes())
+        if w.stage is not None:
+            txn.expect(w.stage[0], w.stage[1]).delete(w.stage[0])
+        for k, v in w.pages:
+            txn.put(k, v)
+        delta = Counter(w.taken)
+        release = self._release(txn, old, delta) if old is not None else None
+        if w.extra is not None:
+            delta.update(await w.extra(txn))
+        await self.refs.apply_refcounts(txn, delta, w.observed)
+        return txn, old, release
 
     def _release(self, txn: Txn, old: ObjectHead, delta: Counter[bytes]) -> bytes | None:
         """Drop the replaced version's references (see drop_refs)."""
@@ -331,10 +323,10 @@ class MetaStore:
         """Drop references (``ids``, or the ``pages`` block-list pages of ``version``) in txn
         when they fit beside delta; otherwise write a release record and return its key, to
         be finished after the commit (meta.journal)."""
-        if ids is not None and len(set(delta) | set(ids)) <= BATCH_IN_COMMIT:
+        if ids is not None and len(set(delta) | set(ids)) <= BATCH:
             delta.subtract(ids)
             return None
-        rkey = journal.RELEASE + (version or journal.new_id())
+        rkey = keys.RELEASE + (version or journal.new_id())
         txn.put(rkey, journal.release_record(ids, version, pages))
         return rkey
 
@@ -376,35 +368,10 @@ class MetaStore:
     async def apply_refcounts(
         self, txn: Txn, delta: Counter[bytes], observed: dict[bytes, bytes]
     ) -> None:
-        due = keys.u64(now_ms() + self.gc_grace_ms)
-        for block_id, d in delta.items():
-            if d == 0:
-                continue
-            ckey = keys.REFCOUNT + block_id
-            raw = observed[block_id] if block_id in observed else await self.kv.get(ckey)
-            count = RefCount.from_bytes(raw).count if raw is not None else 0
-            if count == DELETING:  # only reachable for blocks we drop, never for new ones
-                count = 0
-            txn.expect(ckey, raw)
-            new = RefCount.new(max(count + d, 0)).to_bytes()
-            txn.put(ckey, new)
-            if count + d <= 0:
-                # The entry carries the record it was queued for: GC acts on it only if the
-                # block has not been referenced (and released) again since.
-                txn.put(keys.GCQUEUE + due + block_id, new)
+        await self.refs.apply_refcounts(txn, delta, observed)
 
     async def refresh_observed(self, observed: dict[bytes, bytes]) -> None:
-        """After a conflict: a block whose record still exists is still stored; one whose
-        record vanished or is being deleted may be gone, and the upload must be redone."""
-        for block_id, raw in list(observed.items()):
-            cur = await self.kv.get(keys.REFCOUNT + block_id)
-            if cur == raw:
-                continue
-            if cur is None or RefCount.from_bytes(cur).count in (DELETING, 0):
-                # Gone, going, or unreferenced: a zero-count record that changed may be a
-                # new one, made by an observer that has not yet written the block GC took.
-                raise BlockVanished(block_id.hex())
-            observed[block_id] = cur
+        await self.refs.refresh_observed(observed)
 
     # ----------------------------------------------------------------- listing
 
@@ -509,36 +476,30 @@ class MetaStore:
     # ----------------------------------------------------------------- GC
 
     async def gc_due(self, limit: int = 1000) -> list[tuple[bytes, bytes, bytes]]:
-        """GC queue entries whose grace period is over: (queue key, block id, record)."""
-        end = keys.GCQUEUE + keys.u64(now_ms() + 1)
-        rows = await self.kv.scan(keys.GCQUEUE, end, limit=limit)
-        return [(k, k[len(keys.GCQUEUE) + 8 :], v) for k, v in rows]
+        return await self.refs.gc_due(limit)
 
     async def gc_claim(self, qkey: bytes, block_id: bytes, queued: bytes) -> bytes | None:
-        """Claim an unreferenced block for deletion; return the claim to finish with.
-
-        Only the record the entry was queued for is claimed: if the block was referenced
-        again since (even if released again later, with its own, later entry), this entry
-        is stale and is dropped, so the grace period counts from the last release.
-        """
-        ckey = keys.REFCOUNT + block_id
-        raw = await self.kv.get(ckey)
-        if raw is not None and RefCount.from_bytes(raw).count == DELETING:
-            return raw  # a previous run crashed mid-delete: finish it
-        if raw is not None and raw == queued:
-            claim = RefCount.new(DELETING).to_bytes()
-            try:
-                await self.kv.commit(Txn().expect(ckey, raw).put(ckey, claim))
-                return claim
-            except TxnConflict:
-                pass  # changed under us: this entry is stale
-        await self.kv.commit(Txn().delete(qkey))
-        return None
+        return await self.refs.gc_claim(qkey, block_id, queued)
 
     async def gc_finish(self, qkey: bytes, block_id: bytes, claim: bytes) -> None:
-        ckey = keys.REFCOUNT + block_id
-        await self.kv.commit(Txn().expect(ckey, claim).delete(ckey).delete(qkey))
+        await self.refs.gc_finish(qkey, block_id, claim)
 
     async def refcount(self, block_id: bytes) -> int:
-        raw = await self.kv.get(keys.REFCOUNT + block_id)
-        return RefCount.from_bytes(raw).count if raw is not None else 0
+        return await self.refs.refcount(block_id)
+
+    async def block_known(self, block_id: bytes) -> bool:
+        """See BlockRefs.block_known: a record that GC has not claimed."""
+        return await self.refs.block_known(block_id)
+
+
+def _paginate(head: ObjectHead) -> list[tuple[bytes, bytes]]:
+    """Move a long block list out of head into block-list pages; return the pages."""
+    blocks = head.blocks or []
+    if len(blocks) <= INLINE_BLOCKS:
+        return []
+    head.blocks = None
+    head.pages = (len(blocks) + PAGE_BLOCKS - 1) // PAGE_BLOCKS
+    return [
+        (keys.page_key(head.version, i), pack_page(blocks[i * PAGE_BLOCKS : (i + 1) * PAGE_BLOCKS]))
+        for i in range(head.pages)
+    ]

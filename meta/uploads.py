@@ -1,7 +1,7 @@
 """Multipart uploads in metadata: the upload, its parts, and the completion that turns
 them into one object version in a single transaction.
 
-Records (beside those in meta.keys):
+Records (keys in meta.keys, record types in meta.records):
 
     U<bucket>\\0<upload id>      the upload: key, headers, checksum algorithm and type, and
                                 a nonce that every part commit changes
@@ -25,112 +25,29 @@ import asyncio
 import os
 import random
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
 
 import msgpack
 
 from meta import journal, keys
 from meta.api import MetaError, Txn, TxnConflict
-from meta.records import BlockRef, ObjectHead, now_ms
-from meta.store import MAX_RETRIES, BucketNotFound, Condition, MetaStore
+from meta.errors import BucketNotFound, PartChanged, StageLost, UploadNotFound
+from meta.keys import part_prefix
+from meta.limits import BATCH, MAX_RETRIES
+from meta.records import ObjectHead, Part, Upload
+from meta.store import Condition, MetaStore
 
-PART = b"Q"
-DONE = b"W"
+__all__ = [  # the records and errors callers import from here
+    "Part",
+    "PartChanged",
+    "Upload",
+    "UploadNotFound",
+    "Uploads",
+    "part_prefix",
+]
+
 # Concurrent part commits conflict on the upload record and retry, one winning per round;
 # with jittered backoff, enough rounds for hundreds of parts committing at once.
 PART_RETRIES = 1000
-
-
-class UploadNotFound(MetaError):
-    pass
-
-
-class PartChanged(MetaError):
-    """A part was uploaded again while the upload was being completed: retry Complete."""
-
-
-@dataclass
-class Upload:
-    upload_id: str
-    bucket: str
-    key: str
-    initiated_ms: int = field(default_factory=now_ms)
-    headers: dict[str, str] = field(default_factory=dict)
-    user_meta: dict[str, str] = field(default_factory=dict)
-    checksum_algorithm: str | None = None
-    checksum_type: str | None = None
-    nonce: bytes = b""
-
-    def bumped(self) -> bytes:
-        """The record with a new nonce: what a part commit writes."""
-        self.nonce = os.urandom(8)
-        return self.to_bytes()
-
-    def to_bytes(self) -> bytes:
-        return msgpack.packb(
-            {
-                "_": 1,
-                "b": self.bucket,
-                "k": self.key,
-                "i": self.initiated_ms,
-                "h": self.headers,
-                "m": self.user_meta,
-                "ca": self.checksum_algorithm,
-                "ct": self.checksum_type,
-                "n": self.nonce,
-            },
-            use_bin_type=True,
-        )
-
-    @classmethod
-    def from_bytes(cls, upload_id: str, raw: bytes) -> Upload:
-        d: dict[str, Any] = msgpack.unpackb(raw, raw=False)
-        return cls(
-            upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
-            d.get("n", b""),
-        )  # fmt: skip
-
-
-@dataclass
-class Part:
-    number: int
-    etag: str
-    size: int
-    blocks: list[BlockRef]
-    mtime_ms: int = field(default_factory=now_ms)
-    checksums: dict[str, str] = field(default_factory=dict)
-
-    def to_bytes(self) -> bytes:
-        return msgpack.packb(
-            {
-                "_": 1,
-                "n": self.number,
-                "e": self.etag,
-                "s": self.size,
-                "b": [[h, n] for h, n in self.blocks],
-                "t": self.mtime_ms,
-                "x": self.checksums,
-            },
-            use_bin_type=True,
-        )
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Part:
-        d: dict[str, Any] = msgpack.unpackb(raw, raw=False)
-        return cls(d["n"], d["e"], d["s"], [(h, n) for h, n in d["b"]], d["t"], d.get("x", {}))
-
-
-def _upload_key(bucket: str, upload_id: str) -> bytes:
-    return keys.UPLOAD + bucket.encode() + b"\0" + upload_id.encode()
-
-
-def part_prefix(upload_id: str) -> bytes:
-    return PART + bytes.fromhex(upload_id)
-
-
-def _part_key(upload_id: str, number: int) -> bytes:
-    return part_prefix(upload_id) + keys.u32(number)
 
 
 def _valid_id(upload_id: str) -> bool:
@@ -146,7 +63,7 @@ class Uploads:
         if await self.meta.get_bucket(upload.bucket) is None:
             raise BucketNotFound(upload.bucket)
         upload.upload_id = os.urandom(16).hex()
-        ukey = _upload_key(upload.bucket, upload.upload_id)
+        ukey = keys.upload_key(upload.bucket, upload.upload_id)
         braw = await self.meta.bucket_raw(upload.bucket)
         await self.kv.commit(
             Txn().expect(keys.bucket_key(upload.bucket), braw).put(ukey, upload.to_bytes())
@@ -154,7 +71,9 @@ class Uploads:
         return upload
 
     async def get(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, bytes]:
-        raw = await self.kv.get(_upload_key(bucket, upload_id)) if _valid_id(upload_id) else None
+        raw = (
+            await self.kv.get(keys.upload_key(bucket, upload_id)) if _valid_id(upload_id) else None
+        )
         if raw is None:
             if await self.meta.get_bucket(bucket) is None:
                 raise BucketNotFound(bucket)
@@ -169,10 +88,10 @@ class Uploads:
     ) -> None:
         """Commit a part (replacing one with the same number) while the upload exists."""
         observed = dict(observed)
-        pkey = _part_key(upload_id, part.number)
+        pkey = keys.part_key(upload_id, part.number)
         taken: Counter[bytes] = Counter(h for h, _ in part.blocks)
         stage: tuple[bytes, bytes] | None = None
-        if len(taken) > journal.BATCH:
+        if len(taken) > BATCH:
             stage = await self.meta.journal.stage(journal.new_id(), taken, observed)
             taken = Counter()
         committed = False
@@ -182,8 +101,8 @@ class Uploads:
                     await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
                 upload, uraw = await self.get(bucket, key, upload_id)
                 old_raw = await self.kv.get(pkey)
-                txn = Txn().expect(_upload_key(bucket, upload_id), uraw).expect(pkey, old_raw)
-                txn.put(_upload_key(bucket, upload_id), upload.bumped())
+                txn = Txn().expect(keys.upload_key(bucket, upload_id), uraw).expect(pkey, old_raw)
+                txn.put(keys.upload_key(bucket, upload_id), upload.bumped())
                 txn.put(pkey, part.to_bytes())
                 if stage is not None:
                     txn.expect(stage[0], stage[1]).delete(stage[0])
@@ -199,7 +118,7 @@ class Uploads:
                     if stage is None:
                         await self.meta.refresh_observed(observed)
                     elif await self.kv.get(stage[0]) != stage[1]:
-                        raise journal.StageLost(stage[0].hex()) from None
+                        raise StageLost(stage[0].hex()) from None
                     continue
                 committed = True
                 if release is not None:
@@ -228,10 +147,10 @@ class Uploads:
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         """Remove the upload in one transaction; its parts go through the journal."""
-        ukey = _upload_key(bucket, upload_id)
+        ukey = keys.upload_key(bucket, upload_id)
         for _ in range(MAX_RETRIES):
             _, uraw = await self.get(bucket, key, upload_id)  # validates the id
-            jkey = journal.UPLOAD_PARTS + bytes.fromhex(upload_id)
+            jkey = keys.upload_parts_key(upload_id)
             txn = Txn().expect(ukey, uraw).delete(ukey)
             txn.put(jkey, journal.parts_record(upload_id, ()))
             try:
@@ -258,8 +177,8 @@ class Uploads:
         retried requests; the used parts' references become the object's.
         """
         bucket, upload_id = upload.bucket, upload.upload_id
-        ukey = _upload_key(bucket, upload_id)
-        jkey = journal.UPLOAD_PARTS + bytes.fromhex(upload_id)
+        ukey = keys.upload_key(bucket, upload_id)
+        jkey = keys.upload_parts_key(upload_id)
 
         async def extra(txn: Txn) -> Counter[bytes]:
             current = await self.kv.get(ukey)
@@ -270,7 +189,7 @@ class Uploads:
             txn.expect(ukey, upload_raw).delete(ukey)
             txn.put(jkey, journal.parts_record(upload_id, (p.number for p, _ in used)))
             done = msgpack.packb([bucket, upload.key, head.etag, head.version], use_bin_type=True)
-            txn.put(DONE + bytes.fromhex(upload_id), done)
+            txn.put(keys.done_key(upload_id), done)
             return Counter()
 
         await self.meta.put_object(bucket, head, {}, condition, extra=extra, moved=True)
@@ -281,7 +200,7 @@ class Uploads:
         """(etag, version) if this upload was completed into bucket/key: for retries."""
         if not _valid_id(upload_id):
             return None
-        raw = await self.kv.get(DONE + bytes.fromhex(upload_id))
+        raw = await self.kv.get(keys.done_key(upload_id))
         if raw is None:
             return None
         b, k, etag, version = msgpack.unpackb(raw, raw=False)
@@ -291,7 +210,7 @@ class Uploads:
         """Every open upload of a bucket, sorted by key then initiation (S3's order)."""
         if await self.meta.get_bucket(bucket) is None:
             raise BucketNotFound(bucket)
-        prefix = keys.UPLOAD + bucket.encode() + b"\0"
+        prefix = keys.upload_prefix(bucket)
         rows = await self.kv.scan(prefix, keys.prefix_end(prefix), limit=10_000_000)
         ups = [Upload.from_bytes(k[len(prefix) :].decode(), v) for k, v in rows]
         ups.sort(key=lambda u: (u.key.encode(), u.initiated_ms, u.upload_id))

@@ -9,7 +9,20 @@ move, spare copies written around a full or dead node). The id lists are held in
 for the pass: 32 bytes per block per node.
 
 Only blocks that metadata still knows (a reference record that GC has not claimed) are
-copied, and a copy that raced with GC is taken back, so repair never resurrects garbage.
+copied. Repair never takes a copy back: GC may claim the block while the copies are in
+flight, and by the time repair could notice, a new PUT of the same content may have been
+acknowledged onto those very nodes (issue 14, item 6). Instead, after copying, repair
+observes the block's reference record the way a writer does (MetaStore.observe_block):
+it waits out a claim in progress and creates a zero-count record, queued for GC, if GC
+has finished. Either way a record read after the copies landed exists, and whatever GC
+does to it later (claim, then delete everywhere) happens after them, so GC takes the
+copies of garbage under its own claim, and a concurrent PUT's commit is guarded by it.
+
+A copy outside the layout is dropped only while every layout replica holds the block,
+asked again right before (the listing is from the start of the pass). Only GC deletes
+from layout replicas, so such a drop leaves the block on R layout replicas, or on the
+W that a PUT acknowledged meanwhile wrote; it never needs GC's claim.
+
 It is a step of the housekeeper (cairn/housekeeper.py), a bounded number of bytes per pass.
 """
 
@@ -21,9 +34,7 @@ from dataclasses import dataclass
 from blockstore.api import BlockStoreError, all_ids
 from blockstore.cluster.placement import partition_of
 from blockstore.cluster.replicated import ReplicatedBlocks
-from meta import keys
-from meta.records import DELETING, RefCount
-from meta.store import MetaStore
+from meta.store import BlockVanished, MetaStore
 
 log = logging.getLogger("cairn.repair")
 
@@ -84,31 +95,49 @@ class Repairer:
         live_replicas = [n for n in replicas if n in held]
         missing = [n for n in live_replicas if bid not in held[n]]
         if missing:
-            if not await self._known(bid):
+            if not await self.meta.block_known(bid):
                 stats.skipped_garbage += 1
                 return
-            source = next(n for n in held if bid in held[n])
-            data = await self.blocks.stores[source].get(bid)
-            for node in missing:
-                await self.blocks.stores[node].put(bid, data)
-                held[node].add(bid)
-                stats.copied += 1
-                stats.copied_bytes += len(data)
-            if not await self._known(bid):  # GC claimed it meanwhile: take ours back
-                for node in missing:
-                    await self.blocks.stores[node].delete(bid)
-                return
+            await self._copy(bid, missing, held, stats)
         # Every layout replica is live and holds it: copies elsewhere are surplus.
         if len(live_replicas) == len(replicas) == layout.replicas:
-            for node in held:
-                if node not in replicas and bid in held[node]:
-                    await self.blocks.stores[node].delete(bid)
-                    held[node].discard(bid)
-                    stats.dropped += 1
+            await self._drop_surplus(bid, replicas, held, stats)
+
+    async def _copy(
+        self, bid: bytes, missing: list[str], held: dict[str, set[bytes]], stats: RepairStats
+    ) -> None:
+        source = next(n for n in held if bid in held[n])
+        data = await self.blocks.stores[source].get(bid)
+        for node in missing:
+            await self.blocks.stores[node].put(bid, data)
+            held[node].add(bid)
+            stats.copied += 1
+            stats.copied_bytes += len(data)
+        try:
+            # After the copies: a record GC acts on only after now (see the module doc).
+            await self.meta.observe_block(bid)
+        except BlockVanished:
+            # Claimed for seconds: a GC that died mid-delete, which the next GC run
+            # finishes by deleting everywhere again, these copies included.
+            stats.errors += 1
+            log.warning("repair: block %s stays claimed by GC", bid.hex())
+
+    async def _drop_surplus(
+        self, bid: bytes, replicas: list[str], held: dict[str, set[bytes]], stats: RepairStats
+    ) -> None:
+        surplus = [n for n in held if n not in replicas and bid in held[n]]
+        if not surplus:
+            return
+        layout = self.blocks.layout
+        for node in replicas:  # held is from the start of the pass: ask again
+            if not (await self.blocks.stores[node].has([bid]))[0]:
+                return
+        if self.blocks.layout is not layout:
+            return  # the layout moved meanwhile: the next pass decides
+        for node in surplus:
+            await self.blocks.stores[node].delete(bid)
+            held[node].discard(bid)
+            stats.dropped += 1
 
     async def _list(self, node: str) -> set[bytes]:
         return {bid async for page in all_ids(self.blocks.stores[node]) for bid in page}
-
-    async def _known(self, bid: bytes) -> bool:
-        raw = await self.meta.kv.get(keys.REFCOUNT + bid)
-        return raw is not None and RefCount.from_bytes(raw).count != DELETING

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from meta.api import MetaUnavailable, Txn, TxnConflict
+from meta.api import MetaUnavailable, Txn, TxnConflict, TxnTooLarge
 from meta.etcd_kv import EtcdKV
 from tests.etcd_cluster import MAX_REQUEST_BYTES, MAX_TXN_OPS, EtcdCluster, shared_cluster
 
@@ -128,7 +128,7 @@ async def test_default_limits_are_the_servers(kv: EtcdKV) -> None:
     over = Txn()
     for i in range(129):
         over.put(f"many/{i:06d}".encode(), b"")
-    with pytest.raises(ValueError, match=r"129 operations.*limit is 128.*--max-txn-ops"):
+    with pytest.raises(TxnTooLarge, match=r"129 operations.*limit is 128"):
         await kv.commit(over)
     assert await kv.scan(b"many/", b"many0", limit=1) == []
     compares = Txn()
@@ -141,27 +141,48 @@ async def test_default_limits_are_the_servers(kv: EtcdKV) -> None:
 
 async def test_request_size_limit_checked_before_sending(kv: EtcdKV) -> None:
     await kv.commit(Txn().put(b"k", b"x" * (1 << 20)))  # 1 MiB: within 1.5 MiB
-    with pytest.raises(ValueError, match=r"limit is 1572864 bytes.*--max-request-bytes"):
+    with pytest.raises(TxnTooLarge, match=r"the limit is 1571840"):
         await kv.commit(Txn().put(b"k", b"y" * (2 << 20)))
     assert await kv.get(b"k") == b"x" * (1 << 20)
 
 
+async def test_lower_server_limits_are_checked_before_sending() -> None:
+    """A cluster run with lower limits than etcd's defaults: EtcdKV, told them, refuses
+    what fits the interface but not that server, and says what to change."""
+    kv = EtcdKV.from_spec(
+        shared_cluster().spec, prefix=_prefix(), max_txn_ops=64, max_request_bytes=512 << 10
+    )
+    try:
+        many = Txn()
+        for i in range(65):
+            many.put(f"k{i}".encode(), b"")
+        with pytest.raises(TxnTooLarge, match=r"65 operations.*limit is 64.*--max-txn-ops"):
+            await kv.commit(many)
+        with pytest.raises(TxnTooLarge, match=r"limit is 524288 bytes.*--max-request-bytes"):
+            await kv.commit(Txn().put(b"k", b"y" * (1 << 20)))
+        assert await kv.scan(b"k", b"l") == []
+    finally:
+        await kv.close()
+
+
 async def test_server_refusal_maps_to_the_same_error() -> None:
-    """Configured limits higher than the server's: etcd refuses, EtcdKV says what to change."""
+    """Configured limits higher than the server's: etcd refuses, EtcdKV says what to change.
+    commit never sends such a txn (the interface's rule refuses it first), so the request
+    goes out below commit, as it would to a server run with lower limits than configured."""
     spec = shared_cluster().spec
     kv = EtcdKV.from_spec(spec, prefix=_prefix(), max_txn_ops=50_000)
     try:
         txn = Txn()
         for i in range(MAX_TXN_OPS + 1):
             txn.put(f"k{i}".encode(), b"")
-        with pytest.raises(ValueError, match=r"--max-txn-ops.*server refused"):
-            await kv.commit(txn)
+        with pytest.raises(TxnTooLarge, match=r"--max-txn-ops.*server refused"):
+            await kv._call("Txn", kv.build_txn(txn))
     finally:
         await kv.close()
     kv = EtcdKV.from_spec(spec, prefix=_prefix(), max_request_bytes=64 << 20)
     try:
-        with pytest.raises(ValueError, match=r"too large"):
-            await kv.commit(Txn().put(b"b0", b"z" * (2 << 20)))
+        with pytest.raises(TxnTooLarge, match=r"too large"):
+            await kv._call("Txn", kv.build_txn(Txn().put(b"b0", b"z" * (2 << 20))))
         assert await kv.get(b"b0") is None
     finally:
         await kv.close()

@@ -11,7 +11,15 @@ import random
 
 import pytest
 
-from meta.api import KV, MAX_TXN_BYTES, MAX_TXN_OPS, LeaseExpired, Txn, TxnConflict
+from meta.api import (
+    KV,
+    MAX_TXN_BYTES,
+    MAX_TXN_OPS,
+    LeaseExpired,
+    Txn,
+    TxnConflict,
+    TxnTooLarge,
+)
 
 
 async def put(kv: KV, *pairs: tuple[bytes, bytes]) -> None:
@@ -202,6 +210,26 @@ async def test_txn_limits_refused_by_every_backend(kv: KV) -> None:
     ok = Txn().put(b"lim/big", b"x" * (MAX_TXN_BYTES - 4096))
     await kv.commit(ok)
     assert len(await kv.get(b"lim/big") or b"") == MAX_TXN_BYTES - 4096
+
+
+def _oversize_txns() -> list[Txn]:
+    ops, compares = Txn(), Txn().put(b"lim/x", b"v")
+    for i in range(MAX_TXN_OPS + 1):
+        ops.put(f"lim/{i:04d}".encode(), b"v")
+        compares.expect(f"lim/{i:04d}".encode(), None)
+    return [ops, compares, Txn().put(b"lim/big", b"x" * (MAX_TXN_BYTES + 1))]
+
+
+async def test_oversize_txn_refused_by_the_interface_rule(kv: KV) -> None:
+    """Every backend refuses with Txn.check_limits' own error (one rule, meta.api), not a
+    backend's: code tested on LMDB meets the same refusal on etcd."""
+    for txn in _oversize_txns():
+        with pytest.raises(TxnTooLarge) as rule:
+            txn.check_limits()
+        with pytest.raises(TxnTooLarge) as refused:
+            await kv.commit(txn)
+        assert str(refused.value) == str(rule.value)
+    assert await kv.scan(b"lim/", b"lim0") == []
 
 
 async def test_puts_and_deletes_in_one_txn(kv: KV) -> None:

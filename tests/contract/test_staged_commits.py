@@ -332,7 +332,7 @@ async def test_crash_at_every_step_of_a_large_complete(
     commits in turn; with staged_pages the pages are written ahead of the commit, as for
     lists longer than a transaction takes."""
     if staged_pages:
-        monkeypatch.setattr("meta.store.PAGES_IN_COMMIT", 0)
+        monkeypatch.setattr("meta.limits.PAGES_IN_COMMIT", 0)
     store = MetaStore(kv, gc_grace_ms=0, upload_grace_ms=0)
     await store.create_bucket(BUCKET, "us-east-1")
     used = list(range(1, 151, 3)) + list(range(2, 151, 3))
