@@ -31,7 +31,6 @@ from gateway.workers import bind, run_workers
 from meta.access import AccessKeys
 from meta.api import KV
 from meta.store import MetaStore
-from meta.uploads import Uploads
 
 
 def load_credentials(data: Path) -> tuple[str, str]:
@@ -154,8 +153,7 @@ def _run_gateway(
         objects = ObjectService(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )
-        uploads = Uploads(meta)
-        services = Services(meta=meta, objects=objects, uploads=uploads, region=args.region)
+        services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             keeper = Housekeeper(meta, blocks, _schedule(args))
             background.append(keeper.run)

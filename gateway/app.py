@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import metrics
-from gateway.auth.verify import SignedRequest, authenticate
+from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.context import RequestContext, Services
 from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
 from gateway.handlers import HANDLERS
@@ -37,11 +37,21 @@ METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
 
 
 def _headers(request: Request) -> dict[str, str]:
+    """Lower-case names; a repeated header's values joined by commas, in order (collected
+    and joined once, so many repeats cost linear time)."""
     out: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
     for k, v in request.scope["headers"]:
         name = k.decode("latin-1").lower()
         value = v.decode("latin-1")
-        out[name] = out[name] + "," + value if name in out else value
+        if name not in out:
+            out[name] = value
+        elif name in repeated:
+            repeated[name].append(value)
+        else:
+            repeated[name] = [out[name], value]
+    for name, values in repeated.items():
+        out[name] = ",".join(values)
     return out
 
 
@@ -60,62 +70,93 @@ def create_app(
     membership, key refresh) run for the app's lifetime."""
 
     async def handle(request: Request) -> Response:
-        request_id = os.urandom(8).hex().upper()
-        scope = request.scope
-        raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-        raw_path = raw_path.split("?", 1)[0]
-        raw_query = scope.get("query_string", b"").decode("latin-1")
-        headers = _headers(request)
-        method = request.method
-        started = time.perf_counter()
-        operation = "Unresolved"
-        try:
-            endpoint = resolve(method, raw_path, raw_query, headers.get("host"), domain)
-            endpoint = _refine(endpoint, headers)
-            operation = endpoint.op
-            signed = SignedRequest(method, raw_path, raw_query, headers)
-            try:
-                auth = authenticate(signed, keyring.secret_for)
-            except InvalidAccessKeyId:
-                if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
-                    raise
-                auth = authenticate(signed, keyring.secret_for)
-            if not keyring.allows(auth.access_key, endpoint.bucket):
-                raise AccessDenied()
-            ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
-            response = await HANDLERS[endpoint.op](ctx)
-        except NotModified as exc:
-            response = Response(status_code=304, headers=exc.headers)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes S3 error XML
-            err = from_internal(exc)
-            if err.code == "InternalError":
-                log.exception("request %s failed", request_id)
-            elif err.status == 503:
-                log.warning("request %s: %s: %r", request_id, err.code, exc)
-            err.resource = err.resource or _resource(raw_path)
-            body = b"" if method == "HEAD" else error_document(err, request_id)
-            response = Response(
-                body,
-                status_code=err.status,
-                media_type="application/xml",
-                headers=err.headers,
-            )
-            if _body_unread(request, headers):
-                # The client may be waiting for "100 Continue" before it sends the body, or
-                # still sending it: the connection's framing is unknown, so end it.
-                response.headers["connection"] = "close"
-        rid = request_id.encode()
-        response.raw_headers += [
-            (b"x-amz-request-id", rid),
-            (b"x-amz-id-2", rid),
-            (b"server", b"Cairn"),
-        ]
-        metrics.observe(operation, response.status_code, time.perf_counter() - started)
-        return response
+        return await _handle(request, services, keyring, domain)
+
+    routes = [Route("/{path:path}", handle, methods=METHODS)]
+    return Starlette(routes=routes, lifespan=_lifespan(background or []))
+
+
+async def _handle(
+    request: Request, services: Services, keyring: KeyRing, domain: str | None
+) -> Response:
+    """One request, start to end: every outcome is a response, timed and counted."""
+    request_id = os.urandom(8).hex().upper()
+    scope = request.scope
+    raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+    raw_path = raw_path.split("?", 1)[0]
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    headers = _headers(request)
+    started = time.perf_counter()
+    operation = "Unresolved"
+    try:
+        endpoint = resolve(request.method, raw_path, raw_query, headers.get("host"), domain)
+        endpoint = _refine(endpoint, headers)
+        operation = endpoint.op
+        auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
+        if not keyring.allows(auth.access_key, endpoint.bucket):
+            raise AccessDenied()
+        ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
+        response = await HANDLERS[endpoint.op](ctx)
+    except NotModified as exc:
+        response = Response(status_code=304, headers=exc.headers)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes S3 error XML
+        response = _error_response(exc, request, request_id, raw_path, headers)
+    rid = request_id.encode()
+    response.raw_headers += [
+        (b"x-amz-request-id", rid),
+        (b"x-amz-id-2", rid),
+        (b"server", b"Cairn"),
+    ]
+    metrics.observe(operation, response.status_code, time.perf_counter() - started)
+    return response
+
+
+async def _authenticate(
+    keyring: KeyRing, method: str, raw_path: str, raw_query: str, headers: dict[str, str]
+) -> AuthResult:
+    """The request's signature checked; an unknown key may have just been created, so the
+    key ring looks again once before the request is refused."""
+    signed = SignedRequest(method, raw_path, raw_query, headers)
+    try:
+        return authenticate(signed, keyring.secret_for)
+    except InvalidAccessKeyId:
+        if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
+            raise
+        return authenticate(signed, keyring.secret_for)
+
+
+def _error_response(
+    exc: Exception, request: Request, request_id: str, raw_path: str, headers: dict[str, str]
+) -> Response:
+    """Any failure as the S3 error a client sees (from_internal maps it once)."""
+    err = from_internal(exc)
+    if err.code == "InternalError":
+        log.exception("request %s failed", request_id)
+    elif err.status == 503:
+        log.warning("request %s: %s: %r", request_id, err.code, exc)
+    err.resource = err.resource or _resource(raw_path)
+    body = b"" if request.method == "HEAD" else error_document(err, request_id)
+    response = Response(
+        body,
+        status_code=err.status,
+        media_type="application/xml",
+        headers=err.headers,
+    )
+    if _body_unread(request, headers):
+        # The client may be waiting for "100 Continue" before it sends the body, or
+        # still sending it: the connection's framing is unknown, so end it.
+        response.headers["connection"] = "close"
+    return response
+
+
+def _lifespan(
+    background: list[Callable[[], Awaitable[None]]],
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """Runs the background tasks while the app serves; cancels them when it stops."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(job()) for job in background or []]
+        tasks = [asyncio.create_task(job()) for job in background]
         try:
             yield
         finally:
@@ -125,8 +166,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
 
-    routes = [Route("/{path:path}", handle, methods=METHODS)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return lifespan
 
 
 def _access_key_of(headers: Mapping[str, str], raw_query: str) -> str:

@@ -10,22 +10,38 @@ from starlette.requests import Request
 from gateway.auth.body import BodyReader
 from gateway.auth.verify import AuthResult
 from gateway.errors import MalformedXML
+from gateway.objects.buckets import Buckets
+from gateway.objects.listing import Listing
+from gateway.objects.multipart import Multipart
 from gateway.objects.service import ObjectService
 from gateway.routing import Endpoint
-from meta.store import MetaStore
-from meta.uploads import Uploads
 
 
 @dataclass
 class Services:
-    """The long-lived parts a gateway process holds: built once at start-up."""
+    """The long-lived parts a gateway process holds, built once at start-up: the object
+    service, the handlers' only way to storage, and the configuration they answer with."""
 
-    meta: MetaStore
     objects: ObjectService
-    uploads: Uploads
     region: str = "us-east-1"
     owner_id: str = "cairn"
     owner_name: str = "cairn"
+
+    @property
+    def buckets(self) -> Buckets:
+        return self.objects.buckets
+
+    @property
+    def listing(self) -> Listing:
+        return self.objects.listing
+
+    @property
+    def multipart(self) -> Multipart:
+        return self.objects.multipart
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.owner_id, self.owner_name
 
 
 @dataclass

@@ -301,5 +301,7 @@ def from_internal(exc: BaseException) -> S3Error:
                 return BucketNotEmpty(BucketName=str(exc))
             if err is BucketAlreadyOwnedByYou:
                 return BucketAlreadyOwnedByYou(BucketName=str(exc))
+            if err is NoSuchUpload:
+                return NoSuchUpload(UploadId=str(exc))
             return err()
     return InternalError()

@@ -8,7 +8,7 @@ import re
 from starlette.responses import Response
 
 from gateway.context import RequestContext
-from gateway.errors import InvalidBucketName, InvalidLocationConstraint, NoSuchBucket
+from gateway.errors import InvalidBucketName, InvalidLocationConstraint
 from gateway.wire import bucket as wire
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -39,32 +39,25 @@ async def create_bucket(ctx: RequestContext) -> Response:
         region == "EU" and ctx.services.region == "eu-west-1"
     ):
         raise InvalidLocationConstraint(LocationConstraint=region)
-    await ctx.services.meta.create_bucket(ctx.bucket, region)
+    await ctx.services.buckets.create(ctx.bucket, region)
     return Response(headers={"location": "/" + ctx.bucket})
 
 
-async def _require(ctx: RequestContext):  # type: ignore[no-untyped-def]
-    rec = await ctx.services.meta.get_bucket(ctx.bucket)
-    if rec is None:
-        raise NoSuchBucket(BucketName=ctx.bucket)
-    return rec
-
-
 async def head_bucket(ctx: RequestContext) -> Response:
-    rec = await _require(ctx)
-    return Response(headers={"x-amz-bucket-region": rec.region})
+    region = await ctx.services.buckets.region(ctx.bucket)
+    return Response(headers={"x-amz-bucket-region": region})
 
 
 async def delete_bucket(ctx: RequestContext) -> Response:
-    await ctx.services.meta.delete_bucket(ctx.bucket)
+    await ctx.services.buckets.delete(ctx.bucket)
     return Response(status_code=204)
 
 
 async def get_bucket_location(ctx: RequestContext) -> Response:
-    rec = await _require(ctx)
-    return Response(wire.location(rec.region), media_type="application/xml")
+    region = await ctx.services.buckets.region(ctx.bucket)
+    return Response(wire.location(region), media_type="application/xml")
 
 
 async def get_bucket_versioning(ctx: RequestContext) -> Response:
-    await _require(ctx)
+    await ctx.services.buckets.region(ctx.bucket)  # NoSuchBucket when there is none
     return Response(wire.versioning(), media_type="application/xml")

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from gateway.context import RequestContext
 from gateway.errors import InvalidArgument, InvalidRequest, NoSuchVersion
 from gateway.handlers.object import check_key
+from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.wire import copy as wire
 from gateway.wire.headers import (
     check_read_conditions,
@@ -16,7 +17,6 @@ from gateway.wire.headers import (
     user_metadata,
     write_condition,
 )
-from meta.records import ObjectHead, now_ms
 
 
 def parse_copy_source(value: str) -> tuple[str, str]:
@@ -67,24 +67,10 @@ async def copy_object(ctx: RequestContext) -> Response:
         )
     condition = write_condition(headers)
 
-    def new_head(src: ObjectHead) -> ObjectHead:
-        if directive == "REPLACE":
-            return ObjectHead(
-                ctx.key,
-                headers=stored_headers(headers),
-                user_meta=user_metadata(headers),
-                mtime_ms=now_ms(),
-            )
-        return ObjectHead(
-            ctx.key,
-            headers=dict(src.headers),
-            user_meta=dict(src.user_meta),
-            checksums=dict(src.checksums),
-            checksum_type=src.checksum_type,
-            mtime_ms=now_ms(),
-        )
+    def replace() -> ObjectAttrs:
+        return ObjectAttrs(stored_headers(headers), user_metadata(headers))
 
-    def source_condition(src: ObjectHead) -> None:
+    def source_condition(src: StoredObject) -> None:
         check_read_conditions(headers, src, prefix="x-amz-copy-source-if-")
         if src.size > MAX_COPY_SIZE:
             raise InvalidRequest(
@@ -92,11 +78,12 @@ async def copy_object(ctx: RequestContext) -> Response:
                 f"copy source: {MAX_COPY_SIZE}"
             )
 
-    _src, head = await ctx.services.objects.copy_object(
+    head = await ctx.services.objects.copy_object(
         src_bucket,
         src_key,
         ctx.bucket,
-        new_head,
+        ctx.key,
+        replace=replace if directive == "REPLACE" else None,
         source_condition=source_condition,
         condition=condition,
     )

@@ -48,23 +48,15 @@ def _params(ctx: RequestContext) -> ListingParams:
     )
 
 
-async def _page(ctx: RequestContext, p: ListingParams, after: str | None):  # type: ignore[no-untyped-def]
-    if p.max_keys == 0:
-        await ctx.services.meta.list_objects(p.bucket, p.prefix, p.delimiter, after, 0)
-        return [], False
-    return await ctx.services.meta.list_objects(p.bucket, p.prefix, p.delimiter, after, p.max_keys)
-
-
-def _owner(ctx: RequestContext) -> tuple[str, str]:
-    return ctx.services.owner_id, ctx.services.owner_name
-
-
 async def list_objects(ctx: RequestContext) -> Response:
     p = _params(ctx)
     marker = ctx.query.get("marker", "")
-    entries, truncated = await _page(ctx, p, marker or None)
-    next_marker = entries[-1].key if truncated and p.delimiter and entries else None
-    body = wire.list_objects_v1(p, entries, truncated, marker, next_marker, _owner(ctx))
+    page = await ctx.services.listing.objects_v1(
+        p.bucket, p.prefix, p.delimiter, marker, p.max_keys
+    )
+    body = wire.list_objects_v1(
+        p, page.entries, page.truncated, marker, page.next_marker, ctx.services.owner
+    )
     return Response(body, media_type="application/xml")
 
 
@@ -86,17 +78,22 @@ async def list_objects_v2(ctx: RequestContext) -> Response:
     token = ctx.query.get("continuation-token")
     start_after = ctx.query.get("start-after")
     after = decode_token(token) if token is not None else start_after
-    entries, truncated = await _page(ctx, p, after or None)
-    next_token = encode_token(entries[-1].key) if truncated and entries else None
-    owner = _owner(ctx) if ctx.query.get("fetch-owner", "").lower() == "true" else None
-    body = wire.list_objects_v2(p, entries, truncated, token, next_token, start_after, owner)
+    page = await ctx.services.listing.objects_v2(p.bucket, p.prefix, p.delimiter, after, p.max_keys)
+    next_token = encode_token(page.next_marker) if page.next_marker is not None else None
+    owner = ctx.services.owner if ctx.query.get("fetch-owner", "").lower() == "true" else None
+    body = wire.list_objects_v2(
+        p, page.entries, page.truncated, token, next_token, start_after, owner
+    )
     return Response(body, media_type="application/xml")
 
 
 async def list_object_versions(ctx: RequestContext) -> Response:
     p = _params(ctx)
     key_marker = ctx.query.get("key-marker", "")
-    entries, truncated = await _page(ctx, p, key_marker or None)
-    next_marker = entries[-1].key if truncated and entries else None
-    body = wire.list_object_versions(p, entries, truncated, key_marker, next_marker, _owner(ctx))
+    page = await ctx.services.listing.versions(
+        p.bucket, p.prefix, p.delimiter, key_marker, p.max_keys
+    )
+    body = wire.list_object_versions(
+        p, page.entries, page.truncated, key_marker, page.next_marker, ctx.services.owner
+    )
     return Response(body, media_type="application/xml")

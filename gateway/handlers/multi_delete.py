@@ -8,7 +8,7 @@ import hashlib
 from starlette.responses import Response
 
 from gateway.context import RequestContext
-from gateway.errors import BadDigest, InvalidRequest, MalformedXML, NoSuchBucket, from_internal
+from gateway.errors import BadDigest, InvalidRequest, MalformedXML, from_internal
 from gateway.handlers.object import content_md5
 from gateway.wire import multi_delete as wire
 
@@ -30,18 +30,10 @@ async def delete_objects(ctx: RequestContext) -> Response:
     quiet, objects = wire.parse_delete(body)
     if len(objects) > MAX_KEYS:
         raise MalformedXML()
-    if await ctx.services.meta.get_bucket(ctx.bucket) is None:
-        raise NoSuchBucket(BucketName=ctx.bucket)
-    deleted: list[tuple[str, str | None]] = []
+    outcome = await ctx.services.objects.delete_objects(ctx.bucket, objects)
     errors: list[tuple[str, str, str]] = []
-    for key, version in objects:
-        if version is not None and version != "null":
-            errors.append((key, "NoSuchVersion", "The specified version does not exist."))
-            continue
-        try:
-            await ctx.services.meta.delete_object(ctx.bucket, key)
-            deleted.append((key, version))
-        except Exception as exc:  # noqa: BLE001 - reported per key, as S3 does
-            err = from_internal(exc)
-            errors.append((key, err.code, err.text))
-    return Response(wire.delete_result(deleted, errors, quiet), media_type="application/xml")
+    for key, exc in outcome.failed:
+        err = from_internal(exc)  # each key's failure as S3 would report it
+        errors.append((key, err.code, err.text))
+    body = wire.delete_result(outcome.deleted, errors, quiet)
+    return Response(body, media_type="application/xml")

@@ -18,6 +18,7 @@ from gateway.errors import (
     KeyTooLongError,
     NoSuchVersion,
 )
+from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.responses import ObjectStream
 from gateway.wire.headers import (
     RESPONSE_OVERRIDES,
@@ -29,7 +30,6 @@ from gateway.wire.headers import (
     user_metadata,
     write_condition,
 )
-from meta.records import ObjectHead
 
 MAX_KEY_BYTES = 1024
 MAX_PUT_SIZE = 5 << 30  # the largest single PUT S3 allows
@@ -74,19 +74,23 @@ async def put_object(ctx: RequestContext) -> Response:
     size = declared_length(headers)
     if size is not None and size > MAX_PUT_SIZE:
         raise EntityTooLarge(ProposedSize=str(size), MaxSizeAllowed=str(MAX_PUT_SIZE))
-    head = ObjectHead(ctx.key, headers=stored_headers(headers), user_meta=user_metadata(headers))
-    reader = ctx.body(check_md5=False)  # the ETag is the MD5: compared in before_commit
+    attrs = ObjectAttrs(stored_headers(headers), user_metadata(headers))
+    reader = ctx.body(check_md5=False)  # the ETag is the MD5: compared in verify
 
-    def before_commit(h: ObjectHead) -> None:
-        if expected_md5 is not None and bytes.fromhex(h.etag) != expected_md5:
-            raise BadDigest(ExpectedDigest=expected_md5.hex(), CalculatedDigest=h.etag)
-        h.checksums = dict(reader.checksums)
-        h.checksum_type = "FULL_OBJECT" if h.checksums else None
-        if h.size > MAX_PUT_SIZE:
+    def verify(stored_size: int, md5: bytes) -> None:
+        if expected_md5 is not None and md5 != expected_md5:
+            raise BadDigest(ExpectedDigest=expected_md5.hex(), CalculatedDigest=md5.hex())
+        if stored_size > MAX_PUT_SIZE:
             raise EntityTooLarge()
 
-    await ctx.services.objects.put_object(
-        ctx.bucket, head, reader, before_commit=before_commit, condition=write_condition(headers)
+    head = await ctx.services.objects.put_object(
+        ctx.bucket,
+        ctx.key,
+        reader,
+        attrs,
+        verify=verify,
+        checksums=lambda: reader.checksums,
+        condition=write_condition(headers),
     )
     out = {"etag": quote_etag(head.etag)}
     for alg, value in head.checksums.items():
@@ -94,9 +98,9 @@ async def put_object(ctx: RequestContext) -> Response:
     return Response(headers=out)
 
 
-async def _load(ctx: RequestContext) -> ObjectHead:
+async def _load(ctx: RequestContext) -> StoredObject:
     check_version_id(ctx.query)
-    return await ctx.services.meta.get_object(ctx.bucket, ctx.key)
+    return await ctx.services.objects.get_object(ctx.bucket, ctx.key)
 
 
 def _overrides(ctx: RequestContext, headers: dict[str, str]) -> None:
@@ -105,7 +109,7 @@ def _overrides(ctx: RequestContext, headers: dict[str, str]) -> None:
             headers[header] = ctx.query[param]
 
 
-def _part_range(ctx: RequestContext, head: ObjectHead) -> tuple[int, int] | None:
+def _part_range(ctx: RequestContext, head: StoredObject) -> tuple[int, int] | None:
     """partNumber=N reads one part of a multipart object (part 1 of a simple one)."""
     value = ctx.query.get("partNumber")
     if value is None:
@@ -155,5 +159,5 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
 
 async def delete_object(ctx: RequestContext) -> Response:
     check_version_id(ctx.query)
-    await ctx.services.meta.delete_object(ctx.bucket, ctx.key)
+    await ctx.services.objects.delete_object(ctx.bucket, ctx.key)
     return Response(status_code=204)

@@ -1,46 +1,45 @@
 """The object service: where S3 requests become blocks and metadata transactions.
 
-It knows nothing of HTTP or S3 wire formats. A PUT streams the body into fixed-size
-blocks (each hashed with BLAKE3 off the event loop, and, while few PUTs are under way,
-written while the next block is read), then commits the object head in one metadata
-transaction: before the commit nothing is visible, after it the object is readable and
-listed.
+It knows nothing of HTTP or S3 wire formats, and it is the gateway's one door to storage:
+handlers reach buckets, listings and multipart uploads through the parts it holds
+(``buckets``, ``listing``, ``multipart``). A PUT streams the body into fixed-size blocks
+(gateway/objects/body.py), then commits the object head in one metadata transaction:
+before the commit nothing is visible, after it the object is readable and listed.
+
+Errors: exceptions of meta and blockstore pass through untouched to
+gateway.errors.from_internal, the one place that maps them; the service raises S3 errors
+itself only for rules it checks (part order, sizes, copy limits).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
+from typing import cast
 
-import crc32c
-
-from blockstore.address import block_id
-from blockstore.buffers import BLOCK_BUFFERS
 from blockstore.cluster.replicated import ReplicatedBlocks
-from meta.records import BlockRef, ObjectHead
-from meta.store import Condition, MetaStore, ObjectNotFound
+from gateway.errors import NoSuchVersion
+from gateway.objects.body import OVERLAP_BODIES, BlockCutter, StoredBody, one_piece
+from gateway.objects.buckets import Buckets
+from gateway.objects.listing import Listing
+from gateway.objects.multipart import Multipart
+from gateway.objects.range_copy import RangeCopy
+from gateway.objects.types import (
+    DeleteOutcome,
+    ObjectAttrs,
+    ReadCondition,
+    StoredObject,
+    Verify,
+    WriteCondition,
+)
+from meta.records import BlockRef, ObjectHead, now_ms
+from meta.store import BucketNotFound, MetaStore, ObjectNotFound
+from meta.uploads import Uploads
 
 DEFAULT_BLOCK_SIZE = 4 << 20
 DEFAULT_INLINE_MAX = 64 << 10
-# Block bytes collect in a plain bytearray up to this size, then in a pooled block buffer.
-SMALL_BLOCK = 256 << 10
-# A PUT stores block n while it fills block n+1 only while at most this many bodies are
-# being stored in this process: the overlap lets one upload use both cores, at the cost of
-# a second block buffer. With more PUTs under way the cores are busy anyway, so each waits
-# for its block to be stored before it fills the next, and holds one buffer, not two
-# (aws s3 cp's 10 parts in flight: 40 MiB less at the peak).
-OVERLAP_BODIES = 2
 
-
-@dataclass
-class StoredBody:
-    size: int
-    md5: bytes
-    inline: bytes | None
-    blocks: list[BlockRef]
-    observed: dict[bytes, bytes]
+__all__ = ["DEFAULT_BLOCK_SIZE", "DEFAULT_INLINE_MAX", "ObjectService", "StoredBody"]
 
 
 class ObjectService:
@@ -57,112 +56,79 @@ class ObjectService:
         self.inline_max = inline_max
         self.bodies_running = 0  # store_body calls under way
         self.bodies_started = 0
+        self.buckets = Buckets(meta)
+        self.listing = Listing(meta)
+        self.multipart = Multipart(self, Uploads(meta))
 
     # ------------------------------------------------------------------ write
 
-    async def store_body(self, body: AsyncIterable[bytes], *, inline: bool = True) -> StoredBody:
+    async def store_body(
+        self, body: AsyncIterable[bytes | bytearray | memoryview], *, inline: bool = True
+    ) -> StoredBody:
         """Cut body into blocks and store them; nothing refers to them until a commit.
 
         ``inline=False`` (multipart parts) always makes blocks, since a completed object
         is the concatenation of its parts' block lists."""
-        inline_max = self.inline_max if inline else -1
-        size = self.block_size
-        md5 = hashlib.md5()
-        # A block's first bytes collect in `small`; once it outgrows that it moves to a
-        # pooled block buffer (blockstore/buffers.py), which is filled in place and handed
-        # off as it is when full, so every byte is copied once and no fresh 4 MiB buffer
-        # has to be faulted in. A pooled buffer returns to the pool by itself once the
-        # hash and the store have let go of it.
-        small = bytearray()
-        big: memoryview | None = None
-        fill = 0
-        blocks: list[BlockRef] = []
-        observed: dict[bytes, bytes] = {}
-        pending: asyncio.Task[None] | None = None
-        total = 0
+        cut = BlockCutter(
+            self.meta,
+            self.blocks,
+            self.block_size,
+            self.inline_max if inline else -1,
+            self._busy,
+        )
         self.bodies_running += 1
         self.bodies_started += 1
-
-        async def write(block: bytes | bytearray | memoryview) -> None:
-            bid, crc = await asyncio.to_thread(_digest_block, md5, block)
-            if bid not in observed:
-                observed[bid] = await self.meta.observe_block(bid)
-                await self.blocks.put(bid, block, crc)
-            blocks.append((bid, len(block)))
-
         try:
             async for piece in body:
-                total += len(piece)
-                view = memoryview(piece)
-                while view:
-                    if big is None:
-                        after = fill + len(view)
-                        if after < min(size, SMALL_BLOCK) or (
-                            after < size and after <= inline_max and not blocks and not pending
-                        ):
-                            small += view
-                            fill += len(view)
-                            break
-                        big = BLOCK_BUFFERS.take(size) if size >= SMALL_BLOCK else None
-                        if big is None:  # tiny blocks (tests): plain buffers
-                            big = memoryview(bytearray(size))
-                        big[:fill] = small
-                        small = bytearray()
-                    take = min(size - fill, len(view))
-                    big[fill : fill + take] = view[:take]
-                    fill += take
-                    view = view[take:]
-                    if fill == size:
-                        if pending is not None:
-                            await pending  # one block in flight, one filling: bounded memory
-                        pending = asyncio.create_task(write(big))
-                        big, fill = None, 0
-                        if self.bodies_running > OVERLAP_BODIES:
-                            await pending
-                            pending = None
-            if pending is not None:
-                await pending
-                pending = None
-            rest = small if big is None else big[:fill]
-            if not blocks and fill <= inline_max:
-                tail = bytes(rest)
-                md5.update(tail)
-                return StoredBody(total, md5.digest(), tail, [], {})
-            if fill:
-                await write(rest)
-            return StoredBody(total, md5.digest(), None, blocks, observed)
+                cut.total += len(piece)
+                rest: memoryview | None = memoryview(piece)
+                while rest:
+                    rest = cut.take(rest)
+                    if cut.full:
+                        await cut.hand_off()
+            return await cut.finish()
         finally:
             self.bodies_running -= 1
-            if pending is not None and not pending.done():
-                pending.cancel()
+            cut.cancel()
+
+    def _busy(self) -> bool:
+        return self.bodies_running > OVERLAP_BODIES
 
     async def put_object(
         self,
         bucket: str,
-        head: ObjectHead,
+        key: str,
         body: AsyncIterable[bytes],
+        attrs: ObjectAttrs | None = None,
         *,
-        before_commit: Callable[[ObjectHead], None] | None = None,
-        condition: Condition | None = None,
-    ) -> ObjectHead:
-        """Store body and commit head (size, etag, blocks filled in here).
+        verify: Verify | None = None,
+        checksums: Callable[[], dict[str, str]] | None = None,
+        condition: WriteCondition | None = None,
+    ) -> StoredObject:
+        """Store body and commit it as the current version of bucket/key.
 
-        ``before_commit`` sees the finished head and may raise (a wrong Content-MD5 or
-        checksum): then nothing becomes visible and the blocks are left for GC.
+        ``verify`` may refuse the stored body (then nothing becomes visible and the blocks
+        are left for GC); ``checksums`` are asked for once the body has been read, since
+        a trailer brings them after the last byte.
         """
+        attrs = attrs or ObjectAttrs()
+        head = ObjectHead(key, headers=attrs.headers, user_meta=attrs.user_meta)  # mtime: now
         if condition is not None:  # fail fast before reading the body; re-checked at commit
-            await self._precheck(bucket, head.key, condition)
+            await self._precheck(bucket, key, condition)
         stored = await self.store_body(body)
         head.size = stored.size
         head.etag = stored.md5.hex()
         head.inline = stored.inline
         head.blocks = stored.blocks if stored.inline is None else None
-        if before_commit is not None:
-            before_commit(head)
+        if verify is not None:
+            verify(stored.size, stored.md5)
+        if checksums is not None:
+            head.checksums = dict(checksums())
+            head.checksum_type = "FULL_OBJECT" if head.checksums else None
         await self.meta.put_object(bucket, head, stored.observed, condition)
         return head
 
-    async def _precheck(self, bucket: str, key: str, condition: Condition) -> None:
+    async def _precheck(self, bucket: str, key: str, condition: WriteCondition) -> None:
         try:
             current: ObjectHead | None = await self.meta.get_object(bucket, key)
         except ObjectNotFound:
@@ -174,90 +140,77 @@ class ObjectService:
         src_bucket: str,
         src_key: str,
         dst_bucket: str,
-        new_head: Callable[[ObjectHead], ObjectHead],
+        dst_key: str,
         *,
-        source_condition: Condition | None = None,
-        condition: Condition | None = None,
-    ) -> tuple[ObjectHead, ObjectHead]:
-        """Copy by reference: the new version shares the source's blocks, no bytes move."""
+        replace: Callable[[], ObjectAttrs] | None = None,
+        source_condition: ReadCondition | None = None,
+        condition: WriteCondition | None = None,
+    ) -> StoredObject:
+        """Copy by reference: the new version shares the source's blocks, no bytes move.
+
+        Without ``replace`` the copy keeps the source's headers, metadata and checksums;
+        ``replace`` is asked only once the source passed ``source_condition``, so a missing
+        or unmatched source is reported before anything wrong with the new metadata."""
         src, src_raw = await self.meta.get_object_raw(src_bucket, src_key)
         if source_condition is not None:
             source_condition(src)
-        head = new_head(src)
+        if replace is not None:
+            attrs = replace()
+            head = ObjectHead(
+                dst_key, headers=attrs.headers, user_meta=attrs.user_meta, mtime_ms=now_ms()
+            )
+        else:
+            head = ObjectHead(
+                dst_key,
+                headers=dict(src.headers),
+                user_meta=dict(src.user_meta),
+                checksums=dict(src.checksums),
+                checksum_type=src.checksum_type,
+                mtime_ms=now_ms(),
+            )
         head.size, head.etag, head.inline = src.size, src.etag, src.inline
         head.parts = src.parts
         head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
         await self.meta.put_object(
             dst_bucket, head, {}, condition, source=(src_bucket, src_key, src_raw)
         )
-        return src, head
+        return head
 
     async def store_range(
         self,
-        src: ObjectHead,
+        source: StoredObject,
         start: int,
         end: int,
         also: Callable[[bytes | bytearray], None] | None = None,
     ) -> StoredBody:
-        """The bytes [start, end) of src as a part: blocks that lie wholly inside the range
-        are shared, only the partial blocks at its edges are written anew. The bytes are
-        still read, since the part's ETag is their MD5; ``also`` sees them in the same pass
-        (the part's checksum), so they are read once."""
+        """The bytes [start, end) of a version as a part: blocks that lie wholly inside the
+        range are shared, only the partial blocks at its edges are written anew. The bytes
+        are still read, since the part's ETag is their MD5; ``also`` sees them in the same
+        pass (the part's checksum), so they are read once."""
+        src = cast(ObjectHead, source)
         if src.inline is not None:
             if also is not None:
                 also(src.inline[start:end])
-            return await self.store_body(_one(src.inline[start:end]), inline=False)
-        md5 = hashlib.md5()
+            return await self.store_body(one_piece(src.inline[start:end]), inline=False)
+        return await RangeCopy(self, start, end, also).run(await self.meta.block_list(src))
 
-        def digest(data: bytes | bytearray) -> None:
-            md5.update(data)
-            if also is not None:
-                also(data)
+    # ----------------------------------------------------------- read, delete
 
-        blocks: list[BlockRef] = []
-        observed: dict[bytes, bytes] = {}
-        offset = 0
-        for bid, size in await self.meta.block_list(src):
-            b_start, b_end = offset, offset + size
-            offset = b_end
-            if b_end <= start or b_start >= end:
-                continue
-            if start <= b_start and b_end <= end:
-                if bid not in observed:
-                    # Observed while src still refers to the block, so it is stored now.
-                    observed[bid] = await self.meta.observe_block(bid)
-                await asyncio.to_thread(digest, await self.blocks.get(bid))
-                blocks.append((bid, size))
-                continue
-            piece = await self.blocks.get(bid, max(start - b_start, 0), min(end, b_end) - b_start)
-            stored = await self.store_body(_one(piece), inline=False)
-            digest(piece)
-            observed.update(stored.observed)
-            blocks.extend(stored.blocks)
-        return StoredBody(end - start, md5.digest(), None, blocks, observed)
-
-    # ------------------------------------------------------------------- read
+    async def get_object(self, bucket: str, key: str) -> StoredObject:
+        return await self.meta.get_object(bucket, key)
 
     async def read(
-        self, head: ObjectHead, start: int = 0, end: int | None = None
+        self, obj: StoredObject, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         """The bytes [start, end) of a version; the next block is fetched while one is sent."""
+        head = cast(ObjectHead, obj)  # the service handed it out: one of its own records
         end = head.size if end is None else min(end, head.size)
         if start >= end:
             return
         if head.inline is not None:
             yield head.inline[start:end]
             return
-        wanted: list[tuple[bytes, int, int]] = []
-        offset = 0
-        for bid, size in await self.meta.block_list(head):
-            b_start, b_end = offset, offset + size
-            offset = b_end
-            if b_end <= start:
-                continue
-            if b_start >= end:
-                break
-            wanted.append((bid, max(start - b_start, 0), min(end, b_end) - b_start))
+        wanted = _pieces(await self.meta.block_list(head), start, end)
         nxt: asyncio.Task[bytes | memoryview] | None = None
         try:
             for i, (bid, s, e) in enumerate(wanted):
@@ -274,13 +227,38 @@ class ObjectService:
             if nxt is not None:
                 nxt.cancel()
 
+    async def delete_object(self, bucket: str, key: str) -> None:
+        await self.meta.delete_object(bucket, key)
 
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+    async def delete_objects(
+        self, bucket: str, objects: list[tuple[str, str | None]]
+    ) -> DeleteOutcome:
+        """Each key deleted on its own; a key's failure is reported, not raised."""
+        if await self.meta.get_bucket(bucket) is None:
+            raise BucketNotFound(bucket)
+        out = DeleteOutcome([], [])
+        for key, version in objects:
+            if version is not None and version != "null":
+                out.failed.append((key, NoSuchVersion()))  # buckets are unversioned
+                continue
+            try:
+                await self.meta.delete_object(bucket, key)
+                out.deleted.append((key, version))
+            except Exception as exc:  # noqa: BLE001 - reported per key, as S3 does
+                out.failed.append((key, exc))
+        return out
 
 
-def _digest_block(md5: hashlib._Hash, block: bytes | bytearray | memoryview) -> tuple[bytes, int]:
-    """ETag MD5 (running, over all blocks in order), the block's id (BLAKE3) and its CRC32C
-    (what the block store checks on every read), in one thread hop."""
-    md5.update(block)
-    return block_id(block), crc32c.crc32c(block)
+def _pieces(block_list: list[BlockRef], start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(block id, start, end within the block) of the blocks that hold [start, end)."""
+    wanted: list[tuple[bytes, int, int]] = []
+    offset = 0
+    for bid, size in block_list:
+        b_start, b_end = offset, offset + size
+        offset = b_end
+        if b_end <= start:
+            continue
+        if b_start >= end:
+            break
+        wanted.append((bid, max(start - b_start, 0), min(end, b_end) - b_start))
+    return wanted

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from gateway.wire.headers import iso_date
 from gateway.wire.xml import document, el, parse
-from meta.records import BucketRecord
 
 
-def list_buckets(buckets: list[BucketRecord], owner_id: str, owner_name: str) -> bytes:
+class Bucket(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def created_ms(self) -> int: ...
+
+
+def list_buckets(buckets: Sequence[Bucket], owner_id: str, owner_name: str) -> bytes:
     items = "".join(
         "<Bucket>" + el("Name", b.name) + el("CreationDate", iso_date(b.created_ms)) + "</Bucket>"
         for b in buckets

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from gateway.wire.headers import iso_date, quote_etag
 from gateway.wire.xml import document, el
-from meta.records import ObjectHead
 
 
-def copy_object_result(head: ObjectHead) -> bytes:
+class Copied(Protocol):
+    @property
+    def etag(self) -> str: ...
+    @property
+    def mtime_ms(self) -> int: ...
+    @property
+    def checksums(self) -> dict[str, str]: ...
+
+
+def copy_object_result(head: Copied) -> bytes:
     checksums = "".join(el("Checksum" + alg, v) for alg, v in head.checksums.items())
     return document(
         "CopyObjectResult",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import email.utils
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
+from typing import Protocol
 
 from gateway.errors import (
     InvalidArgument,
@@ -16,7 +17,29 @@ from gateway.errors import (
     NotModified,
     PreconditionFailed,
 )
-from meta.records import ObjectHead
+
+
+class Version(Protocol):
+    """What conditions and GET/HEAD headers read of an object version."""
+
+    @property
+    def etag(self) -> str: ...
+    @property
+    def mtime_ms(self) -> int: ...
+
+
+class StoredVersion(Version, Protocol):
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def user_meta(self) -> dict[str, str]: ...
+    @property
+    def parts(self) -> list[int] | None: ...
+    @property
+    def checksums(self) -> dict[str, str]: ...
+    @property
+    def checksum_type(self) -> str | None: ...
+
 
 # Headers stored with an object and returned on GET/HEAD as they were sent.
 STORED_HEADERS = (
@@ -91,7 +114,7 @@ def parse_http_date(value: str) -> int | None:
     return int(dt.timestamp())
 
 
-def object_headers(head: ObjectHead, checksum_mode: bool = False) -> dict[str, str]:
+def object_headers(head: StoredVersion, checksum_mode: bool = False) -> dict[str, str]:
     h = {
         "etag": quote_etag(head.etag),
         "last-modified": http_date(head.mtime_ms),
@@ -158,9 +181,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def check_read_conditions(
-    headers: Mapping[str, str], head: ObjectHead, prefix: str = "if-"
-) -> None:
+def check_read_conditions(headers: Mapping[str, str], head: Version, prefix: str = "if-") -> None:
     """RFC 7232 as S3 applies it: If-Match/If-Unmodified-Since fail with 412,
     If-None-Match/If-Modified-Since with 304. ``prefix`` is "x-amz-copy-source-if-" for
     copies, where every failure is a 412."""
@@ -204,7 +225,7 @@ def check_read_conditions(
             )
 
 
-def write_condition(headers: Mapping[str, str]):  # type: ignore[no-untyped-def]
+def write_condition(headers: Mapping[str, str]) -> Callable[[Version | None], None] | None:
     """If-None-Match: * / If-Match on a write, as a check of the current head (None if absent)."""
     if_none = headers.get("if-none-match")
     if_match = headers.get("if-match")
@@ -213,7 +234,7 @@ def write_condition(headers: Mapping[str, str]):  # type: ignore[no-untyped-def]
     if if_none is not None and if_none.strip() != "*":
         raise InvalidArgument("If-None-Match only supports *", ArgumentName="If-None-Match")
 
-    def check(current: ObjectHead | None) -> None:
+    def check(current: Version | None) -> None:
         if if_none is not None and current is not None:
             raise PreconditionFailed(Condition="If-None-Match")
         if if_match is not None:

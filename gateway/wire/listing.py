@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from gateway.wire.headers import iso_date, quote_etag
 from gateway.wire.xml import bool_text, document, el, opt
-from meta.store import ListEntry
+
+
+class Summary(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def mtime_ms(self) -> int: ...
+
+
+class Entry(Protocol):
+    """A listed object, or a common prefix when ``head`` is None."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def head(self) -> Summary | None: ...
 
 
 @dataclass
@@ -30,7 +51,7 @@ def _owner(owner: tuple[str, str] | None) -> str:
     return "<Owner>" + el("ID", owner[0]) + el("DisplayName", owner[1]) + "</Owner>"
 
 
-def _contents(entries: list[ListEntry], p: ListingParams, owner: tuple[str, str] | None) -> str:
+def _contents(entries: Sequence[Entry], p: ListingParams, owner: tuple[str, str] | None) -> str:
     # The hot loop of every listing: only the key needs escaping (ETags are hex, sizes
     # and dates are digits), and the owner and storage class are the same on every entry.
     tail = _owner(owner) + "<StorageClass>STANDARD</StorageClass></Contents>"
@@ -61,7 +82,7 @@ def _common(p: ListingParams, truncated: bool) -> list[str]:
 
 def list_objects_v1(
     p: ListingParams,
-    entries: list[ListEntry],
+    entries: Sequence[Entry],
     truncated: bool,
     marker: str,
     next_marker: str | None,
@@ -77,7 +98,7 @@ def list_objects_v1(
 
 def list_objects_v2(
     p: ListingParams,
-    entries: list[ListEntry],
+    entries: Sequence[Entry],
     truncated: bool,
     continuation: str | None,
     next_token: str | None,
@@ -98,7 +119,7 @@ def list_objects_v2(
 
 def list_object_versions(
     p: ListingParams,
-    entries: list[ListEntry],
+    entries: Sequence[Entry],
     truncated: bool,
     key_marker: str,
     next_key_marker: str | None,

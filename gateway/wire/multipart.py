@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gateway.errors import InvalidArgument, MalformedXML
 from gateway.wire.headers import iso_date, quote_etag
 from gateway.wire.xml import as_list, bool_text, document, el, opt, parse
-from meta.uploads import Part, Upload
+
+
+class Upload(Protocol):
+    @property
+    def upload_id(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def initiated_ms(self) -> int: ...
+    @property
+    def checksum_algorithm(self) -> str | None: ...
+    @property
+    def checksum_type(self) -> str | None: ...
+
+
+class Part(Protocol):
+    @property
+    def number(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ms(self) -> int: ...
+    @property
+    def checksums(self) -> dict[str, str]: ...
+
 
 CHECKSUM_FIELDS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
@@ -79,7 +109,7 @@ def copy_part_result(etag: str, mtime_ms: int, sums: dict[str, str]) -> bytes:
 
 def list_parts_result(
     upload: Upload,
-    parts: list[Part],
+    parts: Sequence[Part],
     marker: int,
     max_parts: int,
     truncated: bool,
@@ -117,7 +147,7 @@ def list_parts_result(
 
 def list_uploads_result(
     bucket: str,
-    uploads: list[Upload],
+    uploads: Sequence[Upload],
     prefixes: list[str],
     *,
     prefix: str,

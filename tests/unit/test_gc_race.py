@@ -22,6 +22,7 @@ from blockstore.cluster.gc import collect_garbage
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from gateway.objects.service import ObjectService
+from gateway.objects.types import StoredObject
 from meta import keys
 from meta.lmdb_kv import LmdbKV
 from meta.records import ObjectHead
@@ -75,12 +76,12 @@ async def slow_chunks(data: bytes, rnd: random.Random, piece: int = 20_000) -> A
         await asyncio.sleep(delay)
 
 
-async def put(env: Env, key: str, data: bytes, rnd: random.Random | None = None) -> ObjectHead:
+async def put(env: Env, key: str, data: bytes, rnd: random.Random | None = None) -> StoredObject:
     body = chunks(data) if rnd is None else slow_chunks(data, rnd)
-    return await env.svc.put_object(BUCKET, ObjectHead(key=key), body)
+    return await env.svc.put_object(BUCKET, key, body)
 
 
-async def read_all(env: Env, head: ObjectHead) -> bytes:
+async def read_all(env: Env, head: StoredObject) -> bytes:
     return b"".join([c async for c in env.svc.read(head)])
 
 
@@ -361,10 +362,7 @@ async def test_copy_keeps_blocks_after_source_is_deleted(env0: Env) -> None:
     data = content(9, 3)
     await put(env0, "src", data)
 
-    def new_head(src: ObjectHead) -> ObjectHead:
-        return ObjectHead(key="dst")
-
-    await env0.svc.copy_object(BUCKET, "src", BUCKET, new_head)
+    await env0.svc.copy_object(BUCKET, "src", BUCKET, "dst")
     await env0.meta.delete_object(BUCKET, "src")
     assert await collect(env0) == 0
     assert await read_key(env0, "dst") == data
@@ -392,15 +390,13 @@ async def test_failed_upload_leaves_only_garbage_that_gc_removes(tmp_path: Path)
             raise ConnectionResetError("client went away")
 
         with pytest.raises(ConnectionResetError):
-            await env.svc.put_object(BUCKET, ObjectHead(key="k"), cut_off())
+            await env.svc.put_object(BUCKET, "k", cut_off())
 
-        def bad_md5(head: ObjectHead) -> None:
+        def bad_md5(size: int, md5: bytes) -> None:
             raise ValueError("Content-MD5 mismatch")
 
         with pytest.raises(ValueError):
-            await env.svc.put_object(
-                BUCKET, ObjectHead(key="k2"), chunks(content(11, 2)), before_commit=bad_md5
-            )
+            await env.svc.put_object(BUCKET, "k2", chunks(content(11, 2)), verify=bad_md5)
         written = (await env.store.stats()).blocks
         assert written > 0
         await asyncio.sleep(0.2)

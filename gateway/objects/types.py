@@ -1,0 +1,155 @@
+"""What the object service takes and gives, in its own terms.
+
+Handlers see only these types: no metadata records, no compare-and-swap bytes. Versions
+and listing entries are handed out as read-only Protocols over the records the service
+read, because a GET or a listing page of 1,000 keys would pay for a copy into a second
+class on every request; everything else is a small dataclass made from the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class StoredObject(Protocol):
+    """A committed version, as GET, HEAD, copies and conditions read it."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def mtime_ms(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def user_meta(self) -> dict[str, str]: ...
+    @property
+    def inline(self) -> bytes | None: ...
+    @property
+    def checksums(self) -> dict[str, str]: ...
+    @property
+    def checksum_type(self) -> str | None: ...
+    @property
+    def parts(self) -> list[int] | None: ...
+
+
+class ObjectSummary(Protocol):
+    """What a listing shows of an object."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def mtime_ms(self) -> int: ...
+
+
+class ListedEntry(Protocol):
+    """One row of a listing page: an object, or a common prefix when ``head`` is None."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def head(self) -> ObjectSummary | None: ...
+
+
+WriteCondition = Callable[[StoredObject | None], None]
+"""Checks the current version (None: absent) before a write; raises to refuse it."""
+
+ReadCondition = Callable[[StoredObject], None]
+"""Checks a source version before it is read; raises to refuse it."""
+
+Verify = Callable[[int, bytes], None]
+"""Sees a stored body's size and MD5 before anything refers to it; raises to refuse it
+(a wrong Content-MD5, a body over the size limit), and then nothing becomes visible."""
+
+
+@dataclass
+class ObjectAttrs:
+    """What a writer says about a new version besides its bytes."""
+
+    headers: dict[str, str] = field(default_factory=dict)  # content-type, cache-control, ...
+    user_meta: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
+
+
+@dataclass
+class BucketInfo:
+    name: str
+    created_ms: int
+    region: str
+
+
+@dataclass
+class ObjectPage:
+    """One page of a listing; ``next_marker`` is where the next page starts, if any."""
+
+    entries: list[ListedEntry]
+    truncated: bool
+    next_marker: str | None
+
+
+@dataclass
+class DeleteOutcome:
+    """DeleteObjects, key by key: S3 reports each key's failure rather than failing all."""
+
+    deleted: list[tuple[str, str | None]]  # (key, version id as asked)
+    failed: list[tuple[str, BaseException]]
+
+
+@dataclass
+class UploadInfo:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated_ms: int
+    checksum_algorithm: str | None
+    checksum_type: str | None
+
+
+@dataclass
+class PartInfo:
+    number: int
+    etag: str
+    size: int
+    mtime_ms: int
+    checksums: dict[str, str]
+
+
+class RequestedPart(Protocol):
+    """A part as a CompleteMultipartUpload request names it."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def checksums(self) -> dict[str, str]: ...
+
+
+@dataclass
+class Completed:
+    """What a Complete answers, the first time or when asked again."""
+
+    etag: str
+    checksums: dict[str, str]
+    checksum_type: str | None
+
+
+@dataclass
+class PartsPage:
+    parts: list[PartInfo]
+    truncated: bool
+
+
+@dataclass
+class UploadsPage:
+    uploads: list[UploadInfo]
+    prefixes: list[str]
+    truncated: bool
