@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import TypeAlias
 
 from gateway.objects.service import DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX
 
@@ -61,10 +62,11 @@ def _run(module: str, name: str):  # type: ignore[no-untyped-def]
     return call
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cairn", description="Cairn S3-compatible object store")
-    sub = parser.add_subparsers(dest="command", required=True)
+# argparse has no public name for the object add_subparsers() returns.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
+
+def _serve_command(sub: Subparsers) -> None:
     s = sub.add_parser("serve", help="gateway + metadata + block stores in one process")
     s.add_argument("--data", default="./data", help="data directory (default ./data)")
     s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     _gateway_options(s)
     s.set_defaults(func=_run("cairn.serve", "serve"))
 
+
+def _gateway_command(sub: Subparsers) -> None:
     g = sub.add_parser("gateway", help="the S3 front end, with blocks on storage nodes")
     g.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
     g.add_argument("--state", default="./gateway-state", help="credentials and TLS files")
@@ -91,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _gateway_options(g)
     g.set_defaults(func=_run("cairn.serve", "gateway"))
 
+
+def _node_command(sub: Subparsers) -> None:
     n = sub.add_parser("node", help="one storage node serving an LMDB block store")
     n.add_argument("--data", required=True)
     n.add_argument("--host", default="127.0.0.1")
@@ -108,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--log-level", default="warning")
     n.set_defaults(func=_run("cairn.node", "run_node"))
 
+
+def _meta_command(sub: Subparsers) -> None:
     m = sub.add_parser("meta", help="housekeeping service: layout changes and GC, one leader")
     m.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
     m.add_argument("--host", default="127.0.0.1")
@@ -130,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--log-level", default="warning")
     m.set_defaults(func=_run("cairn.meta_service", "run_meta"))
 
+
+def _admin_command(sub: Subparsers) -> None:
     a = sub.add_parser("admin", help="inspect and change the cluster")
     a.add_argument("--meta", required=True)
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
@@ -147,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     kd.add_argument("access_key")
     a.set_defaults(func=_run("cairn.admin", "admin"))
 
+
+def _cluster_command(sub: Subparsers) -> None:
     c = sub.add_parser("cluster", help="a local cluster of processes on 127.0.0.1")
     csub = c.add_subparsers(dest="cluster_command", required=True)
     up = csub.add_parser("up", help="start nodes and gateways")
@@ -165,6 +177,23 @@ def build_parser() -> argparse.ArgumentParser:
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("cairn.launcher", "cluster"))
+
+
+COMMANDS = (
+    _serve_command,
+    _gateway_command,
+    _node_command,
+    _meta_command,
+    _admin_command,
+    _cluster_command,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cairn", description="Cairn S3-compatible object store")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
