@@ -26,6 +26,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--tls", action="store_true", help="HTTPS with a self-signed certificate")
     s.add_argument("--region", default="us-east-1")
     s.add_argument(
+        "--domain",
+        help="serve virtual-host style requests for BUCKET.DOMAIN (default: path style only)",
+    )
+    s.add_argument(
         "--block-size", type=int, default=DEFAULT_BLOCK_SIZE, help="bytes (default %(default)s)"
     )
     s.add_argument(

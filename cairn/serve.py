@@ -165,7 +165,7 @@ def _run_gateway(
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
         )
-        app = create_app(services, keyring, background=background)
+        app = create_app(services, keyring, domain=args.domain, background=background)
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
         with (
