@@ -37,8 +37,9 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument(
         "--gc-grace", type=float, default=3600.0,
-        help="seconds a block this process's writes release stays before GC may delete it "
-        "(default %(default)s; give every process of a cluster the same value)",
+        help="seconds an unreferenced block is kept before GC may delete it; writes stamp "
+        "the blocks they release with it (default %(default)s; give a cluster's gateways "
+        "and meta services the same value)",
     )  # fmt: skip
     s.add_argument(
         "--metrics-port", type=int, default=0,
@@ -197,7 +198,8 @@ def _cluster_command(sub: Subparsers) -> None:
     up.add_argument("--zones", type=int, default=0, help="spread nodes over this many zones")
     up.add_argument(
         "--gc-grace", type=float, default=3600.0,
-        help="seconds (default %(default)s), for gateways and meta services",
+        help="seconds an unreferenced block is kept before GC may delete it (default "
+        "%(default)s; given to the gateways and the meta services)",
     )  # fmt: skip
     up.add_argument("--etcd", type=int, default=0, help="etcd members for the metadata (0: LMDB)")
     up.add_argument(
