@@ -25,9 +25,9 @@ from blockstore.cluster.repair import Repairer
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from gateway.objects.service import ObjectService
+from gateway.objects.types import StoredObject
 from meta.api import KV, Txn
 from meta.lmdb_kv import LmdbKV
-from meta.records import ObjectHead
 from meta.store import MetaStore
 
 BLOCK = 64 << 10
@@ -171,8 +171,8 @@ async def body(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def put(c: Cluster, key: str) -> ObjectHead:
-    return await c.svc.put_object(BUCKET, ObjectHead(key=key), body(DATA))
+async def put(c: Cluster, key: str) -> StoredObject:
+    return await c.svc.put_object(BUCKET, key, body(DATA))
 
 
 async def read(c: Cluster, key: str) -> bytes:
