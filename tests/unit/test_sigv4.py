@@ -388,7 +388,10 @@ def test_presigned_expiry_and_limits():
         authenticate(req, SECRETS, NOW - timedelta(minutes=20))
     week = botocore_presigned("GET", object_url("k"), expires=604800)
     assert authenticate(week, SECRETS, NOW + timedelta(days=6))
-    with pytest.raises(AuthorizationQueryParametersError, match="less than a week"):
+    with pytest.raises(
+        AuthorizationQueryParametersError,
+        match=r"less than a week \(in seconds\); that is, the given X-Amz-Expires must be less than 604800 seconds",
+    ):
         authenticate(botocore_presigned("GET", object_url("k"), expires=604801), SECRETS, NOW)
 
 
