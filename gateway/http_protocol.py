@@ -79,8 +79,12 @@ class CairnHttpProtocol(HttpToolsProtocol):
     _raw_pending: int | None = None
     # Body bytes still to come that bypass the parser (0: the parser reads everything).
     _raw_left = 0
+    # Unparseable bytes came after a request whose response is still to be sent.
+    _garbage_after_request = False
 
     def data_received(self, data: bytes) -> None:
+        if self._garbage_after_request:
+            return  # the parser has failed; the response in progress closes the connection
         left = self._raw_left
         if left:
             self._unset_keepalive_if_required()
@@ -126,6 +130,22 @@ class CairnHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._raw_pending = None  # the parser saw the whole body itself
         super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """Bytes that are no request followed a request still being answered (a body longer
+        than its Content-Length, say): answer that request first, then close.
+
+        uvicorn would write its 400 at once and close, so the client got a bare 400 in
+        place of the answer to the request it sent (BadDigest for a short body). Nothing
+        more is read from the connection; the app's response closes it.
+        """
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or self.pipeline:
+            super().send_400_response(msg)
+            return
+        cycle.keep_alive = False
+        self._garbage_after_request = True
+        self.flow.pause_reading()
 
     def _body(self, body: bytes) -> None:
         cycle = self.cycle

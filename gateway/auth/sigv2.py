@@ -20,6 +20,10 @@ from email.utils import parsedate_to_datetime
 from itertools import product
 from urllib.parse import unquote
 
+from gateway.auth.sigv4 import wire_bytes
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 # Sub-resources that AWS's SigV2 documentation lists for the CanonicalizedResource.
 AWS_SUBRESOURCES = frozenset(
     {
@@ -92,14 +96,28 @@ def canonical_resource(raw_path: str, raw_query: str, subresources: Iterable[str
     for part in raw_query.split("&"):
         name, sep, value = part.partition("=")
         if name in wanted:
-            # AWS: sub-resource values are signed un-encoded.
-            picked.append((name, f"{name}={unquote(value)}" if sep else name))
+            # AWS: sub-resource values are signed un-encoded. Decoded byte for byte
+            # (latin-1), so that the string to sign keeps the bytes the client signed.
+            picked.append((name, f"{name}={unquote(value, 'latin-1')}" if sep else name))
     # Stable sort on the name only, as botocore does, so repeats keep their order.
     picked.sort(key=lambda item: item[0])
     resource = raw_path or "/"
     if picked:
         resource += "?" + "&".join(text for _, text in picked)
     return resource
+
+
+def resource_path_candidates(path: str) -> list[str]:
+    """The paths a client may have signed for ``path``, most likely first.
+
+    botocore signs a bucket-only request ("/bucket") as "/bucket/", the form AWS's SigV2
+    documentation gives for a bucket's CanonicalizedResource, while sending "/bucket".
+    Both name the same bucket, so accepting either grants nothing extra.
+    """
+    candidates = [path]
+    if len(path) > 1 and path.count("/") == 1:
+        candidates.append(path + "/")
+    return candidates
 
 
 def string_to_sign(
@@ -117,8 +135,8 @@ def string_to_sign(
 
 
 def signature(secret: str, string_to_sign_text: str) -> str:
-    """base64(HMAC-SHA1(secret, StringToSign))."""
-    mac = hmac.new(secret.encode("utf-8"), string_to_sign_text.encode("utf-8"), hashlib.sha1)
+    """base64(HMAC-SHA1(secret, StringToSign)), over the string's wire bytes (wire_bytes)."""
+    mac = hmac.new(secret.encode("utf-8"), wire_bytes(string_to_sign_text), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
@@ -139,7 +157,8 @@ def check_signature(
     None when one matches (constant-time compare); else the first string to sign.
     """
     resources = dict.fromkeys(
-        canonical_resource(path, raw_query, subs)
+        canonical_resource(candidate, raw_query, subs)
+        for candidate in resource_path_candidates(path)
         for subs in (BOTOCORE_SUBRESOURCES, AWS_SUBRESOURCES)
     )
     first: str | None = None
@@ -160,9 +179,14 @@ def check_signature(
 
 
 def parse_http_date(text: str) -> datetime | None:
-    """An RFC 1123 / 2822 date (Date header, x-amz-date in SigV2) as aware UTC, or None."""
+    """An RFC 1123 / 2822 date (Date header, x-amz-date in SigV2) as aware UTC, or None.
+
+    A date before the Unix epoch is None too: AWS answers it as an invalid date
+    (AccessDenied), not as a skewed clock, since no request can have been signed then.
+    """
     try:
         when = parsedate_to_datetime(text.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when if when >= _EPOCH else None

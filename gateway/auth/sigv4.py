@@ -123,7 +123,7 @@ def scope(date: str, region: str, service: str) -> str:
 
 
 def string_to_sign(amz_date: str, credential_scope: str, canonical_request_text: str) -> str:
-    digest = hashlib.sha256(canonical_request_text.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(wire_bytes(canonical_request_text)).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{credential_scope}\n{digest}"
 
 
@@ -248,6 +248,20 @@ def parse_amz_date(text: str) -> datetime | None:
         )
     except ValueError:
         return None
+
+
+def wire_bytes(text: str) -> bytes:
+    """The bytes a canonical request or string to sign stands for.
+
+    The HTTP layer decodes header bytes as latin-1 (one char per byte), so encoding back
+    with latin-1 gives exactly what the client sent and signed: botocore puts non-ASCII
+    header values on the wire as UTF-8 and signs those same UTF-8 bytes. Text that cannot
+    have come off the wire (chars above U+00FF, from direct callers) is taken as UTF-8.
+    """
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 def constant_time_equal(expected: str, provided: str) -> bool:

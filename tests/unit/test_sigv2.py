@@ -9,7 +9,8 @@ from urllib.parse import quote, urlsplit
 import boto3
 import pytest
 from botocore.auth import HmacV1Auth, HmacV1QueryAuth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.config import Config
 from botocore.credentials import Credentials
 
 from gateway.auth import sigv2
@@ -172,6 +173,88 @@ def test_header_refusals():
     tampered = dict(req.headers, **{"x-amz-meta-new": "1"})
     with pytest.raises(SignatureDoesNotMatch):
         authenticate(SignedRequest("GET", "/bkt/k", "", tampered), SECRETS, now())
+
+
+def latin1_wire(req: AWSRequest) -> SignedRequest:
+    """What the HTTP layer hands authenticate(): header values as UTF-8 on the wire (as
+    botocore sends them), decoded one char per byte (latin-1)."""
+    headers = {k: v.encode("utf-8").decode("latin-1") for k, v in req.headers.items()}
+    return wire(req.method, req.url, headers)
+
+
+def test_bucket_only_request_signed_with_trailing_slash():
+    # botocore signs CreateBucket & co. on "/bucket/" (AWS's bucket resource form) while
+    # sending "/bucket"; both name the bucket.
+    req = AWSRequest(method="PUT", url=f"http://{HOST}/bkt", headers={})
+    req.auth_path = "/bkt/"
+    HmacV1Auth(Credentials(AK, SK)).add_auth(req)
+    signed = wire("PUT", req.url, dict(req.headers.items()))
+    assert signed.raw_path == "/bkt"
+    assert authenticate(signed, SECRETS, now()).access_key == AK
+    # The slash is only added to a bare bucket: an object path signed so is refused.
+    req = AWSRequest(method="PUT", url=f"http://{HOST}/bkt/k", headers={})
+    req.auth_path = "/bkt/k/"
+    HmacV1Auth(Credentials(AK, SK)).add_auth(req)
+    with pytest.raises(SignatureDoesNotMatch):
+        authenticate(wire("PUT", req.url, dict(req.headers.items())), SECRETS, now())
+
+
+class _EmptyBody:
+    """The raw body of a canned botocore response."""
+
+    def stream(self, **_: object) -> list[bytes]:
+        return [b""]
+
+
+def test_boto3_sigv2_create_bucket_with_empty_user_agent():
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://{HOST}",
+        aws_access_key_id=AK,
+        aws_secret_access_key=SK,
+        region_name="us-east-1",
+        config=Config(signature_version="s3"),
+    )
+    seen: list[SignedRequest] = []
+
+    def capture(request: AWSRequest, **_: object) -> AWSResponse:
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        seen.append(wire(request.method, request.url, headers))
+        return AWSResponse(request.url, 200, {}, _EmptyBody())
+
+    client.meta.events.register(
+        "before-call.s3.CreateBucket",
+        lambda params, **_: params["headers"].update({"User-Agent": ""}),
+    )
+    client.meta.events.register("before-send.s3.CreateBucket", capture)
+    client.create_bucket(Bucket="bkt")
+    assert seen[0].headers["user-agent"] == ""
+    assert authenticate(seen[0], SECRETS, now()).access_key == AK
+
+
+def test_non_ascii_header_value_verifies_over_wire_bytes():
+    req = AWSRequest(
+        method="PUT", url=object_url("k"), headers={"x-amz-meta-greeting": "Hello World\xe9 €"}
+    )
+    HmacV1Auth(Credentials(AK, SK)).add_auth(req)
+    assert authenticate(latin1_wire(req), SECRETS, now()).access_key == AK
+
+
+def test_empty_or_invalid_x_amz_date_is_refused_even_with_a_good_date():
+    # AWS reads x-amz-date when it is present: an empty one is not "absent".
+    for bad in ("", "Bad Date", "Tue, 07 Jul 1950 21:53:04 GMT"):
+        req = hmacv1_signed("PUT", object_url("k"), {"x-amz-date": bad})
+        assert "date" in req.headers
+        with pytest.raises(AccessDenied, match="Date or x-amz-date"):
+            authenticate(req, SECRETS, now())
+
+
+def test_dates_before_epoch_are_invalid_after_are_skewed():
+    assert sigv2.parse_http_date("Tue, 07 Jul 1950 21:53:04 GMT") is None
+    assert sigv2.parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT") is not None
+    req = hmacv1_signed("PUT", object_url("k"), {"x-amz-date": "Tue, 07 Jul 9999 21:53:04 GMT"})
+    with pytest.raises(RequestTimeTooSkewed):
+        authenticate(req, SECRETS, now())
 
 
 # --- presigned (HmacV1QueryAuth, boto3's and `aws s3 presign`'s default) ------------------

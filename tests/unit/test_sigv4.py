@@ -253,6 +253,18 @@ def test_plus_in_query_may_mean_space():
     assert authenticate(on_wire, SECRETS, NOW).access_key == AK
 
 
+def test_non_ascii_header_value_verifies_over_wire_bytes():
+    # botocore signs the UTF-8 of a str header value and sends those bytes; the HTTP layer
+    # decodes them one char per byte (latin-1), so the check must hash those same bytes.
+    value = "Hello World\xe9 €"
+    req = botocore_signed("PUT", object_url("k"), {"x-amz-meta-meta1": value})
+    on_wire = dict(req.headers, **{"x-amz-meta-meta1": value.encode().decode("latin-1")})
+    received = SignedRequest(req.method, req.raw_path, req.raw_query, on_wire)
+    assert authenticate(received, SECRETS, NOW).access_key == AK
+    assert sigv4.wire_bytes("\xe9") == b"\xe9"
+    assert sigv4.wire_bytes("€") == "€".encode()
+
+
 def test_header_values_are_trimmed_and_collapsed():
     req = botocore_signed("GET", object_url("k"), {"x-amz-meta-a": "one  two"})
     spaced = dict(req.headers, **{"x-amz-meta-a": "  one   two "})
@@ -376,7 +388,10 @@ def test_presigned_expiry_and_limits():
         authenticate(req, SECRETS, NOW - timedelta(minutes=20))
     week = botocore_presigned("GET", object_url("k"), expires=604800)
     assert authenticate(week, SECRETS, NOW + timedelta(days=6))
-    with pytest.raises(AuthorizationQueryParametersError, match="less than a week"):
+    with pytest.raises(
+        AuthorizationQueryParametersError,
+        match=r"less than a week \(in seconds\); that is, the given X-Amz-Expires must be less than 604800 seconds",
+    ):
         authenticate(botocore_presigned("GET", object_url("k"), expires=604801), SECRETS, NOW)
 
 
