@@ -130,11 +130,6 @@ class HttpBlockStore:
         body = resp.content
         return [body[i : i + ID_SIZE] for i in range(0, len(body), ID_SIZE)]
 
-    async def digest(self, start: bytes, end: bytes) -> tuple[str, int]:
-        resp = await self._request("GET", "/digest", {"start": start.hex(), "end": end.hex()})
-        d = resp.json()
-        return d["digest"], d["count"]
-
     async def stats(self) -> StoreStats:
         d = await self.info()
         return StoreStats(capacity=d["capacity"], used=d["used"], blocks=d["blocks"])

@@ -6,7 +6,6 @@
     DELETE /blocks/<id>
     POST   /has                          body: ids (32 bytes each) -> one byte 0/1 per id
     GET    /list?start=&end=&limit=      ids in [start, end), concatenated
-    GET    /digest?start=&end=           BLAKE3 over the ids in range (anti-entropy)
     GET    /stats                        JSON: node id, capacity, used, blocks
     GET    /health                       liveness, unauthenticated
 
@@ -19,9 +18,9 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeAlias
 
 import crc32c
-from blake3 import blake3
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,47 +42,63 @@ def _id(hexid: str) -> bytes | None:
     return raw if len(raw) == ID_SIZE else None
 
 
-def create_node_app(
-    store: BlockStore,
-    node_id: str,
-    secret: str,
-    background: list[Callable[[], Awaitable[None]]] | None = None,
-) -> Starlette:
-    """The node's ASGI app; ``background`` jobs (the registry heartbeat) run while it serves."""
+Handler: TypeAlias = Callable[[Request], Awaitable[Response]]
 
-    def authorized(request: Request) -> bool:
-        path_qs = request.url.path + (("?" + request.url.query) if request.url.query else "")
-        return auth.verify(secret, request.method, path_qs, request.headers.get(auth.HEADER))
 
-    async def blocks(request: Request) -> Response:
-        if not authorized(request):
+def _guard(secret: str, handler: Handler) -> Handler:
+    """The one place the cluster-secret HMAC is checked: every route but /health goes
+    through here, so a new route cannot forget it."""
+
+    async def guarded(request: Request) -> Response:
+        url = request.url
+        path_qs = url.path + (("?" + url.query) if url.query else "")
+        if not auth.verify(secret, request.method, path_qs, request.headers.get(auth.HEADER)):
             return Response("unauthorized", status_code=403)
+        return await handler(request)
+
+    return guarded
+
+
+class _Node:
+    """The node's request handlers over one store."""
+
+    def __init__(self, store: BlockStore, node_id: str) -> None:
+        self.store = store
+        self.node_id = node_id
+
+    async def blocks(self, request: Request) -> Response:
         bid = _id(request.path_params["id"])
         if bid is None:
             return Response("bad block id", status_code=400)
         if request.method == "PUT":
-            # Pieces joined once at the end: growing a bytearray and copying it into bytes
-            # moved every byte of a 4 MiB block two or three times.
-            pieces, size = [], 0
-            async for piece in request.stream():
-                pieces.append(piece)
-                size += len(piece)
-                if size > MAX_BLOCK:
-                    return Response("block too large", status_code=413)
-            try:
-                await store.put(bid, b"".join(pieces))
-            except BlockCorrupt:
-                return Response("hash mismatch", status_code=422)
-            except BlockStoreFull:
-                return Response("node full", status_code=507)
-            return Response(status_code=204)
+            return await self._put(request, bid)
         if request.method == "DELETE":
-            await store.delete(bid)
+            await self.store.delete(bid)
             return Response(status_code=204)
+        return await self._get(request, bid)
+
+    async def _put(self, request: Request, bid: bytes) -> Response:
+        # Pieces joined once at the end: growing a bytearray and copying it into bytes
+        # moved every byte of a 4 MiB block two or three times.
+        pieces, size = [], 0
+        async for piece in request.stream():
+            pieces.append(piece)
+            size += len(piece)
+            if size > MAX_BLOCK:
+                return Response("block too large", status_code=413)
+        try:
+            await self.store.put(bid, b"".join(pieces))
+        except BlockCorrupt:
+            return Response("hash mismatch", status_code=422)
+        except BlockStoreFull:
+            return Response("node full", status_code=507)
+        return Response(status_code=204)
+
+    async def _get(self, request: Request, bid: bytes) -> Response:
         start = int(request.query_params.get("start", "0"))
         end_q = request.query_params.get("end")
         try:
-            data = await store.get(bid, start, int(end_q) if end_q is not None else None)
+            data = await self.store.get(bid, start, int(end_q) if end_q is not None else None)
         except BlockNotFound:
             return Response(status_code=404)
         except BlockCorrupt:
@@ -97,54 +112,36 @@ def create_node_app(
         )
         return Response(data, media_type="application/octet-stream", headers={CRC_HEADER: str(crc)})
 
-    async def has(request: Request) -> Response:
-        if not authorized(request):
-            return Response("unauthorized", status_code=403)
+    async def has(self, request: Request) -> Response:
         body = await request.body()
         ids = [body[i : i + ID_SIZE] for i in range(0, len(body), ID_SIZE)]
-        return Response(bytes(1 if h else 0 for h in await store.has(ids)))
+        return Response(bytes(1 if h else 0 for h in await self.store.has(ids)))
 
-    def _range(request: Request) -> tuple[bytes, bytes]:
+    async def list_ids(self, request: Request) -> Response:
         q = request.query_params
-        return bytes.fromhex(q.get("start", "")), bytes.fromhex(q.get("end", "ff" * (ID_SIZE + 1)))
+        start = bytes.fromhex(q.get("start", ""))
+        end = bytes.fromhex(q.get("end", "ff" * (ID_SIZE + 1)))
+        limit = min(int(q.get("limit", "1000")), 100_000)
+        return Response(b"".join(await self.store.list_ids(start, end, limit)))
 
-    async def list_ids(request: Request) -> Response:
-        if not authorized(request):
-            return Response("unauthorized", status_code=403)
-        start, end = _range(request)
-        limit = min(int(request.query_params.get("limit", "1000")), 100_000)
-        return Response(b"".join(await store.list_ids(start, end, limit)))
-
-    async def digest(request: Request) -> Response:
-        if not authorized(request):
-            return Response("unauthorized", status_code=403)
-        start, end = _range(request)
-        h, count = blake3(), 0
-        while True:
-            ids = await store.list_ids(start, end, 10_000)
-            for i in ids:
-                h.update(i)
-            count += len(ids)
-            if len(ids) < 10_000:
-                break
-            start = ids[-1] + b"\0"
-        return Response(
-            json.dumps({"digest": h.hexdigest(), "count": count}), media_type="application/json"
-        )
-
-    async def stats(request: Request) -> Response:
-        if not authorized(request):
-            return Response("unauthorized", status_code=403)
-        s = await store.stats()
-        body = {"node_id": node_id, "capacity": s.capacity, "used": s.used, "blocks": s.blocks}
+    async def stats(self, request: Request) -> Response:
+        s = await self.store.stats()
+        body = {"node_id": self.node_id, "capacity": s.capacity, "used": s.used, "blocks": s.blocks}
         return Response(json.dumps(body), media_type="application/json")
 
-    async def health(request: Request) -> Response:
-        return Response(json.dumps({"node_id": node_id, "ok": True}), media_type="application/json")
+    async def health(self, request: Request) -> Response:
+        body = {"node_id": self.node_id, "ok": True}
+        return Response(json.dumps(body), media_type="application/json")
+
+
+def _lifespan(
+    background: list[Callable[[], Awaitable[None]]],
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """Runs the background jobs for as long as the app serves."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(job()) for job in background or []]
+        tasks = [asyncio.create_task(job()) for job in background]
         try:
             yield
         finally:
@@ -152,14 +149,28 @@ def create_node_app(
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    return lifespan
+
+
+def create_node_app(
+    store: BlockStore,
+    node_id: str,
+    secret: str,
+    background: list[Callable[[], Awaitable[None]]] | None = None,
+) -> Starlette:
+    """The node's ASGI app; ``background`` jobs (the registry heartbeat) run while it serves."""
+    node = _Node(store, node_id)
+
+    def private(path: str, handler: Handler, method: str, *more: str) -> Route:
+        return Route(path, _guard(secret, handler), methods=[method, *more])
+
     return Starlette(
-        lifespan=lifespan,
+        lifespan=_lifespan(background or []),
         routes=[
-            Route("/blocks/{id}", blocks, methods=["GET", "PUT", "DELETE"]),
-            Route("/has", has, methods=["POST"]),
-            Route("/list", list_ids, methods=["GET"]),
-            Route("/digest", digest, methods=["GET"]),
-            Route("/stats", stats, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
+            private("/blocks/{id}", node.blocks, "GET", "PUT", "DELETE"),
+            private("/has", node.has, "POST"),
+            private("/list", node.list_ids, "GET"),
+            private("/stats", node.stats, "GET"),
+            Route("/health", node.health, methods=["GET"]),  # unauthenticated: probes
         ],
     )

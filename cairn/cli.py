@@ -3,6 +3,7 @@
 cairn serve     gateway + metadata + block stores in one process (cairn/serve.py)
 cairn gateway   the S3 front end alone (cairn/serve.py)
 cairn node      one storage node (cairn/node.py)
+cairn meta      a cluster's housekeeper, one elected leader (cairn/meta_service.py)
 cairn admin     nodes and layout (cairn/admin.py)
 cairn cluster   a local cluster of processes (cairn/launcher.py)
 """
@@ -13,31 +14,32 @@ import argparse
 import logging
 import os
 import sys
+from typing import TypeAlias
 
 from gateway.objects.service import DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX
 
 
 def _gateway_options(s: argparse.ArgumentParser) -> None:
+    """What serving S3 needs, in `cairn serve` and `cairn gateway` alike."""
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=9000)
     s.add_argument("--tls", action="store_true", help="HTTPS with a self-signed certificate")
     s.add_argument("--region", default="us-east-1")
-    s.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE)
-    s.add_argument("--inline-max", type=int, default=DEFAULT_INLINE_MAX)
     s.add_argument(
-        "--gc-grace",
-        type=float,
-        default=3600.0,
-        help="seconds before an unreferenced block is deleted",
+        "--domain",
+        help="serve virtual-host style requests for BUCKET.DOMAIN (default: path style only)",
     )
-    s.add_argument("--gc-interval", type=float, default=30.0, help="0 disables GC in this process")
     s.add_argument(
-        "--repair-interval", type=float, default=300.0,
-        help="seconds between repair passes where GC runs (0: never)",
-    )  # fmt: skip
+        "--block-size", type=int, default=DEFAULT_BLOCK_SIZE, help="bytes (default %(default)s)"
+    )
     s.add_argument(
-        "--upload-expiry", type=float, default=7 * 86400,
-        help="seconds after which an unfinished multipart upload is aborted",
+        "--inline-max", type=int, default=DEFAULT_INLINE_MAX, help="bytes (default %(default)s)"
+    )
+    s.add_argument(
+        "--gc-grace", type=float, default=3600.0,
+        help="seconds an unreferenced block is kept before GC may delete it; writes stamp "
+        "the blocks they release with it (default %(default)s; give a cluster's gateways "
+        "and meta services the same value)",
     )  # fmt: skip
     s.add_argument(
         "--metrics-port", type=int, default=0,
@@ -47,6 +49,34 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--workers", type=int, default=None,
         help="processes serving requests (default: one per core, at most 8)",
+    )  # fmt: skip
+
+
+def _housekeeping_options(s: argparse.ArgumentParser) -> None:
+    """The housekeeper's schedule (cairn/housekeeper.py): `cairn serve` and `cairn meta`,
+    the two places it runs."""
+    s.add_argument(
+        "--gc-interval", type=float, default=30.0,
+        help="seconds between GC passes (journal recovery, upload expiry, GC; "
+        "default %(default)s; 0: never)",
+    )  # fmt: skip
+    s.add_argument(
+        "--repair-interval", type=float, default=300.0,
+        help="seconds between passes that copy missing replicas and drop misplaced ones "
+        "(default %(default)s; 0: never)",
+    )  # fmt: skip
+    s.add_argument(
+        "--upload-expiry", type=float, default=7 * 86400,
+        help="seconds after which an unfinished multipart upload is aborted "
+        "(default %(default)s: 7 days)",
+    )  # fmt: skip
+
+
+def _node_grace(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--node-grace", type=float, default=600.0,
+        help="seconds without heartbeats (and with its lease expired) before a node leaves "
+        "the layout (default %(default)s)",
     )  # fmt: skip
 
 
@@ -61,36 +91,35 @@ def _run(module: str, name: str):  # type: ignore[no-untyped-def]
     return call
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cairn", description="Cairn S3-compatible object store")
-    sub = parser.add_subparsers(dest="command", required=True)
+# argparse has no public name for the object add_subparsers() returns.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
+
+def _serve_command(sub: Subparsers) -> None:
     s = sub.add_parser("serve", help="gateway + metadata + block stores in one process")
     s.add_argument("--data", default="./data", help="data directory (default ./data)")
     s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores")
     s.add_argument("--replicas", type=int, default=1, help="copies of each block")
     _gateway_options(s)
+    _housekeeping_options(s)
     s.set_defaults(func=_run("cairn.serve", "serve"))
 
-    g = sub.add_parser("gateway", help="the S3 front end, with blocks on storage nodes")
+
+def _gateway_command(sub: Subparsers) -> None:
+    g = sub.add_parser(
+        "gateway",
+        help="the S3 front end, with blocks on storage nodes (no housekeeping: see cairn meta)",
+    )
     g.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
     g.add_argument("--state", default="./gateway-state", help="credentials and TLS files")
     g.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
     g.add_argument("--replicas", type=int, default=3)
     g.add_argument("--write-quorum", type=int, default=2)
-    g.add_argument(
-        "--node-grace", type=float, default=600.0,
-        help="seconds without heartbeats (and with its lease expired) before a node leaves the layout",
-    )  # fmt: skip
-    g.add_argument(
-        "--no-manage-layout",
-        dest="manage_layout",
-        action="store_false",
-        help="leave layout changes to another process (cairn meta)",
-    )
     _gateway_options(g)
     g.set_defaults(func=_run("cairn.serve", "gateway"))
 
+
+def _node_command(sub: Subparsers) -> None:
     n = sub.add_parser("node", help="one storage node serving an LMDB block store")
     n.add_argument("--data", required=True)
     n.add_argument("--host", default="127.0.0.1")
@@ -108,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--log-level", default="warning")
     n.set_defaults(func=_run("cairn.node", "run_node"))
 
-    m = sub.add_parser("meta", help="housekeeping service: layout changes and GC, one leader")
+
+def _meta_command(sub: Subparsers) -> None:
+    m = sub.add_parser(
+        "meta", help="housekeeping service: layout changes, GC and repair, one elected leader"
+    )
     m.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
     m.add_argument("--host", default="127.0.0.1")
     m.add_argument("--port", type=int, default=9300, help="GET /status answers here")
@@ -116,20 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--replicas", type=int, default=3)
     m.add_argument("--write-quorum", type=int, default=2)
     m.add_argument("--lease-ttl", type=float, default=5.0, help="seconds; leader hand-over time")
+    _node_grace(m)
     m.add_argument(
-        "--node-grace", type=float, default=600.0,
-        help="seconds without heartbeats before a node leaves the layout",
+        "--gc-grace", type=float, default=3600.0,
+        help="seconds before a block released by housekeeping (expired uploads, recovered "
+        "journals) may be deleted (default %(default)s; the gateways' value)",
     )  # fmt: skip
-    m.add_argument("--gc-grace", type=float, default=3600.0)
-    m.add_argument("--gc-interval", type=float, default=30.0)
-    m.add_argument(
-        "--repair-interval", type=float, default=300.0,
-        help="seconds between passes that copy missing replicas and drop misplaced ones",
-    )  # fmt: skip
-    m.add_argument("--upload-expiry", type=float, default=7 * 86400)
+    _housekeeping_options(m)
     m.add_argument("--log-level", default="warning")
     m.set_defaults(func=_run("cairn.meta_service", "run_meta"))
 
+
+def _admin_command(sub: Subparsers) -> None:
     a = sub.add_parser("admin", help="inspect and change the cluster")
     a.add_argument("--meta", required=True)
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
@@ -147,24 +178,61 @@ def build_parser() -> argparse.ArgumentParser:
     kd.add_argument("access_key")
     a.set_defaults(func=_run("cairn.admin", "admin"))
 
+
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("a cluster needs at least 1 (its housekeeper)")
+    return n
+
+
+def _cluster_command(sub: Subparsers) -> None:
     c = sub.add_parser("cluster", help="a local cluster of processes on 127.0.0.1")
     csub = c.add_subparsers(dest="cluster_command", required=True)
-    up = csub.add_parser("up", help="start nodes and gateways")
+    up = csub.add_parser("up", help="start nodes, meta services and gateways")
     up.add_argument("--data", required=True)
     up.add_argument("--nodes", type=int, default=4)
     up.add_argument("--gateways", type=int, default=1)
     up.add_argument("--replicas", type=int, default=3)
     up.add_argument("--write-quorum", type=int, default=2)
     up.add_argument("--zones", type=int, default=0, help="spread nodes over this many zones")
-    up.add_argument("--gc-grace", type=float, default=3600.0)
+    up.add_argument(
+        "--gc-grace", type=float, default=3600.0,
+        help="seconds an unreferenced block is kept before GC may delete it (default "
+        "%(default)s; given to the gateways and the meta services)",
+    )  # fmt: skip
     up.add_argument("--etcd", type=int, default=0, help="etcd members for the metadata (0: LMDB)")
-    up.add_argument("--meta-services", type=int, default=0, help="cairn meta processes")
-    up.add_argument("--node-grace", type=float, default=600.0)
-    up.add_argument("--repair-interval", type=float, default=300.0)
-    up.add_argument("--scrub-interval", type=float, default=86400.0)
+    up.add_argument(
+        "--meta-services", type=_at_least_one, default=1,
+        help="cairn meta processes; one elected leader runs the housekeeper (default "
+        "%(default)s, at least 1)",
+    )  # fmt: skip
+    _node_grace(up)
+    _housekeeping_options(up)
+    up.add_argument(
+        "--scrub-interval", type=float, default=86400.0,
+        help="seconds between a node's re-hashes of its blocks (default %(default)s)",
+    )  # fmt: skip
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("cairn.launcher", "cluster"))
+
+
+COMMANDS = (
+    _serve_command,
+    _gateway_command,
+    _node_command,
+    _meta_command,
+    _admin_command,
+    _cluster_command,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cairn", description="Cairn S3-compatible object store")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 

@@ -1,9 +1,12 @@
 """`cairn cluster up|down`: a local cluster as real processes on 127.0.0.1.
 
-It runs the same commands a deployment runs (`cairn node`, `cairn gateway`), waits until
-the cluster answers, and writes DIR/cluster.json with every process's role, address and
-PID, so that tests and benchmarks can stop or kill any one of them. `down` stops exactly
-the processes listed there.
+It runs the same commands a deployment runs (`cairn node`, `cairn meta`, `cairn gateway`),
+waits until the cluster answers, and writes DIR/cluster.json with every process's role,
+address and PID, so that tests and benchmarks can stop or kill any one of them. `down`
+stops exactly the processes listed there.
+
+There is always at least one `cairn meta`: its elected leader is the cluster's only layout
+manager and housekeeper (GC, repair), on LMDB metadata as on etcd; gateways only serve.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -105,12 +109,37 @@ def _wait_layout(meta: str, nodes: int, timeout: float = 30.0) -> None:
     raise SystemExit("the layout did not come to include every node")
 
 
-def _start_etcd(
-    data: Path,
-    members: int,
-    processes: list[dict[str, object]],
-    procs: list[subprocess.Popen[bytes]],
-) -> str:
+@dataclass
+class _Processes:
+    """What `cluster up` started so far: killed all together if start-up fails."""
+
+    data: Path
+    env: dict[str, str]
+    records: list[dict[str, object]] = field(default_factory=list)  # cluster.json's
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # Each role's processes start at once and are awaited together: start-up overlaps.
+    pending: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, role: str, i: int, command: list[str], probe: str) -> str:
+        """Spawn `cairn ROLE COMMAND --port P`; returns its URL (awaited by `wait`)."""
+        port = free_port()
+        log = self.data / "logs" / f"{role}-{i}.log"
+        p = _spawn([role, *command, "--port", str(port)], log, self.env)
+        self.procs.append(p)
+        address = f"127.0.0.1:{port}"
+        self.pending.append((f"http://{address}{probe}", p))
+        self.records.append({"role": role, "address": address, "pid": p.pid, "args": p.args})
+        return f"http://{address}"
+
+    def wait(self) -> None:
+        _wait_all(self.pending)
+
+    def kill(self) -> None:
+        for p in self.procs:
+            p.kill()
+
+
+def _start_etcd(data: Path, members: int, run: _Processes) -> str:
     """Start an etcd cluster of `members` and return its --meta spec."""
     from meta.etcd_launch import etcd_command
 
@@ -121,13 +150,50 @@ def _start_etcd(
         cmd = etcd_command(f"etcd-{i}", data / f"etcd-{i}", client, peer, initial, token)
         log = open(data / "logs" / f"etcd-{i}.log", "ab")  # noqa: SIM115 - handed to the child
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        procs.append(p)
-        processes.append(
+        run.procs.append(p)
+        run.records.append(
             {"role": "etcd", "address": f"127.0.0.1:{client}", "pid": p.pid, "args": cmd}
         )
-    for (client, _), p in zip(ports, procs[-members:], strict=True):
+    for (client, _), p in zip(ports, run.procs[-members:], strict=True):
         _wait_http(f"http://127.0.0.1:{client}/health", p)
     return "etcd://" + ",".join(f"127.0.0.1:{client}" for client, _ in ports)
+
+
+def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str) -> None:
+    for i in range(args.nodes):
+        zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
+        node_args = ["--data", str(run.data / f"node-{i}"), "--meta", meta, *zone]
+        node_args += ["--scrub-interval", str(args.scrub_interval)]
+        run.start("node", i, node_args, "/health")
+
+
+def _start_meta_services(run: _Processes, args: argparse.Namespace, shared: list[str]) -> None:
+    """The housekeeping flags go here, and only here: the leader is the one housekeeper."""
+    schedule = [
+        "--node-grace", str(args.node_grace),
+        "--gc-interval", str(args.gc_interval),
+        "--repair-interval", str(args.repair_interval),
+        "--upload-expiry", str(args.upload_expiry),
+    ]  # fmt: skip
+    for i in range(args.meta_services):
+        run.start("meta", i, [*shared, *schedule], "/status")
+
+
+def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]) -> list[str]:
+    state = [["--state", str(run.data / f"gateway-{i}")] for i in range(args.gateways)]
+    return [run.start("gateway", i, [*shared, *state[i]], "/") for i in range(args.gateways)]
+
+
+def _child_env(data: Path) -> tuple[dict[str, str], str, str]:
+    """The children's environment (cluster secret, bootstrap key pair) and that pair."""
+    access, secret_key = load_credentials(data)
+    env = {
+        **os.environ,
+        "CAIRN_CLUSTER_SECRET": _cluster_secret(data),
+        "CAIRN_ACCESS_KEY": access,
+        "CAIRN_SECRET_KEY": secret_key,
+    }
+    return env, access, secret_key
 
 
 def up(args: argparse.Namespace) -> int:
@@ -137,67 +203,23 @@ def up(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"{data}/cluster.json exists: run `cairn cluster down --data {data}` first"
         )
-    access, secret_key = load_credentials(data)
-    cluster_secret = _cluster_secret(data)
-    env = {
-        **os.environ,
-        "CAIRN_CLUSTER_SECRET": cluster_secret,
-        "CAIRN_ACCESS_KEY": access,
-        "CAIRN_SECRET_KEY": secret_key,
-    }
-    processes: list[dict[str, object]] = []
-    procs: list[subprocess.Popen[bytes]] = []
+    env, access, secret_key = _child_env(data)
+    run = _Processes(data, env)
     try:
-        meta = (
-            _start_etcd(data, args.etcd, processes, procs) if args.etcd else f"lmdb:{data / 'meta'}"
-        )
-        # Each role's processes start at once and are awaited together: start-up overlaps.
-        pending: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-        def start(role: str, i: int, command: list[str], probe: str) -> str:
-            port = free_port()
-            p = _spawn(
-                [role, *command, "--port", str(port)], data / "logs" / f"{role}-{i}.log", env
-            )
-            procs.append(p)
-            address = f"127.0.0.1:{port}"
-            pending.append((f"http://{address}{probe}", p))
-            processes.append({"role": role, "address": address, "pid": p.pid, "args": p.args})
-            return f"http://{address}"
-
+        meta = _start_etcd(data, args.etcd, run) if args.etcd else f"lmdb:{data / 'meta'}"
+        _start_nodes(run, args, meta)
+        run.wait()
         shared = ["--meta", meta, "--replicas", str(args.replicas)]
         shared += ["--write-quorum", str(args.write_quorum), "--gc-grace", str(args.gc_grace)]
-        shared += [
-            "--node-grace",
-            str(args.node_grace),
-            "--repair-interval",
-            str(args.repair_interval),
-        ]
-        for i in range(args.nodes):
-            zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
-            node_args = ["--data", str(data / f"node-{i}"), "--meta", meta, *zone]
-            node_args += ["--scrub-interval", str(args.scrub_interval)]
-            start("node", i, node_args, "/health")
-        _wait_all(pending)
-        endpoints = []
-        for i in range(args.gateways):
-            # One layout manager and one GC: the meta leader if there are meta services,
-            # else the first gateway.
-            first = i == 0 and not args.meta_services
-            extra = [] if first else ["--no-manage-layout", "--gc-interval", "0"]
-            state = ["--state", str(data / f"gateway-{i}")]
-            endpoints.append(start("gateway", i, [*shared, *state, *extra], "/"))
-        _wait_all(pending)
-        for i in range(args.meta_services):
-            start("meta", i, shared, "/status")
-        _wait_all(pending)
-        _wait_layout(meta, args.nodes)
+        _start_meta_services(run, args, shared)
+        endpoints = _start_gateways(run, args, shared)
+        run.wait()
+        _wait_layout(meta, args.nodes)  # installed by the meta leader
     except BaseException:
-        for p in procs:
-            p.kill()
+        run.kill()
         raise
     (data / "cluster.json").write_text(
-        json.dumps({"endpoints": endpoints, "processes": processes, "meta": meta}, indent=2)
+        json.dumps({"endpoints": endpoints, "processes": run.records, "meta": meta}, indent=2)
     )
     print(
         f"Cairn cluster up: {args.nodes} nodes, {args.gateways} gateway(s), R={args.replicas}, "

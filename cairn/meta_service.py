@@ -1,10 +1,12 @@
-"""`cairn meta`: the housekeeping service of a cluster.
+"""`cairn meta`: the housekeeping service of a cluster, and the only one.
 
 Several may run; they elect one leader through the metadata (meta.election), and only the
 leader works: it installs layouts when nodes join or have been gone past the grace period,
-and runs the housekeeper (cairn/housekeeper.py: journal recovery, upload expiry, GC, repair). The election is an etcd lease
-(meta.election): killing the leader hands over when its lease expires. Each
-process answers GET /status with whether it leads, for operators and tests.
+and runs the housekeeper (cairn/housekeeper.py: journal recovery, upload expiry, GC,
+repair). Gateways do none of this, so a cluster needs at least one `cairn meta` (`cairn
+cluster up` always starts one). The election is a lease in the metadata (etcd's, or
+LmdbKV's for `--meta lmdb:DIR`): killing the leader hands over when its lease expires.
+Each process answers GET /status with whether it leads, for operators and tests.
 """
 
 from __future__ import annotations

@@ -125,8 +125,10 @@ def _run_gateway(
     credentials: tuple[str, str],
     tls_dir: Path,
     banner: str,
-    housekeeping: bool,
+    housekeeping: Schedule | None,
 ) -> int:
+    """Serve S3 in args.workers processes; with a `housekeeping` schedule, worker 0 also
+    runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
     ssl: dict[str, str] = {}
     scheme = "http"
     if args.tls:
@@ -155,14 +157,13 @@ def _run_gateway(
         )
         services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
-            keeper = Housekeeper(meta, blocks, _schedule(args))
-            background.append(keeper.run)
+            background.append(Housekeeper(meta, blocks, housekeeping).run)
         keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
         background.append(keyring.run)
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
         )
-        app = create_app(services, keyring, background=background)
+        app = create_app(services, keyring, domain=args.domain, background=background)
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
         with (
@@ -174,10 +175,6 @@ def _run_gateway(
     run_workers(args.workers, sock, work)
     print("Cairn stopped.", flush=True)
     return 0
-
-
-def _schedule(args: argparse.Namespace) -> Schedule:
-    return Schedule(args.gc_interval, args.repair_interval, args.upload_expiry)
 
 
 async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
@@ -204,11 +201,15 @@ def serve(args: argparse.Namespace) -> int:
         return LmdbKV(data / "meta"), blocks, []
 
     banner = f"data:       {data} ({args.nodes} block store(s))"
-    return _run_gateway(args, backend, load_credentials(data), data, banner, housekeeping=True)
+    schedule = Schedule(args.gc_interval, args.repair_interval, args.upload_expiry)
+    return _run_gateway(args, backend, load_credentials(data), data, banner, schedule)
 
 
 def gateway(args: argparse.Namespace) -> int:
-    """The S3 front end alone: blocks on the storage nodes registered in the metadata."""
+    """The S3 front end alone: blocks on the storage nodes registered in the metadata.
+
+    It only serves: the layout, GC and repair belong to the elected `cairn meta` leader,
+    so that one process in a cluster changes them however many gateways run."""
     from blockstore.cluster.membership import Membership
     from meta.nodes import NodeRegistry
     from meta.open import open_kv
@@ -222,16 +223,8 @@ def gateway(args: argparse.Namespace) -> int:
     def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
         kv = open_kv(args.meta)
         blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
-        membership = Membership(
-            NodeRegistry(kv),
-            blocks,
-            secret,
-            manage_layout=args.manage_layout,
-            node_grace=args.node_grace,
-        )
+        membership = Membership(NodeRegistry(kv), blocks, secret)  # reads, never installs
         return kv, blocks, [membership.run]
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
-    return _run_gateway(
-        args, backend, load_credentials(state), state, banner, housekeeping=args.gc_interval > 0
-    )
+    return _run_gateway(args, backend, load_credentials(state), state, banner, None)

@@ -48,8 +48,10 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
-# features Cairn does not implement yet, and answer NotImplemented rather than being
-# mistaken for a plain GET or PUT of an object.
+# features Cairn does not implement yet. A request that names one of them is the
+# operation the table gives for its method, or an error: never a plain GET, PUT or DELETE
+# of the bucket or object (a PutBucketVersioning must not create the bucket, nor
+# `DELETE /b?location` delete it).
 SUBRESOURCES = ("uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type")
 UNSUPPORTED = (
     "acl", "policy", "policyStatus", "cors", "lifecycle", "tagging", "website", "logging",
@@ -57,6 +59,79 @@ UNSUPPORTED = (
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "ownershipControls", "publicAccessBlock", "restore", "select", "torrent", "attributes",
 )  # fmt: skip
+
+# The S3 operations a sub-resource names that Cairn does not implement: (method, has key,
+# subresource) -> the AWS operation. They answer NotImplemented (501) naming it; a
+# (method, sub-resource) pair that is neither here nor routed is no S3 operation at all,
+# and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
+NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
+    ("PUT", False, "versioning"): "PutBucketVersioning",
+    ("GET", False, "acl"): "GetBucketAcl",
+    ("PUT", False, "acl"): "PutBucketAcl",
+    ("GET", True, "acl"): "GetObjectAcl",
+    ("PUT", True, "acl"): "PutObjectAcl",
+    ("GET", False, "policy"): "GetBucketPolicy",
+    ("PUT", False, "policy"): "PutBucketPolicy",
+    ("DELETE", False, "policy"): "DeleteBucketPolicy",
+    ("GET", False, "policyStatus"): "GetBucketPolicyStatus",
+    ("GET", False, "cors"): "GetBucketCors",
+    ("PUT", False, "cors"): "PutBucketCors",
+    ("DELETE", False, "cors"): "DeleteBucketCors",
+    ("GET", False, "lifecycle"): "GetBucketLifecycleConfiguration",
+    ("PUT", False, "lifecycle"): "PutBucketLifecycleConfiguration",
+    ("DELETE", False, "lifecycle"): "DeleteBucketLifecycle",
+    ("GET", False, "tagging"): "GetBucketTagging",
+    ("PUT", False, "tagging"): "PutBucketTagging",
+    ("DELETE", False, "tagging"): "DeleteBucketTagging",
+    ("GET", True, "tagging"): "GetObjectTagging",
+    ("PUT", True, "tagging"): "PutObjectTagging",
+    ("DELETE", True, "tagging"): "DeleteObjectTagging",
+    ("GET", False, "website"): "GetBucketWebsite",
+    ("PUT", False, "website"): "PutBucketWebsite",
+    ("DELETE", False, "website"): "DeleteBucketWebsite",
+    ("GET", False, "logging"): "GetBucketLogging",
+    ("PUT", False, "logging"): "PutBucketLogging",
+    ("GET", False, "notification"): "GetBucketNotificationConfiguration",
+    ("PUT", False, "notification"): "PutBucketNotificationConfiguration",
+    ("GET", False, "replication"): "GetBucketReplication",
+    ("PUT", False, "replication"): "PutBucketReplication",
+    ("DELETE", False, "replication"): "DeleteBucketReplication",
+    ("GET", False, "encryption"): "GetBucketEncryption",
+    ("PUT", False, "encryption"): "PutBucketEncryption",
+    ("DELETE", False, "encryption"): "DeleteBucketEncryption",
+    ("GET", False, "object-lock"): "GetObjectLockConfiguration",
+    ("PUT", False, "object-lock"): "PutObjectLockConfiguration",
+    ("GET", True, "legal-hold"): "GetObjectLegalHold",
+    ("PUT", True, "legal-hold"): "PutObjectLegalHold",
+    ("GET", True, "retention"): "GetObjectRetention",
+    ("PUT", True, "retention"): "PutObjectRetention",
+    ("GET", False, "accelerate"): "GetBucketAccelerateConfiguration",
+    ("PUT", False, "accelerate"): "PutBucketAccelerateConfiguration",
+    ("GET", False, "requestPayment"): "GetBucketRequestPayment",
+    ("PUT", False, "requestPayment"): "PutBucketRequestPayment",
+    ("GET", False, "analytics"): "GetBucketAnalyticsConfiguration",
+    ("PUT", False, "analytics"): "PutBucketAnalyticsConfiguration",
+    ("DELETE", False, "analytics"): "DeleteBucketAnalyticsConfiguration",
+    ("GET", False, "inventory"): "GetBucketInventoryConfiguration",
+    ("PUT", False, "inventory"): "PutBucketInventoryConfiguration",
+    ("DELETE", False, "inventory"): "DeleteBucketInventoryConfiguration",
+    ("GET", False, "metrics"): "GetBucketMetricsConfiguration",
+    ("PUT", False, "metrics"): "PutBucketMetricsConfiguration",
+    ("DELETE", False, "metrics"): "DeleteBucketMetricsConfiguration",
+    ("GET", False, "intelligent-tiering"): "GetBucketIntelligentTieringConfiguration",
+    ("PUT", False, "intelligent-tiering"): "PutBucketIntelligentTieringConfiguration",
+    ("DELETE", False, "intelligent-tiering"): "DeleteBucketIntelligentTieringConfiguration",
+    ("GET", False, "ownershipControls"): "GetBucketOwnershipControls",
+    ("PUT", False, "ownershipControls"): "PutBucketOwnershipControls",
+    ("DELETE", False, "ownershipControls"): "DeleteBucketOwnershipControls",
+    ("GET", False, "publicAccessBlock"): "GetPublicAccessBlock",
+    ("PUT", False, "publicAccessBlock"): "PutPublicAccessBlock",
+    ("DELETE", False, "publicAccessBlock"): "DeletePublicAccessBlock",
+    ("POST", True, "restore"): "RestoreObject",
+    ("POST", True, "select"): "SelectObjectContent",
+    ("GET", True, "torrent"): "GetObjectTorrent",
+    ("GET", True, "attributes"): "GetObjectAttributes",
+}
 
 
 def split_path(
@@ -97,15 +172,26 @@ def resolve(
     if not sub:
         unsupported = next((s for s in UNSUPPORTED if s in query), None)
         if unsupported is not None:
-            # errors.NotImplemented is the S3 error (501), not Python's NotImplemented.
-            raise errors.NotImplemented(f"The {unsupported} subresource is not implemented.")
+            raise _refusal(method, bucket is not None, key is not None, unsupported)
     op = OPERATIONS.get((method, bucket is not None, key is not None, sub))
-    if op is None and sub:
-        op = OPERATIONS.get((method, bucket is not None, key is not None, ""))
-    if op is None:
-        if method not in ("GET", "HEAD", "PUT", "POST", "DELETE"):
-            raise MethodNotAllowed()
-        if method == "POST":
-            raise InvalidRequest("Unsupported POST request")
-        raise errors.NotImplemented()
-    return Endpoint(op, bucket, key, query)
+    if op is not None:
+        return Endpoint(op, bucket, key, query)
+    if sub:
+        # Named a sub-resource this method does not have here: an error, never the plain
+        # operation on the bucket or object.
+        raise _refusal(method, bucket is not None, key is not None, sub)
+    if method not in ("GET", "HEAD", "PUT", "POST", "DELETE"):
+        raise MethodNotAllowed()
+    if method == "POST":
+        raise InvalidRequest("Unsupported POST request")
+    raise errors.NotImplemented()
+
+
+def _refusal(method: str, has_bucket: bool, has_key: bool, sub: str) -> errors.S3Error:
+    """The error for a sub-resource request Cairn does not route: NotImplemented when it
+    names an S3 operation Cairn lacks, MethodNotAllowed when it names none."""
+    operation = NOT_IMPLEMENTED.get((method, has_key, sub)) if has_bucket else None
+    if operation is None:
+        return MethodNotAllowed()
+    # errors.NotImplemented is the S3 error (501), not Python's NotImplemented.
+    return errors.NotImplemented(f"{operation} (the {sub} subresource) is not implemented.")

@@ -1,11 +1,14 @@
-"""Membership: keeps the gateway's view of storage nodes in step with the registry.
+"""Membership: keeps a process's view of storage nodes in step with the registry.
 
 Every interval it reads the node records, the live set (nodes whose lease is alive) and
 the layout from metadata, opens pooled clients to new nodes, probes every node's /health,
 and marks down (skipped by reads and writes) a node that is out of the live set or does
-not answer its probe within a second; where this process is the one that manages the
-layout, it installs a new layout when the registered node set changed. Transient failures
-never change the layout: a node leaves it only once its lease has expired and it has been
+not answer its probe within a second.
+
+Only the layout manager writes: the `cairn meta` leader passes `manage_layout` and installs
+a new layout when the registered node set changed. Everyone else (every `cairn gateway`)
+is a reader, so that one process in a cluster decides the layout. Transient failures never
+change the layout: a node leaves it only once its lease has expired and it has been
 --node-grace without heartbeats.
 """
 
@@ -33,7 +36,7 @@ class Membership:
         blocks: ReplicatedBlocks,
         secret: str,
         *,
-        manage_layout: bool | Callable[[], bool] = True,
+        manage_layout: bool | Callable[[], bool] = False,
         interval: float = 1.0,
         node_grace: float = 600.0,
     ) -> None:

@@ -70,7 +70,6 @@ class BodyReader:
         self._started = False
         self.checksums: dict[str, str] = {}
         self.decoded_length = 0
-        self.checksum_type: str | None = None
 
         mode = auth.payload_mode
         encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",")]
@@ -84,56 +83,18 @@ class BodyReader:
             mode.lower() if len(mode) == 64 and mode not in sigv4.PAYLOAD_MARKERS else None
         )
         self._raw_hash = hashlib.sha256() if self._content_sha256 else None
+        decoded_length = _int_header(headers, "x-amz-decoded-content-length")
+        self._expected_length = (
+            decoded_length if self._chunked else _int_header(headers, "content-length")
+        )
 
-        self._expected_length = _int_header(headers, "x-amz-decoded-content-length")
-        if not self._chunked:
-            self._expected_length = _int_header(headers, "content-length")
-
-        checksum_type = headers.get("x-amz-checksum-type")
-        if checksum_type is not None:
-            self.checksum_type = checksum_type.strip().upper()
-            if self.checksum_type not in CHECKSUM_TYPES:
-                raise InvalidRequest("Value for x-amz-checksum-type header is invalid.")
-
-        # Checksums the client declared in headers, as raw digests, by algorithm name.
-        self._declared: dict[str, bytes] = {}
-        for header, cls in checksums.BY_HEADER.items():
-            if header in headers:
-                self._declared[cls.name] = checksums.decode_value(cls.name, headers[header])
-        if len(self._declared) > 1:
-            raise InvalidRequest(
-                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not "
-                "allowed."
-            )
-        wanted = set(self._declared)
-        self._trailer_names: list[str] = []
-        for name in filter(
-            None, (n.strip().lower() for n in headers.get("x-amz-trailer", "").split(","))
-        ):
-            cls = checksums.BY_HEADER.get(name)
-            if cls is None:
-                raise InvalidRequest(
-                    f"The value specified in the x-amz-trailer header ({name}) is not supported."
-                )
-            self._trailer_names.append(name)
-            wanted.add(cls.name)
-        if "x-amz-sdk-checksum-algorithm" in headers:
-            try:
-                wanted.add(checksums.algorithm(headers["x-amz-sdk-checksum-algorithm"]).name)
-            except InvalidRequest:
-                raise InvalidRequest(
-                    "Value for x-amz-sdk-checksum-algorithm header is invalid."
-                ) from None
+        # Each helper validates its own headers; the first invalid one decides the error.
+        self.checksum_type = _checksum_type(headers)
+        self._declared = _declared_checksums(headers)
+        self._trailer_names = _trailer_names(headers)
+        wanted = _wanted_algorithms(headers, self._declared, self._trailer_names)
         self._hashers = {name: checksums.new(name) for name in sorted(wanted)}
-
-        self._content_md5: bytes | None = None
-        if "content-md5" in headers:
-            try:
-                self._content_md5 = base64.b64decode(headers["content-md5"].strip(), validate=True)
-            except (binascii.Error, ValueError):
-                self._content_md5 = b""
-            if len(self._content_md5) != 16:
-                raise InvalidDigest()
+        self._content_md5 = _content_md5(headers)
         self._md5 = (
             hashlib.md5(usedforsecurity=False)
             if self._content_md5 is not None and check_md5
@@ -271,3 +232,69 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     if not value.isdigit():
         raise InvalidRequest(f"Value for {name} header is invalid.")
     return int(value)
+
+
+def _checksum_type(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("x-amz-checksum-type")
+    if value is None:
+        return None
+    checksum_type = value.strip().upper()
+    if checksum_type not in CHECKSUM_TYPES:
+        raise InvalidRequest("Value for x-amz-checksum-type header is invalid.")
+    return checksum_type
+
+
+def _declared_checksums(headers: Mapping[str, str]) -> dict[str, bytes]:
+    """Checksums the client declared in headers, as raw digests, by algorithm name."""
+    declared = {
+        cls.name: checksums.decode_value(cls.name, headers[header])
+        for header, cls in checksums.BY_HEADER.items()
+        if header in headers
+    }
+    if len(declared) > 1:
+        raise InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        )
+    return declared
+
+
+def _trailer_names(headers: Mapping[str, str]) -> list[str]:
+    """The checksum trailers x-amz-trailer announces (only those are hashed while streaming)."""
+    names = []
+    for name in filter(
+        None, (n.strip().lower() for n in headers.get("x-amz-trailer", "").split(","))
+    ):
+        if name not in checksums.BY_HEADER:
+            raise InvalidRequest(
+                f"The value specified in the x-amz-trailer header ({name}) is not supported."
+            )
+        names.append(name)
+    return names
+
+
+def _wanted_algorithms(
+    headers: Mapping[str, str], declared: Mapping[str, bytes], trailer_names: list[str]
+) -> set[str]:
+    """Every algorithm to hash with: declared in a header or a trailer, or asked for by the
+    SDK (its checksum is returned to the client even when none is sent to compare)."""
+    wanted = set(declared) | {checksums.BY_HEADER[name].name for name in trailer_names}
+    if "x-amz-sdk-checksum-algorithm" in headers:
+        try:
+            wanted.add(checksums.algorithm(headers["x-amz-sdk-checksum-algorithm"]).name)
+        except InvalidRequest:
+            raise InvalidRequest(
+                "Value for x-amz-sdk-checksum-algorithm header is invalid."
+            ) from None
+    return wanted
+
+
+def _content_md5(headers: Mapping[str, str]) -> bytes | None:
+    if "content-md5" not in headers:
+        return None
+    try:
+        md5 = base64.b64decode(headers["content-md5"].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        md5 = b""
+    if len(md5) != 16:
+        raise InvalidDigest()
+    return md5

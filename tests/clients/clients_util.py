@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -26,14 +27,28 @@ from tests.server import CairnServer
 MiB = 1024 * 1024
 
 
+def in_ci() -> bool:
+    """True under CI=true, as .ci/run runs: there a missing tool is a failure."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def missing(reason: str) -> NoReturn:
+    """A tool or device the test needs is missing: SKIP on a developer's machine, FAIL under
+    CI=true, so that CI never goes green on tests that did not run."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: missing, not skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_binary(name: str, *alternatives: str) -> str:
-    """Absolute path of the first of `name`, `alternatives` on PATH, else SKIP the test."""
+    """Absolute path of the first of `name`, `alternatives` on PATH, else skip the test
+    (fail it under CI=true)."""
     for candidate in (name, *alternatives):
         path = shutil.which(candidate)
         if path:
             return path
     names = " / ".join((name, *alternatives))
-    pytest.skip(f"{names} is not installed (apt-get install it, as .ci/run does)")
+    missing(f"{names} is not installed (apt-get install it, as .ci/run does)")
 
 
 def md5_bytes(data: bytes) -> str:

@@ -15,6 +15,7 @@ from tests.clients.clients_util import (
     empty_and_delete,
     md5_bytes,
     md5_file,
+    missing,
     multipart_etag,
     new_bucket_name,
     random_bytes,
@@ -27,9 +28,10 @@ PART = 5 * MiB
 
 @pytest.fixture
 def mc(server: CairnServer):
-    minio = pytest.importorskip(
-        "minio", reason="the minio SDK is not installed (pip install minio)"
-    )
+    try:
+        import minio
+    except ImportError:
+        missing("the minio SDK is not installed (pip install minio)")
     return minio.Minio(
         f"127.0.0.1:{server.port}",
         access_key=server.access_key,

@@ -41,7 +41,7 @@ async def _register(kv: LmdbKV, node_id: str, *, age_s: float, leased: bool) -> 
 
 async def _layout_nodes(kv: LmdbKV, node_grace: float) -> set[str]:
     blocks = ReplicatedBlocks(replicas=2)
-    m = Membership(NodeRegistry(kv), blocks, "secret", node_grace=node_grace)
+    m = Membership(NodeRegistry(kv), blocks, "secret", manage_layout=True, node_grace=node_grace)
     try:
         await m.refresh()
         assert blocks.layout is not None
@@ -66,3 +66,24 @@ async def test_node_leaves_only_when_lease_and_grace_are_both_gone(kv: LmdbKV) -
     await _register(kv, "restarting", age_s=10, leased=False)  # lease gone, within grace
     await _register(kv, "gone", age_s=60, leased=False)  # lease gone, grace over
     assert await _layout_nodes(kv, node_grace=30) == {"a", "b", "restarting"}
+
+
+async def test_a_reader_never_installs_a_layout_but_follows_the_managers(kv: LmdbKV) -> None:
+    """A gateway's Membership (the default) only reads: with no layout installed it has
+    none, and once the manager (the meta leader) installs one, it uses that one."""
+    await _register(kv, "a", age_s=0, leased=True)
+    await _register(kv, "b", age_s=0, leased=True)
+    blocks = ReplicatedBlocks(replicas=2)
+    reader = Membership(NodeRegistry(kv), blocks, "secret")
+    try:
+        await reader.refresh()
+        assert blocks.layout is None
+        assert (await NodeRegistry(kv).layout())[0] is None
+        assert set(blocks.stores) == {"a", "b"}  # clients opened all the same
+        assert blocks.down == {"a", "b"}  # nothing answers their probes
+        assert await _layout_nodes(kv, node_grace=30) == {"a", "b"}  # the manager installs
+        await reader.refresh()
+        assert blocks.layout is not None and set(blocks.layout.node_ids()) == {"a", "b"}
+    finally:
+        for store in blocks.stores.values():
+            await store.close()
