@@ -181,6 +181,13 @@ def test_part_number_one_of_a_simple_object(s3, bucket):
         s3.get_object(Bucket=bucket, Key="simple", PartNumber=2)
 
 
+def test_part_number_with_range_is_invalid_request(s3, bucket):
+    """partNumber and a Range header together: 400 InvalidRequest, as AWS answers."""
+    s3.put_object(Bucket=bucket, Key="simple", Body=b"0123456789")
+    with s3_error("InvalidRequest", 400):
+        s3.get_object(Bucket=bucket, Key="simple", PartNumber=1, Range="bytes=0-1")
+
+
 def test_parts_invisible_before_complete(s3, mp_bucket):
     """An upload's parts never appear in ListObjectsV2 before Complete."""
     key = "pending/obj"
