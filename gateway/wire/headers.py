@@ -65,14 +65,20 @@ RESPONSE_OVERRIDES = {
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {h: headers[h] for h in STORED_HEADERS if h in headers}
     enc = out.get("content-encoding")
-    if enc is not None:
-        # aws-chunked describes the transfer, not the object: AWS drops it.
-        kept = [e.strip() for e in enc.split(",") if e.strip() and e.strip() != "aws-chunked"]
+    if enc is not None and "aws-chunked" in enc.lower():
+        out.pop("content-encoding")
+        kept = _without_aws_chunked(enc)
         if kept:
-            out["content-encoding"] = ",".join(kept)
-        else:
-            del out["content-encoding"]
+            out["content-encoding"] = kept
     return out
+
+
+def _without_aws_chunked(value: str) -> str:
+    """Content-Encoding minus aws-chunked, which describes the transfer, not the object
+    (AWS drops it). Other codings keep their order and are joined as a list is written
+    (", "); a value without aws-chunked is stored exactly as sent."""
+    codings = [c.strip() for c in value.split(",")]
+    return ", ".join(c for c in codings if c and c.lower() != "aws-chunked")
 
 
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
