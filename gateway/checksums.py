@@ -20,7 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import crc32c as _crc32c
 from awscrt import checksums as _crt
@@ -201,3 +201,33 @@ def combine_full_object(name: str, parts: Iterable[tuple[str, int]]) -> str:
         crc = part_crc if first else combine(crc, part_crc, length)
         first = False
     return base64.b64encode(crc.to_bytes(cls.digest_size, "big")).decode("ascii")
+
+
+def declared_object_checksum(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The (algorithm, value) a CompleteMultipartUpload declares for the whole object
+    with an x-amz-checksum-* header, or None. There it is not the request body's
+    checksum: a COMPOSITE value carries its "-N" part count."""
+    found = [(cls.name, headers[h]) for h, cls in BY_HEADER.items() if h in headers]
+    if len(found) > 1:
+        raise InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        )
+    return found[0] if found else None
+
+
+def verify_object_checksum(
+    declared: tuple[str, str], computed: Mapping[str, str], upload_algorithm: str | None
+) -> None:
+    """Compare a Complete's declared whole-object checksum with the one made from the
+    parts. Another algorithm than the upload's is InvalidRequest (AWS: "Checksum Type
+    mismatch"); a value that differs (with or without the "-N" suffix) is BadDigest."""
+    name, value = declared
+    if upload_algorithm != name:
+        expected = upload_algorithm.lower() if upload_algorithm else "null"
+        raise InvalidRequest(
+            f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
+            f"actual checksum Type: {name.lower()}"
+        )
+    ours = computed.get(name)
+    if ours is None or value.strip().split("-")[0] != ours.split("-")[0]:
+        raise BadDigest(f"The {name} you specified did not match the calculated checksum.")

@@ -120,10 +120,25 @@ class MetaStore:
         rec = BucketRecord.from_bytes(raw)
         return rec if rec.state == "active" else None
 
-    async def list_buckets(self) -> list[BucketRecord]:
-        rows = await self.kv.scan(keys.BUCKET, keys.prefix_end(keys.BUCKET), limit=100_000)
-        recs = [BucketRecord.from_bytes(v) for _, v in rows]
-        return [r for r in recs if r.state == "active"]
+    async def list_buckets(
+        self, *, prefix: str = "", after: str = "", limit: int = 100_000
+    ) -> list[BucketRecord]:
+        """Active buckets in name order: names that start with ``prefix``, after ``after``,
+        at most ``limit`` (a page of ListBuckets reads only what it shows, plus records
+        of buckets being deleted, which are skipped)."""
+        scope = keys.bucket_key(prefix)
+        start = max(scope, keys.bucket_key(after) + b"\0") if after else scope
+        end = keys.prefix_end(scope)
+        out: list[BucketRecord] = []
+        while len(out) < limit:
+            rows = await self.kv.scan(start, end, limit=min(limit - len(out), 1000))
+            if not rows:
+                break
+            out.extend(
+                r for r in map(BucketRecord.from_bytes, (v for _, v in rows)) if r.state == "active"
+            )
+            start = rows[-1][0] + b"\0"
+        return out
 
     async def delete_bucket(self, name: str) -> None:
         """Mark, check empty, then remove: a concurrent PUT's commit compares the bucket record."""

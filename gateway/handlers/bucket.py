@@ -8,9 +8,10 @@ import re
 from starlette.responses import Response
 
 from gateway.context import RequestContext
-from gateway.errors import InvalidBucketName, InvalidLocationConstraint
+from gateway.errors import BucketAlreadyOwnedByYou, InvalidBucketName, InvalidLocationConstraint
 from gateway.wire import bucket as wire
 
+LEGACY_REGION = "us-east-1"  # where AWS lets an owner create its bucket again
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -39,7 +40,11 @@ async def create_bucket(ctx: RequestContext) -> Response:
         region == "EU" and ctx.services.region == "eu-west-1"
     ):
         raise InvalidLocationConstraint(LocationConstraint=region)
-    await ctx.services.buckets.create(ctx.bucket, region)
+    created = await ctx.services.buckets.create(ctx.bucket, region)
+    if not created and ctx.services.region != LEGACY_REGION:
+        raise BucketAlreadyOwnedByYou(BucketName=ctx.bucket)
+    # us-east-1 answers a repeated CreateBucket by its owner with 200 and changes
+    # nothing (every bucket here belongs to the one owner Cairn reports).
     return Response(headers={"location": "/" + ctx.bucket})
 
 

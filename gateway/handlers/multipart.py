@@ -3,6 +3,8 @@ AbortMultipartUpload, ListParts, ListMultipartUploads."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.responses import Response
 
 from gateway import checksums
@@ -135,10 +137,14 @@ async def upload_part_copy(ctx: RequestContext) -> Response:
 
 async def complete_multipart_upload(ctx: RequestContext) -> Response:
     upload_id = ctx.query["uploadId"]
-    body = await ctx.read_body()
+    declared = checksums.declared_object_checksum(ctx.headers)
+    # Here x-amz-checksum-* is the whole object's checksum, not the XML body's: the
+    # body is read without it, and the object service compares it with the parts'.
+    body_headers = {k: v for k, v in ctx.headers.items() if k not in checksums.BY_HEADER}
+    body = await replace(ctx, headers=body_headers, _reader=None).read_body()
     requested = wire.parse_complete(body)
     done = await ctx.services.multipart.complete(
-        ctx.bucket, ctx.key, upload_id, requested, write_condition(ctx.headers)
+        ctx.bucket, ctx.key, upload_id, requested, write_condition(ctx.headers), declared
     )
     location = f"/{ctx.bucket}/{ctx.key}"
     return _xml(

@@ -15,6 +15,7 @@ from gateway.errors import (
     InvalidArgument,
     InvalidDigest,
     InvalidPartNumber,
+    InvalidRequest,
     KeyTooLongError,
     NoSuchVersion,
 )
@@ -140,6 +141,8 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     check_read_conditions(ctx.headers, head)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     part = _part_range(ctx, head)
+    if part is not None and ctx.headers.get("range"):
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
     rng = part or parse_range(ctx.headers.get("range"), head.size)
     headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
     _overrides(ctx, headers)

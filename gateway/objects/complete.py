@@ -35,10 +35,13 @@ class Completion:
         upload_id: str,
         requested: Sequence[RequestedPart],
         condition: WriteCondition | None,
+        checksum: tuple[str, str] | None = None,
     ) -> Completed:
+        """``checksum``: the (algorithm, value) the client declared for the whole object;
+        it is checked against the parts' before anything is committed."""
         for _ in range(RETRIES):
             try:
-                return await self._once(bucket, key, upload_id, requested, condition)
+                return await self._once(bucket, key, upload_id, requested, condition, checksum)
             except PartChanged:
                 continue  # a part was uploaded meanwhile: read the parts again
         raise SlowDown()
@@ -50,6 +53,7 @@ class Completion:
         upload_id: str,
         requested: Sequence[RequestedPart],
         condition: WriteCondition | None,
+        checksum: tuple[str, str] | None,
     ) -> Completed:
         try:
             upload, upload_raw = await self.uploads.get(bucket, key, upload_id)
@@ -64,6 +68,8 @@ class Completion:
             return await self._gone(bucket, key, upload_id)
         used = chosen_parts(upload_id, requested, stored)
         head = object_head(key, upload, [p for p, _ in used])
+        if checksum is not None:
+            checksums.verify_object_checksum(checksum, head.checksums, upload.checksum_algorithm)
         try:
             await self.uploads.complete(upload, upload_raw, head, used, condition)
         except UploadNotFound:

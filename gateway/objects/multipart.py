@@ -104,8 +104,11 @@ class Multipart:
         upload_id: str,
         requested: Sequence[RequestedPart],
         condition: WriteCondition | None = None,
+        checksum: tuple[str, str] | None = None,
     ) -> Completed:
-        return await self.completion.complete(bucket, key, upload_id, requested, condition)
+        return await self.completion.complete(
+            bucket, key, upload_id, requested, condition, checksum
+        )
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         await self.uploads.abort(bucket, key, upload_id)

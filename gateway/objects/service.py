@@ -56,9 +56,10 @@ class ObjectService:
         self.inline_max = inline_max
         self.bodies_running = 0  # store_body calls under way
         self.bodies_started = 0
-        self.buckets = Buckets(meta)
+        uploads = Uploads(meta)
+        self.buckets = Buckets(meta, uploads)
         self.listing = Listing(meta)
-        self.multipart = Multipart(self, Uploads(meta))
+        self.multipart = Multipart(self, uploads)
 
     # ------------------------------------------------------------------ write
 

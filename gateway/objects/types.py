@@ -87,6 +87,14 @@ class BucketInfo:
 
 
 @dataclass
+class BucketsPage:
+    """A page of ListBuckets; when ``truncated`` the next page starts after the last."""
+
+    buckets: list[BucketInfo]
+    truncated: bool
+
+
+@dataclass
 class ObjectPage:
     """One page of a listing; ``next_marker`` is where the next page starts, if any."""
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.wire.headers import iso_date
-from gateway.wire.xml import document, el, parse
+from gateway.wire.xml import document, el, opt, parse
 
 
 class Bucket(Protocol):
@@ -14,15 +14,32 @@ class Bucket(Protocol):
     def name(self) -> str: ...
     @property
     def created_ms(self) -> int: ...
+    @property
+    def region(self) -> str: ...
 
 
-def list_buckets(buckets: Sequence[Bucket], owner_id: str, owner_name: str) -> bytes:
+def list_buckets(
+    buckets: Sequence[Bucket],
+    owner_id: str,
+    owner_name: str,
+    *,
+    paged: bool = False,
+    prefix: str | None = None,
+    continuation_token: str | None = None,
+) -> bytes:
+    """ListAllMyBucketsResult; ``paged`` adds each BucketRegion, as AWS does when the
+    request had a paging parameter, and ``continuation_token`` starts the next page."""
     items = "".join(
-        "<Bucket>" + el("Name", b.name) + el("CreationDate", iso_date(b.created_ms)) + "</Bucket>"
+        "<Bucket>"
+        + el("Name", b.name)
+        + el("CreationDate", iso_date(b.created_ms))
+        + (el("BucketRegion", b.region) if paged else "")
+        + "</Bucket>"
         for b in buckets
     )
     owner = "<Owner>" + el("ID", owner_id) + el("DisplayName", owner_name) + "</Owner>"
-    return document("ListAllMyBucketsResult", [owner, "<Buckets>", items, "</Buckets>"])
+    tail = opt("ContinuationToken", continuation_token) + opt("Prefix", prefix)
+    return document("ListAllMyBucketsResult", [owner, "<Buckets>", items, "</Buckets>", tail])
 
 
 def location_constraint(body: bytes) -> str | None:

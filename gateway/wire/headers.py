@@ -10,7 +10,6 @@ from datetime import UTC
 from typing import Protocol
 
 from gateway.errors import (
-    InvalidArgument,
     InvalidRange,
     MetadataTooLarge,
     NoSuchKey,
@@ -66,14 +65,20 @@ RESPONSE_OVERRIDES = {
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {h: headers[h] for h in STORED_HEADERS if h in headers}
     enc = out.get("content-encoding")
-    if enc is not None:
-        # aws-chunked describes the transfer, not the object: AWS drops it.
-        kept = [e.strip() for e in enc.split(",") if e.strip() and e.strip() != "aws-chunked"]
+    if enc is not None and "aws-chunked" in enc.lower():
+        out.pop("content-encoding")
+        kept = _without_aws_chunked(enc)
         if kept:
-            out["content-encoding"] = ",".join(kept)
-        else:
-            del out["content-encoding"]
+            out["content-encoding"] = kept
     return out
+
+
+def _without_aws_chunked(value: str) -> str:
+    """Content-Encoding minus aws-chunked, which describes the transfer, not the object
+    (AWS drops it). Other codings keep their order and are joined as a list is written
+    (", "); a value without aws-chunked is stored exactly as sent."""
+    codings = [c.strip() for c in value.split(",")]
+    return ", ".join(c for c in codings if c and c.lower() != "aws-chunked")
 
 
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
@@ -226,16 +231,19 @@ def check_read_conditions(headers: Mapping[str, str], head: Version, prefix: str
 
 
 def write_condition(headers: Mapping[str, str]) -> Callable[[Version | None], None] | None:
-    """If-None-Match: * / If-Match on a write, as a check of the current head (None if absent)."""
+    """If-None-Match / If-Match on a write, as a check of the current head (None if absent).
+
+    If-None-Match: * refuses any current version; an ETag list refuses a current version
+    whose ETag is in it (RFC 7232, as S3 applies it to GET), so a client can overwrite
+    "unless it is still this version". If-Match on a missing key is NoSuchKey (404), as AWS
+    answers, since there is nothing to match."""
     if_none = headers.get("if-none-match")
     if_match = headers.get("if-match")
     if if_none is None and if_match is None:
         return None
-    if if_none is not None and if_none.strip() != "*":
-        raise InvalidArgument("If-None-Match only supports *", ArgumentName="If-None-Match")
 
     def check(current: Version | None) -> None:
-        if if_none is not None and current is not None:
+        if if_none is not None and current is not None and _etag_matches(if_none, current.etag):
             raise PreconditionFailed(Condition="If-None-Match")
         if if_match is not None:
             if current is None:

@@ -7,7 +7,7 @@ from gateway.wire.xml import as_list, document, el, parse
 
 
 def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
-    doc = parse(body, "Delete")
+    doc = parse(body, "Delete", keep_whitespace=True)  # a key may be all blanks
     quiet = str(doc.get("Quiet", "false")).strip().lower() == "true"
     objects: list[tuple[str, str | None]] = []
     for obj in as_list(doc.get("Object")):

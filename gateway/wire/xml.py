@@ -21,8 +21,12 @@ DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_BODY = 2 << 20  # AWS caps these bodies (DeleteObjects: 1,000 keys) far below this
 
 
-def parse(body: bytes, root: str) -> dict[str, Any]:
-    """The children of the root element, or MalformedXML."""
+def parse(body: bytes, root: str, *, keep_whitespace: bool = False) -> dict[str, Any]:
+    """The children of the root element, or MalformedXML.
+
+    ``keep_whitespace``: element text is kept exactly, for documents whose text may be
+    all blanks (a DeleteObjects <Key> of " "); the blanks between elements then show up
+    as "#text" entries beside child elements, which callers ignore."""
     if len(body) > MAX_BODY:
         raise MalformedXML()
     try:
@@ -31,6 +35,7 @@ def parse(body: bytes, root: str) -> dict[str, Any]:
             process_namespaces=True,
             namespaces={S3_NS: None},
             disable_entities=True,
+            strip_whitespace=not keep_whitespace,
         )
     except (ExpatError, ValueError):
         raise MalformedXML() from None
@@ -43,7 +48,7 @@ def parse(body: bytes, root: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise MalformedXML()
-    return {k.rsplit(":", 1)[-1]: v for k, v in value.items() if not k.startswith("@")}
+    return {k.rsplit(":", 1)[-1]: v for k, v in value.items() if not k.startswith(("@", "#text"))}
 
 
 def as_list(value: Any) -> list[Any]:

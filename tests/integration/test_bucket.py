@@ -10,7 +10,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.helpers import headers_of, raw_signed, s3_error, status_of
+from tests.integration.helpers import (
+    error_code_of,
+    headers_of,
+    raw_signed,
+    s3_error,
+    signed_request,
+    status_of,
+)
 
 
 def new_name() -> str:
@@ -88,6 +95,10 @@ def test_create_bucket_with_location_constraint(private_server):
     )
     assert other not in bucket_names(s3)
 
+    # Outside us-east-1, creating a bucket one already owns is 409 BucketAlreadyOwnedByYou.
+    with s3_error("BucketAlreadyOwnedByYou", 409):
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+
 
 def test_create_bucket_without_configuration_location(s3):
     name = new_name()
@@ -112,11 +123,12 @@ def test_get_bucket_location_missing_bucket(s3):
 
 
 def test_create_existing_own_bucket(s3, bucket):
+    """us-east-1 answers its owner's repeated CreateBucket with 200 (other regions: 409
+    BucketAlreadyOwnedByYou, below) and the bucket and its content stay as they were."""
     s3.put_object(Bucket=bucket, Key="keep", Body=b"still here")
-    with s3_error("BucketAlreadyOwnedByYou", 409):
-        s3.create_bucket(Bucket=bucket)
-    # The existing bucket and its content are untouched.
+    assert status_of(s3.create_bucket(Bucket=bucket)) == 200
     assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"still here"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep"]
 
 
 def test_delete_non_empty_bucket(s3, bucket):
@@ -214,3 +226,61 @@ def test_list_buckets_response_headers(s3):
     hdrs = headers_of(resp)
     assert hdrs.get("x-amz-request-id")
     assert "xml" in hdrs.get("content-type", "")
+
+
+def test_list_buckets_paginated(s3):
+    """max-buckets pages in name order with a continuation token; prefix narrows the
+    list and is echoed; each bucket shows its region once a paging parameter is sent."""
+    tag = uuid.uuid4().hex[:10]
+    names = [f"pg-{tag}-{i}" for i in range(3)]
+    for n in names:
+        s3.create_bucket(Bucket=n)
+    try:
+        seen, token = [], None
+        while True:
+            kw = {"ContinuationToken": token} if token else {}
+            page = s3.list_buckets(MaxBuckets=2, Prefix=f"pg-{tag}-", **kw)
+            assert page["Prefix"] == f"pg-{tag}-"
+            assert len(page["Buckets"]) <= 2
+            assert all(b["BucketRegion"] == "us-east-1" for b in page["Buckets"])
+            seen += [b["Name"] for b in page["Buckets"]]
+            token = page.get("ContinuationToken")
+            if token is None:
+                break
+        assert seen == names
+        one = s3.list_buckets(MaxBuckets=1, Prefix=f"pg-{tag}-")
+        assert [b["Name"] for b in one["Buckets"]] == names[:1] and "ContinuationToken" in one
+        last = s3.list_buckets(MaxBuckets=1, Prefix=f"pg-{tag}-2")
+        assert [b["Name"] for b in last["Buckets"]] == names[2:]
+        assert "ContinuationToken" not in last
+        assert s3.list_buckets(Prefix=f"pg-{tag}-", BucketRegion="eu-west-1")["Buckets"] == []
+        plain = s3.list_buckets()
+        assert "ContinuationToken" not in plain and "Prefix" not in plain
+    finally:
+        for n in names:
+            s3.delete_bucket(Bucket=n)
+
+
+@pytest.mark.parametrize("value", ["0", "10001", "x"])
+def test_list_buckets_bad_max_buckets(server, value):
+    resp = signed_request(server, "GET", server.endpoint + "/", params={"max-buckets": value})
+    assert resp.status_code == 400
+    assert error_code_of(resp) == "InvalidArgument"
+
+
+def test_delete_bucket_with_open_uploads(s3):
+    """A bucket with no objects is deleted even with multipart uploads open (they are
+    aborted, as S3 does); one that holds an object keeps its uploads."""
+    name = new_name()
+    s3.create_bucket(Bucket=name)
+    up = s3.create_multipart_upload(Bucket=name, Key="pending")["UploadId"]
+    s3.upload_part(Bucket=name, Key="pending", UploadId=up, PartNumber=1, Body=b"part")
+    s3.put_object(Bucket=name, Key="obj", Body=b"x")
+    with s3_error("BucketNotEmpty", 409):
+        s3.delete_bucket(Bucket=name)
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=name)["Uploads"]] == [up]
+    s3.delete_object(Bucket=name, Key="obj")
+    assert status_of(s3.delete_bucket(Bucket=name)) == 204
+    assert name not in bucket_names(s3)
+    with s3_error("NoSuchBucket", 404):
+        s3.list_multipart_uploads(Bucket=name)

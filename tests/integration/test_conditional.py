@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
-from tests.integration.helpers import get_bytes, quoted_etag, s3_error, status_of
+from tests.integration.helpers import get_bytes, object_absent, quoted_etag, s3_error, status_of
 
 BODY = b"conditional body"
 WRONG_ETAG = '"0123456789abcdef0123456789abcdef"'
@@ -228,3 +228,28 @@ def test_concurrent_if_none_match_exactly_one_wins(server, bucket):
     s3 = make_client(server)
     assert get_bytes(s3, bucket, "race") == winner
     assert s3.head_object(Bucket=bucket, Key="race")["ETag"] == quoted_etag(winner)
+
+
+def test_put_if_none_match_etag(s3, bucket, obj):
+    """If-None-Match with an ETag refuses to overwrite that version (412), and writes
+    over any other; on a missing key it always writes."""
+    etag, _ = obj
+    with s3_error("PreconditionFailed", 412):
+        s3.put_object(Bucket=bucket, Key="c", Body=b"clobber", IfNoneMatch=etag)
+    assert get_bytes(s3, bucket, "c") == BODY
+    assert (
+        status_of(s3.put_object(Bucket=bucket, Key="c", Body=b"v2", IfNoneMatch=WRONG_ETAG)) == 200
+    )
+    assert get_bytes(s3, bucket, "c") == b"v2"
+    assert status_of(s3.put_object(Bucket=bucket, Key="new", Body=b"n", IfNoneMatch=etag)) == 200
+
+
+def test_put_if_match_missing_key_is_no_such_key(s3, bucket):
+    """If-Match on a key that does not exist: 404 NoSuchKey (with * or an ETag), and
+    nothing is written."""
+    for value in ("*", WRONG_ETAG):
+        with s3_error("NoSuchKey", 404):
+            s3.put_object(Bucket=bucket, Key="absent", Body=b"x", IfMatch=value)
+    assert object_absent(s3, bucket, "absent")
+    s3.put_object(Bucket=bucket, Key="absent", Body=b"x")
+    assert status_of(s3.put_object(Bucket=bucket, Key="absent", Body=b"y", IfMatch="*")) == 200

@@ -169,3 +169,13 @@ def test_delete_objects_missing_bucket(s3):
         s3.delete_objects(
             Bucket="no-such-bucket-for-multi-delete", Delete={"Objects": [{"Key": "a"}]}
         )
+
+
+def test_delete_objects_blank_and_special_keys(s3, bucket):
+    """Keys of blanks (" ", "_ _") are kept exactly as the XML has them, not stripped."""
+    keys = [" ", "_ ", "_ _", "&", "<", '"', "'"]
+    put_keys(s3, bucket, keys)
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert sorted(d["Key"] for d in resp["Deleted"]) == sorted(keys)
+    assert "Errors" not in resp
+    assert listed(s3, bucket) == []

@@ -181,6 +181,13 @@ def test_part_number_one_of_a_simple_object(s3, bucket):
         s3.get_object(Bucket=bucket, Key="simple", PartNumber=2)
 
 
+def test_part_number_with_range_is_invalid_request(s3, bucket):
+    """partNumber and a Range header together: 400 InvalidRequest, as AWS answers."""
+    s3.put_object(Bucket=bucket, Key="simple", Body=b"0123456789")
+    with s3_error("InvalidRequest", 400):
+        s3.get_object(Bucket=bucket, Key="simple", PartNumber=1, Range="bytes=0-1")
+
+
 def test_parts_invisible_before_complete(s3, mp_bucket):
     """An upload's parts never appear in ListObjectsV2 before Complete."""
     key = "pending/obj"
@@ -1032,3 +1039,54 @@ def test_concurrent_completes_of_one_upload(s3, mp_bucket):
     assert mp_etag(bodies) in results
     assert set(results) <= {mp_etag(bodies), "NoSuchUpload"}, results
     assert get_bytes(s3, mp_bucket, key) == b"".join(bodies)
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_complete_checks_the_declared_object_checksum(s3, mp_bucket):
+    """On Complete, x-amz-checksum-* is the whole object's checksum (COMPOSITE: with or
+    without its "-N"), not the XML body's: a matching one completes, a wrong or
+    malformed one is BadDigest and leaves the upload open, another algorithm than the
+    upload's is InvalidRequest."""
+    key = "sum/declared"
+    upload_id = create(s3, mp_bucket, key, ChecksumAlgorithm="SHA256")
+    bodies = [rand(PART), rand(1000)]
+    parts = []
+    for n, data in enumerate(bodies, 1):
+        resp = put_part(s3, mp_bucket, key, upload_id, n, data, ChecksumSHA256=_sha256_b64(data))
+        parts.append(
+            {"PartNumber": n, "ETag": resp["ETag"], "ChecksumSHA256": resp["ChecksumSHA256"]}
+        )
+    digests = b"".join(hashlib.sha256(d).digest() for d in bodies)
+    composite = base64.b64encode(hashlib.sha256(digests).digest()).decode()
+    for wrong in ("bad", _sha256_b64(b"other") + "-2"):
+        with s3_error("BadDigest", 400):
+            complete(s3, mp_bucket, key, upload_id, parts, ChecksumSHA256=wrong)
+    with s3_error("InvalidRequest", 400):
+        complete(s3, mp_bucket, key, upload_id, parts, ChecksumCRC32=crc32_b64(b"x"))
+    assert listed_part_numbers(s3, mp_bucket, key, upload_id) == [1, 2]
+    assert object_absent(s3, mp_bucket, key)
+    done = complete(s3, mp_bucket, key, upload_id, parts, ChecksumSHA256=composite + "-2")
+    assert done["ChecksumSHA256"] == composite + "-2"
+    again = complete(s3, mp_bucket, key, upload_id, parts, ChecksumSHA256=composite)
+    assert again["ETag"] == done["ETag"]
+
+
+def test_complete_full_object_crc32_declared(s3, mp_bucket):
+    """A FULL_OBJECT CRC32 declared on Complete is the CRC of the whole object."""
+    key = "sum/full-declared"
+    upload_id = create(s3, mp_bucket, key, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    bodies = [rand(PART), rand(1000)]
+    parts = []
+    for n, data in enumerate(bodies, 1):
+        resp = put_part(s3, mp_bucket, key, upload_id, n, data, ChecksumCRC32=crc32_b64(data))
+        parts.append(
+            {"PartNumber": n, "ETag": resp["ETag"], "ChecksumCRC32": resp["ChecksumCRC32"]}
+        )
+    whole = crc32_b64(b"".join(bodies))
+    with s3_error("BadDigest", 400):
+        complete(s3, mp_bucket, key, upload_id, parts, ChecksumCRC32=crc32_b64(b"nope"))
+    done = complete(s3, mp_bucket, key, upload_id, parts, ChecksumCRC32=whole)
+    assert done["ChecksumCRC32"] == whole

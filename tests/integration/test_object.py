@@ -20,6 +20,7 @@ from tests.integration.helpers import (
     md5_b64,
     object_absent,
     quoted_etag,
+    raw_signed,
     s3_error,
     status_of,
 )
@@ -392,3 +393,42 @@ def test_expect_100_continue(server, bucket):
             final += sock.recv(4096)
     assert final.startswith(b"HTTP/1.1 200"), final
     assert get_bytes(s3v4, bucket, "expect") == body
+
+
+def _put_chunked(server, bucket: str, key: str, body: bytes, encoding: str):
+    """A PUT really sent aws-chunked (unsigned chunks), with this Content-Encoding."""
+    payload = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    return raw_signed(
+        server,
+        "PUT",
+        bucket,
+        key,
+        body=payload,
+        payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        headers={
+            "Content-Encoding": encoding,
+            "x-amz-decoded-content-length": str(len(body)),
+            "Content-Length": str(len(payload)),
+        },
+    )
+
+
+def test_content_encoding_kept_as_sent_without_aws_chunked(server, s3, bucket):
+    """Content-Encoding comes back exactly as sent; only the aws-chunked coding (the
+    transfer's, not the object's) is removed, and with nothing else left, no header."""
+    for sent in ("gzip", "deflate, gzip", "deflate,gzip"):
+        s3.put_object(Bucket=bucket, Key="enc", Body=b"x", ContentEncoding=sent)
+        assert s3.head_object(Bucket=bucket, Key="enc")["ContentEncoding"] == sent
+    cases = [
+        ("gzip, aws-chunked", "gzip"),
+        ("aws-chunked, gzip", "gzip"),
+        ("aws-chunked,deflate, gzip", "deflate, gzip"),
+        ("aws-chunked", None),
+        ("aws-chunked, aws-chunked", None),
+    ]
+    for sent, expected in cases:
+        resp = _put_chunked(server, bucket, "enc", b"body", sent)
+        assert resp.status_code == 200, resp.text
+        head = s3.head_object(Bucket=bucket, Key="enc")
+        assert head.get("ContentEncoding") == expected, sent
+        assert get_bytes(s3, bucket, "enc") == b"body"
