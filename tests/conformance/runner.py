@@ -209,7 +209,7 @@ def pytest_args(junit: Path, only: str | None, workers: int, timeout: int) -> li
     args = [sys.executable, "-m", "pytest", *FILES, "-m", MARKER_EXPR, "-k", keyword]
     args += ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:asyncio"]
     args += ["-p", "tests.conformance.isolation"]
-    args += [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-q", "-rN"]
+    args += [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-q", "-rN", "--tb=native"]
     args += ["--timeout", str(timeout)]
     if workers > 1:
         args += ["-n", str(workers)]
