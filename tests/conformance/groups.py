@@ -32,10 +32,12 @@ RULES: list[tuple[str, str, str]] = [
     (
         "acl",
         ACCESS,
-        r"acl|access_bucket|anon|ownership|nonowner|not_owned|expected_bucket_owner"
+        r"acl|access_bucket|anon|ownership|owner_enforced|owner_preferred|object_writer"
+        r"|nonowner|not_owned|expected_bucket_owner"
         r"|object_raw_get($|_bucket_gone|_object_gone)|object_raw_response_headers",
     ),
-    ("tagging", DATA_FEATURES, r"tag"),
+    # "tag" as a word: not the one in "etag" or "percentage".
+    ("tagging", DATA_FEATURES, r"(^|_)(tags?|tagging)(_|$)"),
     ("versioning", DATA_FEATURES, r"versioning|versioned|delete_marker|_version_"),
     ("checksums", CORE, r"checksum|cksum"),
     (
@@ -51,6 +53,7 @@ RULES: list[tuple[str, str, str]] = [
         CORE,
         r"bucket|basic_key_count|account_usage",
     ),
+    ("other", CORE, r"torrent"),
     (
         "object read/write",
         CORE,
