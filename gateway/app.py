@@ -95,6 +95,7 @@ async def _handle(
         auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
         if not keyring.allows(auth.access_key, endpoint.bucket):
             raise AccessDenied()
+        _check_expected_owners(endpoint, headers, services.owner_id)
         ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
         response = await HANDLERS[endpoint.op](ctx)
     except NotModified as exc:
@@ -182,6 +183,21 @@ def _access_key_of(headers: Mapping[str, str], raw_query: str) -> str:
 def _body_unread(request: Request, headers: Mapping[str, str]) -> bool:
     has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
     return has_body and not getattr(request, "_stream_consumed", False)
+
+
+def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], owner: str) -> None:
+    """x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner of a copy's
+    source): a request that expects another account to own the bucket is refused before
+    it touches anything, as S3 does. Every bucket here has the one owner."""
+    if endpoint.bucket is None or endpoint.op == "CreateBucket":
+        return
+    names = ["x-amz-expected-bucket-owner"]
+    if endpoint.op in ("CopyObject", "UploadPartCopy"):
+        names.append("x-amz-source-expected-bucket-owner")
+    for name in names:
+        expected = headers.get(name)
+        if expected is not None and expected != owner:
+            raise AccessDenied()
 
 
 def _refine(endpoint: Endpoint, headers: Mapping[str, str]) -> Endpoint:
