@@ -96,6 +96,7 @@ async def _handle(
         if not keyring.allows(auth.access_key, endpoint.bucket):
             raise AccessDenied()
         _check_expected_owners(endpoint, headers, services.owner_id)
+        await _bucket_before_continue(endpoint, headers, services)
         ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
         response = await HANDLERS[endpoint.op](ctx)
     except NotModified as exc:
@@ -198,6 +199,21 @@ def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], owner
         expected = headers.get(name)
         if expected is not None and expected != owner:
             raise AccessDenied()
+
+
+async def _bucket_before_continue(
+    endpoint: Endpoint, headers: Mapping[str, str], services: Services
+) -> None:
+    """A client that sent Expect: 100-continue holds its body back until the server asks
+    for it, which happens when a handler first reads it. A write to a bucket that does not
+    exist is refused before that (NoSuchBucket, no 100 Continue, no body sent), as S3 does;
+    otherwise PutObject would learn it only at its commit, after the whole body."""
+    if (
+        endpoint.bucket is not None
+        and endpoint.op != "CreateBucket"
+        and "100-continue" in headers.get("expect", "").lower()
+    ):
+        await services.buckets.region(endpoint.bucket)
 
 
 def _refine(endpoint: Endpoint, headers: Mapping[str, str]) -> Endpoint:

@@ -395,6 +395,58 @@ def test_expect_100_continue(server, bucket):
     assert get_bytes(s3v4, bucket, "expect") == body
 
 
+def _expect_continue_refused(url: str, method: str = "PUT", length: int = 1 << 20) -> bytes:
+    """Send only the head of a request with Expect: 100-continue; return the answer that
+    comes without the body (the test fails on a timeout if the server waits for it)."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = _read_response_head(sock)
+        status, _, rest = answer.partition(b"\r\n\r\n")
+        while b"</Error>" not in rest:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                raise AssertionError(answer + rest) from None
+            if not chunk:
+                break
+            rest += chunk
+    return status + b"\r\n\r\n" + rest
+
+
+@pytest.mark.parametrize("length", [1000, 1 << 20])
+def test_expect_100_continue_refused_before_the_body(server, s3, bucket, length):
+    """A request refused on its head is answered at once, without 100 Continue and
+    without waiting for a body the client holds back; the connection then closes."""
+    s3v4 = make_client(server, signature_version="s3v4")
+    missing = f"{bucket}-missing"
+    url = s3v4.generate_presigned_url(
+        "put_object", Params={"Bucket": missing, "Key": "k"}, ExpiresIn=300
+    )
+    answer = _expect_continue_refused(url, length=length)
+    assert answer.startswith(b"HTTP/1.1 404"), answer
+    assert b"<Code>NoSuchBucket</Code>" in answer and b"100 Continue" not in answer
+    assert b"connection: close" in answer.lower()
+
+    # A bad signature: AccessDenied-class refusals come before the body too.
+    url = s3v4.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=300
+    )
+    answer = _expect_continue_refused(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"))
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"<Code>SignatureDoesNotMatch</Code>" in answer
+    # Unsigned (anonymous) writes are denied.
+    answer = _expect_continue_refused(f"{server.endpoint}/{bucket}/k", length=length)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"<Code>AccessDenied</Code>" in answer
+    assert object_absent(s3, bucket, "k")
+
+
 def _put_chunked(server, bucket: str, key: str, body: bytes, encoding: str):
     """A PUT really sent aws-chunked (unsigned chunks), with this Content-Encoding."""
     payload = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
