@@ -166,6 +166,11 @@ class MetadataTooLarge(S3Error):
     message = "Your metadata headers exceed the maximum allowed metadata size."
 
 
+class InvalidURI(S3Error):
+    status = 400
+    message = "Couldn't parse the specified URI."
+
+
 class MethodNotAllowed(S3Error):
     status = 405
     message = "The specified method is not allowed against this resource."

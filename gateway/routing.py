@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from gateway import errors
-from gateway.errors import InvalidRequest, MethodNotAllowed
+from gateway.errors import InvalidRequest, InvalidURI, MethodNotAllowed
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,21 @@ def split_path(
         if not stripped:
             return None, None
         b, sep, rest = stripped.partition("/")
-        bucket = unquote(b)
-        key = unquote(rest) if sep and rest else None
+        bucket = _decode(b)
+        key = _decode(rest) if sep and rest else None
         return bucket, key
-    key = unquote(path[1:]) if len(path) > 1 else None
+    key = _decode(path[1:]) if len(path) > 1 else None
     return bucket, key
+
+
+def _decode(segment: str) -> str:
+    """A percent-encoded bucket or key, decoded as UTF-8. Bytes that are not UTF-8 name
+    no S3 key: InvalidURI, as S3 answers, rather than a key with U+FFFD in their place
+    (which would be some other object's name)."""
+    try:
+        return unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidURI() from None
 
 
 def parse_query(raw_query: str) -> dict[str, str]:

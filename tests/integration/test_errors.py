@@ -14,12 +14,14 @@ from botocore.config import Config
 
 from tests.conftest import make_client
 from tests.integration.helpers import (
+    error_code_of,
     get_bytes,
     object_absent,
     object_url,
     parse_xml,
     raw_signed,
     s3_error,
+    signed_request,
 )
 
 
@@ -212,3 +214,19 @@ def test_error_on_head_has_no_body(server, s3, bucket):
     resp = raw_signed(server, "HEAD", bucket, "nothing-here")
     assert resp.status_code == 404
     assert resp.content == b""
+
+
+def test_key_that_is_not_utf8_is_invalid_uri(server, s3, bucket):
+    """A percent-encoded key whose bytes are not UTF-8 names no key: 400 InvalidURI, not a
+    lookup of some other key. The same code points sent as UTF-8 are an ordinary key."""
+    for path in (f"/{bucket}/%AE%8A-", f"/{bucket}/a%C0%80b"):
+        r = signed_request(server, "GET", server.endpoint + path)
+        assert r.status_code == 400, r.text
+        assert error_code_of(r) == "InvalidURI"
+        assert parse_xml(r.content).findtext("Message") == "Couldn't parse the specified URI."
+    key = "\xae\x8a-"
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key=key)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"c1")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"c1"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]

@@ -160,3 +160,17 @@ def test_plain_operations(method: str, path: str, op: str) -> None:
 def test_plain_refusals(method: str, path: str, error: type) -> None:
     with pytest.raises(error):
         resolve(method, path, "")
+
+
+@pytest.mark.parametrize("path", ["/b/%AE%8A-", "/b/ok/%C0%80", "/%FFb/k", "/b/%E2%82"])
+def test_a_path_that_is_not_utf8_is_invalid_uri(path: str) -> None:
+    with pytest.raises(errors.InvalidURI, match="Couldn't parse the specified URI."):
+        resolve("GET", path, "")
+    with pytest.raises(errors.InvalidURI):  # virtual-host style
+        resolve("GET", "/%AE%8A-", "", "b.s3.test", "s3.test")
+
+
+def test_utf8_keys_decode_whatever_their_code_points() -> None:
+    # U+00AE U+008A: a C1 control character is a valid key, sent as UTF-8.
+    assert resolve("GET", "/b/%C2%AE%C2%8A-", "").key == "\xae\x8a-"
+    assert resolve("GET", "/b/%E2%82%AC", "").key == "€"
