@@ -25,9 +25,9 @@ from gateway import metrics
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.context import RequestContext, Services
 from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
-from gateway.handlers import HANDLERS
+from gateway.handlers import HANDLERS, preflight
 from gateway.keyring import KeyRing
-from gateway.routing import Endpoint, resolve
+from gateway.routing import PREFLIGHT, Endpoint, resolve
 from gateway.wire.error import error_document
 
 log = logging.getLogger("cairn.gateway")
@@ -92,6 +92,8 @@ async def _handle(
         endpoint = resolve(request.method, raw_path, raw_query, headers.get("host"), domain)
         endpoint = _refine(endpoint, headers)
         operation = endpoint.op
+        if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
+            raise preflight.refusal(endpoint.key, headers)
         auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
         if not keyring.allows(auth.access_key, endpoint.bucket):
             raise AccessDenied()

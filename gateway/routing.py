@@ -21,6 +21,8 @@ class Endpoint:
     query: dict[str, str]
 
 
+PREFLIGHT = "PreflightRequest"  # OPTIONS on a bucket or object, whatever its query
+
 # (method, has bucket, has key, subresource or "" ) -> operation. The first matching
 # subresource in SUBRESOURCES order decides; "" means none of them is present.
 OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
@@ -176,6 +178,10 @@ def resolve(
 ) -> Endpoint:
     bucket, key = split_path(raw_path, host, domain)
     query = parse_query(raw_query)
+    if method == "OPTIONS" and bucket is not None:
+        # A browser's CORS preflight for the request it means to send (whose query,
+        # sub-resources included, it may carry): answered by gateway/handlers/preflight.py.
+        return Endpoint(PREFLIGHT, bucket, key, query)
     if bucket is None and key is None and method not in ("GET", "HEAD"):
         raise MethodNotAllowed()
     sub = next((s for s in SUBRESOURCES if s in query), "")

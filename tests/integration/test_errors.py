@@ -230,3 +230,29 @@ def test_key_that_is_not_utf8_is_invalid_uri(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key=key, Body=b"c1")
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"c1"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+
+
+def test_cors_preflight_without_cors_configuration(server, s3, bucket):
+    """OPTIONS (unsigned, as browsers send it) is a CORS preflight: with no CORS
+    configuration S3 refuses it with 403 AccessForbidden, or 400 when it lacks Origin or a
+    CORS method; never 405."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "PUT"}
+    for url, resource in (
+        (object_url(server, bucket, "k"), "OBJECT"),
+        (object_url(server, bucket), "BUCKET"),
+    ):
+        r = httpx.options(url, headers=preflight)
+        assert r.status_code == 403, r.text
+        doc = parse_xml(r.content)
+        assert doc.findtext("Code") == "AccessForbidden"
+        assert doc.findtext("Message") == "CORSResponse: CORS is not enabled for this bucket."
+        assert (doc.findtext("Method"), doc.findtext("ResourceType")) == ("PUT", resource)
+        assert "access-control-allow-origin" not in r.headers
+    r = httpx.options(object_url(server, bucket, "k"))
+    assert r.status_code == 400
+    assert parse_xml(r.content).findtext("Code") == "BadRequest"
+    r = httpx.options(object_url(server, bucket, "k"), headers={"Origin": "https://example.com"})
+    assert r.status_code == 400
+    assert "Access-Control-Request-Method: null" in parse_xml(r.content).findtext("Message")
+    assert get_bytes(s3, bucket, "k") == b"v"
