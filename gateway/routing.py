@@ -47,6 +47,7 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("DELETE", True, True, ""): "DeleteObject",
     ("POST", True, True, "uploads"): "CreateMultipartUpload",
     ("POST", True, True, "uploadId"): "CompleteMultipartUpload",
+    ("GET", True, True, "torrent"): "GetObjectTorrent",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -54,12 +55,14 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 # operation the table gives for its method, or an error: never a plain GET, PUT or DELETE
 # of the bucket or object (a PutBucketVersioning must not create the bucket, nor
 # `DELETE /b?location` delete it).
-SUBRESOURCES = ("uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type")
+SUBRESOURCES = (
+    "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
+)  # fmt: skip
 UNSUPPORTED = (
     "acl", "policy", "policyStatus", "cors", "lifecycle", "tagging", "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-    "ownershipControls", "publicAccessBlock", "restore", "select", "torrent", "attributes",
+    "ownershipControls", "publicAccessBlock", "restore", "select", "attributes",
 )  # fmt: skip
 
 # The S3 operations a sub-resource names that Cairn does not implement: (method, has key,
@@ -131,7 +134,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("DELETE", False, "publicAccessBlock"): "DeletePublicAccessBlock",
     ("POST", True, "restore"): "RestoreObject",
     ("POST", True, "select"): "SelectObjectContent",
-    ("GET", True, "torrent"): "GetObjectTorrent",
     ("GET", True, "attributes"): "GetObjectAttributes",
 }
 

@@ -256,3 +256,15 @@ def test_cors_preflight_without_cors_configuration(server, s3, bucket):
     assert r.status_code == 400
     assert "Access-Control-Request-Method: null" in parse_xml(r.content).findtext("Message")
     assert get_bytes(s3, bucket, "k") == b"v"
+
+
+def test_get_object_torrent(s3, bucket):
+    """No torrents are served (S3 discontinued BitTorrent): NotImplemented for an object
+    that exists, and the answers of GetObject for a missing key or bucket."""
+    with s3_error("NoSuchKey", 404):
+        s3.get_object_torrent(Bucket=bucket, Key="missing")
+    with s3_error("NoSuchBucket", 404):
+        s3.get_object_torrent(Bucket=bucket + "-missing", Key="k")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    with s3_error("NotImplemented", 501):
+        s3.get_object_torrent(Bucket=bucket, Key="k")

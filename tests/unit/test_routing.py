@@ -29,6 +29,7 @@ ROUTED = {
     ("GET", OBJECT, "uploadId"): "ListParts",
     ("DELETE", OBJECT, "uploadId"): "AbortMultipartUpload",
     ("POST", OBJECT, "uploadId"): "CompleteMultipartUpload",
+    ("GET", OBJECT, "torrent"): "GetObjectTorrent",  # NotImplemented once the key is found
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
@@ -63,7 +64,7 @@ AWS_ONLY = {
     ("GET", _B, "publicAccessBlock"), ("PUT", _B, "publicAccessBlock"),
     ("DELETE", _B, "publicAccessBlock"),
     ("POST", _O, "restore"), ("POST", _O, "select"),
-    ("GET", _O, "torrent"), ("GET", _O, "attributes"),
+    ("GET", _O, "attributes"),
 }  # fmt: skip
 
 ALL_SUBRESOURCES = (*routing.SUBRESOURCES, *routing.UNSUPPORTED)
