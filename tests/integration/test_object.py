@@ -368,13 +368,14 @@ def _read_response_head(sock: socket.socket) -> bytes:
     return buf
 
 
-def test_expect_100_continue(server, bucket):
+@pytest.mark.parametrize("size", [64 * KiB, 1024 * KiB])  # parsed, and past the parser
+def test_expect_100_continue(server, bucket, size):
     s3v4 = make_client(server, signature_version="s3v4")
     url = s3v4.generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": "expect"}, ExpiresIn=300
     )
     parts = urlsplit(url)
-    body = os.urandom(64 * KiB)
+    body = os.urandom(size)
     head = (
         f"PUT {parts.path}?{parts.query} HTTP/1.1\r\n"
         f"Host: {parts.netloc}\r\n"
