@@ -25,9 +25,9 @@ from gateway import metrics
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.context import RequestContext, Services
 from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
-from gateway.handlers import HANDLERS
+from gateway.handlers import HANDLERS, preflight
 from gateway.keyring import KeyRing
-from gateway.routing import Endpoint, resolve
+from gateway.routing import PREFLIGHT, Endpoint, resolve
 from gateway.wire.error import error_document
 
 log = logging.getLogger("cairn.gateway")
@@ -92,9 +92,13 @@ async def _handle(
         endpoint = resolve(request.method, raw_path, raw_query, headers.get("host"), domain)
         endpoint = _refine(endpoint, headers)
         operation = endpoint.op
+        if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
+            raise preflight.refusal(endpoint.key, headers)
         auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
         if not keyring.allows(auth.access_key, endpoint.bucket):
             raise AccessDenied()
+        _check_expected_owners(endpoint, headers, services.owner_id)
+        await _bucket_before_continue(endpoint, headers, services)
         ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
         response = await HANDLERS[endpoint.op](ctx)
     except NotModified as exc:
@@ -182,6 +186,36 @@ def _access_key_of(headers: Mapping[str, str], raw_query: str) -> str:
 def _body_unread(request: Request, headers: Mapping[str, str]) -> bool:
     has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
     return has_body and not getattr(request, "_stream_consumed", False)
+
+
+def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], owner: str) -> None:
+    """x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner of a copy's
+    source): a request that expects another account to own the bucket is refused before
+    it touches anything, as S3 does. Every bucket here has the one owner."""
+    if endpoint.bucket is None or endpoint.op == "CreateBucket":
+        return
+    names = ["x-amz-expected-bucket-owner"]
+    if endpoint.op in ("CopyObject", "UploadPartCopy"):
+        names.append("x-amz-source-expected-bucket-owner")
+    for name in names:
+        expected = headers.get(name)
+        if expected is not None and expected != owner:
+            raise AccessDenied()
+
+
+async def _bucket_before_continue(
+    endpoint: Endpoint, headers: Mapping[str, str], services: Services
+) -> None:
+    """A client that sent Expect: 100-continue holds its body back until the server asks
+    for it, which happens when a handler first reads it. A write to a bucket that does not
+    exist is refused before that (NoSuchBucket, no 100 Continue, no body sent), as S3 does;
+    otherwise PutObject would learn it only at its commit, after the whole body."""
+    if (
+        endpoint.bucket is not None
+        and endpoint.op != "CreateBucket"
+        and "100-continue" in headers.get("expect", "").lower()
+    ):
+        await services.buckets.region(endpoint.bucket)
 
 
 def _refine(endpoint: Endpoint, headers: Mapping[str, str]) -> Endpoint:

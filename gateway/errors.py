@@ -166,6 +166,23 @@ class MetadataTooLarge(S3Error):
     message = "Your metadata headers exceed the maximum allowed metadata size."
 
 
+class BadRequest(S3Error):
+    status = 400
+    message = "Bad Request"
+
+
+class AccessForbidden(S3Error):
+    """A CORS preflight the bucket's CORS configuration does not allow."""
+
+    status = 403
+    message = "CORSResponse: CORS is not enabled for this bucket."
+
+
+class InvalidURI(S3Error):
+    status = 400
+    message = "Couldn't parse the specified URI."
+
+
 class MethodNotAllowed(S3Error):
     status = 405
     message = "The specified method is not allowed against this resource."

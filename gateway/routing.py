@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from gateway import errors
-from gateway.errors import InvalidRequest, MethodNotAllowed
+from gateway.errors import InvalidRequest, InvalidURI, MethodNotAllowed
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Endpoint:
     key: str | None
     query: dict[str, str]
 
+
+PREFLIGHT = "PreflightRequest"  # OPTIONS on a bucket or object, whatever its query
 
 # (method, has bucket, has key, subresource or "" ) -> operation. The first matching
 # subresource in SUBRESOURCES order decides; "" means none of them is present.
@@ -45,6 +47,7 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("DELETE", True, True, ""): "DeleteObject",
     ("POST", True, True, "uploads"): "CreateMultipartUpload",
     ("POST", True, True, "uploadId"): "CompleteMultipartUpload",
+    ("GET", True, True, "torrent"): "GetObjectTorrent",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -52,12 +55,14 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 # operation the table gives for its method, or an error: never a plain GET, PUT or DELETE
 # of the bucket or object (a PutBucketVersioning must not create the bucket, nor
 # `DELETE /b?location` delete it).
-SUBRESOURCES = ("uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type")
+SUBRESOURCES = (
+    "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
+)  # fmt: skip
 UNSUPPORTED = (
     "acl", "policy", "policyStatus", "cors", "lifecycle", "tagging", "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-    "ownershipControls", "publicAccessBlock", "restore", "select", "torrent", "attributes",
+    "ownershipControls", "publicAccessBlock", "restore", "select", "attributes",
 )  # fmt: skip
 
 # The S3 operations a sub-resource names that Cairn does not implement: (method, has key,
@@ -129,7 +134,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("DELETE", False, "publicAccessBlock"): "DeletePublicAccessBlock",
     ("POST", True, "restore"): "RestoreObject",
     ("POST", True, "select"): "SelectObjectContent",
-    ("GET", True, "torrent"): "GetObjectTorrent",
     ("GET", True, "attributes"): "GetObjectAttributes",
 }
 
@@ -150,11 +154,21 @@ def split_path(
         if not stripped:
             return None, None
         b, sep, rest = stripped.partition("/")
-        bucket = unquote(b)
-        key = unquote(rest) if sep and rest else None
+        bucket = _decode(b)
+        key = _decode(rest) if sep and rest else None
         return bucket, key
-    key = unquote(path[1:]) if len(path) > 1 else None
+    key = _decode(path[1:]) if len(path) > 1 else None
     return bucket, key
+
+
+def _decode(segment: str) -> str:
+    """A percent-encoded bucket or key, decoded as UTF-8. Bytes that are not UTF-8 name
+    no S3 key: InvalidURI, as S3 answers, rather than a key with U+FFFD in their place
+    (which would be some other object's name)."""
+    try:
+        return unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidURI() from None
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
@@ -166,6 +180,10 @@ def resolve(
 ) -> Endpoint:
     bucket, key = split_path(raw_path, host, domain)
     query = parse_query(raw_query)
+    if method == "OPTIONS" and bucket is not None:
+        # A browser's CORS preflight for the request it means to send (whose query,
+        # sub-resources included, it may carry): answered by gateway/handlers/preflight.py.
+        return Endpoint(PREFLIGHT, bucket, key, query)
     if bucket is None and key is None and method not in ("GET", "HEAD"):
         raise MethodNotAllowed()
     sub = next((s for s in SUBRESOURCES if s in query), "")

@@ -3,8 +3,10 @@
 Request path step: body integrity, after ``authenticate`` and before anything is written.
 ``BodyReader`` wraps the raw ASGI body stream and yields the object's bytes:
 
-* aws-chunked bodies (Content-Encoding aws-chunked or a STREAMING-* payload mode) are
-  de-framed by ``gateway.auth.chunked``, with chunk/trailer signatures checked on the fly;
+* aws-chunked bodies (a STREAMING-* payload mode) are de-framed by
+  ``gateway.auth.chunked``, with chunk/trailer signatures checked on the fly; the framing
+  follows the payload mode alone, as on AWS: Content-Encoding aws-chunked on a body sent
+  whole (a payload hash or UNSIGNED-PAYLOAD) is only a coding to drop, not a framing;
 * a hex x-amz-content-sha256 is checked against the SHA-256 of what was received;
 * x-amz-checksum-* values (header or trailer) and Content-MD5 are checked at the end.
 
@@ -72,8 +74,7 @@ class BodyReader:
         self.decoded_length = 0
 
         mode = auth.payload_mode
-        encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",")]
-        self._chunked = "aws-chunked" in encodings or mode.startswith("STREAMING-")
+        self._chunked = mode.startswith("STREAMING-")
         self._decoder: ChunkedDecoder | None = None
         if self._chunked:
             allow_trailers = mode.endswith("-TRAILER") or "x-amz-trailer" in headers

@@ -18,6 +18,7 @@ HANDLERS = {
     "PutObject": object.put_object,
     "GetObject": object.get_object,
     "HeadObject": object.head_object,
+    "GetObjectTorrent": object.get_object_torrent,
     "DeleteObject": object.delete_object,
     "CopyObject": copy.copy_object,
     "CreateMultipartUpload": multipart.create_multipart_upload,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
+from gateway import errors
 from gateway.context import RequestContext
 from gateway.errors import (
     BadDigest,
@@ -134,6 +135,13 @@ async def get_object(ctx: RequestContext) -> Response:
 
 async def head_object(ctx: RequestContext) -> Response:
     return await _get_or_head(ctx, with_body=False)
+
+
+async def get_object_torrent(ctx: RequestContext) -> Response:
+    """Torrents are not served (S3 itself discontinued BitTorrent): NotImplemented, once
+    the object is known to exist, so a missing key or bucket answers as for GetObject."""
+    await _load(ctx)
+    raise errors.NotImplemented("GetObjectTorrent (the torrent subresource) is not implemented.")
 
 
 async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:

@@ -108,13 +108,21 @@ def chosen_parts(
     stored: dict[int, tuple[Part, bytes]],
 ) -> list[tuple[Part, bytes]]:
     """The stored parts the request names, in its order, after S3's checks: ascending
-    numbers, matching ETags and checksums, every part but the last at least 5 MiB."""
-    used: list[tuple[Part, bytes]] = []
-    last = 0
-    for i, req in enumerate(requested):
-        if req.number <= last:
+    numbers, matching ETags and checksums, every part but the last at least 5 MiB.
+
+    A number named again right after itself names one part, by its last entry: a client
+    that sent a part twice (a retry, or two uploads racing) may list both answers, and only
+    the upload that finished last is the part (as RGW reads the list, a map by number)."""
+    named: list[RequestedPart] = []
+    for req in requested:
+        if req.number < 1 or (named and req.number < named[-1].number):
             raise InvalidPartOrder()
-        last = req.number
+        if named and req.number == named[-1].number:
+            named[-1] = req
+        else:
+            named.append(req)
+    used: list[tuple[Part, bytes]] = []
+    for i, req in enumerate(named):
         found = stored.get(req.number)
         if found is None or found[0].etag != req.etag:
             raise InvalidPart(UploadId=upload_id, PartNumber=str(req.number), ETag=req.etag)
@@ -122,7 +130,7 @@ def chosen_parts(
         for alg, value in req.checksums.items():
             if part.checksums.get(alg) not in (None, value):
                 raise InvalidPart(f"The checksum of part {req.number} does not match.")
-        if i < len(requested) - 1 and part.size < MIN_PART_SIZE:
+        if i < len(named) - 1 and part.size < MIN_PART_SIZE:
             raise EntityTooSmall(
                 ProposedSize=str(part.size),
                 MinSizeAllowed=str(MIN_PART_SIZE),

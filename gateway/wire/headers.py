@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import functools
 import time
@@ -88,6 +89,19 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     return meta
 
 
+def mail_safe(value: str) -> str:
+    """A user metadata value as S3 returns it: as it is when US-ASCII, otherwise an RFC 2047
+    encoded word of its UTF-8 (``=?UTF-8?B?...?=``), so the header stays ASCII.
+
+    A header value arrives as bytes, kept as one character per byte (ISO-8859-1); like S3,
+    that string is what is UTF-8 encoded, so the bytes a client sent as UTF-8 come back
+    encoded twice: "é" sent as C3 A9 is returned as =?UTF-8?B?w4PCqQ==?=, exactly as S3
+    documents ("ÄMÄZÕÑ S3" -> =?UTF-8?B?w4PChE3Dg8KEWsODwpXDg8KRIFMz?=)."""
+    if value.isascii():
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
 def quote_etag(etag: str) -> str:
     return f'"{etag}"'
 
@@ -128,7 +142,7 @@ def object_headers(head: StoredVersion, checksum_mode: bool = False) -> dict[str
     }
     h.update(head.headers)
     for k, v in head.user_meta.items():
-        h[META_PREFIX + k] = v
+        h[META_PREFIX + k] = mail_safe(v)
     if head.parts:
         h["x-amz-mp-parts-count"] = str(len(head.parts))
     if checksum_mode:

@@ -14,12 +14,14 @@ from botocore.config import Config
 
 from tests.conftest import make_client
 from tests.integration.helpers import (
+    error_code_of,
     get_bytes,
     object_absent,
     object_url,
     parse_xml,
     raw_signed,
     s3_error,
+    signed_request,
 )
 
 
@@ -212,3 +214,57 @@ def test_error_on_head_has_no_body(server, s3, bucket):
     resp = raw_signed(server, "HEAD", bucket, "nothing-here")
     assert resp.status_code == 404
     assert resp.content == b""
+
+
+def test_key_that_is_not_utf8_is_invalid_uri(server, s3, bucket):
+    """A percent-encoded key whose bytes are not UTF-8 names no key: 400 InvalidURI, not a
+    lookup of some other key. The same code points sent as UTF-8 are an ordinary key."""
+    for path in (f"/{bucket}/%AE%8A-", f"/{bucket}/a%C0%80b"):
+        r = signed_request(server, "GET", server.endpoint + path)
+        assert r.status_code == 400, r.text
+        assert error_code_of(r) == "InvalidURI"
+        assert parse_xml(r.content).findtext("Message") == "Couldn't parse the specified URI."
+    key = "\xae\x8a-"
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key=key)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"c1")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"c1"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+
+
+def test_cors_preflight_without_cors_configuration(server, s3, bucket):
+    """OPTIONS (unsigned, as browsers send it) is a CORS preflight: with no CORS
+    configuration S3 refuses it with 403 AccessForbidden, or 400 when it lacks Origin or a
+    CORS method; never 405."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "PUT"}
+    for url, resource in (
+        (object_url(server, bucket, "k"), "OBJECT"),
+        (object_url(server, bucket), "BUCKET"),
+    ):
+        r = httpx.options(url, headers=preflight)
+        assert r.status_code == 403, r.text
+        doc = parse_xml(r.content)
+        assert doc.findtext("Code") == "AccessForbidden"
+        assert doc.findtext("Message") == "CORSResponse: CORS is not enabled for this bucket."
+        assert (doc.findtext("Method"), doc.findtext("ResourceType")) == ("PUT", resource)
+        assert "access-control-allow-origin" not in r.headers
+    r = httpx.options(object_url(server, bucket, "k"))
+    assert r.status_code == 400
+    assert parse_xml(r.content).findtext("Code") == "BadRequest"
+    r = httpx.options(object_url(server, bucket, "k"), headers={"Origin": "https://example.com"})
+    assert r.status_code == 400
+    assert "Access-Control-Request-Method: null" in parse_xml(r.content).findtext("Message")
+    assert get_bytes(s3, bucket, "k") == b"v"
+
+
+def test_get_object_torrent(s3, bucket):
+    """No torrents are served (S3 discontinued BitTorrent): NotImplemented for an object
+    that exists, and the answers of GetObject for a missing key or bucket."""
+    with s3_error("NoSuchKey", 404):
+        s3.get_object_torrent(Bucket=bucket, Key="missing")
+    with s3_error("NoSuchBucket", 404):
+        s3.get_object_torrent(Bucket=bucket + "-missing", Key="k")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    with s3_error("NotImplemented", 501):
+        s3.get_object_torrent(Bucket=bucket, Key="k")

@@ -13,12 +13,14 @@ import contextlib
 import hashlib
 import io
 import os
+import socket
 import time
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import lmdb
 import pytest
@@ -374,8 +376,8 @@ def test_complete_errors_leave_upload_usable(s3, server, mp_bucket):
         )
     _assert_still_usable(s3, mp_bucket, key, upload_id, numbers)
 
-    # Parts out of order (both big enough, so only the order is wrong), and a repeated
-    # part number.
+    # Parts out of order (both big enough, so only the order is wrong); a repeated part
+    # number is its last entry, whose ETag must be the part's.
     with s3_error("InvalidPartOrder", 400):
         complete(
             s3,
@@ -385,13 +387,13 @@ def test_complete_errors_leave_upload_usable(s3, server, mp_bucket):
             [{"PartNumber": 4, "ETag": e4}, {"PartNumber": 1, "ETag": e1}],
         )
     _assert_still_usable(s3, mp_bucket, key, upload_id, numbers)
-    with s3_error("InvalidPartOrder", 400):
+    with s3_error("InvalidPart", 400):
         complete(
             s3,
             mp_bucket,
             key,
             upload_id,
-            [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 1, "ETag": e1}],
+            [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 1, "ETag": e2}],
         )
     _assert_still_usable(s3, mp_bucket, key, upload_id, numbers)
 
@@ -480,6 +482,48 @@ def test_reupload_replaces_part(s3, mp_bucket):
     )
     assert resp["ETag"] == mp_etag([second, tail])
     assert get_bytes(s3, mp_bucket, key) == second + tail
+
+
+def test_part_started_first_finishing_last_is_the_part(server, s3, mp_bucket):
+    """Part 1 is sent twice: the first upload's body stalls while the second is sent whole,
+    then finishes. The upload that finished last is the part; a Complete naming both
+    answers (in the order they arrived) completes with it."""
+    key = "race"
+    upload_id = create(s3, mp_bucket, key)
+    first, second = b"A" * 64, b"B" * 64
+    url = make_client(server, signature_version="s3v4").generate_presigned_url(
+        "upload_part",
+        Params={"Bucket": mp_bucket, "Key": key, "UploadId": upload_id, "PartNumber": 1},
+        ExpiresIn=300,
+    )
+    parts = urlsplit(url)
+    head = (
+        f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Length: {len(first)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head + first[:10])
+        etag_b = put_part(s3, mp_bucket, key, upload_id, 1, second)["ETag"]
+        sock.sendall(first[10:])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    etag_a = quoted_etag(first)
+    assert etag_a.encode() in answer
+    listed = s3.list_parts(Bucket=mp_bucket, Key=key, UploadId=upload_id)["Parts"]
+    assert [(p["PartNumber"], p["ETag"]) for p in listed] == [(1, etag_a)]
+    resp = complete(
+        s3,
+        mp_bucket,
+        key,
+        upload_id,
+        [{"PartNumber": 1, "ETag": etag_b}, {"PartNumber": 1, "ETag": etag_a}],
+    )
+    assert resp["ETag"] == mp_etag([first])
+    assert get_bytes(s3, mp_bucket, key) == first
 
 
 def test_complete_retry_is_idempotent(s3, mp_bucket):

@@ -368,13 +368,14 @@ def _read_response_head(sock: socket.socket) -> bytes:
     return buf
 
 
-def test_expect_100_continue(server, bucket):
+@pytest.mark.parametrize("size", [64 * KiB, 1024 * KiB])  # parsed, and past the parser
+def test_expect_100_continue(server, bucket, size):
     s3v4 = make_client(server, signature_version="s3v4")
     url = s3v4.generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": "expect"}, ExpiresIn=300
     )
     parts = urlsplit(url)
-    body = os.urandom(64 * KiB)
+    body = os.urandom(size)
     head = (
         f"PUT {parts.path}?{parts.query} HTTP/1.1\r\n"
         f"Host: {parts.netloc}\r\n"
@@ -393,6 +394,58 @@ def test_expect_100_continue(server, bucket):
             final += sock.recv(4096)
     assert final.startswith(b"HTTP/1.1 200"), final
     assert get_bytes(s3v4, bucket, "expect") == body
+
+
+def _expect_continue_refused(url: str, method: str = "PUT", length: int = 1 << 20) -> bytes:
+    """Send only the head of a request with Expect: 100-continue; return the answer that
+    comes without the body (the test fails on a timeout if the server waits for it)."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = _read_response_head(sock)
+        status, _, rest = answer.partition(b"\r\n\r\n")
+        while b"</Error>" not in rest:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                raise AssertionError(answer + rest) from None
+            if not chunk:
+                break
+            rest += chunk
+    return status + b"\r\n\r\n" + rest
+
+
+@pytest.mark.parametrize("length", [1000, 1 << 20])
+def test_expect_100_continue_refused_before_the_body(server, s3, bucket, length):
+    """A request refused on its head is answered at once, without 100 Continue and
+    without waiting for a body the client holds back; the connection then closes."""
+    s3v4 = make_client(server, signature_version="s3v4")
+    missing = f"{bucket}-missing"
+    url = s3v4.generate_presigned_url(
+        "put_object", Params={"Bucket": missing, "Key": "k"}, ExpiresIn=300
+    )
+    answer = _expect_continue_refused(url, length=length)
+    assert answer.startswith(b"HTTP/1.1 404"), answer
+    assert b"<Code>NoSuchBucket</Code>" in answer and b"100 Continue" not in answer
+    assert b"connection: close" in answer.lower()
+
+    # A bad signature: AccessDenied-class refusals come before the body too.
+    url = s3v4.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=300
+    )
+    answer = _expect_continue_refused(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"))
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"<Code>SignatureDoesNotMatch</Code>" in answer
+    # Unsigned (anonymous) writes are denied.
+    answer = _expect_continue_refused(f"{server.endpoint}/{bucket}/k", length=length)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"<Code>AccessDenied</Code>" in answer
+    assert object_absent(s3, bucket, "k")
 
 
 def _put_chunked(server, bucket: str, key: str, body: bytes, encoding: str):
@@ -432,3 +485,13 @@ def test_content_encoding_kept_as_sent_without_aws_chunked(server, s3, bucket):
         head = s3.head_object(Bucket=bucket, Key="enc")
         assert head.get("ContentEncoding") == expected, sent
         assert get_bytes(s3, bucket, "enc") == b"body"
+
+
+def test_aws_chunked_coding_on_a_plain_body(s3, bucket):
+    """boto3 over http sends a whole body (payload hash) even with ContentEncoding
+    aws-chunked: the body is not de-framed, and the coding is not stored."""
+    for sent, expected in [("aws-chunked", None), ("gzip, aws-chunked", "gzip")]:
+        s3.put_object(Bucket=bucket, Key="plain-enc", Body=b"plain body", ContentEncoding=sent)
+        head = s3.head_object(Bucket=bucket, Key="plain-enc")
+        assert head.get("ContentEncoding") == expected, sent
+        assert get_bytes(s3, bucket, "plain-enc") == b"plain body"

@@ -170,3 +170,17 @@ async def test_gathering_in_place_keeps_every_byte_in_order():
     async for piece in reader:
         out += piece
     assert bytes(out) == data and reader.decoded_length == len(data)
+
+
+@pytest.mark.parametrize("encoding", ["aws-chunked", "gzip, aws-chunked"])
+async def test_aws_chunked_coding_without_a_streaming_mode_is_a_plain_body(encoding):
+    """The framing follows x-amz-content-sha256: with a payload hash or UNSIGNED-PAYLOAD the
+    body is the object's bytes as they are, whatever Content-Encoding says."""
+    data = b"0\r\n\r\n" + os.urandom(1000)
+    for auth in (UNSIGNED, sha_auth(data)):
+        out, reader = await read(
+            data, auth, content_encoding=encoding, content_length=str(len(data))
+        )
+        assert out == data and reader.decoded_length == len(data)
+    with pytest.raises(IncompleteBody):
+        await read(data, content_encoding=encoding, content_length=str(len(data) + 1))

@@ -84,7 +84,7 @@ async def test_complete_checks_order_etags_and_sizes(svc: ObjectService) -> None
     reqs = await _parts(svc, upload, os.urandom(SMALL_PART), b"short", b"last")
     mp = svc.multipart
     with pytest.raises(InvalidPartOrder):
-        await mp.complete(BUCKET, "k", upload.upload_id, [reqs[0], reqs[0]])
+        await mp.complete(BUCKET, "k", upload.upload_id, [reqs[1], reqs[0]])
     with pytest.raises(InvalidPart) as bad:
         await mp.complete(BUCKET, "k", upload.upload_id, [Req(1, "0" * 32)])
     assert bad.value.extra == {"UploadId": upload.upload_id, "PartNumber": "1", "ETag": "0" * 32}
@@ -93,6 +93,27 @@ async def test_complete_checks_order_etags_and_sizes(svc: ObjectService) -> None
     assert small.value.extra["PartNumber"] == "2"
     # Nothing was committed by the refused attempts: the upload is still open.
     assert (await mp.upload(BUCKET, "k", upload.upload_id)).upload_id == upload.upload_id
+
+
+async def test_a_part_number_named_twice_is_its_last_entry(svc: ObjectService) -> None:
+    """Two uploads of part 1, the one that started first finishing last: it is the part
+    (last writer wins, its blocks replace the other's), and a list that names both answers
+    completes with the last entry, as the current part's ETag."""
+    upload = await _upload(svc)
+    mp = svc.multipart
+    meta = svc.meta
+    b = await mp.upload_part(upload, 1, _body(b"B" * 8))
+    (b_block,) = [h for p, _ in await mp.uploads.parts(upload.upload_id) for h, _ in p.blocks]
+    a = await mp.upload_part(upload, 1, _body(b"A" * 8))
+    assert await meta.refcount(b_block) == 0  # the replaced part's block is released
+    listed = await mp.list_parts(upload, 0, 10)
+    assert [(p.number, p.etag) for p in listed.parts] == [(1, a.etag)]
+    # The earlier entry of the number is superseded; a stale ETag as the last one is not.
+    with pytest.raises(InvalidPart):
+        await mp.complete(BUCKET, "k", upload.upload_id, [Req(1, a.etag), Req(1, b.etag)])
+    done = await mp.complete(BUCKET, "k", upload.upload_id, [Req(1, b.etag), Req(1, a.etag)])
+    assert done.etag == hashlib.md5(hashlib.md5(b"A" * 8).digest()).hexdigest() + "-1"
+    assert await _read(svc, "k") == b"A" * 8
 
 
 async def test_a_retried_complete_answers_as_the_first(svc: ObjectService) -> None:

@@ -29,6 +29,7 @@ ROUTED = {
     ("GET", OBJECT, "uploadId"): "ListParts",
     ("DELETE", OBJECT, "uploadId"): "AbortMultipartUpload",
     ("POST", OBJECT, "uploadId"): "CompleteMultipartUpload",
+    ("GET", OBJECT, "torrent"): "GetObjectTorrent",  # NotImplemented once the key is found
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
@@ -63,7 +64,7 @@ AWS_ONLY = {
     ("GET", _B, "publicAccessBlock"), ("PUT", _B, "publicAccessBlock"),
     ("DELETE", _B, "publicAccessBlock"),
     ("POST", _O, "restore"), ("POST", _O, "select"),
-    ("GET", _O, "torrent"), ("GET", _O, "attributes"),
+    ("GET", _O, "attributes"),
 }  # fmt: skip
 
 ALL_SUBRESOURCES = (*routing.SUBRESOURCES, *routing.UNSUPPORTED)
@@ -83,6 +84,9 @@ def test_the_expectations_cover_the_routing_tables() -> None:
 @pytest.mark.parametrize(("method", "level", "sub"), CASES)
 def test_every_method_and_subresource(method: str, level: str, sub: str) -> None:
     query = f"{sub}=x" if sub in ("uploadId", "list-type") else sub
+    if method == "OPTIONS":  # a CORS preflight, for whatever request it precedes
+        assert resolve(method, PATHS[level], query).op == routing.PREFLIGHT
+        return
     if (method, level, sub) in ROUTED:
         ep = resolve(method, PATHS[level], query)
         assert ep.op == ROUTED[(method, level, sub)]
@@ -153,10 +157,31 @@ def test_plain_operations(method: str, path: str, op: str) -> None:
         ("POST", "/", errors.MethodNotAllowed),
         ("POST", "/b", errors.InvalidRequest),
         ("POST", "/b/k", errors.InvalidRequest),
-        ("OPTIONS", "/b/k", errors.MethodNotAllowed),
+        ("OPTIONS", "/", errors.MethodNotAllowed),
         ("PATCH", "/b", errors.MethodNotAllowed),
     ],
 )
 def test_plain_refusals(method: str, path: str, error: type) -> None:
     with pytest.raises(error):
         resolve(method, path, "")
+
+
+@pytest.mark.parametrize("path", ["/b/%AE%8A-", "/b/ok/%C0%80", "/%FFb/k", "/b/%E2%82"])
+def test_a_path_that_is_not_utf8_is_invalid_uri(path: str) -> None:
+    with pytest.raises(errors.InvalidURI, match="Couldn't parse the specified URI."):
+        resolve("GET", path, "")
+    with pytest.raises(errors.InvalidURI):  # virtual-host style
+        resolve("GET", "/%AE%8A-", "", "b.s3.test", "s3.test")
+
+
+def test_utf8_keys_decode_whatever_their_code_points() -> None:
+    # U+00AE U+008A: a C1 control character is a valid key, sent as UTF-8.
+    assert resolve("GET", "/b/%C2%AE%C2%8A-", "").key == "\xae\x8a-"
+    assert resolve("GET", "/b/%E2%82%AC", "").key == "€"
+
+
+@pytest.mark.parametrize("path", ["/b", "/b/", "/b/k", "/b/a/b/c"])
+def test_options_is_a_preflight(path: str) -> None:
+    ep = resolve("OPTIONS", path, "uploads")
+    assert (ep.op, ep.bucket) == (routing.PREFLIGHT, "b")
+    assert resolve("OPTIONS", "/k", "", "b.s3.test", "s3.test").op == routing.PREFLIGHT
