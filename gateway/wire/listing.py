@@ -4,32 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from gateway.objects.types import ListedEntry as Entry
 from gateway.wire.headers import iso_date, quote_etag
 from gateway.wire.xml import bool_text, document, el, opt
-
-
-class Summary(Protocol):
-    @property
-    def key(self) -> str: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def etag(self) -> str: ...
-    @property
-    def mtime_ms(self) -> int: ...
-
-
-class Entry(Protocol):
-    """A listed object, or a common prefix when ``head`` is None."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def head(self) -> Summary | None: ...
 
 
 @dataclass
