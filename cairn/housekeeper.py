@@ -15,10 +15,11 @@ of `cairn serve`. A plain `cairn gateway` never runs it. Lifecycle rules join it
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from blockstore.cluster.gc import collect_garbage
@@ -38,6 +39,11 @@ class Schedule:
     gc_interval: float = 30.0
     repair_interval: float = 300.0
     upload_expiry: float = 7 * 86400
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Schedule:
+        """The schedule `cairn serve` and `cairn meta` take from their options."""
+        return cls(args.gc_interval, args.repair_interval, args.upload_expiry)
 
 
 @dataclass
@@ -82,8 +88,8 @@ class Housekeeper:
             await self.round()
             await asyncio.sleep(tick)
 
-    async def _step(self, name: str, step: Callable[[], object]) -> None:
+    async def _step(self, name: str, step: Callable[[], Awaitable[object]]) -> None:
         try:
-            await step()  # type: ignore[misc]
+            await step()
         except Exception:  # noqa: BLE001 - housekeeping must not die
             log.exception("housekeeping %s pass failed", name)

@@ -66,7 +66,7 @@ def run_meta(args: argparse.Namespace) -> int:
         node_grace=args.node_grace,
     )
     meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
-    schedule = Schedule(args.gc_interval, args.repair_interval, args.upload_expiry)
+    schedule = Schedule.of(args)
     keeper = Housekeeper(meta, blocks, schedule, is_leader=lambda: election.is_leader)
 
     async def status(request: Request) -> Response:

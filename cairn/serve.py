@@ -201,7 +201,7 @@ def serve(args: argparse.Namespace) -> int:
         return LmdbKV(data / "meta"), blocks, []
 
     banner = f"data:       {data} ({args.nodes} block store(s))"
-    schedule = Schedule(args.gc_interval, args.repair_interval, args.upload_expiry)
+    schedule = Schedule.of(args)
     return _run_gateway(args, backend, load_credentials(data), data, banner, schedule)
 
 

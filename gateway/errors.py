@@ -292,19 +292,18 @@ def from_internal(exc: BaseException) -> S3Error:
     if isinstance(exc, S3Error):
         return exc
     from blockstore.api import BlockStoreError
-    from meta import journal, store
+    from meta import errors
     from meta.api import MetaUnavailable
-    from meta.uploads import UploadNotFound
 
     mapping: dict[type[BaseException], type[S3Error]] = {
-        store.BucketNotFound: NoSuchBucket,
-        store.ObjectNotFound: NoSuchKey,
-        store.BucketExists: BucketAlreadyOwnedByYou,
-        store.BucketNotEmpty: BucketNotEmpty,
-        store.ConditionFailed: PreconditionFailed,
-        store.BlockVanished: SlowDown,
-        journal.StageLost: SlowDown,
-        UploadNotFound: NoSuchUpload,
+        errors.BucketNotFound: NoSuchBucket,
+        errors.ObjectNotFound: NoSuchKey,
+        errors.BucketExists: BucketAlreadyOwnedByYou,
+        errors.BucketNotEmpty: BucketNotEmpty,
+        errors.ConditionFailed: PreconditionFailed,
+        errors.BlockVanished: SlowDown,
+        errors.StageLost: SlowDown,
+        errors.UploadNotFound: NoSuchUpload,
         MetaUnavailable: ServiceUnavailable,
         BlockStoreError: ServiceUnavailable,
     }

@@ -54,19 +54,6 @@ from meta.records import (
 )
 from meta.refs import BlockRefs
 
-__all__ = [
-    "BATCH",
-    "JOURNAL",
-    "RELEASE",
-    "STAGE",
-    "UPLOAD_PARTS",
-    "Journal",
-    "StageLost",
-    "new_id",
-    "parts_record",
-    "release_record",
-]
-
 log = logging.getLogger("cairn.journal")
 
 

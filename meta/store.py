@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from meta import journal, keys, limits
 from meta.api import KV, MetaError, Txn, TxnConflict
 from meta.errors import (
-    BlockVanished,
     BucketExists,
     BucketNotEmpty,
     BucketNotFound,
-    ConditionFailed,
     ObjectNotFound,
     StageLost,
 )
@@ -38,21 +36,6 @@ from meta.records import (
     unpack_page,
 )
 from meta.refs import BlockRefs
-
-__all__ = [  # the errors and limits callers import from here
-    "INLINE_BLOCKS",
-    "MAX_RETRIES",
-    "PAGE_BLOCKS",
-    "BlockVanished",
-    "BucketExists",
-    "BucketNotEmpty",
-    "BucketNotFound",
-    "Condition",
-    "ConditionFailed",
-    "ListEntry",
-    "MetaStore",
-    "ObjectNotFound",
-]
 
 BUCKET_CACHE_SECONDS = 5.0
 

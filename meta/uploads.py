@@ -36,15 +36,6 @@ from meta.limits import BATCH, MAX_RETRIES
 from meta.records import ObjectHead, Part, Upload
 from meta.store import Condition, MetaStore
 
-__all__ = [  # the records and errors callers import from here
-    "Part",
-    "PartChanged",
-    "Upload",
-    "UploadNotFound",
-    "Uploads",
-    "part_prefix",
-]
-
 # Concurrent part commits conflict on the upload record and retry, one winning per round;
 # with jittered backoff, enough rounds for hundreds of parts committing at once.
 PART_RETRIES = 1000

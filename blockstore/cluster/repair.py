@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from blockstore.api import BlockStoreError, all_ids
 from blockstore.cluster.placement import partition_of
 from blockstore.cluster.replicated import ReplicatedBlocks
-from meta.store import BlockVanished, MetaStore
+from meta.errors import BlockVanished
+from meta.store import MetaStore
 
 log = logging.getLogger("cairn.repair")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 
 from gateway.objects.types import BucketInfo, BucketsPage
-from meta.store import BucketExists, BucketNotEmpty, BucketNotFound, MetaStore
-from meta.uploads import UploadNotFound, Uploads
+from meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound
+from meta.store import MetaStore
+from meta.uploads import Uploads
 
 
 class Buckets:

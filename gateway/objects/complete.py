@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from gateway import checksums
 from gateway.errors import EntityTooSmall, InvalidPart, InvalidPartOrder, SlowDown
 from gateway.objects.types import Completed, RequestedPart, WriteCondition
-from meta.records import ObjectHead
+from meta.errors import PartChanged, UploadNotFound
+from meta.records import ObjectHead, Part, Upload
 from meta.store import MetaStore
-from meta.uploads import Part, PartChanged, Upload, UploadNotFound, Uploads
+from meta.uploads import Uploads
 
 MIN_PART_SIZE = 5 << 20
 RETRIES = 16  # rounds of PartChanged before the client is told to retry (SlowDown)

@@ -25,7 +25,8 @@ from gateway.objects.types import (
     WriteCondition,
 )
 from gateway.objects.upload_listing import page_uploads
-from meta.uploads import Part, Upload, Uploads
+from meta.records import Part, Upload
+from meta.uploads import Uploads
 
 if TYPE_CHECKING:
     from gateway.objects.service import ObjectService

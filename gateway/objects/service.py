@@ -32,8 +32,9 @@ from gateway.objects.types import (
     Verify,
     WriteCondition,
 )
+from meta.errors import BucketNotFound, ObjectNotFound
 from meta.records import BlockRef, ObjectHead, now_ms
-from meta.store import BucketNotFound, MetaStore, ObjectNotFound
+from meta.store import MetaStore
 from meta.uploads import Uploads
 
 DEFAULT_BLOCK_SIZE = 4 << 20

@@ -15,11 +15,13 @@ from collections import Counter
 
 import pytest
 
-from meta import journal, keys
+from meta import journal, keys, limits
 from meta.api import KV, Txn
-from meta.records import ObjectHead, RefCount
-from meta.store import BlockVanished, MetaStore, ObjectNotFound
-from meta.uploads import Part, PartChanged, Upload, Uploads, part_prefix
+from meta.errors import BlockVanished, ObjectNotFound, PartChanged
+from meta.keys import part_prefix
+from meta.records import ObjectHead, Part, RefCount, Upload
+from meta.store import MetaStore
+from meta.uploads import Uploads
 
 BUCKET = "staged"
 
@@ -373,10 +375,10 @@ async def test_crash_at_every_step_of_a_large_complete(
 async def test_journal_release_records_are_bounded(kv: KV) -> None:
     """A release's batches stay within the limits even for a list with no repeats."""
     store = MetaStore(kv)
-    blocks = ids(3 * journal.BATCH + 5)
+    blocks = ids(3 * limits.BATCH + 5)
     for b in blocks:
         await store.observe_block(b)
-    await kv.commit(Txn().put(journal.RELEASE + b"r" * 16, journal.release_record(blocks)))
+    await kv.commit(Txn().put(keys.RELEASE + b"r" * 16, journal.release_record(blocks)))
     await store.journal.run()
     assert await store.journal.pending() == []
 

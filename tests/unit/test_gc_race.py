@@ -24,9 +24,10 @@ from blockstore.lmdb_store import LmdbBlockStore
 from gateway.objects.service import ObjectService
 from gateway.objects.types import StoredObject
 from meta import keys
+from meta.errors import BlockVanished, ObjectNotFound
 from meta.lmdb_kv import LmdbKV
 from meta.records import ObjectHead
-from meta.store import BlockVanished, MetaStore, ObjectNotFound
+from meta.store import MetaStore
 
 BLOCK = 64 << 10
 INLINE = 1 << 10

@@ -19,9 +19,9 @@ from gateway.objects import complete
 from gateway.objects.service import ObjectService
 from gateway.objects.types import ObjectAttrs, UploadInfo
 from gateway.objects.upload_listing import page_uploads
+from meta.errors import UploadNotFound
 from meta.lmdb_kv import LmdbKV
 from meta.store import MetaStore
-from meta.uploads import UploadNotFound
 
 BUCKET = "mp"
 SMALL_PART = 1000  # instead of 5 MiB, so that tests stay small
