@@ -50,6 +50,35 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=None,
         help="processes serving requests (default: one per core, at most 8)",
     )  # fmt: skip
+    _connection_limits(s)
+
+
+def _connection_limits(s: argparse.ArgumentParser) -> None:
+    """What one connection may ask of a worker (gateway/http_protocol.py::HttpLimits)."""
+    s.add_argument(
+        "--max-request-line", type=int, default=16 * 1024,
+        help="bytes of a request target; longer: 400 RequestHeaderSectionTooLarge "
+        "(default %(default)s)",
+    )  # fmt: skip
+    s.add_argument(
+        "--max-header-bytes", type=int, default=64 * 1024,
+        help="bytes of a request's header fields; more: 400 RequestHeaderSectionTooLarge "
+        "(default %(default)s; AWS allows 8192)",
+    )  # fmt: skip
+    s.add_argument(
+        "--header-timeout", type=float, default=20.0,
+        help="seconds a request's head may take to arrive; later: 400 RequestTimeout and "
+        "the connection closed (default %(default)s)",
+    )  # fmt: skip
+    s.add_argument(
+        "--keep-alive-timeout", type=float, default=30.0,
+        help="seconds an idle connection is kept open between requests (default %(default)s)",
+    )  # fmt: skip
+    s.add_argument(
+        "--max-connections", type=int, default=1000,
+        help="connections per worker; a request beyond them: 503 SlowDown "
+        "(default %(default)s)",
+    )  # fmt: skip
 
 
 def _housekeeping_options(s: argparse.ArgumentParser) -> None:

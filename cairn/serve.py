@@ -24,7 +24,7 @@ from gateway import metrics
 from gateway.app import create_app
 from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
-from gateway.http_protocol import CairnHttpProtocol
+from gateway.http_protocol import CairnHttpProtocol, HttpLimits
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
 from gateway.workers import bind, run_workers
@@ -97,6 +97,17 @@ def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def http_limits(args: argparse.Namespace) -> HttpLimits:
+    """The per-connection limits of --max-request-line, --max-header-bytes,
+    --header-timeout and --max-connections (docs/operations.md, Limits)."""
+    return HttpLimits(
+        max_request_line=args.max_request_line,
+        max_header_bytes=args.max_header_bytes,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
+    )
+
+
 def _uvicorn_config(app: object, args: argparse.Namespace, ssl: dict[str, str]) -> uvicorn.Config:
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -105,9 +116,9 @@ def _uvicorn_config(app: object, args: argparse.Namespace, ssl: dict[str, str]) 
         log_level=args.log_level,
         access_log=False,
         server_header=False,
-        http=CairnHttpProtocol,
+        http=CairnHttpProtocol.with_limits(http_limits(args)),
         loop="uvloop",
-        timeout_keep_alive=30,
+        timeout_keep_alive=args.keep_alive_timeout,
         # Idle TLS connections otherwise hold a clean shutdown for the keep-alive timeout.
         timeout_graceful_shutdown=5,
         **ssl,  # type: ignore[arg-type]

@@ -256,6 +256,11 @@ class RequestTimeout(S3Error):
     )
 
 
+class RequestHeaderSectionTooLarge(S3Error):
+    status = 400
+    message = "Your request header section exceeds the maximum allowed size."
+
+
 class ServiceUnavailable(S3Error):
     status = 503
     message = "Please reduce your request rate."
