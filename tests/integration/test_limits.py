@@ -8,6 +8,7 @@ can be reached quickly; the shared integration targets keep the defaults.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -81,10 +82,8 @@ def _closed(conn: socket.socket, deadline: float) -> bool:
 
 def _send_quietly(conn: socket.socket, data: bytes) -> None:
     """Send until done or until the server closes the connection on us."""
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
         conn.sendall(data)
-    except (BrokenPipeError, ConnectionResetError, TimeoutError):
-        pass
 
 
 def test_megabyte_of_headers_refused_within_a_second_while_others_are_served(
