@@ -94,7 +94,9 @@ async def _handle(
         operation = endpoint.op
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             raise preflight.refusal(endpoint.key, headers)
-        auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
+        auth = await _authenticate(
+            keyring, request.method, raw_path, raw_query, headers, services.region
+        )
         if not keyring.allows(auth.access_key, endpoint.bucket):
             raise AccessDenied()
         _check_expected_owners(endpoint, headers, services.owner_id)
@@ -116,17 +118,23 @@ async def _handle(
 
 
 async def _authenticate(
-    keyring: KeyRing, method: str, raw_path: str, raw_query: str, headers: dict[str, str]
+    keyring: KeyRing,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    region: str,
 ) -> AuthResult:
-    """The request's signature checked; an unknown key may have just been created, so the
-    key ring looks again once before the request is refused."""
+    """The request's signature checked (SigV4 scopes must name ``region``); an unknown key
+    may have just been created, so the key ring looks again once before the request is
+    refused."""
     signed = SignedRequest(method, raw_path, raw_query, headers)
     try:
-        return authenticate(signed, keyring.secret_for)
+        return authenticate(signed, keyring.secret_for, region=region)
     except InvalidAccessKeyId:
         if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
             raise
-        return authenticate(signed, keyring.secret_for)
+        return authenticate(signed, keyring.secret_for, region=region)
 
 
 def _error_response(

@@ -36,6 +36,8 @@ __all__ = ["AuthResult", "ChunkSigning", "SignedRequest", "authenticate"]
 
 MAX_SKEW = timedelta(minutes=15)
 MAX_PRESIGNED_EXPIRES = 604800  # one week, AWS's ceiling for X-Amz-Expires
+# SigV2's Expires is an instant: at most a week ahead, give or take the clock skew.
+MAX_V2_PRESIGNED_AHEAD = timedelta(seconds=MAX_PRESIGNED_EXPIRES) + MAX_SKEW
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _CREDENTIAL_HINT = 'expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
 _V4_QUERY_KEYS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")
@@ -64,9 +66,17 @@ class AuthResult:
 
 
 def authenticate(
-    req: SignedRequest, secret_for: Callable[[str], str | None], now: datetime | None = None
+    req: SignedRequest,
+    secret_for: Callable[[str], str | None],
+    now: datetime | None = None,
+    *,
+    region: str | None = None,
 ) -> AuthResult:
-    """Return who signed ``req`` and how its body is protected, or raise the AWS error."""
+    """Return who signed ``req`` and how its body is protected, or raise the AWS error.
+
+    ``region``: the server's region; a SigV4 credential scope naming another is refused
+    as AWS refuses it, naming the expected region (botocore then re-signs for it). None
+    accepts any region (the maths alone, as in unit tests)."""
     now = _utc(now or datetime.now(UTC))
     headers = {name.lower(): value for name, value in req.headers.items()}
     query = _first_values(req.raw_query)
@@ -80,13 +90,13 @@ def authenticate(
             ArgumentName="Authorization",
         )
     if authorization.startswith(sigv4.ALGORITHM + " "):
-        return _v4_header(req, headers, authorization, secret_for, now)
+        return _v4_header(req, headers, authorization, secret_for, now, region)
     if authorization.startswith("AWS "):
         return _v2_header(req, headers, authorization, secret_for, now)
     if authorization:
         raise InvalidArgument("Unsupported Authorization Type", ArgumentName="Authorization")
     if v4_query:
-        return _v4_presigned(req, headers, query, secret_for, now)
+        return _v4_presigned(req, headers, query, secret_for, now, region)
     if v2_query:
         return _v2_presigned(req, headers, query, secret_for, now)
     raise AccessDenied()
@@ -113,6 +123,7 @@ def _v4_header(
     authorization: str,
     secret_for: Callable[[str], str | None],
     now: datetime,
+    region: str | None,
 ) -> AuthResult:
     fields: dict[str, str] = {}
     for part in authorization[len(sigv4.ALGORITHM) :].split(","):
@@ -126,6 +137,7 @@ def _v4_header(
                 f"three components: Credential, SignedHeaders, Signature (missing {required})."
             )
     credential = _parse_credential(fields["Credential"], AuthorizationHeaderMalformed)
+    _check_region(credential, region, AuthorizationHeaderMalformed)
     signed = _parse_signed_headers(fields["SignedHeaders"], AuthorizationHeaderMalformed)
 
     amz_date, when = _v4_request_time(headers)
@@ -166,6 +178,7 @@ def _v4_presigned(
     query: dict[str, str],
     secret_for: Callable[[str], str | None],
     now: datetime,
+    region: str | None,
 ) -> AuthResult:
     required = (
         "X-Amz-Algorithm",
@@ -184,6 +197,7 @@ def _v4_presigned(
     if query["X-Amz-Algorithm"] != sigv4.ALGORITHM:
         raise AuthorizationQueryParametersError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     credential = _parse_credential(query["X-Amz-Credential"], AuthorizationQueryParametersError)
+    _check_region(credential, region, AuthorizationQueryParametersError)
     signed = _parse_signed_headers(query["X-Amz-SignedHeaders"], AuthorizationQueryParametersError)
     amz_date = query["X-Amz-Date"]
     when = sigv4.parse_amz_date(amz_date)
@@ -282,6 +296,22 @@ def _parse_credential(value: str, error: type[Exception]) -> _Credential:
     return _Credential(parts[0], parts[1], parts[2], parts[3])
 
 
+def _check_region(credential: _Credential, region: str | None, error: type[Exception]) -> None:
+    """A scope for another region is AWS's AuthorizationHeaderMalformed (or, presigned,
+    AuthorizationQueryParametersError) with a <Region> element naming the right one."""
+    if region is None or credential.region == region:
+        return
+    prefix = (
+        "The authorization header is malformed; "
+        if error is AuthorizationHeaderMalformed
+        else "Error parsing the X-Amz-Credential parameter; "
+    )
+    raise error(
+        f"{prefix}the region '{credential.region}' is wrong; expecting '{region}'",
+        Region=region,
+    )
+
+
 def _parse_signed_headers(value: str, error: type[Exception]) -> list[str]:
     names = [name.strip().lower() for name in value.split(";")]
     if not value or any(not name for name in names):
@@ -372,7 +402,17 @@ def _v2_presigned(
     expires_text = query["Expires"]
     if not expires_text.isdigit():
         raise AuthorizationQueryParametersError("Expires should be a number of seconds.")
-    expires = datetime.fromtimestamp(int(expires_text), UTC)
+    expires = _v2_expiry(expires_text)
+    if expires - now > MAX_V2_PRESIGNED_AHEAD:
+        # AWS caps SigV4 URLs at a week; a SigV2 URL carries an instant rather than a
+        # duration, so it is held to a week from now (plus the allowed clock skew): an
+        # URL signed by a key that cannot be revoked must not live for ever.
+        raise AuthorizationQueryParametersError(
+            "Expires must be less than a week (in seconds) in the future; that is, the "
+            f"given Expires must be less than {MAX_PRESIGNED_EXPIRES} seconds from now",
+            Expires=_iso8601(expires),
+            ServerTime=_iso8601(now),
+        )
     if now > expires:
         raise AccessDenied(
             "Request has expired", Expires=_iso8601(expires), ServerTime=_iso8601(now)
@@ -389,6 +429,15 @@ def _v2_presigned(
             signed_fields.setdefault(lname, value)
     _check_v2_signature(req, signed_fields, access_key, secret, query["Signature"], [expires_text])
     return AuthResult(access_key, sigv4.UNSIGNED_PAYLOAD, None)
+
+
+def _v2_expiry(expires_text: str) -> datetime:
+    """Expires (seconds since the epoch) as a datetime; one beyond the calendar is
+    certainly more than a week ahead."""
+    try:
+        return datetime.fromtimestamp(int(expires_text), UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def _check_v2_signature(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote, urlsplit
@@ -313,3 +314,21 @@ def test_presigned_refusals():
         authenticate(SignedRequest("GET", req.raw_path, bad_expires, req.headers), SECRETS, now())
     with pytest.raises(InvalidAccessKeyId):
         authenticate(req, {}.get, now())
+
+
+def test_presigned_expiry_is_capped_at_a_week():
+    """A SigV2 URL carries an instant; one more than a week (and the clock skew) ahead is
+    refused as SigV4's X-Amz-Expires is, so a URL of a key that cannot be revoked does not
+    live for 100 years. A week exactly still verifies."""
+    week = 7 * 86400
+    assert authenticate(hmacv1_presigned("GET", object_url("k"), expires=week), SECRETS, now())
+    for expires in (week + 3600, 100 * 365 * 86400):
+        req = hmacv1_presigned("GET", object_url("k"), expires=expires)
+        with pytest.raises(AuthorizationQueryParametersError, match="less than a week") as ei:
+            authenticate(req, SECRETS, now())
+        assert "ServerTime" in ei.value.extra
+    # An Expires beyond the calendar is refused the same way, not an OverflowError (500).
+    req = hmacv1_presigned("GET", object_url("k"))
+    query = re.sub(r"Expires=\d+", "Expires=" + "9" * 30, req.raw_query)
+    with pytest.raises(AuthorizationQueryParametersError, match="less than a week"):
+        authenticate(SignedRequest("GET", req.raw_path, query, req.headers), SECRETS, now())

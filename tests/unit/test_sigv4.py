@@ -66,11 +66,12 @@ def botocore_signed(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     secret: str = SK,
+    region: str = "us-east-1",
 ) -> SignedRequest:
     """A request signed by botocore's own S3SigV4Auth.add_auth (clock pinned to NOW)."""
     req = AWSRequest(method=method, url=url, data=body, headers={"Host": HOST, **(headers or {})})
     with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
-        S3SigV4Auth(Credentials(AK, secret), "s3", "us-east-1").add_auth(req)
+        S3SigV4Auth(Credentials(AK, secret), "s3", region).add_auth(req)
     return wire(method, req.url, dict(req.headers.items()))
 
 
@@ -425,3 +426,39 @@ def test_presigned_refuses_unsigned_amz_headers_but_allows_others():
 def test_region_is_taken_from_the_credential_scope():
     req = botocore_presigned("GET", object_url("k"), region="eu-west-3")
     assert authenticate(req, SECRETS, NOW).access_key == AK
+
+
+def test_another_region_is_refused_naming_the_expected_one():
+    """As AWS does (botocore's region redirector reads <Region> and re-signs)."""
+    header = botocore_signed("GET", object_url("k"), region="eu-west-3")
+    with pytest.raises(AuthorizationHeaderMalformed) as ei:
+        authenticate(header, SECRETS, NOW, region="us-east-1")
+    assert ei.value.text == (
+        "The authorization header is malformed; the region 'eu-west-3' is wrong; "
+        "expecting 'us-east-1'"
+    )
+    assert ei.value.extra == {"Region": "us-east-1"}
+    presigned = botocore_presigned("GET", object_url("k"), region="eu-west-3")
+    with pytest.raises(AuthorizationQueryParametersError, match="expecting 'us-east-1'") as ei2:
+        authenticate(presigned, SECRETS, NOW, region="us-east-1")
+    assert ei2.value.extra == {"Region": "us-east-1"}
+    # The server's own region verifies.
+    own = botocore_signed("GET", object_url("k"), region="eu-west-3")
+    assert authenticate(own, SECRETS, NOW, region="eu-west-3").access_key == AK
+
+
+def test_signed_headers_naming_an_absent_header():
+    """SignedHeaders names a header the request lacks: it is signed as an empty value, as
+    AWS does (versity/versitygw#457: libs3 lists absent headers and AWS accepts it), so a
+    header that was signed with a value and then dropped fails the signature, and one
+    never sent verifies only if it was signed empty."""
+    req = botocore_signed("PUT", object_url("k"), {"x-amz-meta-a": "1", "content-type": "a/b"})
+    assert authenticate(req, SECRETS, NOW)
+    for dropped in ("x-amz-meta-a", "content-type"):
+        headers = {k: v for k, v in req.headers.items() if k != dropped}
+        with pytest.raises(SignatureDoesNotMatch):
+            authenticate(SignedRequest("PUT", req.raw_path, "", headers), SECRETS, NOW)
+    empty = botocore_signed("PUT", object_url("k"), {"content-type": ""})
+    headers = {k: v for k, v in empty.headers.items() if k != "content-type"}
+    assert "content-type" in headers["authorization"]
+    assert authenticate(SignedRequest("PUT", empty.raw_path, "", headers), SECRETS, NOW)
