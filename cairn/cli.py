@@ -81,6 +81,31 @@ def _connection_limits(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """Bytes, or a number with a binary suffix: 1048576, 512MiB, 64G, 1T."""
+    lowered = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = lowered[-1:] if lowered[-1:] in _SIZE_UNITS else ""
+    number = lowered[: len(lowered) - len(unit)]
+    try:
+        size = int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+    if size < 1 << 16:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 64KiB")
+    return size
+
+
+def _meta_map_size(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--meta-map-size", type=_size, default=64 << 30,
+        help="size of the LMDB metadata map (sparse: only what is written takes disk); "
+        "a full map answers writes 503 SlowDown (default 64GiB)",
+    )  # fmt: skip
+
+
 def _housekeeping_options(s: argparse.ArgumentParser) -> None:
     """The housekeeper's schedule (cairn/housekeeper.py): `cairn serve` and `cairn meta`,
     the two places it runs."""
@@ -129,6 +154,7 @@ def _serve_command(sub: Subparsers) -> None:
     s.add_argument("--data", default="./data", help="data directory (default ./data)")
     s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores")
     s.add_argument("--replicas", type=int, default=1, help="copies of each block")
+    _meta_map_size(s)
     _gateway_options(s)
     _housekeeping_options(s)
     s.set_defaults(func=_run("cairn.serve", "serve"))
@@ -144,6 +170,7 @@ def _gateway_command(sub: Subparsers) -> None:
     g.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
     g.add_argument("--replicas", type=int, default=3)
     g.add_argument("--write-quorum", type=int, default=2)
+    _meta_map_size(g)
     _gateway_options(g)
     g.set_defaults(func=_run("cairn.serve", "gateway"))
 
@@ -266,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Every file Cairn creates (LMDB data holding key secrets and blocks, credentials,
+    # TLS keys, logs) is its user's alone, as created: 0600 files, 0700 directories.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     if getattr(args, "workers", 0) is None:
         args.workers = max(1, min(os.cpu_count() or 1, 8))

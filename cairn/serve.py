@@ -13,6 +13,7 @@ import socket
 import string
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import uvicorn
 
@@ -33,21 +34,53 @@ from meta.api import KV
 from meta.store import MetaStore
 
 
+class Credentials(NamedTuple):
+    """The root S3 key pair; ``generated``: made just now, so shown once (and never again)."""
+
+    access_key: str
+    secret_key: str
+    generated: bool = False
+
+
 def load_credentials(data: Path) -> tuple[str, str]:
     """CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY, else a pair generated once and kept in DATA."""
+    access, secret, _ = root_credentials(data)
+    return access, secret
+
+
+def root_credentials(data: Path) -> Credentials:
+    """load_credentials, also telling whether the pair was generated just now."""
     env_key, env_secret = os.environ.get("CAIRN_ACCESS_KEY"), os.environ.get("CAIRN_SECRET_KEY")
     if env_key and env_secret:
-        return env_key, env_secret
+        return Credentials(env_key, env_secret)
     path = data / "credentials.json"
     if path.exists():
         creds = json.loads(path.read_text())
-        return creds["access_key"], creds["secret_key"]
+        return Credentials(creds["access_key"], creds["secret_key"])
     alphabet = string.ascii_uppercase + string.digits
     access = "CAIRN" + "".join(secrets.choice(alphabet) for _ in range(15))
     secret = secrets.token_urlsafe(30)[:40]
-    path.write_text(json.dumps({"access_key": access, "secret_key": secret}))
-    path.chmod(0o600)
-    return access, secret
+    write_private(path, json.dumps({"access_key": access, "secret_key": secret}).encode())
+    return Credentials(access, secret, generated=True)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` readable by its owner only from the first byte (never written
+    first and chmod'ed after, when others could open it in between); an existing file is
+    an error, so a planted file or link is not written through."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _announce(scheme: str, args: argparse.Namespace, credentials: Credentials) -> None:
+    """The endpoint and the access key id; the secret only when it was generated now.
+    A secret from the environment is never printed: it would end up in container logs."""
+    print(f"Cairn S3 endpoint: {scheme}://{args.host}:{args.port}", flush=True)
+    print(f"  access key: {credentials.access_key}", flush=True)
+    if credentials.generated:
+        print(f"  secret key: {credentials.secret_key}", flush=True)
+        print("  (shown once; kept in credentials.json, readable by this user only)", flush=True)
 
 
 def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
@@ -85,14 +118,15 @@ def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.write_bytes(
+    key_path.unlink(missing_ok=True)  # a key without its certificate is made anew
+    write_private(
+        key_path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
-    key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
@@ -133,7 +167,7 @@ called in each worker after the fork."""
 def _run_gateway(
     args: argparse.Namespace,
     backend: Backend,
-    credentials: tuple[str, str],
+    credentials: Credentials,
     tls_dir: Path,
     banner: str,
     housekeeping: Schedule | None,
@@ -148,9 +182,7 @@ def _run_gateway(
         scheme = "https"
     sock = bind(args.host, args.port)
     counts = ConnectionCounts(args.workers)  # shared by the workers forked below
-    print(f"Cairn S3 endpoint: {scheme}://{args.host}:{args.port}", flush=True)
-    print(f"  access key: {credentials[0]}", flush=True)
-    print(f"  secret key: {credentials[1]}", flush=True)
+    _announce(scheme, args, credentials)
     print(f"  {banner}; {args.workers} worker(s)", flush=True)
 
     if args.metrics_port:
@@ -169,7 +201,7 @@ def _run_gateway(
         services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             background.append(Housekeeper(meta, blocks, housekeeping).run)
-        keyring = KeyRing({credentials[0]: credentials[1]}, AccessKeys(kv))
+        keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv))
         background.append(keyring.run)
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
@@ -209,11 +241,12 @@ def serve(args: argparse.Namespace) -> int:
             for i in range(args.nodes)
         }
         blocks = ReplicatedBlocks(stores, replicas=min(args.replicas, args.nodes))
-        return LmdbKV(data / "meta"), blocks, []
+        kv = LmdbKV(data / "meta", map_size=args.meta_map_size)
+        return kv, blocks, [metrics.free_space_gauge(kv.free_bytes)]
 
     banner = f"data:       {data} ({args.nodes} block store(s))"
     schedule = Schedule.of(args)
-    return _run_gateway(args, backend, load_credentials(data), data, banner, schedule)
+    return _run_gateway(args, backend, root_credentials(data), data, banner, schedule)
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -222,6 +255,7 @@ def gateway(args: argparse.Namespace) -> int:
     It only serves: the layout, GC and repair belong to the elected `cairn meta` leader,
     so that one process in a cluster changes them however many gateways run."""
     from blockstore.cluster.membership import Membership
+    from meta.lmdb_kv import LmdbKV
     from meta.nodes import NodeRegistry
     from meta.open import open_kv
 
@@ -232,10 +266,13 @@ def gateway(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
 
     def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
-        kv = open_kv(args.meta)
+        kv = open_kv(args.meta, lmdb_map_size=args.meta_map_size)
         blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
         membership = Membership(NodeRegistry(kv), blocks, secret)  # reads, never installs
-        return kv, blocks, [membership.run]
+        jobs = [membership.run]
+        if isinstance(kv, LmdbKV):
+            jobs.append(metrics.free_space_gauge(kv.free_bytes))
+        return kv, blocks, jobs
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
-    return _run_gateway(args, backend, load_credentials(state), state, banner, None)
+    return _run_gateway(args, backend, root_credentials(state), state, banner, None)

@@ -299,6 +299,7 @@ def from_internal(exc: BaseException) -> S3Error:
     from blockstore.api import BlockStoreError
     from meta import errors
     from meta.api import MetaUnavailable
+    from meta.lmdb_kv import MetaStoreFull
 
     mapping: dict[type[BaseException], type[S3Error]] = {
         errors.BucketNotFound: NoSuchBucket,
@@ -309,6 +310,7 @@ def from_internal(exc: BaseException) -> S3Error:
         errors.BlockVanished: SlowDown,
         errors.StageLost: SlowDown,
         errors.UploadNotFound: NoSuchUpload,
+        MetaStoreFull: SlowDown,  # before MetaUnavailable, which it is a kind of
         MetaUnavailable: ServiceUnavailable,
         BlockStoreError: ServiceUnavailable,
     }

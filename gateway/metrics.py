@@ -8,17 +8,23 @@ is taken. Without the option nothing is recorded and a request pays one ``if``.
 
     cairn_s3_requests_total{operation, status}     requests answered, by HTTP status
     cairn_s3_request_seconds{operation}            time to the response headers
+    cairn_meta_free_bytes                          room left in the LMDB metadata map
+                                                   (cairn serve, or a gateway on lmdb:DIR)
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 _requests: Any = None
 _latency: Any = None
+
+FREE_SPACE_INTERVAL = 10.0  # seconds between two readings of the metadata map's room
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -53,6 +59,26 @@ def observe(operation: str, status: int, seconds: float) -> None:
         return
     _requests.labels(operation, str(status)).inc()
     _latency.labels(operation).observe(seconds)
+
+
+def free_space_gauge(free_bytes: Callable[[], int]) -> Callable[[], Awaitable[None]]:
+    """A background job that publishes ``free_bytes()`` (the metadata map's room, so an
+    operator sees it fill before writes get 503 SlowDown); nothing without metrics."""
+
+    async def run() -> None:
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            return
+        from prometheus_client import Gauge
+
+        gauge = Gauge(
+            "cairn_meta_free_bytes", "Bytes left in the LMDB metadata map (--meta-map-size)",
+            multiprocess_mode="livemin",
+        )  # fmt: skip
+        while True:
+            gauge.set(free_bytes())
+            await asyncio.sleep(FREE_SPACE_INTERVAL)
+
+    return run
 
 
 def serve(host: str, port: int) -> None:

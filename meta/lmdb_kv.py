@@ -10,6 +10,11 @@ nodes, gateways and meta services) sees the same ones:
     \\0leased\\0<id:8><key>    a key put under the lease
     \\0leaseof\\0<key>         the lease a key was last put under (a later lease wins)
 
+A full map (``lmdb.MapFullError``) fails the one transaction that hit it, which changes
+nothing (each commit runs in its own nested transaction), and is raised as
+``MetaStoreFull``: retryable, answered 503 SlowDown, with one log line naming the option
+that raises the map size. ``free_bytes`` feeds the free-space metric.
+
 Every write transaction first ends the leases that have expired, deleting their keys, so
 an expired lease's keys are gone before any later commit's compares run; a read may still
 see them until the next commit (in a cluster, nodes' heartbeats commit every 2 s).
@@ -17,33 +22,73 @@ see them until the next commit (in a cluster, nodes' heartbeats commit every 2 s
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import lmdb
 
-from meta.api import LeaseExpired, Txn, TxnConflict
+from meta.api import LeaseExpired, MetaUnavailable, Txn, TxnConflict
 from meta.lmdb_writer import GroupCommitWriter
 from meta.records import now_ms
+
+T = TypeVar("T")
+
+log = logging.getLogger("cairn.meta")
 
 LEASE = b"\x00lease\x00"
 LEASED = b"\x00leased\x00"
 LEASE_OF = b"\x00leaseof\x00"
 
 DEFAULT_MAP_SIZE = 64 << 30  # sparse: only what is written takes disk
+FULL_LOG_INTERVAL = 60.0  # seconds between two "store full" log lines of one process
+
+
+class MetaStoreFull(MetaUnavailable):
+    """The LMDB map is full: the transaction changed nothing and may be retried once the
+    map is larger (--meta-map-size) or space is freed."""
 
 
 class LmdbKV:
     max_key_size = 511  # LMDB's compiled-in limit
 
     def __init__(self, path: str | os.PathLike[str], map_size: int = DEFAULT_MAP_SIZE) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._env = lmdb.open(
-            str(path), map_size=map_size, max_readers=1024, max_dbs=0, sync=True, metasync=True
+            str(path),
+            map_size=map_size,
+            max_readers=1024,
+            max_dbs=0,
+            sync=True,
+            metasync=True,
+            mode=0o600,  # holds key secrets: its user's alone, whatever the umask
         )
         self.max_key_size = self._env.max_key_size()
         self._writer = GroupCommitWriter(self._env, "meta")
+        self._full_logged = -FULL_LOG_INTERVAL
+
+    def free_bytes(self) -> int:
+        """Bytes of the map not yet used by any page (pages freed inside it are reused
+        too, so this is a lower bound of the room left)."""
+        info = self._env.info()
+        return info["map_size"] - (info["last_pgno"] + 1) * self._env.stat()["psize"]
+
+    async def _write(self, job: Callable[[lmdb.Transaction], T]) -> T:
+        try:
+            return await self._writer.submit(job)
+        except lmdb.MapFullError:
+            now = time.monotonic()
+            if now - self._full_logged >= FULL_LOG_INTERVAL:
+                self._full_logged = now
+                log.error(
+                    "metadata store full: raise --meta-map-size (now %d bytes)",
+                    self._env.info()["map_size"],
+                )
+            raise MetaStoreFull("metadata store full") from None
 
     async def get(self, key: bytes) -> bytes | None:
         with self._env.begin(buffers=False) as txn:
@@ -86,7 +131,7 @@ class LmdbKV:
         for key in txn.leases:
             if len(LEASED) + 8 + len(key) > self.max_key_size or len(LEASE_OF) + len(key) > 511:
                 raise ValueError(f"key of {len(key)} bytes is too long to put under a lease")
-        await self._writer.submit(lambda t: _apply(t, txn))
+        await self._write(lambda t: _apply(t, txn))
 
     async def grant_lease(self, ttl: float) -> LmdbLease:
         lease = LmdbLease(self, os.urandom(8), ttl)
@@ -95,7 +140,7 @@ class LmdbKV:
             _sweep(t)
             t.put(LEASE + lease.id, _expiry(ttl))
 
-        await self._writer.submit(grant)
+        await self._write(grant)
         return lease
 
     async def close(self) -> None:
@@ -117,10 +162,10 @@ class LmdbLease:
             t.put(LEASE + self.id, _expiry(self.ttl))
             return True
 
-        return await self.kv._writer.submit(renew)
+        return await self.kv._write(renew)
 
     async def revoke(self) -> None:
-        await self.kv._writer.submit(lambda t: _end_lease(t, self.id))
+        await self.kv._write(lambda t: _end_lease(t, self.id))
 
 
 def _expiry(ttl: float) -> bytes:
