@@ -144,6 +144,11 @@ class InvalidRequest(S3Error):
     message = "Invalid Request"
 
 
+class InvalidStorageClass(S3Error):
+    status = 400
+    message = "The storage class you specified is not valid"
+
+
 class InvalidLocationConstraint(S3Error):
     status = 400
     message = "The specified location-constraint is not valid"

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from gateway.errors import (
     InvalidRange,
+    InvalidStorageClass,
     MetadataTooLarge,
     NoSuchKey,
     NotModified,
@@ -63,8 +64,36 @@ RESPONSE_OVERRIDES = {
 }
 
 
+# x-amz-storage-class: AWS's names. Cairn keeps every object the same way, so it accepts
+# the classes that read back at once (stored and echoed as S3 does, nothing else changes)
+# and refuses the archive classes (their GETs need a restore Cairn does not have) and the
+# place-bound ones (Outposts, Snow, directory buckets).
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER_IR",
+    }
+)
+
+
+def storage_class(headers: Mapping[str, str]) -> dict[str, str]:
+    """The x-amz-storage-class to store: none for STANDARD (S3 does not echo it either);
+    InvalidStorageClass for a class Cairn does not offer, before anything is written."""
+    value = headers.get("x-amz-storage-class")
+    if value is None or value == "STANDARD":
+        return {}
+    if value not in STORAGE_CLASSES:
+        raise InvalidStorageClass(StorageClassRequested=value)
+    return {"x-amz-storage-class": value}
+
+
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {h: headers[h] for h in STORED_HEADERS if h in headers}
+    out.update(storage_class(headers))
     enc = out.get("content-encoding")
     if enc is not None and "aws-chunked" in enc.lower():
         out.pop("content-encoding")
