@@ -24,7 +24,13 @@ from starlette.routing import Route
 from gateway import metrics
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.context import RequestContext, Services
-from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
+from gateway.errors import (
+    AccessDenied,
+    InvalidAccessKeyId,
+    MissingContentLength,
+    NotModified,
+    from_internal,
+)
 from gateway.handlers import HANDLERS, preflight
 from gateway.keyring import KeyRing
 from gateway.routing import PREFLIGHT, Endpoint, resolve
@@ -92,6 +98,7 @@ async def _handle(
         endpoint = resolve(request.method, raw_path, raw_query, headers.get("host"), domain)
         endpoint = _refine(endpoint, headers)
         operation = endpoint.op
+        _check_framing(endpoint, headers)
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             raise preflight.refusal(endpoint.key, headers)
         auth = await _authenticate(
@@ -224,6 +231,17 @@ async def _bucket_before_continue(
         and "100-continue" in headers.get("expect", "").lower()
     ):
         await services.buckets.region(endpoint.bucket)
+
+
+def _check_framing(endpoint: Endpoint, headers: Mapping[str, str]) -> None:
+    """An object upload with neither Content-Length nor chunked encoding: 411
+    MissingContentLength, as S3 answers. HTTP reads such a request as bodyless, so the
+    body the client goes on to send would be taken for the next request: the connection
+    closes after the answer. (A bodyless PUT such as CreateBucket needs no length.)"""
+    if endpoint.op in ("PutObject", "UploadPart") and not (
+        "content-length" in headers or "transfer-encoding" in headers
+    ):
+        raise MissingContentLength(headers={"connection": "close"})
 
 
 def _refine(endpoint: Endpoint, headers: Mapping[str, str]) -> Endpoint:

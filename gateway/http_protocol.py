@@ -36,10 +36,8 @@ It also keeps a connection within limits (``HttpLimits``), checked before any ap
 * **Connections.** A request arriving while the worker holds more than
   ``max_connections`` connections is answered 503 SlowDown (retryable) and its
   connection closed.
-* **Framing and target.** A PUT with neither Content-Length nor Transfer-Encoding is
-  answered 411 MissingContentLength (its body would otherwise be read as the next
-  request); an absolute-form target (``GET http://host/...``) naming another host than
-  the Host header is refused 400.
+* **Target.** An absolute-form target (``GET http://host/...``) naming another host than
+  the Host header is refused 400 InvalidRequest.
 
 It relies on uvicorn's cycle appending to ``cycle.body`` and converting it with
 ``bytes()`` in ``receive``, and on ``parser`` being the protocol's httptools parser.
@@ -61,7 +59,6 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.errors import (
     InvalidRequest,
-    MissingContentLength,
     RequestHeaderSectionTooLarge,
     RequestTimeout,
     S3Error,
@@ -290,10 +287,6 @@ class CairnHttpProtocol(HttpToolsProtocol):
             return RequestHeaderSectionTooLarge(MaxSizeAllowed=str(limits.max_header_bytes))
         if len(self.connections) > limits.max_connections:
             return SlowDown()
-        names = {name for name, _ in self.headers}
-        method = self.parser.get_method()
-        if method == b"PUT" and not names & {b"content-length", b"transfer-encoding"}:
-            return MissingContentLength()
         if not self.url.startswith(b"/") and self.url != b"*" and not self._names_own_host():
             return InvalidRequest("The request target names a host other than the Host header.")
         return None

@@ -195,6 +195,13 @@ def test_put_without_length_or_chunking_is_411(limited: CairnServer) -> None:
     status, code, raw = _read_response(conn, time.monotonic() + 5)
     conn.close()
     assert (status, code) == (411, "MissingContentLength"), raw[:300]
+    assert b"connection: close" in raw.lower()
+    # A bodyless PUT (CreateBucket) needs no length: it reaches authentication.
+    conn = _connect(limited)
+    _send_quietly(conn, b"PUT /newbucket HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, code, raw = _read_response(conn, time.monotonic() + 5)
+    conn.close()
+    assert (status, code) == (403, "AccessDenied"), raw[:300]
 
 
 def test_absolute_form_target_naming_another_host_is_refused(limited: CairnServer) -> None:
