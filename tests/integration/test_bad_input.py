@@ -4,14 +4,20 @@ connection-level cases, 411 and absolute-form targets, are in test_limits.py.)""
 
 from __future__ import annotations
 
+import boto3
 import httpx
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
 
 from tests.integration.helpers import (
     error_code_of,
     get_bytes,
     headers_of,
     object_absent,
+    parse_xml,
     s3_error,
     signed_request,
 )
@@ -75,3 +81,34 @@ def test_signed_header_missing_from_the_request_fails_the_signature(server, s3, 
     assert error_code_of(r2) == "SignatureDoesNotMatch"
     # Had it been stored, the object would have lost its metadata.
     assert s3.head_object(Bucket=bucket, Key="k")["Metadata"] == {"a": "1"}
+
+
+def test_credential_scope_of_another_region(server, s3, bucket):
+    """AuthorizationHeaderMalformed naming the server's region in <Region>, as AWS; boto3
+    configured for another region learns the right one from it and re-signs."""
+    url = f"{server.endpoint}/{bucket}/k"
+    req = AWSRequest(method="PUT", url=url, data=b"v")
+    S3SigV4Auth(Credentials(server.access_key, server.secret_key), "s3", "eu-west-1").add_auth(req)
+    with httpx.Client(timeout=30, verify=False) as client:
+        r = client.put(url, headers=dict(req.prepare().headers.items()), content=b"v")
+    assert r.status_code == 400
+    root = parse_xml(r.content)
+    assert root.findtext("Code") == "AuthorizationHeaderMalformed"
+    assert root.findtext("Message") == (
+        "The authorization header is malformed; the region 'eu-west-1' is wrong; "
+        "expecting 'us-east-1'"
+    )
+    assert root.findtext("Region") == "us-east-1"
+    assert object_absent(s3, bucket, "k")
+
+    elsewhere = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name="eu-west-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        verify=False,
+    )
+    elsewhere.put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert get_bytes(s3, bucket, "k") == b"v"
