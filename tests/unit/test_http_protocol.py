@@ -290,3 +290,40 @@ async def test_a_read_that_is_all_body_reaches_the_app_uncopied() -> None:
     await asyncio.sleep(0.01)
     assert b"".join(received) == b"".join(reads)
     assert transport.written.startswith(b"HTTP/1.1 200 OK")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_heads_under_the_limit_pass_however_cut_and_pipelined(servers, seed: int) -> None:
+    """Heads just under the header limit, after large bodies, cut at random points: the
+    limit counts only head bytes, so none is refused, and the answers are uvicorn's."""
+    rng = random.Random(seed)
+    limit = CairnHttpProtocol.limits.max_header_bytes
+    big = f"x-big: {'h' * (limit - 200)}\r\n"
+    bodies = [rng.randbytes(n) for n in (RAW_BODY_MIN + 7, 1 << 20, 100)]
+    stream = b"".join(_put("/p", b, big) for b in bodies) + _get("/after")
+    segments = _cut(stream, rng, 300_000)
+    stock, cairn = servers
+    ours = cairn.exchange(segments, len(bodies) + 1)
+    assert ours == stock.exchange(segments, len(bodies) + 1)
+    assert _answers(ours) == [_expect(b) for b in bodies] + [_expect(b"", "/after")]
+
+
+def test_head_over_the_limit_is_refused_as_s3_error(servers) -> None:
+    """A head one byte over the header limit after a good request on the same connection:
+    the good one is answered, the next refused with S3's error document, and the
+    connection closed. Pipelined behind a response still being sent, the refused request
+    gets no answer of its own: that response closes the connection."""
+    limit = CairnHttpProtocol.limits.max_header_bytes
+    # Counted as name + value + 4 per field: host (4 + 1 + 4), content-length (14 + 1 + 4).
+    value = "h" * (limit + 1 - (4 + 1 + 4) - (14 + 1 + 4) - (5 + 4))
+    over = _put("/p", b"body", f"x-big: {value}\r\n")
+    at_limit = _put("/p", b"body", f"x-big: {value[1:]}\r\n")
+    _, cairn = servers
+    out = cairn.exchange([_get("/first"), at_limit, over], 3, pause=0.3)
+    first, _, refusal = out.partition(b"HTTP/1.1 400 ")
+    assert _answers(first) == [_expect(b"", "/first"), _expect(b"body")]
+    assert b"<Code>RequestHeaderSectionTooLarge</Code>" in refusal
+    assert b"connection: close" in refusal
+    pipelined = cairn.exchange([_get("/first") + over], 2)
+    assert _answers(pipelined) == [_expect(b"", "/first")]
+    assert b"HTTP/1.1 400 " not in pipelined
