@@ -115,7 +115,7 @@ class HttpBlockStore:
         if resp.status_code >= 500 and resp.status_code != 507:
             raise BlockStoreUnavailable(f"{self.url}: HTTP {resp.status_code}")
         if resp.status_code == 403:
-            raise BlockStoreUnavailable(f"{self.url}: refused our signature")
+            raise BlockStoreUnavailable(f"{self.url}: refused the cluster secret's signature")
         return resp
 
     async def put(

@@ -200,6 +200,7 @@ def _ca_commands(asub: Subparsers) -> None:
     issue.add_argument("--name", required=True, help="files DIR/NAME.pem, DIR/NAME.key")
     issue.add_argument("--san", action="append", default=[], help="IP or DNS name (repeat)")
     issue.add_argument("--client", action="store_true", help="a client certificate")
+    issue.add_argument("--out", help="write into this directory, with ca.pem (default: --dir)")
     key = csub.add_parser("node-key", help="derive a node's signing key into a 0600 file")
     key.add_argument("--url", required=True, help="the URL the node is registered at")
     key.add_argument("--out", required=True)

@@ -123,9 +123,13 @@ def _san(names: list[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(entries)
 
 
-def issue(directory: Path, name: str, sans: list[str], *, client: bool = False) -> Issued:
+def issue(
+    directory: Path, name: str, sans: list[str], *, client: bool = False, out: Path | None = None
+) -> Issued:
     """A certificate for ``name`` signed by the CA in ``directory``: a server certificate
-    for ``sans`` (also usable as a client one, as etcd members need), or a client one."""
+    for ``sans`` (also usable as a client one, as etcd members need), or a client one.
+    Written beside the CA, or into ``out`` with a copy of ca.pem: the directory one role
+    is given (compose mounts each role's own)."""
     d = _private_dir(directory)
     ca_key = serialization.load_pem_private_key((d / "ca.key").read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate((d / "ca.pem").read_bytes())
@@ -152,7 +156,10 @@ def issue(directory: Path, name: str, sans: list[str], *, client: bool = False) 
     if sans:
         builder = builder.add_extension(_san(sans), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    issued = Issued(d / f"{name}.pem", d / f"{name}.key", d / "ca.pem")
+    dest = _private_dir(out) if out is not None else d
+    issued = Issued(dest / f"{name}.pem", dest / f"{name}.key", dest / "ca.pem")
+    if dest != d:
+        issued.ca.write_bytes((d / "ca.pem").read_bytes())
     write_private(issued.key, _key_pem(key))
     issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return issued
@@ -164,7 +171,8 @@ def ca_command(args: argparse.Namespace) -> int:
     if args.ca_command == "init":
         print(f"CA certificate: {init_ca(directory)} (key beside it, 0600)")
     elif args.ca_command == "issue":
-        got = issue(directory, args.name, args.san, client=args.client)
+        out = Path(args.out).resolve() if args.out else None
+        got = issue(directory, args.name, args.san, client=args.client, out=out)
         print(f"certificate: {got.cert}\nkey:         {got.key} (0600)")
     elif args.ca_command == "node-key":
         from blockstore import auth
