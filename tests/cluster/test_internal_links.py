@@ -5,6 +5,8 @@ whole `cairn cluster up` with its defaults.
 - A gateway (HttpBlockStore with the cluster's TLS settings) refuses a node whose certificate
   is not from the cluster CA, and a node on plain HTTP: a fake node can no longer hand it
   other bytes with their CRC.
+- A running gateway sends no block to a rogue node that registered itself with the stolen
+  cluster secret but a certificate of its own.
 - A node refuses a client without a cluster certificate.
 - etcd refuses a client without the client certificate.
 - `cluster up` gives each role only its secrets, its log files are 0600, and the S3 secret
@@ -276,3 +278,80 @@ def test_cluster_up_gives_each_role_only_its_secrets(tmp_path: Path) -> None:
         assert creds["secret_key"] not in again.stdout  # not generated now: not shown
     finally:
         subprocess.run(down, env=env, capture_output=True, timeout=60)
+
+
+def test_a_running_gateway_never_sends_blocks_to_a_rogue_node(tmp_path: Path) -> None:
+    """Finding 3/4 end to end: a node that holds the cluster secret and registers itself in
+    the metadata, but whose certificate the cluster CA did not sign, joins the layout and
+    yet receives no block from the gateway, while every PUT and GET succeeds."""
+    data = tmp_path / "c"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    up = [sys.executable, "-m", "cairn.cli", "cluster", "up", "--data", str(data)]
+    up += ["--nodes", "3", "--replicas", "3", "--write-quorum", "2"]
+    down = [sys.executable, "-m", "cairn.cli", "cluster", "down", "--data", str(data)]
+    subprocess.run(up, env=env, capture_output=True, text=True, timeout=120, check=True)
+    rogue_proc = None
+    try:
+        info = json.loads((data / "cluster.json").read_text())
+        rogue_pki = tmp_path / "rogue-pki"
+        pki.init_ca(rogue_pki)
+        cert = pki.issue(rogue_pki, "rogue", ["127.0.0.1"])
+        port = free_port()
+        stolen = (data / "cluster-secret").read_text().strip()
+        rogue_proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "cairn.cli", "node", "--data", str(tmp_path / "rogue"),
+                "--port", str(port), "--meta", info["meta"], "--cluster-secret", stolen,
+                "--tls-cert", str(cert.cert), "--tls-key", str(cert.key),
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_port(port, rogue_proc)
+        _wait_for_layout_of(info["meta"], 4)
+
+        creds = json.loads((data / "credentials.json").read_text())
+        s3 = boto3.client(
+            "s3", endpoint_url=info["endpoints"][0], region_name="us-east-1",
+            aws_access_key_id=creds["access_key"], aws_secret_access_key=creds["secret_key"],
+        )  # fmt: skip
+        s3.create_bucket(Bucket="rogue")
+        bodies = {f"k{i}": os.urandom(1 << 20) for i in range(12)}
+        for key, body in bodies.items():
+            s3.put_object(Bucket="rogue", Key=key, Body=body)
+        for key, body in bodies.items():
+            assert s3.get_object(Bucket="rogue", Key=key)["Body"].read() == body
+    finally:
+        if rogue_proc is not None:
+            rogue_proc.terminate()
+            rogue_proc.wait(30)
+        subprocess.run(down, env=env, capture_output=True, timeout=60)
+    assert asyncio.run(_stored_ids(tmp_path / "rogue" / "blocks")) == []
+
+
+def _wait_for_layout_of(meta: str, nodes: int) -> None:
+    from blockstore.cluster.placement import Layout
+    from meta.nodes import NodeRegistry
+    from meta.open import open_kv
+
+    async def count() -> int:
+        kv = open_kv(meta)
+        try:
+            current, _, _ = await NodeRegistry(kv).layout()
+            return len(Layout.from_dict(current).node_ids()) if current else 0
+        finally:
+            await kv.close()
+
+    deadline = time.monotonic() + 30
+    while asyncio.run(count()) != nodes:
+        assert time.monotonic() < deadline, "the rogue node never joined the layout"
+        time.sleep(0.2)
+
+
+async def _stored_ids(path: Path) -> list[bytes]:
+    from blockstore.lmdb_store import LmdbBlockStore
+
+    store = LmdbBlockStore(path)
+    try:
+        return await store.list_ids(b"", b"\xff" * 33)
+    finally:
+        await store.close()
