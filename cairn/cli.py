@@ -185,8 +185,19 @@ def _admin_command(sub: Subparsers) -> None:
     ksub.add_parser("list")
     kd = ksub.add_parser("delete")
     kd.add_argument("access_key")
-    a.set_defaults(func=_run("cairn.admin", "admin"))
+    a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
     _ca_commands(asub)
+
+
+def _with_meta(func):  # type: ignore[no-untyped-def]
+    """`--meta` is optional on `cairn admin` only because `ca` needs none."""
+
+    def call(args: argparse.Namespace) -> int:
+        if not args.meta:
+            raise SystemExit(f"cairn admin {args.admin_command}: --meta is required")
+        return int(func(args))
+
+    return call
 
 
 def _ca_commands(asub: Subparsers) -> None:
@@ -203,8 +214,7 @@ def _ca_commands(asub: Subparsers) -> None:
     issue.add_argument("--out", help="write into this directory, with ca.pem (default: --dir)")
     key = csub.add_parser("node-key", help="derive a node's signing key into a 0600 file")
     key.add_argument("--url", required=True, help="the URL the node is registered at")
-    key.add_argument("--out", required=True)
-    key.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
+    key.add_argument("--out", required=True)  # the secret: `admin --cluster-secret` or env
     ca.set_defaults(func=_run("cairn.pki", "ca_command"))
 
 
