@@ -35,9 +35,8 @@ from pathlib import Path
 
 import httpx
 
-from blockstore import auth
 from blockstore.client import LinkTls
-from cairn import pki
+from cairn import cluster_secrets, pki
 from cairn.serve import load_credentials
 
 _handed_out: set[int] = set()
@@ -57,16 +56,6 @@ def free_port() -> int:
         if port not in _handed_out:
             _handed_out.add(port)
             return port
-
-
-def _cluster_secret(data: Path) -> str:
-    env = os.environ.get("CAIRN_CLUSTER_SECRET")
-    if env:
-        return env
-    path = data / "cluster-secret"
-    if not path.exists():
-        pki.write_private(path, secrets.token_hex(24).encode())
-    return path.read_text().strip()
 
 
 def _open_log(path: Path) -> int:
@@ -156,7 +145,9 @@ class _Processes:
         """Spawn `cairn ROLE COMMAND --port P`; returns its URL (awaited by `wait`)."""
         port = port or free_port()
         log = self.data / "logs" / f"{role}-{i}.log"
-        p = _spawn([role, *command, "--port", str(port)], log, _role_env(self.env, role))
+        p = _spawn(
+            [role, *command, "--port", str(port)], log, cluster_secrets.role_env(self.env, role)
+        )
         self.procs.append(p)
         address = f"127.0.0.1:{port}"
         url = f"{'https' if https else 'http'}://{address}"
@@ -172,22 +163,6 @@ class _Processes:
     def kill(self) -> None:
         for p in self.procs:
             p.kill()
-
-
-_S3_KEYS = ("CAIRN_ACCESS_KEY", "CAIRN_SECRET_KEY")
-_LINK_SECRETS = ("CAIRN_CLUSTER_SECRET", "CAIRN_LINK_CERT", "CAIRN_LINK_KEY")
-
-
-def _role_env(env: dict[str, str], role: str) -> dict[str, str]:
-    """Only the secrets a role needs: the S3 root pair for gateways alone; the cluster
-    secret and the client certificate for gateways and meta services; nodes neither (their
-    own key and certificate are files named on their command line)."""
-    drop = set()
-    if role != "gateway":
-        drop |= set(_S3_KEYS)
-    if role == "node":
-        drop |= set(_LINK_SECRETS) | {"CAIRN_LINK_CA"}
-    return {k: v for k, v in env.items() if k not in drop}
 
 
 def _start_etcd(data: Path, members: int, run: _Processes, args: argparse.Namespace) -> str:
@@ -224,77 +199,21 @@ def _start_etcd(data: Path, members: int, run: _Processes, args: argparse.Namesp
     if run.tls:
         spec += f"?ca={run.tls.ca_file}&cert={run.tls.cert_file}&key={run.tls.key_file}"
         endpoints = ",".join(f"https://127.0.0.1:{client}" for client, _ in ports)
-        _etcd_auth(binary, endpoints, run.tls, _node_ids(data, args.nodes))
+        cluster_secrets.etcd_auth(
+            binary, endpoints, run.tls, cluster_secrets.node_ids(data, args.nodes)
+        )
     return spec
-
-
-def _node_ids(data: Path, nodes: int) -> dict[str, str]:
-    """Each node's id, made here before it starts (cairn/node.py keeps an existing one), so
-    that etcd can be told which registry keys each node's certificate may write."""
-    ids = {}
-    for i in range(nodes):
-        path = data / f"node-{i}" / "node-id"
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not path.exists():
-            path.write_text("node-" + secrets.token_hex(6))
-        ids[f"node-{i}"] = path.read_text().strip()
-    return ids
-
-
-def _etcd_auth(binary: Path, endpoints: str, tls: LinkTls, node_ids: dict[str, str]) -> None:
-    """etcd users and roles (meta.etcd_launch.rbac_commands), then authentication on. On
-    a cluster's second `up` they exist already (its certificate keeps the root role)."""
-    from meta.etcd_launch import etcdctl_for, rbac_commands
-
-    base = [str(etcdctl_for(binary)), "--endpoints", endpoints, "--cacert", tls.ca_file]
-    base += ["--cert", str(tls.cert_file), "--key", str(tls.key_file)]
-    for cmd in rbac_commands(node_ids):
-        done = subprocess.run(base + cmd, capture_output=True, text=True, timeout=30)
-        if done.returncode != 0 and "already" not in done.stderr:
-            raise SystemExit(f"etcdctl {' '.join(cmd[:3])} failed: {done.stderr.strip()}")
-
-
-def _node_meta(meta: str, run: _Processes, i: int) -> str:
-    """Node i's --meta spec: on etcd with TLS, with its own certificate instead of the
-    gateways' client certificate."""
-    if not (meta.startswith("etcd://") and run.tls):
-        return meta
-    pki_dir = run.data / "pki"
-    return f"{meta.partition('?')[0]}?ca={run.tls.ca_file}&cert={pki_dir}/node-{i}.pem" + (
-        f"&key={pki_dir}/node-{i}.key"
-    )
-
-
-def _node_secrets(run: _Processes, i: int, port: int) -> list[str]:
-    """Node i's own key file and, with TLS, its certificate: the only secrets it gets."""
-    node_dir = run.data / f"node-{i}"
-    node_dir.mkdir(mode=0o700, exist_ok=True)
-    scheme = "https" if run.tls else "http"
-    address = auth.address_of(f"{scheme}://127.0.0.1:{port}")
-    key_file = node_dir / "node-key"
-    pki.write_private(
-        key_file, auth.node_key(run.env["CAIRN_CLUSTER_SECRET"], address).hex().encode()
-    )
-    extra = ["--node-key-file", str(key_file)]
-    if run.tls:
-        cert = pki.issue(run.data / "pki", f"node-{i}", ["127.0.0.1", "localhost"])
-        extra += [
-            "--tls-cert",
-            str(cert.cert),
-            "--tls-key",
-            str(cert.key),
-            "--tls-ca",
-            str(cert.ca),
-        ]
-    return extra
 
 
 def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str) -> None:
     for i in range(args.nodes):
         port = free_port()
         zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
-        node_args = _node_secrets(run, i, port)  # first: it issues the certificate
-        node_args += ["--data", str(run.data / f"node-{i}"), "--meta", _node_meta(meta, run, i)]
+        secret = run.env["CAIRN_CLUSTER_SECRET"]
+        # First: it issues the node's certificate, which its --meta spec names.
+        node_args = cluster_secrets.node_secrets(run.data, run.tls, secret, i, port)
+        node_meta = cluster_secrets.node_meta(meta, run.data, run.tls, i)
+        node_args += ["--data", str(run.data / f"node-{i}"), "--meta", node_meta]
         node_args += [*zone, "--scrub-interval", str(args.scrub_interval)]
         run.start("node", i, node_args, "/health", port=port, https=run.tls is not None)
 
@@ -316,13 +235,6 @@ def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]
     return [run.start("gateway", i, [*shared, *state[i]], "/") for i in range(args.gateways)]
 
 
-def _link_tls(data: Path) -> LinkTls:
-    """The cluster CA and the one client certificate of the gateways and meta services."""
-    pki.init_ca(data / "pki")
-    client = pki.issue(data / "pki", "client", [], client=True)
-    return LinkTls(str(client.ca), str(client.cert), str(client.key))
-
-
 def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, str, bool]:
     """The gateways' environment (cluster secret, bootstrap key pair, link TLS), that pair,
     and whether the pair was generated just now (then, and only then, it is shown)."""
@@ -333,7 +245,7 @@ def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, st
     access, secret_key = load_credentials(data)
     env = {
         **os.environ,
-        "CAIRN_CLUSTER_SECRET": _cluster_secret(data),
+        "CAIRN_CLUSTER_SECRET": cluster_secrets.cluster_secret(data),
         "CAIRN_ACCESS_KEY": access,
         "CAIRN_SECRET_KEY": secret_key,
     }
@@ -356,7 +268,7 @@ def up(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"{data}/cluster.json exists: run `cairn cluster down --data {data}` first"
         )
-    tls = _link_tls(data) if getattr(args, "internal_tls", True) else None
+    tls = cluster_secrets.link_tls(data) if getattr(args, "internal_tls", True) else None
     env, access, secret_key, generated = _child_env(data, tls)
     run = _Processes(data, env, tls)
     try:
@@ -378,20 +290,13 @@ def up(args: argparse.Namespace) -> int:
                 "endpoints": endpoints,
                 "processes": run.records,
                 "meta": meta,
-                "tls": _tls_record(tls),
+                "tls": cluster_secrets.tls_record(tls),
             },
             indent=2,
         )
     )
     _banner(args, meta, endpoints, access, secret_key if generated else None, data, tls)
     return 0
-
-
-def _tls_record(tls: LinkTls | None) -> dict[str, str] | None:
-    """Where the link TLS files are (paths, not secrets), for tests and tools."""
-    if tls is None:
-        return None
-    return {"ca": tls.ca_file, "cert": str(tls.cert_file), "key": str(tls.key_file)}
 
 
 def _banner(
