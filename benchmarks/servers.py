@@ -23,9 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 # The floor runs as many workers as `cairn serve` does by default (one per core, at most 8).
 CAIRN_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 # Cluster targets, started with `cairn cluster up` (their figures are for issue notes:
-# the targets table compares `cairn serve` only).
+# the targets table compares `cairn serve` only). `cluster up` runs TLS on the internal links
+# by default; the -notls twin (`--no-internal-tls`) measures what TLS costs, in the same run.
 CLUSTERS = {
     "cairn-cluster": ["--nodes", "4", "--replicas", "3"],
+    "cairn-cluster-notls": ["--nodes", "4", "--replicas", "3", "--no-internal-tls"],
     "cairn-etcd": ["--nodes", "4", "--replicas", "3", "--etcd", "3", "--meta-services", "2"],
 }
 

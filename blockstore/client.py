@@ -2,11 +2,22 @@
 
 Connections are pooled and kept alive (one httpx client per node). Network failures and
 5xx answers become BlockStoreUnavailable, so the gateway can fail over to another replica.
+
+Every request is signed with the node's own key, derived from the cluster secret and the
+node's address, with a fresh nonce (blockstore.auth). With the cluster's TLS settings
+(``LinkTls``: the CA bundle, and the client certificate nodes ask for) a node is reached only
+over HTTPS and only if its certificate comes from the cluster CA; a node registered with a
+plain ``http://`` URL is refused, so a rogue node cannot downgrade the link. The CRC32C of
+each answer stays, for integrity; TLS is what makes the answer the node's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
+from dataclasses import dataclass
+from functools import cache
 
 import crc32c
 import httpx
@@ -23,30 +34,67 @@ from blockstore.api import (
 from blockstore.server import CRC_HEADER
 
 
+@dataclass(frozen=True)
+class LinkTls:
+    """TLS on the internal links: the cluster CA, and this process's client certificate."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @classmethod
+    def from_env(cls) -> LinkTls | None:
+        """CAIRN_LINK_CA, CAIRN_LINK_CERT, CAIRN_LINK_KEY: how gateways and meta services are
+        told (by `cairn cluster up`, compose, an operator) without new flags on each role."""
+        ca = os.environ.get("CAIRN_LINK_CA")
+        if not ca:
+            return None
+        return cls(ca, os.environ.get("CAIRN_LINK_CERT"), os.environ.get("CAIRN_LINK_KEY"))
+
+    def context(self) -> ssl.SSLContext:
+        return _client_context(self)
+
+
+@cache
+def _client_context(tls: LinkTls) -> ssl.SSLContext:
+    """One context per process and settings: loading the CA and key once, not per node."""
+    ctx = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    return ctx
+
+
 class HttpBlockStore:
     def __init__(
         self,
         url: str,
         secret: str,
         *,
+        tls: LinkTls | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 2.0,
         max_connections: int = 64,
         verify_reads: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
-        self._secret = secret
+        self._address = auth.address_of(self.url)
+        self._key = auth.node_key(secret, self._address)
         self._verify_reads = verify_reads
+        tls = tls if tls is not None else LinkTls.from_env()
+        # With the cluster's TLS settings, a plain-HTTP node is not a node of this cluster.
+        self._refused = tls is not None and not self.url.startswith("https://")
         self._client = httpx.AsyncClient(
             base_url=self.url,
+            verify=tls.context() if tls is not None else True,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
         )
 
-    def _headers(self, method: str, path_qs: str) -> dict[str, str]:
-        return {auth.HEADER: auth.sign(self._secret, method, path_qs)}
+    def _headers(self, method: str, path: str, path_qs: str, body: bytes | None) -> dict[str, str]:
+        digest = auth.body_digest(method, path, body)
+        return {auth.HEADER: auth.sign(self._key, method, self._address, path_qs, digest)}
 
     async def _request(
         self,
@@ -57,16 +105,17 @@ class HttpBlockStore:
     ) -> httpx.Response:
         qs = "&".join(f"{k}={v}" for k, v in (params or {}).items())
         path_qs = path + ("?" + qs if qs else "")
+        if self._refused:
+            raise BlockStoreUnavailable(f"{self.url}: not HTTPS, and the cluster uses TLS")
+        headers = self._headers(method, path, path_qs, content)
         try:
-            resp = await self._client.request(
-                method, path_qs, content=content, headers=self._headers(method, path_qs)
-            )
+            resp = await self._client.request(method, path_qs, content=content, headers=headers)
         except httpx.HTTPError as exc:
             raise BlockStoreUnavailable(f"{self.url}: {exc!r}") from exc
         if resp.status_code >= 500 and resp.status_code != 507:
             raise BlockStoreUnavailable(f"{self.url}: HTTP {resp.status_code}")
         if resp.status_code == 403:
-            raise BlockStoreUnavailable(f"{self.url}: refused the cluster secret")
+            raise BlockStoreUnavailable(f"{self.url}: refused the cluster secret's signature")
         return resp
 
     async def put(
@@ -142,6 +191,8 @@ class HttpBlockStore:
 
     async def health(self, timeout: float = 1.0) -> bool:
         """Cheap liveness probe with its own short timeout: a dead node is found in seconds."""
+        if self._refused:
+            return False
         try:
             resp = await self._client.get("/health", timeout=timeout)
         except httpx.HTTPError:

@@ -9,7 +9,8 @@
     GET    /stats                        JSON: node id, capacity, used, blocks
     GET    /health                       liveness, unauthenticated
 
-Ids are hex in URLs. Every request but /health must carry the cluster-secret HMAC.
+Ids are hex in URLs. Every request but /health must carry a signature made with this
+node's key for this node's address, never seen before (blockstore.auth).
 """
 
 from __future__ import annotations
@@ -45,14 +46,20 @@ def _id(hexid: str) -> bytes | None:
 Handler: TypeAlias = Callable[[Request], Awaitable[Response]]
 
 
-def _guard(secret: str, handler: Handler) -> Handler:
-    """The one place the cluster-secret HMAC is checked: every route but /health goes
-    through here, so a new route cannot forget it."""
+def _guard(verifier: auth.Verifier, handler: Handler) -> Handler:
+    """The one place signatures are checked: every route but /health goes through here, so
+    a new route cannot forget it. A body other than a block's is read first, since the
+    signature covers its hash (a block's id in the path is its hash)."""
 
     async def guarded(request: Request) -> Response:
         url = request.url
         path_qs = url.path + (("?" + url.query) if url.query else "")
-        if not auth.verify(secret, request.method, path_qs, request.headers.get(auth.HEADER)):
+        method = request.method
+        body = None
+        if not (method == "PUT" and url.path.startswith("/blocks/")):
+            body = await request.body()  # small (ids); cached for the handler
+        digest = auth.body_digest(method, url.path, body)
+        if not verifier.verify(method, path_qs, digest, request.headers.get(auth.HEADER)):
             return Response("unauthorized", status_code=403)
         return await handler(request)
 
@@ -155,14 +162,17 @@ def _lifespan(
 def create_node_app(
     store: BlockStore,
     node_id: str,
-    secret: str,
+    key: bytes,
+    address: str,
     background: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Starlette:
-    """The node's ASGI app; ``background`` jobs (the registry heartbeat) run while it serves."""
+    """The node's ASGI app, answering requests signed with ``key`` for ``address`` (its
+    ``host:port``); ``background`` jobs (the registry heartbeat) run while it serves."""
     node = _Node(store, node_id)
+    verifier = auth.Verifier(key, address)
 
     def private(path: str, handler: Handler, method: str, *more: str) -> Route:
-        return Route(path, _guard(secret, handler), methods=[method, *more])
+        return Route(path, _guard(verifier, handler), methods=[method, *more])
 
     return Starlette(
         lifespan=_lifespan(background or []),

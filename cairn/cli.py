@@ -191,7 +191,16 @@ def _node_command(sub: Subparsers) -> None:
     )  # fmt: skip
     n.add_argument("--scrub-rate", type=float, default=20.0, help="MB/s a scrub pass reads")
     n.add_argument("--log-level", default="warning")
+    _node_link_options(n)
     n.set_defaults(func=_run("cairn.node", "run_node"))
+
+
+def _node_link_options(n: argparse.ArgumentParser) -> None:
+    """Internal links (docs/operations.md, "Securing a cluster")."""
+    n.add_argument("--node-key-file", help="this node's own signing key (hex), 0600")
+    n.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    n.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    n.add_argument("--tls-ca", help="accept only clients with a certificate from this CA")
 
 
 def _meta_command(sub: Subparsers) -> None:
@@ -218,7 +227,7 @@ def _meta_command(sub: Subparsers) -> None:
 
 def _admin_command(sub: Subparsers) -> None:
     a = sub.add_parser("admin", help="inspect and change the cluster")
-    a.add_argument("--meta", required=True)
+    a.add_argument("--meta", help="required by every command but `ca`")
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
     asub = a.add_subparsers(dest="admin_command", required=True)
     asub.add_parser("nodes", help="list storage nodes with health")
@@ -232,7 +241,47 @@ def _admin_command(sub: Subparsers) -> None:
     ksub.add_parser("list")
     kd = ksub.add_parser("delete")
     kd.add_argument("access_key")
-    a.set_defaults(func=_run("cairn.admin", "admin"))
+    a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
+    _ca_commands(asub)
+
+
+def _with_meta(func):  # type: ignore[no-untyped-def]
+    """`--meta` is optional on `cairn admin` only because `ca` needs none."""
+
+    def call(args: argparse.Namespace) -> int:
+        if not args.meta:
+            raise SystemExit(f"cairn admin {args.admin_command}: --meta is required")
+        return int(func(args))
+
+    return call
+
+
+def _ca_commands(asub: Subparsers) -> None:
+    """`cairn admin ca init|issue|node-key`: the cluster CA (cairn/pki.py); no metadata."""
+    ca = asub.add_parser("ca", help="the cluster CA for TLS on the internal links")
+    csub = ca.add_subparsers(dest="ca_command", required=True)
+    init = csub.add_parser("init", help="create the CA (DIR/ca.pem, DIR/ca.key)")
+    init.add_argument("--dir", required=True)
+    issue = csub.add_parser("issue", help="issue a certificate and key signed by the CA")
+    issue.add_argument("--dir", required=True)
+    issue.add_argument("--name", required=True, help="files DIR/NAME.pem, DIR/NAME.key")
+    issue.add_argument("--san", action="append", default=[], help="IP or DNS name (repeat)")
+    issue.add_argument("--client", action="store_true", help="a client certificate")
+    issue.add_argument("--out", help="write into this directory, with ca.pem (default: --dir)")
+    key = csub.add_parser("node-key", help="derive a node's signing key into a 0600 file")
+    key.add_argument("--url", required=True, help="the URL the node is registered at")
+    key.add_argument("--out", required=True)  # the secret: `admin --cluster-secret` or env
+    ca.set_defaults(func=_run("cairn.pki", "ca_command"))
+
+
+def _cluster_security_options(up: argparse.ArgumentParser) -> None:
+    """Internal links and etcd (docs/operations.md, "Securing a cluster")."""
+    up.add_argument(
+        "--no-internal-tls", dest="internal_tls", action="store_false",
+        help="plain HTTP between gateways and nodes, and to etcd (default: TLS from a "
+        "cluster CA in DATA/pki, client certificates required)",
+    )  # fmt: skip
+    up.add_argument("--etcd-binary", help="the etcd to run (default: etcd >= 3.5.4 on PATH)")
 
 
 def _at_least_one(text: str) -> int:
@@ -269,6 +318,7 @@ def _cluster_command(sub: Subparsers) -> None:
         "--scrub-interval", type=float, default=86400.0,
         help="seconds between a node's re-hashes of its blocks (default %(default)s)",
     )  # fmt: skip
+    _cluster_security_options(up)
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("cairn.launcher", "cluster"))

@@ -7,10 +7,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
+from blockstore import auth
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import tune_malloc
 from blockstore.scrub import scrub_loop
@@ -31,27 +34,52 @@ def node_identity(data: Path) -> str:
     return node_id
 
 
+def node_key(args: argparse.Namespace, address: str) -> bytes:
+    """This node's own signing key: from --node-key-file (what `cluster up` and a careful
+    deployment give a node: it never holds the cluster secret), or derived from the cluster
+    secret for a setup that gives every role that one secret."""
+    if getattr(args, "node_key_file", None):
+        return bytes.fromhex(Path(args.node_key_file).read_text().strip())
+    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
+    if not secret:
+        raise SystemExit(
+            "cairn node: --node-key-file, --cluster-secret or CAIRN_CLUSTER_SECRET is required"
+        )
+    return auth.node_key(secret, address)
+
+
+def tls_options(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn's TLS settings: HTTPS with --tls-cert/--tls-key; with --tls-ca too, only
+    clients holding a certificate from that CA (the cluster's gateways and meta services)
+    get a connection at all."""
+    if not getattr(args, "tls_cert", None):
+        return {}
+    opts: dict[str, Any] = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    if args.tls_ca:
+        opts |= {"ssl_ca_certs": args.tls_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return opts
+
+
 def run_node(args: argparse.Namespace) -> int:
     tune_malloc()  # LMDB's transaction pages from a warm heap, as in the gateway
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
-    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
-    if not secret:
-        raise SystemExit("cairn node: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
+    scheme = "https" if getattr(args, "tls_cert", None) else "http"
+    url = args.advertise or f"{scheme}://{args.host}:{args.port}"
+    key = node_key(args, auth.address_of(url))
     node_id = node_identity(data)
     store = LmdbBlockStore(data / "blocks", capacity=args.capacity, verify_puts=True)
-    url = args.advertise or f"http://{args.host}:{args.port}"
     background = []
     if args.meta:
         background.append(lambda: _heartbeat(args.meta, node_id, url, args.zone, store))
     if args.scrub_interval > 0:
         rate = args.scrub_rate * 1e6
         background.append(lambda: scrub_loop(store, args.scrub_interval, rate))
-    app = create_node_app(store, node_id, secret, background)
+    app = create_node_app(store, node_id, key, auth.address_of(url), background)
     print(f"Cairn node {node_id} at {url} ({data})", flush=True)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-        server_header=False, http="httptools", loop="uvloop",
+        server_header=False, http="httptools", loop="uvloop", **tls_options(args),
     )  # fmt: skip
     asyncio.run(_serve(uvicorn.Server(config), store))
     return 0

@@ -69,6 +69,11 @@ Fail-over and retries
     (Reporting success after a conflict because the txn's writes are visible would be wrong:
     a concurrent writer can have written the same bytes, e.g. two increments of a counter.)
 
+TLS: ``?ca=PATH&cert=PATH&key=PATH`` in the spec (or ``tls=EtcdClientTls(...)``) makes every
+channel a TLS one that trusts only that CA and shows that client certificate, as etcd run
+with ``--client-cert-auth`` requires (meta.etcd_launch, `cairn cluster up --etcd N`). A spec
+without them is plain, as before.
+
 Keys are limited to ``max_key_size`` (4,096) bytes: etcd itself takes long keys, and
 meta.keys.KeyCodec needs the limit to encode object keys. ``prefix`` (constructor or spec)
 puts this store's keys under a prefix of the etcd keyspace, so several stores (or tests)
@@ -102,6 +107,24 @@ REQUEST_OVERHEAD = 1024
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
+@dataclass(frozen=True)
+class EtcdClientTls:
+    """The CA that signed the members' certificates, and this client's certificate."""
+
+    ca: str
+    cert: str | None = None
+    key: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: str | None) -> bytes | None:
+            if path is None:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+
+        return grpc.ssl_channel_credentials(read(self.ca), read(self.key), read(self.cert))
+
+
 @dataclass
 class _Member:
     target: str
@@ -123,6 +146,7 @@ class EtcdKV:
         timeout: float = DEFAULT_TIMEOUT,
         attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
         max_key_size: int = DEFAULT_MAX_KEY_SIZE,
+        tls: EtcdClientTls | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("etcd: no endpoints")
@@ -133,6 +157,8 @@ class EtcdKV:
         self.timeout = timeout
         self.attempt_timeout = attempt_timeout
         self.max_key_size = max_key_size
+        self.tls = tls
+        self._credentials = tls.credentials() if tls is not None else None
         self._members = [_Member(t) for t in self.endpoints]
         self._current = 0
         self._closed = False
@@ -140,7 +166,8 @@ class EtcdKV:
     @classmethod
     def from_spec(cls, spec: str, **overrides: Any) -> EtcdKV:
         """``etcd://host:port[,host:port...][?max_txn_ops=N&max_request_bytes=B&prefix=P
-        &timeout=S&attempt_timeout=S]``; keyword arguments override the query string."""
+        &timeout=S&attempt_timeout=S&ca=PATH&cert=PATH&key=PATH]``; keyword arguments
+        override the query string."""
         parts = urlsplit(spec)
         if parts.scheme != "etcd" or not parts.netloc or parts.path not in ("", "/"):
             raise ValueError(f"bad etcd spec {spec!r}: use etcd://host:port[,host:port...]")
@@ -151,6 +178,7 @@ class EtcdKV:
                 raise ValueError(f"bad etcd endpoint {item!r} in {spec!r}: use host:port")
             endpoints.append(f"{host}:{int(port)}")
         kwargs: dict[str, Any] = {}
+        tls: dict[str, str] = {}
         known = {
             "max_txn_ops": int,
             "max_request_bytes": int,
@@ -161,10 +189,16 @@ class EtcdKV:
         for name, values in parse_qs(parts.query, keep_blank_values=True).items():
             if name == "prefix":
                 kwargs["prefix"] = unquote_to_bytes(values[-1])
+            elif name in ("ca", "cert", "key"):
+                tls[name] = values[-1]
             elif name in known:
                 kwargs[name] = known[name](values[-1])
             else:
                 raise ValueError(f"unknown etcd option {name!r} in {spec!r}")
+        if tls:
+            if "ca" not in tls or ("cert" in tls) != ("key" in tls):
+                raise ValueError(f"etcd TLS needs ca=, and cert= with key=, in {spec!r}")
+            kwargs["tls"] = EtcdClientTls(tls["ca"], tls.get("cert"), tls.get("key"))
         kwargs.update(overrides)
         return cls(endpoints, **kwargs)
 
@@ -327,16 +361,17 @@ class EtcdKV:
     def _member(self, index: int) -> _Member:
         m = self._members[index]
         if m.channel is None:
-            m.channel = grpc.aio.insecure_channel(
-                m.target,
-                options=[
-                    ("grpc.max_send_message_length", self.max_request_bytes + (1 << 20)),
-                    ("grpc.max_receive_message_length", -1),
-                    ("grpc.initial_reconnect_backoff_ms", 100),
-                    ("grpc.min_reconnect_backoff_ms", 100),
-                    ("grpc.max_reconnect_backoff_ms", 1000),
-                ],
-            )
+            options = [
+                ("grpc.max_send_message_length", self.max_request_bytes + (1 << 20)),
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+            ]
+            if self._credentials is not None:
+                m.channel = grpc.aio.secure_channel(m.target, self._credentials, options=options)
+            else:
+                m.channel = grpc.aio.insecure_channel(m.target, options=options)
             m.kv = rpc.KVStub(m.channel)
             m.lease = rpc.LeaseStub(m.channel)
         return m

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from blockstore.client import LinkTls
 from tests.server import ACCESS_KEY, SECRET_KEY
 
 STARTED: list[CairnCluster] = []
@@ -31,6 +32,10 @@ class CairnCluster:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     tls: bool = False
+    # TLS on the internal links and to etcd (`cluster up`'s default). Off by default here:
+    # the fault and cluster tests reach nodes and etcd members over plain HTTP themselves;
+    # tests/cluster/test_internal_links.py runs the TLS setup.
+    internal_tls: bool = False
     info: dict = field(default_factory=dict)
     _children: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -58,6 +63,10 @@ class CairnCluster:
         secret = self.data / "cluster-secret"
         if secret.exists():  # `cluster up` hands it to its children through the environment
             env["CAIRN_CLUSTER_SECRET"] = secret.read_text().strip()
+        tls = self.info.get("tls")
+        if tls:  # ... and the link TLS files too
+            env |= {"CAIRN_LINK_CA": tls["ca"], "CAIRN_LINK_CERT": tls["cert"]}
+            env["CAIRN_LINK_KEY"] = tls["key"]
         return env
 
     def start(self) -> CairnCluster:
@@ -67,6 +76,7 @@ class CairnCluster:
             "--nodes", str(self.nodes), "--gateways", str(self.gateways),
             "--replicas", str(self.replicas), "--write-quorum", str(self.write_quorum),
             *self.extra_args,
+            *([] if self.internal_tls else ["--no-internal-tls"]),
         ]  # fmt: skip
         subprocess.run(args, env=self._env(), check=True, capture_output=True, timeout=120)
         self.info = json.loads((self.data / "cluster.json").read_text())
@@ -84,6 +94,11 @@ class CairnCluster:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+    def link_tls(self) -> LinkTls:
+        """The gateways' TLS settings for the internal links (a TLS cluster only)."""
+        tls = self.info["tls"]
+        return LinkTls(tls["ca"], tls["cert"], tls["key"])
 
     def kill9(self, role: str, index: int) -> dict:
         """SIGKILL one process of the cluster and wait until it is gone (or a zombie)."""
@@ -108,13 +123,15 @@ class CairnCluster:
         self._children[child.pid] = child
         proc["pid"] = child.pid
         (self.data / "cluster.json").write_text(json.dumps(self.info))
-        url = f"http://{proc['address']}" + ("/health" if role == "node" else "/")
+        base = proc.get("url") or f"http://{proc['address']}"
+        url = base + ("/health" if role == "node" else "/")
+        verify = self.link_tls().context() if self.info.get("tls") else True
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if child.poll() is not None:
                 raise RuntimeError(f"{role} {index} exited with {child.returncode} on restart")
             try:
-                httpx.get(url, timeout=1.0)
+                httpx.get(url, timeout=1.0, verify=verify)
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)

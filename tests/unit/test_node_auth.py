@@ -1,8 +1,10 @@
-"""The storage node's one HMAC guard: every route but /health refuses a request without the
-cluster secret's signature, or with a wrong or stale one; signed requests go through."""
+"""The storage node's one signature guard: every route but /health refuses a request that is
+unsigned, signed wrongly, stale, replayed, signed for another node, or made with another
+node's key; signed requests go through (issue 14, finding 3)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.server import create_node_app
 
 SECRET = "cluster-secret"
+ADDRESS = "node-a:9100"
+OTHER = "node-b:9100"
 BODY = b"a block"
 BID = block_id(BODY).hex()
 PRIVATE = [
@@ -32,16 +36,31 @@ PRIVATE = [
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     store = LmdbBlockStore(tmp_path / "blocks")
-    app = create_node_app(store, "node-test", SECRET)
+    app = create_node_app(store, "node-test", auth.node_key(SECRET, ADDRESS), ADDRESS)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://node"
+        transport=httpx.ASGITransport(app=app), base_url=f"http://{ADDRESS}"
     ) as client:
         yield client
     await store.close()
 
 
-def _signed(method: str, path_qs: str, secret: str = SECRET, now: float | None = None) -> dict:
-    return {auth.HEADER: auth.sign(secret, method, path_qs, now)}
+def _signed(
+    method: str,
+    path_qs: str,
+    body: bytes | None = None,
+    *,
+    secret: str = SECRET,
+    address: str = ADDRESS,
+    now: float | None = None,
+    key: bytes | None = None,
+) -> dict[str, str]:
+    digest = auth.body_digest(method, path_qs.partition("?")[0], body)
+    key = key if key is not None else auth.node_key(secret, address)
+    return {auth.HEADER: auth.sign(key, method, address, path_qs, digest, now)}
+
+
+def _body(method: str) -> bytes | None:
+    return BODY if method in ("PUT", "POST") else None
 
 
 async def test_every_private_route_refuses_missing_wrong_or_stale_signatures(
@@ -49,14 +68,50 @@ async def test_every_private_route_refuses_missing_wrong_or_stale_signatures(
 ) -> None:
     stale = time.time() - 2 * auth.MAX_SKEW
     for method, path in PRIVATE:
+        body = _body(method)
         for headers in (
             {},
-            _signed(method, path, secret="wrong"),
-            _signed(method, path, now=stale),
-            _signed("GET" if method != "GET" else "PUT", path),  # signed for another method
+            _signed(method, path, body, secret="wrong"),
+            _signed(method, path, body, now=stale),
+            _signed("GET" if method != "GET" else "PUT", path, body),  # another method
+            _signed(method, path, body, address=OTHER),  # re-targeted: signed for node B
         ):
-            resp = await node.request(method, path, headers=headers, content=BODY)
+            resp = await node.request(method, path, headers=headers, content=body)
             assert resp.status_code == 403, (method, path, headers)
+
+
+async def test_a_replayed_request_is_refused(node: httpx.AsyncClient) -> None:
+    """Finding 3: a captured DELETE deleted the block again after it was uploaded anew."""
+    path = f"/blocks/{BID}"
+    assert (await node.put(path, content=BODY, headers=_signed("PUT", path))).status_code == 204
+    delete = _signed("DELETE", path)
+    assert (await node.delete(path, headers=delete)).status_code == 204
+    assert (await node.put(path, content=BODY, headers=_signed("PUT", path))).status_code == 204
+    assert (await node.delete(path, headers=delete)).status_code == 403  # the replay
+    got = await node.get(path, headers=_signed("GET", path))
+    assert got.status_code == 200 and got.content == BODY
+
+
+async def test_the_has_body_is_bound_by_its_hash(node: httpx.AsyncClient) -> None:
+    ids = bytes.fromhex(BID)
+    headers = _signed("POST", "/has", ids)
+    assert (await node.post("/has", content=b"\0" * 32, headers=headers)).status_code == 403
+    assert (await node.post("/has", content=ids, headers=_signed("POST", "/has", ids))).content == (
+        b"\0"
+    )
+
+
+async def test_another_nodes_key_cannot_delete_here(node: httpx.AsyncClient) -> None:
+    """Finding 3: one secret shared by every node let a compromised node delete every block.
+    Node B holds only its own key; with it, it can sign for any address, and node A still
+    refuses."""
+    path = f"/blocks/{BID}"
+    assert (await node.put(path, content=BODY, headers=_signed("PUT", path))).status_code == 204
+    b_key = auth.node_key(SECRET, OTHER)
+    for address in (ADDRESS, OTHER):
+        headers = _signed("DELETE", path, key=b_key, address=address)
+        assert (await node.delete(path, headers=headers)).status_code == 403
+    assert (await node.get(path, headers=_signed("GET", path))).status_code == 200
 
 
 async def test_signed_requests_go_through_and_health_needs_none(node: httpx.AsyncClient) -> None:
@@ -71,6 +126,21 @@ async def test_signed_requests_go_through_and_health_needs_none(node: httpx.Asyn
     assert (await node.get("/health")).json() == {"node_id": "node-test", "ok": True}
 
 
+async def test_a_block_put_with_other_content_is_refused(node: httpx.AsyncClient) -> None:
+    """A block PUT's signature binds the id; the node binds the content to the id."""
+    path = f"/blocks/{BID}"
+    resp = await node.put(path, content=b"other bytes", headers=_signed("PUT", path))
+    assert resp.status_code == 422
+
+
 async def test_digest_route_is_gone(node: httpx.AsyncClient) -> None:
     path = "/digest?start=&end=ff"
     assert (await node.get(path, headers=_signed("GET", path))).status_code == 404
+
+
+def test_node_keys_differ_per_address_and_hide_the_secret() -> None:
+    a, b = auth.node_key(SECRET, ADDRESS), auth.node_key(SECRET, OTHER)
+    assert a != b and SECRET.encode() not in a
+    assert hashlib.sha256(SECRET.encode()).digest() not in (a, b)
+    assert auth.address_of("https://Node-A:9100/") == "node-a:9100"
+    assert auth.address_of("http://10.0.0.1") == "10.0.0.1:80"
