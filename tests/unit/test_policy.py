@@ -844,3 +844,41 @@ def _conditioned(
             "Condition": condition,
         }
     )
+
+
+def test_answers_do_not_depend_on_which_caller_came_first():
+    """The per-action statement index is built on first use: later callers must not reuse
+    another caller's view (ids, user names, anonymous, NotPrincipal)."""
+    p = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{BOB}:user/bob"},
+            "Action": "s3:*",
+            "Resource": OBJECTS,
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ALICE},
+            "Action": "s3:GetObject",
+            "Resource": OBJECTS,
+        },
+        {
+            "Effect": "Deny",
+            "NotPrincipal": {"AWS": [ALICE, BOB]},
+            "Action": "s3:*",
+            "Resource": OBJECTS,
+        },
+    )
+    cases = [
+        (BOB, "bob", "s3:GetObject", "Allow"),
+        (BOB, "robert", "s3:GetObject", None),  # id right, user name wrong
+        (ALICE, "alice", "s3:GetObject", "Allow"),
+        (ALICE, "alice", "s3:PutObject", None),
+        (None, None, "s3:GetObject", "Deny"),
+        ("c3" * 32, "carol", "s3:GetObject", "Deny"),
+        (BOB, "bob", "s3:SomeFutureAction", "Allow"),  # not a known action: s3:* still covers it
+    ]
+    for order in (cases, list(reversed(cases))):
+        fresh = parse_policy(p.text, BUCKET, known)
+        for user, name, action, expected in order:
+            assert ask(fresh, action, "k", user=user, name=name) == expected, (user, name, action)
