@@ -72,11 +72,9 @@ def twenty_statements() -> str:
                 "Sid": f"Team{i}",
                 "Effect": "Allow",
                 "Principal": {"AWS": [USERS[6], f"arn:aws:iam::{USERS[7]}:user/team{i}"]},
-                "Action": ["s3:Get*", "s3:List*", "s3:PutObject"] if i % 2 else "s3:GetObject",
+                "Action": ["s3:Get*", "s3:List*"] if i % 2 else ["s3:GetObject", "s3:PutObject"],
                 "Resource": [arn, f"{objects[:-1]}teams/{i:02d}/*"],
-                "Condition": {"StringLike": {"s3:prefix": [f"teams/{i:02d}/*"]}}
-                if i % 3 == 0
-                else {},
+                "Condition": {"StringLike": {"s3:prefix": [f"teams/{i:02d}/*"]}} if i % 2 else {},
             }
         )
     for s in statements:

@@ -763,7 +763,8 @@ def _aws_principal(entry: str) -> tuple[str, str | None]:
 
 # --- actions and resources ------------------------------------------------------------------
 def _parse_actions(raw: Any) -> tuple[frozenset[str], re.Pattern[str] | None, set[str]]:
-    """Exact actions (lower-cased), one regex for the wildcard ones, and the actions named."""
+    """Exact actions (lower-cased), one regex for the wildcard ones, and the exact actions'
+    canonical names (AWS checks those, not wildcards, against resources and conditions)."""
     exact, wild, named = set(), [], set()
     for entry in _as_list(raw, ERR_ACTION):
         if entry == "*" or ("*" in entry or "?" in entry):
@@ -774,7 +775,6 @@ def _parse_actions(raw: Any) -> tuple[frozenset[str], re.Pattern[str] | None, se
             if not hits:
                 raise MalformedPolicy(ERR_ACTION)
             wild.append(entry)
-            named |= hits
         else:
             canonical = _KNOWN_LOWER.get(entry.lower())
             if canonical is None:
@@ -818,12 +818,8 @@ def _parse_resources(raw: Any, bucket: str, variables: bool) -> tuple[_Resources
     return resources, names_bucket, names_objects
 
 
-def _check_actions_fit(
-    named: set[str], wildcard: bool, names_bucket: bool, names_objects: bool
-) -> None:
-    """AWS refuses a statement whose (exact) actions none of its resources can name."""
-    if wildcard:
-        return
+def _check_actions_fit(named: set[str], names_bucket: bool, names_objects: bool) -> None:
+    """AWS refuses a statement with an (exact) action that none of its resources can name."""
     for action in named:
         if action in ACCOUNT_ACTIONS:
             raise MalformedPolicy(ERR_RESOURCE_MISMATCH)
@@ -831,6 +827,27 @@ def _check_actions_fit(
             raise MalformedPolicy(ERR_RESOURCE_MISMATCH)
         if action in BUCKET_ACTIONS and not names_bucket:
             raise MalformedPolicy(ERR_RESOURCE_MISMATCH)
+
+
+# S3 condition keys that only some actions carry (S3's "Actions, resources, and condition
+# keys" table); a statement naming one with an exact action that lacks it is refused.
+_LIST_ACTIONS = frozenset(["s3:ListBucket", "s3:ListBucketVersions"])
+KEY_ACTIONS: dict[str, frozenset[str]] = {
+    "s3:prefix": _LIST_ACTIONS,
+    "s3:delimiter": _LIST_ACTIONS,
+    "s3:max-keys": _LIST_ACTIONS,
+    "s3:x-amz-acl": frozenset(["s3:PutObject", "s3:PutObjectAcl", "s3:PutBucketAcl"]),
+}
+ERR_CONDITION_MISMATCH = (
+    "Conditions do not apply to combination of actions and resources in statement"
+)
+
+
+def _check_conditions_fit(conditions: tuple[_Condition, ...], named: set[str]) -> None:
+    for condition in conditions:
+        allowed = KEY_ACTIONS.get(condition.key)
+        if allowed is not None and not named <= allowed:
+            raise MalformedPolicy(ERR_CONDITION_MISMATCH)
 
 
 # --- statements and the policy --------------------------------------------------------------
@@ -972,8 +989,10 @@ def _parse_statement(
     resource_raw, not_resource = _one_of(raw, "Resource")
     resources, names_bucket, names_objects = _parse_resources(resource_raw, bucket, variables)
     if not not_action and not not_resource:
-        _check_actions_fit(named, wild is not None, names_bucket, names_objects)
+        _check_actions_fit(named, names_bucket, names_objects)
     conditions = _parse_conditions(raw["Condition"], variables) if "Condition" in raw else ()
+    if conditions and not not_action:
+        _check_conditions_fit(conditions, named)
     return Statement(
         sid, effect, principals, not_principal, exact, wild, not_action, resources, not_resource,
         conditions, raw,
