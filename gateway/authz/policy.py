@@ -902,6 +902,7 @@ class Policy:
     version: str
     id: str | None
     statements: tuple[Statement, ...]
+    public: bool = False  # S3's "public policy" (is_public), decided once at parse time
     # action -> (statements for callers named nowhere, {user id: its statements}); built
     # per action on first use, so a request only looks at statements that can apply.
     _by_action: dict[str, _ActionIndex] = field(default_factory=dict, compare=False, repr=False)
@@ -1054,7 +1055,8 @@ def parse_policy(text: str, bucket: str, user_exists: Callable[[str], bool]) -> 
     sids = [s.sid for s in statements if s.sid]
     if len(sids) != len(set(sids)):
         raise MalformedPolicy(ERR_DUPLICATE_SID)
-    return Policy(text, version, policy_id, statements)
+    public = any(_statement_is_public(s) for s in statements)
+    return Policy(text, version, policy_id, statements, public)
 
 
 def evaluate(policy: Policy, req: PolicyRequest) -> Effect | None:
@@ -1095,7 +1097,7 @@ _FIXING_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase", "StringLike", "Ar
 
 def is_public(policy: Policy) -> bool:
     """True if some Allow statement grants to everyone without a condition that pins callers."""
-    return any(_statement_is_public(s) for s in policy.statements)
+    return policy.public
 
 
 def _statement_is_public(statement: Statement) -> bool:
