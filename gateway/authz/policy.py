@@ -226,7 +226,7 @@ def normalize_key(key: str) -> str:
 
 # --- wildcard patterns ------------------------------------------------------------------
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_LITERAL_VARIABLES = {"*": "*", "?": "?", "$": "$"}
+_LITERAL_VARIABLES = frozenset("*?$")
 
 
 def wildcard_regex(pattern: str) -> str:

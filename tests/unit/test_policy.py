@@ -882,3 +882,16 @@ def test_answers_do_not_depend_on_which_caller_came_first():
         fresh = parse_policy(p.text, BUCKET, known)
         for user, name, action, expected in order:
             assert ask(fresh, action, "k", user=user, name=name) == expected, (user, name, action)
+
+
+def test_condition_variables_only_in_2012_and_missing_ones_do_not_match():
+    cond = {"StringEquals": {"s3:prefix": "home/${aws:username}"}}
+    stmt = {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": BUCKET_ARN}
+    old = policy({**stmt, "Condition": cond}, version="2008-10-17")
+    assert ask(old, "s3:ListBucket", s3__prefix="home/alice") is None
+    assert ask(old, "s3:ListBucket", s3__prefix="home/${aws:username}") == "Allow"
+    new = policy({**stmt, "Condition": cond})
+    assert ask(new, "s3:ListBucket", user=None, name=None, s3__prefix="home/") is None
+    like = policy({**stmt, "Condition": {"StringLike": {"s3:prefix": "${s3:delimiter}*"}}})
+    assert ask(like, "s3:ListBucket", s3__prefix="/a", s3__delimiter="/") == "Allow"
+    assert ask(like, "s3:ListBucket", s3__prefix="/a") is None  # no delimiter: no value
