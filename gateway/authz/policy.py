@@ -444,11 +444,13 @@ def _string_like(compiled: Any, value: str, ctx: _Context) -> bool:
     return any(_dynamic_match(t, value, ctx.variable) for t in dynamic)
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
+    """A decimal number as written in JSON (not Python's 'nan', 'inf' or '1_000')."""
+    text = text.strip()
+    return float(text) if _NUMBER.fullmatch(text) else None
 
 
 def _date(text: str) -> float | None:

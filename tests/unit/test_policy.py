@@ -391,6 +391,9 @@ def test_numeric_operators_on_max_keys():
     assert ask(p, "s3:ListBucket", s3__max_keys="2.5") == "Allow"
     assert ask(p, "s3:ListBucket", s3__max_keys="11") is None
     assert ask(p, "s3:ListBucket", s3__max_keys="ten") is None
+    assert ask(p, "s3:ListBucket", s3__max_keys="-inf") is None  # not a JSON number
+    assert ask(p, "s3:ListBucket", s3__max_keys="1_0") is None
+    assert ask(p, "s3:ListBucket", s3__max_keys="1e1") == "Allow"
     assert ask(p, "s3:ListBucket") is None
 
 
