@@ -1131,10 +1131,10 @@ def _is_fixing(operator: str, key: str, raw_values: Any) -> bool:
 
 
 def _narrow_network(value: str) -> bool:
-    """A CIDR that is not 'most of the Internet': /8 or longer for IPv4, /32 for IPv6.
+    """A CIDR narrow enough to count as "a set of CIDRs": /8 or longer (IPv4), /32 (IPv6).
 
-    S3 documents "limits access to a set of CIDRs" and gives 0.0.0.0/1 as public; the exact
-    cut-off is not documented, so this takes IAM Access Analyzer's conservative reading.
+    S3 says a policy limited with aws:SourceIp to "a set of CIDRs" is not public, but does
+    not say how wide a range may be; this cut-off is our choice (0.0.0.0/0 must be public).
     """
     network = ipaddress.ip_network(value.strip(), strict=False)
     return network.prefixlen >= (8 if network.version == 4 else 32)

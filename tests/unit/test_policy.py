@@ -790,7 +790,7 @@ def test_wildcard_bucket_part_and_star_resource_are_accepted():
             False,
         ),  # Ceph test_get_nonpublicpolicy_acl...
         ({"IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "2001:DB8::/64"]}}, False),
-        ({"IpAddress": {"aws:SourceIp": "0.0.0.0/1"}}, True),  # the user guide's public example
+        ({"IpAddress": {"aws:SourceIp": "0.0.0.0/1"}}, True),  # wider than /8: our cut-off
         ({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}, True),
         ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, True),
         ({"StringEquals": {"aws:SourceAccount": "111122223333"}}, False),
