@@ -294,6 +294,24 @@ class SlowDown(S3Error):
     message = "Please reduce your request rate."
 
 
+# --- Bucket policies (PutBucketPolicy) ---
+
+
+class MalformedPolicy(S3Error):
+    """A bucket policy that does not parse or validate; the message says which part."""
+
+    status = 400
+    message = "Policies must be valid JSON and the first byte must be '{'"
+
+
+class PolicyTooLarge(S3Error):
+    """A bucket policy over 20 KiB. The S3 user guide states the limit ("Bucket policies are
+    limited to 20 KB in size") but not the error; this code and text are MinIO's."""
+
+    status = 400
+    message = "Policy exceeds the maximum allowed document size."
+
+
 def from_internal(exc: BaseException) -> S3Error:
     """Map an exception from meta, blockstore or objects to the S3 error a client sees.
 
