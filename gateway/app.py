@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import metrics
+from gateway.auth import post_policy
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.context import RequestContext, Services
 from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
@@ -94,7 +95,12 @@ async def _handle(
         operation = endpoint.op
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             raise preflight.refusal(endpoint.key, headers)
-        auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
+        if endpoint.op == "PostObject":  # a browser form: its credentials are form fields
+            endpoint, auth = await _authenticate_post(
+                request, endpoint, headers, keyring, raw_path, raw_query
+            )
+        else:
+            auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
         if not keyring.allows(auth.access_key, endpoint.bucket):
             raise AccessDenied()
         _check_expected_owners(endpoint, headers, services.owner_id)
@@ -127,6 +133,33 @@ async def _authenticate(
         if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
             raise
         return authenticate(signed, keyring.secret_for)
+
+
+async def _authenticate_post(
+    request: Request,
+    endpoint: Endpoint,
+    headers: dict[str, str],
+    keyring: KeyRing,
+    raw_path: str,
+    raw_query: str,
+) -> tuple[Endpoint, AuthResult]:
+    """PostObject: the form is read up to its file (which stays unread, for the handler)
+    and its signed policy checked; the endpoint then names the key the form writes, so
+    that authorization sees the upload as a PutObject of that key. A form without a policy
+    is anonymous, and authenticates as any request without a signature does."""
+    assert endpoint.bucket is not None
+    upload = await post_policy.read_upload(
+        request.stream(),
+        headers.get("content-type", ""),
+        endpoint.bucket,
+        keyring.secret_for,
+        keyring.refresh_for,
+    )
+    request.state.post_upload = upload  # for gateway/handlers/post_object.py
+    endpoint = Endpoint(endpoint.op, endpoint.bucket, upload.key, endpoint.query)
+    if upload.auth is None:
+        return endpoint, await _authenticate(keyring, "POST", raw_path, raw_query, headers)
+    return endpoint, upload.auth
 
 
 def _error_response(
