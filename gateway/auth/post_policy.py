@@ -381,6 +381,10 @@ async def read_upload(
     if "key" not in fields:
         raise _missing("key")
     key = fields["key"].replace("${filename}", form.file_header.filename or "")
+    if not key:
+        raise InvalidArgument(
+            "User key must have a length greater than 0.", ArgumentName="key", ArgumentValue=""
+        )
     fields["key"] = key
     if checked.policy is not None:
         check_conditions(checked.policy, fields, bucket)

@@ -54,7 +54,7 @@ async def post_object(ctx: RequestContext) -> Response:
 def put_headers(fields: dict[str, str]) -> dict[str, str]:
     """The headers a PutObject of this form would have carried."""
     headers = {
-        name: value
+        name: _as_header_value(value)
         for name, value in fields.items()
         if name in _AS_HEADERS or name.startswith(_AS_HEADER_PREFIXES)
     }
@@ -63,6 +63,12 @@ def put_headers(fields: dict[str, str]) -> dict[str, str]:
     if "tagging" in fields:
         headers["x-amz-tagging"] = tagging_query(fields["tagging"])
     return headers
+
+
+def _as_header_value(value: str) -> str:
+    """A field's text as a header value arrives: one character per byte of its UTF-8, so
+    that what is stored, and sent back, is what a PutObject with the same bytes stores."""
+    return value.encode("utf-8").decode("latin-1")
 
 
 def _checksum_headers(stored: Response) -> dict[str, str]:

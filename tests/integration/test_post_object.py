@@ -415,3 +415,47 @@ def test_200mib_form_streams_with_bounded_memory(private_server) -> None:
     growth = mon.peak_anon - before
     print(f"\n[post 200 MiB] anon RSS before={before / MiB:.0f} MiB growth={growth / MiB:.0f} MiB")
     assert growth < 64 * MiB, f"server anonymous RSS grew {growth / MiB:.0f} MiB"
+
+
+def test_utf8_fields_are_stored_as_a_put_with_those_bytes(server, s3, s3v4, bucket) -> None:
+    key = unique("ü/")
+    disposition = 'attachment; filename="naïve 日本.pdf"'
+    fields = presigned(
+        s3v4,
+        bucket,
+        key,
+        Fields={"Content-Disposition": disposition},
+        Conditions=[{"Content-Disposition": disposition}],
+    )
+    resp = post(server, bucket, fields, b"pdf")
+    assert resp.status_code == 204, resp.text
+    url = s3.generate_presigned_url("head_object", Params={"Bucket": bucket, "Key": key})
+    got = requests.head(url, timeout=60)
+    assert got.status_code == 200
+    assert got.headers["content-disposition"].encode("latin-1") == disposition.encode("utf-8")
+
+
+def test_empty_key_and_tagging_and_acl_fields(server, s3, s3v4, bucket) -> None:
+    fields = presigned(s3v4, bucket, "${filename}")
+    resp = requests.post(
+        url_of(server, bucket), data=fields, files={"file": ("", b"x")}, timeout=60
+    )
+    assert (resp.status_code, error_of(resp)[0]) == (400, "InvalidArgument")
+
+    key = unique()
+    tagging = "<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>"
+    fields = presigned(
+        s3v4,
+        bucket,
+        key,
+        Fields={"tagging": tagging, "acl": "private"},
+        Conditions=[{"tagging": tagging}, {"acl": "private"}],
+    )
+    assert post(server, bucket, fields, b"tagged").status_code == 204
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"tagged"
+
+    fields = presigned(
+        s3v4, bucket, key, Fields={"tagging": "<Tagging>"}, Conditions=[{"tagging": "<Tagging>"}]
+    )
+    resp = post(server, bucket, fields, b"x")
+    assert (resp.status_code, error_of(resp)[0]) == (400, "MalformedXML")

@@ -263,3 +263,9 @@ def test_post_on_a_bucket_is_post_object_in_both_addressing_styles() -> None:
     assert resolve("POST", "/b/", "").op == "PostObject"
     virtual = resolve("POST", "/", "", "b.s3.test", "s3.test")
     assert (virtual.op, virtual.bucket, virtual.key) == ("PostObject", "b", None)
+
+
+def test_unquoted_parameter_values_as_dotnet_sends_them() -> None:
+    data = build([("key", "a")], b"body").replace(b'name="key"', b"name=key")
+    form, got = asyncio.run(parse(data))
+    assert (form.values(), got) == ({"key": "a"}, b"body")
