@@ -41,9 +41,21 @@ class InternalError(S3Error):
     status = 500
 
 
+class AccessControlListNotSupported(S3Error):
+    """An ACL on a bucket whose ObjectOwnership is BucketOwnerEnforced (ACLs disabled)."""
+
+    status = 400
+    message = "The bucket does not allow ACLs"
+
+
 class AccessDenied(S3Error):
     status = 403
     message = "Access Denied"
+
+
+class AmbiguousGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided is associated with more than one account."
 
 
 class AuthorizationHeaderMalformed(S3Error):
@@ -106,6 +118,11 @@ class InvalidArgument(S3Error):
     message = "Invalid Argument"
 
 
+class InvalidBucketAclWithObjectOwnership(S3Error):
+    status = 400
+    message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
 class InvalidBucketName(S3Error):
     status = 400
     message = "The specified bucket is not valid."
@@ -152,6 +169,13 @@ class InvalidLocationConstraint(S3Error):
 class KeyTooLongError(S3Error):
     status = 400
     message = "Your key is too long"
+
+
+class MalformedACLError(S3Error):
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
 
 
 class MalformedXML(S3Error):
@@ -208,6 +232,11 @@ class NoSuchKey(S3Error):
     message = "The specified key does not exist."
 
 
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    status = 404
+    message = "The public access block configuration was not found"
+
+
 class NoSuchUpload(S3Error):
     status = 404
     message = (
@@ -231,6 +260,11 @@ class NotModified(S3Error):
 
     status = 304
     message = "Not Modified"
+
+
+class OwnershipControlsNotFoundError(S3Error):
+    status = 404
+    message = "The bucket ownership controls were not found"
 
 
 class PreconditionFailed(S3Error):
@@ -267,6 +301,16 @@ class SignatureDoesNotMatch(S3Error):
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method."
     )
+
+
+class UnexpectedContent(S3Error):
+    status = 400
+    message = "This request does not support content"
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided does not match any account on record."
 
 
 class XAmzContentSHA256Mismatch(S3Error):
