@@ -22,7 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import metrics
+from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
+from gateway.authz.step import Access, Authorizer
 from gateway.context import RequestContext, Services
 from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
 from gateway.handlers import HANDLERS, preflight
@@ -69,15 +71,21 @@ def create_app(
     """The ASGI app. ``keyring`` knows the access keys; ``background`` tasks (GC,
     membership, key refresh) run for the app's lifetime."""
 
+    authorizer = Authorizer(keyring, services.objects, services.owner_id)
+
     async def handle(request: Request) -> Response:
-        return await _handle(request, services, keyring, domain)
+        return await _handle(request, services, keyring, authorizer, domain)
 
     routes = [Route("/{path:path}", handle, methods=METHODS)]
     return Starlette(routes=routes, lifespan=_lifespan(background or []))
 
 
 async def _handle(
-    request: Request, services: Services, keyring: KeyRing, domain: str | None
+    request: Request,
+    services: Services,
+    keyring: KeyRing,
+    authorizer: Authorizer,
+    domain: str | None,
 ) -> Response:
     """One request, start to end: every outcome is a response, timed and counted."""
     request_id = os.urandom(8).hex().upper()
@@ -94,12 +102,23 @@ async def _handle(
         operation = endpoint.op
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             raise preflight.refusal(endpoint.key, headers)
-        auth = await _authenticate(keyring, request.method, raw_path, raw_query, headers)
-        if not keyring.allows(auth.access_key, endpoint.bucket):
-            raise AccessDenied()
-        _check_expected_owners(endpoint, headers, services.owner_id)
+        signed = _is_signed(headers, raw_query)
+        auth = (
+            await _authenticate(keyring, request.method, raw_path, raw_query, headers)
+            if signed
+            else ANONYMOUS_AUTH
+        )
+        # The one authorization step: no handler decides access (gateway/authz/).
+        access = await authorizer.authorize(
+            endpoint,
+            headers,
+            auth.access_key if signed else None,
+            request.client.host if request.client else None,
+            scope.get("scheme") == "https",
+        )
+        _check_expected_owners(endpoint, headers, access)
         await _bucket_before_continue(endpoint, headers, services)
-        ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
+        ctx = RequestContext(request, request_id, endpoint, headers, auth, services, access)
         response = await HANDLERS[endpoint.op](ctx)
     except NotModified as exc:
         response = Response(status_code=304, headers=exc.headers)
@@ -188,19 +207,37 @@ def _body_unread(request: Request, headers: Mapping[str, str]) -> bool:
     return has_body and not getattr(request, "_stream_consumed", False)
 
 
-def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], owner: str) -> None:
+def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], access: Access) -> None:
     """x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner of a copy's
     source): a request that expects another account to own the bucket is refused before
-    it touches anything, as S3 does. Every bucket here has the one owner."""
+    it touches anything, as S3 does."""
     if endpoint.bucket is None or endpoint.op == "CreateBucket":
         return
-    names = ["x-amz-expected-bucket-owner"]
+    owners = [("x-amz-expected-bucket-owner", access.bucket.owner.id if access.bucket else None)]
     if endpoint.op in ("CopyObject", "UploadPartCopy"):
-        names.append("x-amz-source-expected-bucket-owner")
-    for name in names:
+        owners.append(("x-amz-source-expected-bucket-owner", access.source_owner))
+    for name, owner in owners:
         expected = headers.get(name)
-        if expected is not None and expected != owner:
+        if expected is not None and owner is not None and expected != owner:
             raise AccessDenied()
+
+
+_SIGNATURE_QUERY = (
+    "X-Amz-Signature=",
+    "X-Amz-Credential=",
+    "X-Amz-Algorithm=",
+    "Signature=",
+    "AWSAccessKeyId=",
+)
+ANONYMOUS_AUTH = AuthResult("", UNSIGNED_PAYLOAD, None)
+
+
+def _is_signed(headers: Mapping[str, str], raw_query: str) -> bool:
+    """A request with no Authorization header and no signature in its query is
+    anonymous: served where an ACL or a bucket policy allows it."""
+    if "authorization" in headers:
+        return True
+    return any(part.startswith(_SIGNATURE_QUERY) for part in raw_query.split("&"))
 
 
 async def _bucket_before_continue(

@@ -227,6 +227,11 @@ class NoSuchBucket(S3Error):
     message = "The specified bucket does not exist"
 
 
+class NoSuchBucketPolicy(S3Error):
+    status = 404
+    message = "The bucket policy does not exist"
+
+
 class NoSuchKey(S3Error):
     status = 404
     message = "The specified key does not exist."

@@ -82,12 +82,16 @@ class Buckets:
         after: str = "",
         limit: int | None = None,
         region: str | None = None,
+        keep: Callable[[BucketInfo], bool] | None = None,
     ) -> BucketsPage:
         """Buckets in name order: names starting with ``prefix``, after ``after``, in
-        ``region`` if given; ``limit`` per page (all of them when None)."""
-        want = 100_000 if limit is None else limit + 1
+        ``region`` if given, that ``keep`` keeps (the caller's own); ``limit`` per page
+        (all of them when None)."""
+        want = 100_000 if limit is None or keep is not None else limit + 1
         recs = await self.meta.list_buckets(prefix=prefix, after=after, limit=want)
         infos = [BucketInfo(b.name, b.created_ms, b.region, b.owner) for b in recs]
+        if keep is not None:
+            infos = [b for b in infos if keep(b)]
         if region is not None:
             infos = [b for b in infos if b.region == region]
         if limit is not None and len(infos) > limit:
