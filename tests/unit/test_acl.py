@@ -418,3 +418,43 @@ def test_acl_reads_show_the_bucket_owner_when_enforced() -> None:
     assert acl.acl_for_reading(WRITER, stored, ALICE) == stored
     assert not acl.acls_enabled(ENFORCED)
     assert acl.acls_enabled(PREFERRED) and acl.acls_enabled(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The grant header grammar, generated
+
+grantee_values = st.one_of(
+    st.sampled_from([("id", ALICE.id), ("id", BOB.id), ("emailAddress", "bob@example.com")]),
+    st.sampled_from([("uri", ALL), ("uri", AUTH), ("uri", LOG)]),
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(acl.GRANT_HEADERS)),
+        st.lists(
+            st.tuples(grantee_values, st.booleans(), st.sampled_from(["", " "])),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+    )
+)
+def test_any_well_formed_grant_headers_parse_to_their_grants(headers: dict) -> None:
+    """Quoted or bare values, blanks around commas: each grantee becomes one grant with
+    the header's permission, in header order (read, write, read-acp, write-acp, full-control)."""
+    text = {
+        name: ",".join(
+            f'{pad}{kind}="{value}"' if quoted else f"{pad}{kind}={value}"
+            for (kind, value), quoted, pad in entries
+        )
+        for name, entries in headers.items()
+    }
+    got = from_headers(text)
+    assert got is not None
+    expected = [
+        (acl.GRANT_HEADERS[name].value, EMAILS[value][0] if kind == "emailAddress" else value)
+        for name in acl.GRANT_HEADERS
+        for (kind, value), _, _ in headers.get(name, [])
+    ]
+    assert [(g.permission.value, g.id or g.uri) for g in got.grants] == expected
