@@ -152,8 +152,11 @@ def test_email_grant_is_stored_as_the_canonical_user() -> None:
 
 
 def test_unknown_grant_id_is_invalid_argument() -> None:
-    with pytest.raises(errors.InvalidArgument):
+    # AWS, as observed: <Message>Invalid id</Message><ArgumentName>id</ArgumentName>
+    with pytest.raises(errors.InvalidArgument) as e:
         from_headers({"x-amz-grant-read": 'id="_foo"'})
+    assert e.value.text == "Invalid id"
+    assert e.value.extra == {"ArgumentName": "id", "ArgumentValue": "_foo"}
 
 
 def test_unknown_grant_email_is_unresolvable() -> None:
@@ -163,8 +166,9 @@ def test_unknown_grant_email_is_unresolvable() -> None:
 
 
 def test_unknown_group_uri_is_invalid_argument() -> None:
-    with pytest.raises(errors.InvalidArgument):
+    with pytest.raises(errors.InvalidArgument) as e:
         from_headers({"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/Nobody"'})
+    assert e.value.text == "Invalid group uri"
 
 
 @pytest.mark.parametrize(
@@ -172,13 +176,17 @@ def test_unknown_group_uri_is_invalid_argument() -> None:
     ["", "   ", "bob", 'id="b0b-id" id="b0b-id"', 'id="b0b-id",,', "=b0b-id", 'id="unterminated'],
 )
 def test_malformed_grant_header_is_invalid_argument(value: str) -> None:
-    with pytest.raises(errors.InvalidArgument):
+    # AWS, as observed: "Argument format not recognized", the header's name and value echoed
+    with pytest.raises(errors.InvalidArgument) as e:
         from_headers({"x-amz-grant-read": value})
+    assert e.value.text == "Argument format not recognized"
+    assert e.value.extra == {"ArgumentName": "x-amz-grant-read", "ArgumentValue": value}
 
 
 def test_unknown_grantee_kind_in_header_is_invalid_argument() -> None:
-    with pytest.raises(errors.InvalidArgument):
+    with pytest.raises(errors.InvalidArgument) as e:
         from_headers({"x-amz-grant-read": 'name="bob"'})
+    assert e.value.text == "Argument format not recognized"
 
 
 def test_has_acl_headers_and_canned_name() -> None:
