@@ -266,27 +266,37 @@ def _grantees(header: str, value: str) -> list[tuple[str, str]]:
     text = value.strip()
     while pos < len(text):
         m = _GRANTEE.match(text, pos)
-        if m is None or m.end() == pos:
-            raise InvalidArgument(ArgumentName=header, ArgumentValue=value)
+        if m is None or m.end() == pos or m.group(1).lower() not in _GRANTEE_KINDS:
+            raise _format_not_recognized(header, value)
         found.append((m.group(1), m.group(2) if m.group(2) is not None else m.group(3)))
         pos = m.end()
     if not found:
-        raise InvalidArgument(ArgumentName=header, ArgumentValue=value)
+        raise _format_not_recognized(header, value)
     return found
+
+
+_GRANTEE_KINDS = frozenset({"id", "emailaddress", "uri"})
+
+
+def _format_not_recognized(header: str, value: str) -> InvalidArgument:
+    """AWS's answer to a grant header it cannot read, as observed: name and value echoed."""
+    return InvalidArgument(
+        "Argument format not recognized", ArgumentName=header, ArgumentValue=value
+    )
 
 
 def resolve_grantee(
     kind: str, ident: str, permission: Permission, resolve_id: Resolver, resolve_email: Resolver
 ) -> Grant:
     """One grant to a grantee named as a header or a body names it: ``kind`` is id,
-    emailAddress or uri (header) — the body's xsi:type maps onto the same three."""
+    emailAddress or uri (header) — the body's xsi:type maps onto the same three.
+    AWS's errors, as observed: InvalidArgument "Invalid id" / "Invalid group uri" with
+    the kind as ArgumentName, UnresolvableGrantByEmailAddress for an unknown email."""
     key = kind.lower()
     if key == "id":
         user = resolve_id(ident)
         if user is None:
-            raise InvalidArgument(
-                "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=ident
-            )
+            raise InvalidArgument("Invalid id", ArgumentName="id", ArgumentValue=ident)
         return Grant.user(Owner(*user), permission)
     if key == "emailaddress":
         user = resolve_email(ident)
@@ -295,11 +305,9 @@ def resolve_grantee(
         return Grant.user(Owner(*user), permission)
     if key == "uri":
         if ident not in GROUP_URIS:
-            raise InvalidArgument(
-                "Invalid group uri", ArgumentName="Group/URI", ArgumentValue=ident
-            )
+            raise InvalidArgument("Invalid group uri", ArgumentName="uri", ArgumentValue=ident)
         return Grant.group(ident, permission)
-    raise InvalidArgument(ArgumentName=kind, ArgumentValue=ident)
+    raise _format_not_recognized(kind, ident)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -193,11 +193,25 @@ def _grantee_type(grantee: dict[str, Any]) -> str:
 
 
 def _child(parent: dict[str, Any], name: str) -> Any:
-    """A child element by local name (xmltodict keeps namespace prefixes below the root)."""
+    """A child element by local name (xmltodict keeps namespace prefixes below the root).
+
+    A text element that carries attributes (AWS's own example writes ``<URI xmlns="">``)
+    comes out of xmltodict as {"@xmlns": ..., "#text": ...}: its text is returned."""
     for key, value in parent.items():
         if not key.startswith("@") and _local(key) == name:
-            return value
+            return _unwrap_text(value)
     return None
+
+
+def _unwrap_text(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    children = [k for k in value if not k.startswith("@")]
+    if children == ["#text"]:
+        return value["#text"]
+    if not children:
+        return ""
+    return value
 
 
 def _local(key: str) -> str:
