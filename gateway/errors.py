@@ -333,6 +333,23 @@ class SlowDown(S3Error):
     message = "Please reduce your request rate."
 
 
+# --- Bucket policies (PutBucketPolicy) ---
+
+
+class MalformedPolicy(S3Error):
+    """A bucket policy that does not parse or validate; the message says which part."""
+
+    status = 400
+    message = "Policies must be valid JSON and the first byte must be '{'"
+
+
+class PolicyTooLarge(S3Error):
+    """A bucket policy over 20 KiB (the S3 user guide: "Bucket policies are limited to 20 KB")."""
+
+    status = 400
+    message = "Policy exceeds the maximum allowed document size."
+
+
 def from_internal(exc: BaseException) -> S3Error:
     """Map an exception from meta, blockstore or objects to the S3 error a client sees.
 
