@@ -9,7 +9,7 @@ from collections import Counter
 
 from blockstore.client import HttpBlockStore
 from blockstore.cluster.placement import Layout
-from meta.access import AccessKeys
+from meta.access import AccessKeys, grants_for
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
 
@@ -46,7 +46,10 @@ async def _admin(args: argparse.Namespace) -> int:
             if previous:
                 print(f"  (previous: v{previous['version']})")
         elif args.admin_command == "key":
-            return await _keys(args, AccessKeys(kv))
+            from meta.sealing import load_master_key, master_key_path
+
+            path = master_key_path(None)
+            return await _keys(args, AccessKeys(kv, load_master_key(path) if path else None))
         elif args.admin_command == "remove-node":
             await registry.remove(args.node_id)
             print(f"removed {args.node_id}; the layout manager installs a layout without it")
@@ -57,9 +60,9 @@ async def _admin(args: argparse.Namespace) -> int:
 
 async def _keys(args: argparse.Namespace, keys: AccessKeys) -> int:
     if args.key_command == "create":
-        key = await keys.create(args.bucket)
+        key, secret = await keys.create(buckets=grants_for(args.bucket, None))
         print(f"access key: {key.access_key}")
-        print(f"secret key: {key.secret}")
+        print(f"secret key: {secret}")
         print(f"buckets:    {', '.join(key.buckets)}")
     elif args.key_command == "list":
         for key in await keys.list():

@@ -46,10 +46,19 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
     )  # fmt: skip
     s.add_argument("--log-level", default="warning")
+    _master_key_option(s)
     s.add_argument(
         "--workers", type=int, default=None,
         help="processes serving requests (default: one per core, at most 8)",
     )  # fmt: skip
+
+
+def _master_key_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--master-key-file",
+        help="the key that seals access-key secrets in the metadata (or CAIRN_MASTER_KEY_FILE; "
+        "cairn serve: default DATA/master.key, made on first start)",
+    )
 
 
 def _housekeeping_options(s: argparse.ArgumentParser) -> None:
