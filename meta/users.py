@@ -27,7 +27,7 @@ from meta.access import (
 )
 from meta.api import KV, Txn, TxnConflict
 from meta.keys import BUCKET, USER, prefix_end, user_key
-from meta.records import BucketRecord, now_ms
+from meta.records import BucketRecord, now_ms, unpack_record
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -64,9 +64,10 @@ def new_user_id() -> str:
     return secrets.token_hex(32)
 
 
-def bucket_owner(record: BucketRecord) -> str:
-    """A bucket's owner; buckets made before there were owners belong to the bootstrap user."""
-    return getattr(record, "owner", None) or BOOTSTRAP_USER_ID
+def bucket_owner(raw: bytes) -> str:
+    """A bucket record's owner ("o", as BucketRecord writes it); buckets made before there
+    were owners belong to the bootstrap user."""
+    return str(unpack_record(raw).get("o") or BOOTSTRAP_USER_ID)
 
 
 class Users:
@@ -115,8 +116,7 @@ class Users:
 
     async def owned_buckets(self, user_id: str) -> list[str]:
         rows = await self.kv.scan(BUCKET, prefix_end(BUCKET), limit=1_000_000)
-        records = (BucketRecord.from_bytes(v) for _, v in rows)
-        return [r.name for r in records if bucket_owner(r) == user_id]
+        return [BucketRecord.from_bytes(v).name for _, v in rows if bucket_owner(v) == user_id]
 
     async def delete(self, who: str) -> tuple[User, list[str]]:
         """Delete a user and its keys; returns the user and the keys deleted. A user who
