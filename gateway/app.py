@@ -26,7 +26,13 @@ from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.authz.step import Access, Authorizer
 from gateway.context import RequestContext, Services
-from gateway.errors import AccessDenied, InvalidAccessKeyId, NotModified, from_internal
+from gateway.errors import (
+    AccessDenied,
+    InvalidAccessKeyId,
+    NotModified,
+    SignatureDoesNotMatch,
+    from_internal,
+)
 from gateway.handlers import HANDLERS, preflight
 from gateway.keyring import KeyRing
 from gateway.routing import PREFLIGHT, Endpoint, resolve
@@ -142,8 +148,10 @@ async def _authenticate(
     signed = SignedRequest(method, raw_path, raw_query, headers)
     try:
         return authenticate(signed, keyring.secret_for)
-    except InvalidAccessKeyId:
-        if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
+    except (InvalidAccessKeyId, SignatureDoesNotMatch) as exc:
+        # A signature made with a key's new secret may reach us before the next refresh.
+        known_too = isinstance(exc, SignatureDoesNotMatch)
+        if not await keyring.refresh_for(_access_key_of(headers, raw_query), known_too=known_too):
             raise
         return authenticate(signed, keyring.secret_for)
 
