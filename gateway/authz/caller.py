@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.keyring import KeyRing
+
 ALL_RIGHTS = frozenset({"read", "write", "owner"})
 NO_RIGHTS: frozenset[str] = frozenset()
 
@@ -27,36 +29,9 @@ class Caller:
 ANONYMOUS = Caller(None, None, None, lambda _bucket: NO_RIGHTS)
 
 
-class _KeyRingLike:
-    """What the authorization step asks of gateway.keyring.KeyRing (the identity branch's
-    interface): identity(access key) -> Identity | None."""
-
-    def identity(self, access_key: str) -> object | None: ...
-
-
-def caller_of(keyring: object, access_key: str, bootstrap_user: str) -> Caller | None:
-    """The caller behind a signed request's key; None for a key the ring no longer has.
-
-    A key ring without users (before the identity work) knows only keys narrowed to
-    buckets: such a key acts for the bootstrap user, with every right on its buckets."""
-    identity = getattr(keyring, "identity", None)
-    if identity is not None:
-        ident = identity(access_key)
-        if ident is None:
-            return None
-        return Caller(
-            ident.user_id,
-            ident.display_name,
-            access_key,
-            ident.rights,
-            getattr(ident, "email", None),
-        )
-    allows = keyring.allows  # type: ignore[attr-defined]
-    if not allows(access_key, None):
+def caller_of(keyring: KeyRing, access_key: str) -> Caller | None:
+    """The caller behind a signed request's key; None for a key the ring no longer has."""
+    ident = keyring.identity(access_key)
+    if ident is None:
         return None
-    return Caller(
-        bootstrap_user,
-        bootstrap_user,
-        access_key,
-        lambda bucket: ALL_RIGHTS if allows(access_key, bucket) else NO_RIGHTS,
-    )
+    return Caller(ident.user_id, ident.display_name, access_key, ident.rights, ident.email)

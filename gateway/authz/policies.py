@@ -10,12 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gateway.errors import NotImplemented as NotImplementedError_
-
-try:  # the policy engine lands from its own branch; until then policies are refused
-    from gateway.authz import policy as engine
-except ImportError:  # pragma: no cover - removed once the policy branch is merged
-    engine = None  # type: ignore[assignment]
+from gateway.authz import policy as engine
 
 _parsed: dict[tuple[str, str], Any] = {}
 _MAX_CACHED = 1024
@@ -23,8 +18,6 @@ _MAX_CACHED = 1024
 
 def parse(text: str, bucket: str, user_exists: Callable[[str], bool]) -> Any:
     """Validate a policy being stored (MalformedPolicy with AWS's messages)."""
-    if engine is None:
-        raise NotImplementedError_("Bucket policies are not implemented yet.")
     return engine.parse_policy(text, bucket, user_exists)
 
 

@@ -19,6 +19,7 @@ from gateway.authz.actions import COPY_OPERATIONS, SERVICE_OPERATIONS, SOURCE_AC
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
 from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
+from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
 from gateway.objects.types import ObjectAccess
 from gateway.routing import Endpoint
@@ -43,31 +44,26 @@ class Authorizer:
     """Built once per gateway process: the key ring, the object service, the bootstrap
     user (owner of buckets and objects from before owners existed)."""
 
-    def __init__(self, keyring: object, objects: ObjectService, bootstrap_user: str) -> None:
+    def __init__(self, keyring: KeyRing, objects: ObjectService, bootstrap_user: str) -> None:
         self.keyring = keyring
         self.objects = objects
         self.bootstrap_user = bootstrap_user
 
     def display_name(self, user_id: str) -> str:
-        lookup = getattr(self.keyring, "user", None)
-        found = lookup(user_id) if lookup is not None else None
+        found = self.keyring.user(user_id)
         return found[1] if found else user_id
 
     def user(self, user_id: str) -> tuple[str, str] | None:
         """A known user (ACL grantees, policy principals)."""
-        lookup = getattr(self.keyring, "user", None)
-        if lookup is not None:
-            return lookup(user_id)
-        return (user_id, user_id) if user_id == self.bootstrap_user else None
+        return self.keyring.user(user_id)
 
     def user_by_email(self, email: str) -> tuple[str, str] | None:
-        lookup = getattr(self.keyring, "user_by_email", None)
-        return lookup(email) if lookup is not None else None
+        return self.keyring.user_by_email(email)
 
     def caller(self, access_key: str | None) -> Caller:
         if access_key is None:
             return ANONYMOUS
-        found = caller_of(self.keyring, access_key, self.bootstrap_user)
+        found = caller_of(self.keyring, access_key)
         if found is None:  # deleted since the signature was checked
             raise InvalidAccessKeyId()
         return found
