@@ -31,6 +31,7 @@ from gateway.authz.public import NO_BLOCK, PublicAccessBlock, acl_allows, policy
 from gateway.errors import AccessDenied
 from gateway.objects.types import BucketConfig, ObjectAccess
 
+LIST_BUCKET = Need("s3:ListBucket", False, "read")
 ObjectLoader = Callable[[], Awaitable[ObjectAccess | None]]
 
 
@@ -97,7 +98,31 @@ async def authorize(
         return
     if verdict == "Allow" and is_owner:
         return
+    # No such object: a caller that may list the bucket (there) learns NoSuchKey from the
+    # handler, anyone else AccessDenied, as S3 answers.
+    if (
+        need.action == "s3:GetObject"
+        and key is not None
+        and await load_object() is None
+        and _may_list(caller, bucket, {**context, "s3:prefix": [key]})
+    ):
+        return
     raise AccessDenied()
+
+
+def _may_list(caller: Caller, bucket: BucketView, context: Mapping[str, Sequence[str]]) -> bool:
+    if caller.user_id == bucket.owner.id:
+        return True
+    verdict = _policy(caller, LIST_BUCKET, bucket, None, context)
+    if verdict == "Deny":
+        return False
+    if verdict == "Allow" and policy_allow_counts(
+        bucket.pab, bucket.policy_is_public(), caller.user_id, bucket.owner.id
+    ):
+        return True
+    return bucket.acls_enabled and acl_allows(
+        bucket.pab, bucket.acl, caller.user_id, acls.Permission.READ
+    )
 
 
 def _policy(
@@ -155,9 +180,7 @@ async def _acl_allows(
     if object_permission is not None:
         obj = await load_object()
         if obj is None:
-            # No such object: a caller that may list the bucket learns NoSuchKey (the
-            # handler says it), anyone else AccessDenied, as AWS answers.
-            return acl_allows(bucket.pab, bucket.acl, caller.user_id, acls.Permission.READ)
+            return False  # authorize() asks whether the caller may list the bucket
         owner_id = obj.owner or bootstrap_user
         if owner_id == caller.user_id:
             return True

@@ -37,6 +37,18 @@ def new_bucket(access: Access, name: str, headers: Mapping[str, str]) -> BucketC
     return BucketConfig(name, owner.id, acl.to_dict() if acl else None, None, ownership, None)
 
 
+def same_bucket(existing: BucketConfig, wanted: BucketConfig, bootstrap_user: str) -> bool:
+    """Whether a repeated CreateBucket asks for the bucket that exists: the same owner and
+    the same ACL (none given is the owner's FULL_CONTROL)."""
+    owner = existing.owner or bootstrap_user
+    if owner != wanted.owner:
+        return False
+    private = acls.private(acls.Owner(owner)).to_dict()["g"]
+    have = (existing.acl or {}).get("g", private)
+    want = (wanted.acl or {}).get("g", private)
+    return sorted(tuple(g[:3]) for g in have) == sorted(tuple(g[:3]) for g in want)
+
+
 def new_object(access: Access, headers: Mapping[str, str], attrs: ObjectAttrs) -> ObjectAttrs:
     """``attrs`` with the new version's owner and ACL set."""
     bucket = access.bucket

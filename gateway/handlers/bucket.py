@@ -7,7 +7,7 @@ import re
 
 from starlette.responses import Response
 
-from gateway.authz.writes import new_bucket
+from gateway.authz.writes import new_bucket, same_bucket
 from gateway.context import RequestContext
 from gateway.errors import (
     BucketAlreadyExists,
@@ -49,11 +49,12 @@ async def create_bucket(ctx: RequestContext) -> Response:
     config = new_bucket(ctx.access, ctx.bucket, ctx.headers)
     existing = await ctx.services.buckets.create(ctx.bucket, region, config.owner, config)
     if existing is not None:
-        if (existing or ctx.services.owner_id) != config.owner:
+        if not same_bucket(existing, config, ctx.services.owner_id):
             raise BucketAlreadyExists(BucketName=ctx.bucket)
         if ctx.services.region != LEGACY_REGION:
             raise BucketAlreadyOwnedByYou(BucketName=ctx.bucket)
-    # us-east-1 answers a repeated CreateBucket by its owner with 200 and changes nothing.
+    # us-east-1 answers a repeated CreateBucket by its owner with 200 and changes nothing,
+    # unless it asks for another ACL than the bucket has (BucketAlreadyExists, as S3).
     return Response(headers={"location": "/" + ctx.bucket})
 
 

@@ -22,15 +22,15 @@ class Buckets:
 
     async def create(
         self, name: str, region: str, owner: str = "", config: BucketConfig | None = None
-    ) -> str | None:
-        """Create the bucket; None when created, else the owner of the bucket that exists
-        already (the caller decides whether that is an error: us-east-1 answers 200 to
-        its owner, other regions 409, another owner BucketAlreadyExists)."""
+    ) -> BucketConfig | None:
+        """Create the bucket; None when created, else the configuration of the bucket that
+        exists already (the caller decides whether that is an error: us-east-1 answers
+        200 to its owner, other regions 409, another owner BucketAlreadyExists)."""
         try:
             await self.meta.create_bucket(name, region, owner, _stored(config))
         except BucketExists:
             rec = await self.meta.get_bucket(name)
-            return rec.owner if rec is not None else owner
+            return _config(rec) if rec is not None else BucketConfig(name, owner)
         return None
 
     async def config(self, name: str) -> BucketConfig | None:
