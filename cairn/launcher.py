@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 
 from cairn.serve import load_credentials
+from meta.sealing import ENV_VAR as MASTER_KEY_ENV
+from meta.sealing import ensure_master_key
 
 _handed_out: set[int] = set()
 
@@ -181,14 +183,20 @@ def _start_meta_services(run: _Processes, args: argparse.Namespace, shared: list
 
 def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]) -> list[str]:
     state = [["--state", str(run.data / f"gateway-{i}")] for i in range(args.gateways)]
+    # On the command line too, so that a gateway restarted with it needs no environment.
+    shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
     return [run.start("gateway", i, [*shared, *state[i]], "/") for i in range(args.gateways)]
 
 
 def _child_env(data: Path) -> tuple[dict[str, str], str, str]:
-    """The children's environment (cluster secret, bootstrap key pair) and that pair."""
+    """The children's environment (cluster secret, bootstrap key pair, the master key's
+    file: DATA/master.key, made on first start) and that pair."""
     access, secret_key = load_credentials(data)
+    master = str(data / "master.key")
+    ensure_master_key(master)
     env = {
         **os.environ,
+        MASTER_KEY_ENV: master,
         "CAIRN_CLUSTER_SECRET": _cluster_secret(data),
         "CAIRN_ACCESS_KEY": access,
         "CAIRN_SECRET_KEY": secret_key,

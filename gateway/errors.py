@@ -41,9 +41,21 @@ class InternalError(S3Error):
     status = 500
 
 
+class AccessControlListNotSupported(S3Error):
+    """An ACL on a bucket whose ObjectOwnership is BucketOwnerEnforced (ACLs disabled)."""
+
+    status = 400
+    message = "The bucket does not allow ACLs"
+
+
 class AccessDenied(S3Error):
     status = 403
     message = "Access Denied"
+
+
+class AmbiguousGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided is associated with more than one account."
 
 
 class AuthorizationHeaderMalformed(S3Error):
@@ -106,6 +118,11 @@ class InvalidArgument(S3Error):
     message = "Invalid Argument"
 
 
+class InvalidBucketAclWithObjectOwnership(S3Error):
+    status = 400
+    message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
 class InvalidBucketName(S3Error):
     status = 400
     message = "The specified bucket is not valid."
@@ -152,6 +169,13 @@ class InvalidLocationConstraint(S3Error):
 class KeyTooLongError(S3Error):
     status = 400
     message = "Your key is too long"
+
+
+class MalformedACLError(S3Error):
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
 
 
 class MalformedXML(S3Error):
@@ -203,9 +227,19 @@ class NoSuchBucket(S3Error):
     message = "The specified bucket does not exist"
 
 
+class NoSuchBucketPolicy(S3Error):
+    status = 404
+    message = "The bucket policy does not exist"
+
+
 class NoSuchKey(S3Error):
     status = 404
     message = "The specified key does not exist."
+
+
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    status = 404
+    message = "The public access block configuration was not found"
 
 
 class NoSuchUpload(S3Error):
@@ -231,6 +265,11 @@ class NotModified(S3Error):
 
     status = 304
     message = "Not Modified"
+
+
+class OwnershipControlsNotFoundError(S3Error):
+    status = 404
+    message = "The bucket ownership controls were not found"
 
 
 class PreconditionFailed(S3Error):
@@ -269,6 +308,16 @@ class SignatureDoesNotMatch(S3Error):
     )
 
 
+class UnexpectedContent(S3Error):
+    status = 400
+    message = "This request does not support content"
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided does not match any account on record."
+
+
 class XAmzContentSHA256Mismatch(S3Error):
     status = 400
     message = "The provided 'x-amz-content-sha256' header does not match what was computed."
@@ -282,6 +331,23 @@ class InvalidObjectState(S3Error):
 class SlowDown(S3Error):
     status = 503
     message = "Please reduce your request rate."
+
+
+# --- Bucket policies (PutBucketPolicy) ---
+
+
+class MalformedPolicy(S3Error):
+    """A bucket policy that does not parse or validate; the message says which part."""
+
+    status = 400
+    message = "Policies must be valid JSON and the first byte must be '{'"
+
+
+class PolicyTooLarge(S3Error):
+    """A bucket policy over 20 KiB (the S3 user guide: "Bucket policies are limited to 20 KB")."""
+
+    status = 400
+    message = "Policy exceeds the maximum allowed document size."
 
 
 def from_internal(exc: BaseException) -> S3Error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.handlers import (
+    access,
     bucket,
     copy,
     listing,
@@ -38,4 +39,18 @@ HANDLERS = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "GetBucketAcl": access.get_bucket_acl,
+    "PutBucketAcl": access.put_bucket_acl,
+    "GetObjectAcl": access.get_object_acl,
+    "PutObjectAcl": access.put_object_acl,
+    "GetBucketPolicy": access.get_bucket_policy,
+    "PutBucketPolicy": access.put_bucket_policy,
+    "DeleteBucketPolicy": access.delete_bucket_policy,
+    "GetBucketPolicyStatus": access.get_bucket_policy_status,
+    "GetBucketOwnershipControls": access.get_bucket_ownership_controls,
+    "PutBucketOwnershipControls": access.put_bucket_ownership_controls,
+    "DeleteBucketOwnershipControls": access.delete_bucket_ownership_controls,
+    "GetPublicAccessBlock": access.get_public_access_block,
+    "PutPublicAccessBlock": access.put_public_access_block,
+    "DeletePublicAccessBlock": access.delete_public_access_block,
 }
