@@ -365,17 +365,20 @@ async def read_upload(
     content_type: str,
     bucket: str,
     secret_for: Callable[[str], str | None],
-    refresh_for: Callable[[str], Awaitable[bool]],
+    refresh_for: Callable[..., Awaitable[bool]],
 ) -> PostUpload:
     """Read a POST form's fields (the file stays unread), authenticate it and check it
-    against its policy. An unknown key may have just been created: the key ring looks
-    again once (``refresh_for``) before the form is refused."""
+    against its policy. An unknown key may have just been created, a known one just
+    rotated: the key ring looks again once (``refresh_for(key, known_too=...)``, as for
+    header auth) before the form is refused."""
     form = await read_fields(stream, content_type)
     fields = form.values()
     try:
         checked = authenticate_form(fields, secret_for)
-    except InvalidAccessKeyId as exc:
-        if not await refresh_for(exc.extra.get("AWSAccessKeyId", "")):
+    except (InvalidAccessKeyId, SignatureDoesNotMatch) as exc:
+        # A form signed with a key's new secret may reach us before the next refresh.
+        known_too = isinstance(exc, SignatureDoesNotMatch)
+        if not await refresh_for(exc.extra.get("AWSAccessKeyId", ""), known_too=known_too):
             raise
         checked = authenticate_form(fields, secret_for)
     if "key" not in fields:

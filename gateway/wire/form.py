@@ -312,16 +312,15 @@ def tagging_query(document: str) -> str:
 
 
 def post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
-    """The 201 answer's body (success_action_status=201)."""
-    return xml.document(
-        "PostResponse",
-        [
-            xml.el("Location", location),
-            xml.el("Bucket", bucket),
-            xml.el("Key", key),
-            xml.el("ETag", etag),
-        ],
-    )
+    """The 201 answer's body (success_action_status=201). S3 sends it without the S3
+    namespace, unlike its other documents, and clients look its elements up bare."""
+    children = [
+        xml.el("Location", location),
+        xml.el("Bucket", bucket),
+        xml.el("Key", key),
+        xml.el("ETag", etag),
+    ]
+    return (xml.DECLARATION + "<PostResponse>" + "".join(children) + "</PostResponse>").encode()
 
 
 def redirect_location(url: str, bucket: str, key: str, etag: str) -> str:

@@ -20,13 +20,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
+from tests.integration.authz_util import new_user, policy_for
 from tests.integration.helpers import md5_b64, quoted_etag, unique
 from tests.integration.test_large import RssMonitor
+from tests.server import CairnServer
 
 MiB = 1024 * 1024
 SOON = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -135,12 +139,11 @@ def test_key_from_filename_and_201_answer(server, s3, s3v4, bucket) -> None:
     )
     assert resp.status_code == 201, resp.text
     root = ET.fromstring(resp.content)
-    ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
-    assert root.tag.endswith("PostResponse")
-    assert root.findtext("s3:Bucket", namespaces=ns) == bucket
-    assert root.findtext("s3:Key", namespaces=ns) == prefix + "/photo 1.jpg"
-    assert root.findtext("s3:ETag", namespaces=ns) == quoted_etag(b"jpeg bytes")
-    location = root.findtext("s3:Location", namespaces=ns) or ""
+    assert root.tag == "PostResponse"  # no namespace, as S3 sends it
+    assert root.findtext("Bucket") == bucket
+    assert root.findtext("Key") == prefix + "/photo 1.jpg"
+    assert root.findtext("ETag") == quoted_etag(b"jpeg bytes")
+    location = root.findtext("Location") or ""
     assert location.endswith(f"/{bucket}/{prefix}/photo%201.jpg")
     body = s3.get_object(Bucket=bucket, Key=prefix + "/photo 1.jpg")["Body"].read()
     assert body == b"jpeg bytes"
@@ -459,3 +462,87 @@ def test_empty_key_and_tagging_and_acl_fields(server, s3, s3v4, bucket) -> None:
     )
     resp = post(server, bucket, fields, b"x")
     assert (resp.status_code, error_of(resp)[0]) == (400, "MalformedXML")
+
+
+# --- authorization: a form upload is decided as a PutObject of its key --------------------
+
+
+@pytest.fixture(scope="module")
+def two_users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """A server of its own with a second user: (server, A's client, B's client, B)."""
+    srv = CairnServer(tmp_path_factory.mktemp("post-authz") / "data").start()
+    try:
+        b = new_user(srv, "post-b")
+        v4 = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+        ca = boto3.client(
+            "s3",
+            endpoint_url=srv.endpoint,
+            aws_access_key_id=srv.access_key,
+            aws_secret_access_key=srv.secret_key,
+            region_name="us-east-1",
+            config=v4,
+        )
+        cb = boto3.client(
+            "s3",
+            endpoint_url=srv.endpoint,
+            aws_access_key_id=b.access_key,
+            aws_secret_access_key=b.secret_key,
+            region_name="us-east-1",
+            config=v4,
+        )
+        cb.list_buckets()  # B's first request: the key ring knows B now
+        yield srv, ca, cb, b
+    finally:
+        srv.stop()
+
+
+def test_b_form_is_refused_on_a_bucket_without_a_grant_and_served_with_one(two_users) -> None:
+    srv, ca, cb, b = two_users
+    bucket, key = unique("a-post"), unique("from-b")
+    ca.create_bucket(Bucket=bucket)
+    resp = post(srv, bucket, presigned(cb, bucket, key), b"from b")
+    assert (resp.status_code, error_of(resp)[0]) == (403, "AccessDenied")
+    assert absent(ca, bucket, key)
+
+    grant = policy_for(b.user_id, ["s3:PutObject"], [f"arn:aws:s3:::{bucket}/uploads/*"])
+    ca.put_bucket_policy(Bucket=bucket, Policy=grant)
+    resp = post(srv, bucket, presigned(cb, bucket, key), b"from b")
+    assert (resp.status_code, error_of(resp)[0]) == (403, "AccessDenied")  # outside uploads/
+    resp = post(srv, bucket, presigned(cb, bucket, "uploads/" + key), b"from b")
+    assert resp.status_code == 204, resp.text
+    # B wrote it: B owns it (its ACL is B's alone, as a PutObject by B would make it).
+    assert cb.get_object(Bucket=bucket, Key="uploads/" + key)["Body"].read() == b"from b"
+
+
+def test_acl_field_is_seen_by_the_bucket_policy_and_stored(two_users) -> None:
+    """A policy condition on s3:x-amz-acl reads the form's ``acl`` field, and the ACL it
+    names is the new object's: public-read lets an anonymous reader GET it."""
+    srv, ca, cb, b = two_users
+    bucket, key = unique("a-acl"), unique("k")
+    ca.create_bucket(Bucket=bucket)
+    document = json.loads(policy_for(b.user_id, ["s3:PutObject"], [f"arn:aws:s3:::{bucket}/*"]))
+    document["Statement"][0]["Condition"] = {"StringEquals": {"s3:x-amz-acl": "public-read"}}
+    ca.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+
+    resp = post(srv, bucket, presigned(cb, bucket, key), b"no acl")
+    assert (resp.status_code, error_of(resp)[0]) == (403, "AccessDenied")
+    fields = presigned(
+        cb, bucket, key, Fields={"acl": "public-read"}, Conditions=[{"acl": "public-read"}]
+    )
+    resp = post(srv, bucket, fields, b"public")
+    assert resp.status_code == 204, resp.text
+    anonymous = requests.get(f"{srv.endpoint}/{bucket}/{key}", timeout=60)
+    assert (anonymous.status_code, anonymous.content) == (200, b"public")
+
+
+def test_anonymous_form_needs_a_bucket_that_lets_anyone_write(two_users) -> None:
+    srv, ca, _, _ = two_users
+    private, public, key = unique("private"), unique("public"), unique("anon")
+    ca.create_bucket(Bucket=private)
+    ca.create_bucket(Bucket=public, ACL="public-read-write")
+    form = {"key": (None, key), "file": ("f", b"anonymous bytes")}
+    resp = requests.post(f"{srv.endpoint}/{private}", files=form, timeout=60)
+    assert (resp.status_code, error_of(resp)[0]) == (403, "AccessDenied")
+    resp = requests.post(f"{srv.endpoint}/{public}", files=form, timeout=60)
+    assert resp.status_code == 204, resp.text
+    assert ca.get_object(Bucket=public, Key=key)["Body"].read() == b"anonymous bytes"
