@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import metrics
+from gateway.auth import post_policy
 from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.authz.step import Access, Authorizer
@@ -34,6 +35,7 @@ from gateway.errors import (
     from_internal,
 )
 from gateway.handlers import HANDLERS, preflight
+from gateway.handlers.post_object import put_headers
 from gateway.keyring import KeyRing
 from gateway.routing import PREFLIGHT, Endpoint, resolve
 from gateway.wire.error import error_document
@@ -108,12 +110,17 @@ async def _handle(
         operation = endpoint.op
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             raise preflight.refusal(endpoint.key, headers)
-        signed = _is_signed(headers, raw_query)
-        auth = (
-            await _authenticate(keyring, request.method, raw_path, raw_query, headers)
-            if signed
-            else ANONYMOUS_AUTH
-        )
+        if endpoint.op == "PostObject":  # a browser form: its credentials are form fields
+            endpoint, headers, auth, signed = await _authenticate_post(
+                request, endpoint, headers, keyring
+            )
+        else:
+            signed = _is_signed(headers, raw_query)
+            auth = (
+                await _authenticate(keyring, request.method, raw_path, raw_query, headers)
+                if signed
+                else ANONYMOUS_AUTH
+            )
         # The one authorization step: no handler decides access (gateway/authz/).
         access = await authorizer.authorize(
             endpoint,
@@ -154,6 +161,30 @@ async def _authenticate(
         if not await keyring.refresh_for(_access_key_of(headers, raw_query), known_too=known_too):
             raise
         return authenticate(signed, keyring.secret_for)
+
+
+async def _authenticate_post(
+    request: Request, endpoint: Endpoint, headers: dict[str, str], keyring: KeyRing
+) -> tuple[Endpoint, dict[str, str], AuthResult, bool]:
+    """PostObject: the form is read up to its file (which stays unread, for the handler)
+    and its signed policy checked. Authorization then sees the upload as a PutObject: the
+    endpoint names the form's key, and the form's fields stand where PutObject's headers
+    would (x-amz-acl from ``acl``, ...). A form without a policy is anonymous. Returns
+    (endpoint, headers, auth, signed)."""
+    assert endpoint.bucket is not None
+    upload = await post_policy.read_upload(
+        request.stream(),
+        headers.get("content-type", ""),
+        endpoint.bucket,
+        keyring.secret_for,
+        keyring.refresh_for,
+    )
+    request.state.post_upload = upload  # for gateway/handlers/post_object.py
+    endpoint = Endpoint(endpoint.op, endpoint.bucket, upload.key, endpoint.query)
+    headers = {**headers, **put_headers(upload.fields)}
+    if upload.auth is None:
+        return endpoint, headers, ANONYMOUS_AUTH, False
+    return endpoint, headers, upload.auth, True
 
 
 def _error_response(

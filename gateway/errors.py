@@ -387,3 +387,28 @@ def from_internal(exc: BaseException) -> S3Error:
                 return NoSuchUpload(UploadId=str(exc))
             return err()
     return InternalError()
+
+
+# --- browser uploads (PostObject, gateway/wire/form.py and gateway/auth/post_policy.py) ---
+
+
+class InvalidPolicyDocument(S3Error):
+    status = 400
+    message = (
+        "The content of the form does not meet the conditions specified in the policy document."
+    )
+
+
+class MalformedPOSTRequest(S3Error):
+    status = 400
+    message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class MaxPostPreDataLengthExceeded(S3Error):
+    status = 400
+    message = "Your POST request fields preceding the upload file were too large."
+
+
+class InvalidTag(S3Error):
+    status = 400
+    message = "The tag provided was not a valid tag."

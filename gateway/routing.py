@@ -38,6 +38,7 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "uploads"): "ListMultipartUploads",
     ("GET", True, False, ""): "ListObjects",
     ("POST", True, False, "delete"): "DeleteObjects",
+    ("POST", True, False, ""): "PostObject",  # an HTML form upload (gateway/auth/post_policy.py)
     ("PUT", True, True, "uploadId"): "UploadPart",
     ("PUT", True, True, ""): "PutObject",
     ("GET", True, True, "uploadId"): "ListParts",

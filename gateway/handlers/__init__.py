@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from gateway.handlers import access, bucket, copy, listing, multi_delete, multipart, object, service
+from gateway.handlers import (
+    access,
+    bucket,
+    copy,
+    listing,
+    multi_delete,
+    multipart,
+    object,
+    post_object,
+    service,
+)
 
 HANDLERS = {
     "ListBuckets": service.list_buckets,
@@ -16,6 +26,7 @@ HANDLERS = {
     "ListObjectVersions": listing.list_object_versions,
     "DeleteObjects": multi_delete.delete_objects,
     "PutObject": object.put_object,
+    "PostObject": post_object.post_object,
     "GetObject": object.get_object,
     "HeadObject": object.head_object,
     "GetObjectTorrent": object.get_object_torrent,
