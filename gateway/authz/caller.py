@@ -20,6 +20,10 @@ class Caller:
     # buckets only); an anonymous caller holds none and is served only through grants.
     rights: Callable[[str], frozenset[str]]
     email: str | None = None
+    # Whether the key names this bucket itself (`cairn admin key create/allow --bucket B`):
+    # then its rights there are the administrator's grant, whoever owns the bucket
+    # (Garage's model); rights the key holds on every bucket ("*") only bound it.
+    names: Callable[[str], bool] = lambda _bucket: False
 
     @property
     def anonymous(self) -> bool:
@@ -34,4 +38,12 @@ def caller_of(keyring: KeyRing, access_key: str) -> Caller | None:
     ident = keyring.identity(access_key)
     if ident is None:
         return None
-    return Caller(ident.user_id, ident.display_name, access_key, ident.rights, ident.email)
+    named = ident.buckets
+    return Caller(
+        ident.user_id,
+        ident.display_name,
+        access_key,
+        ident.rights,
+        ident.email,
+        lambda bucket: bucket in named,
+    )

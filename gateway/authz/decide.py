@@ -9,6 +9,8 @@ The order, as AWS evaluates within one account and across accounts:
    owner) on this bucket, whoever owns it; an anonymous caller holds no key right.
 2. An explicit Deny of the bucket policy wins (except for the bucket owner's own
    Get/Put/DeleteBucketPolicy, so a lock-out can be undone).
+   A key that names this bucket itself was given its rights there by the administrator
+   (`cairn admin key ... --bucket B --read`): that is a grant, whoever owns the bucket.
 3. The bucket owner may do anything in its bucket; reads of an object that another user
    owns (ACLs enabled) need that object's ACL, as on AWS.
 4. Anyone else needs an Allow of the policy (unless RestrictPublicBuckets sets a public
@@ -87,6 +89,8 @@ async def authorize(
     is_owner = caller.user_id == bucket.owner.id
     if verdict == "Deny" and not (is_owner and need.action in OWNER_ALWAYS):
         raise AccessDenied()
+    if caller.names(bucket.name):
+        return  # the administrator's grant to this key (it holds the right: step 1)
     if is_owner:
         if await _owner_may(caller, need, bucket, load_object, bootstrap_user):
             return

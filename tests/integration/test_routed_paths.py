@@ -99,8 +99,8 @@ def test_delete_object_with_a_bucket_subresource_deletes_nothing(server, s3, buc
 @pytest.mark.parametrize(
     ("method", "key", "sub"),
     [
-        ("GET", None, "acl"),
-        ("PUT", None, "policy"),
+        ("GET", None, "website"),
+        ("PUT", None, "encryption"),
         ("DELETE", None, "cors"),
         ("GET", None, "lifecycle"),
         ("PUT", "k", "tagging"),
