@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import struct
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.clients.clients_util import require_binary
 from tests.conftest import make_client
 from tests.integration.authz_util import new_user, policy_for
 from tests.integration.helpers import md5_b64, quoted_etag, unique
@@ -546,3 +548,24 @@ def test_anonymous_form_needs_a_bucket_that_lets_anyone_write(two_users) -> None
     resp = requests.post(f"{srv.endpoint}/{public}", files=form, timeout=60)
     assert resp.status_code == 204, resp.text
     assert ca.get_object(Bucket=public, Key=key)["Body"].read() == b"anonymous bytes"
+
+
+def test_curl_form_with_expect_100_continue(server, s3, s3v4, bucket, tmp_path) -> None:
+    """curl -F, as a script would post a form: over 1 MiB it sends Expect: 100-continue
+    and waits for the server to ask for the body, which the form reader does."""
+    curl = require_binary("curl")
+    path = tmp_path / "photo.bin"
+    path.write_bytes(os.urandom(3 * MiB + 17))
+    prefix = unique("curl")
+    fields = presigned(
+        s3v4, bucket, prefix + "/${filename}", Conditions=[["starts-with", "$key", prefix + "/"]]
+    )
+    args = [curl, "-sS", "-v", "-o", "/dev/null", "-w", "%{http_code}"]
+    for name, value in fields.items():
+        args += ["--form-string", f"{name}={value}"]
+    args += ["-F", f"file=@{path}", url_of(server, bucket)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.stdout == "204", done.stderr
+    assert "Expect: 100-continue" in done.stderr
+    got = s3.get_object(Bucket=bucket, Key=prefix + "/photo.bin")["Body"].read()
+    assert got == path.read_bytes()
