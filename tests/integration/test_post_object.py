@@ -569,3 +569,33 @@ def test_curl_form_with_expect_100_continue(server, s3, s3v4, bucket, tmp_path) 
     assert "Expect: 100-continue" in done.stderr
     got = s3.get_object(Bucket=bucket, Key=prefix + "/photo.bin")["Body"].read()
     assert got == path.read_bytes()
+
+
+def test_virtual_host_style_form(tmp_path) -> None:
+    """POST http://BUCKET.DOMAIN/ is the same upload (no DNS here: the form goes to
+    127.0.0.1 with the Host a browser would send)."""
+    srv = CairnServer(tmp_path / "data", extra_args=["--domain", "s3.example"]).start()
+    try:
+        make_client(srv).create_bucket(Bucket="vforms")
+        v4 = make_client(srv, signature_version="s3v4")
+        fields = presigned(
+            v4,
+            "vforms",
+            "v/k.txt",
+            Fields={"success_action_status": "201"},
+            Conditions=[{"success_action_status": "201"}],
+        )
+        host = f"vforms.s3.example:{srv.port}"
+        resp = requests.post(
+            f"http://127.0.0.1:{srv.port}/",
+            headers={"Host": host},
+            data=fields,
+            files={"file": ("k.txt", b"virtual form")},
+            timeout=60,
+        )
+        assert resp.status_code == 201, resp.text
+        assert ET.fromstring(resp.content).findtext("Location") == f"http://{host}/v/k.txt"
+        got = make_client(srv).get_object(Bucket="vforms", Key="v/k.txt")["Body"].read()
+        assert got == b"virtual form"
+    finally:
+        srv.stop()
