@@ -1,76 +1,308 @@
-"""`cairn admin`: look at and change the cluster through its metadata."""
+"""`cairn admin`: look at and change the cluster through its metadata.
+
+The metadata is named by ``--meta`` (``lmdb:DIR`` or ``etcd://...``) or by ``--data DIR``,
+the data directory of a `cairn serve` (its embedded metadata in DIR/meta and its master key
+in DIR/master.key; LMDB lets this process open it while the server runs). Every command
+prints text for people, or with ``--json`` one JSON document for scripts; an error prints a
+message (and with ``--json`` also ``{"error": ...}``) and exits 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import sys
 from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import lmdb
 
 from blockstore.client import HttpBlockStore
 from blockstore.cluster.placement import Layout
-from meta.access import AccessKeys
+from meta.access import (
+    BOOTSTRAP_USER_ID,
+    AccessError,
+    AccessKey,
+    AccessKeys,
+    grants_for,
+    summarize,
+)
+from meta.api import KV, MetaError
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
+from meta.sealing import MasterKey, MasterKeyError, ensure_master_key, load_master_key
+from meta.sealing import master_key_path as configured_master_key
+from meta.users import User, Users
+
+
+class AdminError(Exception):
+    """A request the operator must change: printed as it is, exit status 1."""
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False) or getattr(args, "json_all", False))
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if _wants_json(args) else text)
+
+
+# ---------------------------------------------------------------------------------------
+# Where the metadata and the master key are
+
+
+def _meta_spec(args: argparse.Namespace) -> str:
+    if args.meta:
+        return str(args.meta)
+    data = Path(args.data)
+    if not (data / "meta").is_dir():
+        raise AdminError(f"{data} is not a cairn serve data directory (it has no meta/)")
+    return f"lmdb:{data.resolve() / 'meta'}"
+
+
+def _master_key(args: argparse.Namespace) -> MasterKey:
+    """--master-key-file, $CAIRN_MASTER_KEY_FILE, else --data DIR's master.key (made there
+    if the server has not started yet, as `cairn serve` would)."""
+    path = configured_master_key(args.master_key_file)
+    if path is not None:
+        return load_master_key(path)
+    if args.data:
+        return ensure_master_key(Path(args.data) / "master.key")
+    raise AdminError(
+        "making or rotating a key needs the master key: give --master-key-file FILE (or set "
+        "CAIRN_MASTER_KEY_FILE), or --data DIR of a cairn serve"
+    )
+
+
+def _needs_master(args: argparse.Namespace) -> bool:
+    return (args.admin_command, getattr(args, "user_command", None)) == ("user", "create") or (
+        args.admin_command == "key" and args.key_command in ("create", "rotate")
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Nodes and layout
+
+
+async def _nodes(args: argparse.Namespace, registry: NodeRegistry) -> int:
+    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET", "")
+    live = await registry.live()
+    rows, lines = [], []
+    for rec in await registry.nodes():
+        client = HttpBlockStore(rec.url, secret)
+        up = await client.health()
+        await client.close()
+        rows.append(
+            {"node_id": rec.node_id, "url": rec.url, "zone": rec.zone, "used": rec.used,
+             "capacity": rec.capacity, "up": up, "lease_alive": rec.node_id in live}
+        )  # fmt: skip
+        lines.append(
+            f"{rec.node_id}  {rec.url}  zone={rec.zone or '-'}  "
+            f"used={rec.used / 2**30:.2f}/{rec.capacity / 2**30:.1f} GiB  "
+            f"{'up' if up else 'DOWN'}  "
+            f"{'lease alive' if rec.node_id in live else 'lease EXPIRED'}"
+        )
+    _emit(args, rows, "\n".join(lines))
+    return 0
+
+
+async def _layout(args: argparse.Namespace, registry: NodeRegistry) -> int:
+    current, previous, _ = await registry.layout()
+    if current is None:
+        _emit(args, {"layout": None}, "no layout yet")
+        return 0
+    layout = Layout.from_dict(current)
+    counts = Counter(n for a in layout.assignments for n in a)
+    lines = [f"layout v{layout.version}, R={layout.replicas}, {len(layout.assignments)} partitions"]
+    lines += [f"  {node}: {n} partitions" for node, n in sorted(counts.items())]
+    if previous:
+        lines.append(f"  (previous: v{previous['version']})")
+    data = {
+        "version": layout.version,
+        "replicas": layout.replicas,
+        "partitions": len(layout.assignments),
+        "nodes": dict(sorted(counts.items())),
+        "previous_version": previous["version"] if previous else None,
+    }
+    _emit(args, data, "\n".join(lines))
+    return 0
+
+
+async def _remove_node(args: argparse.Namespace, registry: NodeRegistry) -> int:
+    await registry.remove(args.node_id)
+    _emit(
+        args,
+        {"removed": args.node_id},
+        f"removed {args.node_id}; the layout manager installs a layout without it",
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Users and keys
+
+
+def _key_json(key: AccessKey, users: dict[str, User]) -> dict[str, Any]:
+    user = users.get(key.user_id)
+    return {
+        "access_key": key.access_key,
+        "user_id": key.user_id,
+        "display_name": user.display_name if user else None,
+        "buckets": key.buckets,
+        "bootstrap": key.bootstrap,
+    }
+
+
+def _key_line(key: AccessKey, users: dict[str, User]) -> str:
+    user = users.get(key.user_id)
+    name = user.display_name if user else f"{key.user_id} (deleted)"
+    tail = "  (bootstrap key, from the gateways' environment)" if key.bootstrap else ""
+    return f"{key.access_key}  buckets={summarize(key.buckets)}  user={name}{tail}"
+
+
+def _created_text(user: User, key: AccessKey, secret: str) -> str:
+    return "\n".join(
+        [
+            f"user:       {user.display_name}",
+            f"user id:    {user.user_id}",
+            f"access key: {key.access_key}",
+            f"secret key: {secret}",
+            f"buckets:    {summarize(key.buckets)}",
+        ]
+    )
+
+
+def _created_json(user: User, key: AccessKey, secret: str) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "display_name": user.display_name,
+        "email": user.email,
+        "access_key": key.access_key,
+        "secret_key": secret,
+        "buckets": key.buckets,
+    }
+
+
+async def _user_named(users: Users, who: str | None) -> User:
+    """--user NAME (or id); none: the bootstrap user, whose keys all were before users."""
+    user = await users.find(who or BOOTSTRAP_USER_ID)
+    if user is None:
+        raise AdminError(f"no such user: {who}")
+    return user
+
+
+async def _user_cmd(args: argparse.Namespace, users: Users) -> int:
+    if args.user_command == "create":
+        user = await users.create(args.name, args.email)
+        key, secret = await users.create_key(user)
+        _emit(args, _created_json(user, key, secret), _created_text(user, key, secret))
+    elif args.user_command == "list":
+        keys = await users.keys.list()
+        rows, lines = [], []
+        for u in sorted(await users.list(), key=lambda u: (not u.bootstrap, u.display_name)):
+            own = [k.access_key for k in keys if k.user_id == u.user_id]
+            rows.append(
+                {"user_id": u.user_id, "display_name": u.display_name, "email": u.email,
+                 "bootstrap": u.bootstrap, "access_keys": own}
+            )  # fmt: skip
+            tag = "  (bootstrap user)" if u.bootstrap else ""
+            lines.append(
+                f"{u.display_name}  id={u.user_id}  email={u.email or '-'}  keys={len(own)}{tag}"
+            )
+        _emit(args, rows, "\n".join(lines))
+    elif args.user_command == "delete":
+        user, gone = await users.delete(args.name)
+        _emit(
+            args,
+            {"deleted": user.display_name, "user_id": user.user_id, "access_keys_deleted": gone},
+            f"deleted user {user.display_name} and {len(gone)} key(s)",
+        )
+    return 0
+
+
+def _rights_of(args: argparse.Namespace) -> list[str] | None:
+    chosen = [r for r in ("read", "write", "owner") if getattr(args, r, False)]
+    return chosen or None
+
+
+async def _key_cmd(args: argparse.Namespace, users: Users) -> int:
+    keys = users.keys
+    by_id = {u.user_id: u for u in await users.list()}
+    if args.key_command == "create":
+        user = await _user_named(users, args.user)
+        if args.bucket is None and _rights_of(args):
+            raise AdminError("--read/--write/--owner narrow a key on a bucket: give --bucket")
+        key, secret = await users.create_key(user, grants_for(args.bucket, _rights_of(args)))
+        _emit(args, _created_json(user, key, secret), _created_text(user, key, secret))
+    elif args.key_command in ("allow", "deny"):
+        change = keys.allow if args.key_command == "allow" else keys.deny
+        key = None
+        for bucket in args.bucket:
+            key = await change(args.access_key, bucket, _rights_of(args))
+        assert key is not None  # --bucket is required
+        _emit(args, _key_json(key, by_id), _key_line(key, by_id))
+    elif args.key_command == "rotate":
+        key, secret = await keys.rotate(args.access_key)
+        _emit(
+            args,
+            {"access_key": key.access_key, "secret_key": secret, "user_id": key.user_id},
+            f"access key: {key.access_key}\nsecret key: {secret}",
+        )
+    elif args.key_command == "list":
+        listed = await keys.list()
+        if args.user:
+            owner = await _user_named(users, args.user)
+            listed = [k for k in listed if k.user_id == owner.user_id]
+        _emit(
+            args,
+            [_key_json(k, by_id) for k in listed],
+            "\n".join(_key_line(k, by_id) for k in listed),
+        )
+    elif args.key_command == "delete":
+        if not await keys.delete(args.access_key):
+            raise AdminError(f"no such key: {args.access_key}")
+        _emit(args, {"deleted": args.access_key}, f"deleted {args.access_key}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+
+
+async def _run(args: argparse.Namespace, kv: KV) -> int:
+    registry = NodeRegistry(kv)
+    if args.admin_command == "nodes":
+        return await _nodes(args, registry)
+    if args.admin_command == "layout":
+        return await _layout(args, registry)
+    if args.admin_command == "remove-node":
+        return await _remove_node(args, registry)
+    master = _master_key(args) if _needs_master(args) else None
+    users = Users(kv, AccessKeys(kv, master))
+    await users.record_bootstrap("")  # before any gateway started: its name is taken
+    if args.admin_command == "user":
+        return await _user_cmd(args, users)
+    return await _key_cmd(args, users)
 
 
 async def _admin(args: argparse.Namespace) -> int:
-    kv = open_kv(args.meta)
-    registry = NodeRegistry(kv)
+    kv = open_kv(_meta_spec(args))
     try:
-        if args.admin_command == "nodes":
-            secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET", "")
-            live = await registry.live()
-            for rec in await registry.nodes():
-                client = HttpBlockStore(rec.url, secret)
-                up = await client.health()
-                await client.close()
-                print(
-                    f"{rec.node_id}  {rec.url}  zone={rec.zone or '-'}  "
-                    f"used={rec.used / 2**30:.2f}/{rec.capacity / 2**30:.1f} GiB  "
-                    f"{'up' if up else 'DOWN'}  "
-                    f"{'lease alive' if rec.node_id in live else 'lease EXPIRED'}"
-                )
-        elif args.admin_command == "layout":
-            current, previous, _ = await registry.layout()
-            if current is None:
-                print("no layout yet")
-                return 0
-            layout = Layout.from_dict(current)
-            counts = Counter(n for a in layout.assignments for n in a)
-            print(
-                f"layout v{layout.version}, R={layout.replicas}, {len(layout.assignments)} partitions"
-            )
-            for node, n in sorted(counts.items()):
-                print(f"  {node}: {n} partitions")
-            if previous:
-                print(f"  (previous: v{previous['version']})")
-        elif args.admin_command == "key":
-            return await _keys(args, AccessKeys(kv))
-        elif args.admin_command == "remove-node":
-            await registry.remove(args.node_id)
-            print(f"removed {args.node_id}; the layout manager installs a layout without it")
-        return 0
+        return await _run(args, kv)
     finally:
         await kv.close()
 
 
-async def _keys(args: argparse.Namespace, keys: AccessKeys) -> int:
-    if args.key_command == "create":
-        key = await keys.create(args.bucket)
-        print(f"access key: {key.access_key}")
-        print(f"secret key: {key.secret}")
-        print(f"buckets:    {', '.join(key.buckets)}")
-    elif args.key_command == "list":
-        for key in await keys.list():
-            print(f"{key.access_key}  buckets={','.join(key.buckets)}")
-    elif args.key_command == "delete":
-        if not await keys.delete(args.access_key):
-            print(f"no such key: {args.access_key}")
-            return 1
-        print(f"deleted {args.access_key}")
-    return 0
-
-
 def admin(args: argparse.Namespace) -> int:
-    return asyncio.run(_admin(args))
+    try:
+        return asyncio.run(_admin(args))
+    except (AdminError, AccessError, MasterKeyError, MetaError, ValueError, OSError, lmdb.Error) as exc:  # fmt: skip
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, MetaError):
+            message = f"the metadata store failed: {message}"
+        print(f"cairn admin: {message}", file=sys.stderr)
+        if _wants_json(args):
+            print(json.dumps({"error": message}))
+        return 1

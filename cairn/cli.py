@@ -4,7 +4,7 @@ cairn serve     gateway + metadata + block stores in one process (cairn/serve.py
 cairn gateway   the S3 front end alone (cairn/serve.py)
 cairn node      one storage node (cairn/node.py)
 cairn meta      a cluster's housekeeper, one elected leader (cairn/meta_service.py)
-cairn admin     nodes and layout (cairn/admin.py)
+cairn admin     nodes, layout, users and keys (cairn/admin.py)
 cairn cluster   a local cluster of processes (cairn/launcher.py)
 """
 
@@ -46,6 +46,7 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
     )  # fmt: skip
     s.add_argument("--log-level", default="warning")
+    _master_key_option(s)
     s.add_argument(
         "--workers", type=int, default=None,
         help="processes serving requests (default: one per core, at most 8)",
@@ -104,6 +105,14 @@ def _meta_map_size(s: argparse.ArgumentParser) -> None:
         help="size of the LMDB metadata map (sparse: only what is written takes disk); "
         "a full map answers writes 503 SlowDown (default 64GiB)",
     )  # fmt: skip
+
+
+def _master_key_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--master-key-file",
+        help="the key that seals access-key secrets in the metadata (or CAIRN_MASTER_KEY_FILE; "
+        "cairn serve: default DATA/master.key, made on first start)",
+    )
 
 
 def _housekeeping_options(s: argparse.ArgumentParser) -> None:
@@ -226,31 +235,83 @@ def _meta_command(sub: Subparsers) -> None:
 
 
 def _admin_command(sub: Subparsers) -> None:
-    a = sub.add_parser("admin", help="inspect and change the cluster")
-    a.add_argument("--meta", help="required by every command but `ca`")
+    a = sub.add_parser("admin", help="inspect and change the cluster: nodes, users, keys, CA")
+    where = a.add_mutually_exclusive_group()
+    where.add_argument(
+        "--meta", help="lmdb:DIR or etcd://host:port[,host:port] (every command but `ca`)"
+    )
+    where.add_argument(
+        "--data", help="the data directory of a cairn serve (its metadata and master key)"
+    )
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
+    _master_key_option(a)
+    a.add_argument("--json", dest="json_all", action="store_true", help="print JSON")
     asub = a.add_subparsers(dest="admin_command", required=True)
-    asub.add_parser("nodes", help="list storage nodes with health")
-    rm = asub.add_parser("remove-node", help="take a node out of the layout")
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print JSON")
+    asub.add_parser("nodes", help="list storage nodes with health", parents=[json_flag])
+    rm = asub.add_parser("remove-node", help="take a node out of the layout", parents=[json_flag])
     rm.add_argument("node_id")
-    asub.add_parser("layout", help="show the layout")
-    key = asub.add_parser("key", help="access keys, shared by every gateway")
-    ksub = key.add_subparsers(dest="key_command", required=True)
-    kc = ksub.add_parser("create", help="make a key pair and print it once")
-    kc.add_argument("--bucket", action="append", help="limit the key to this bucket (repeat)")
-    ksub.add_parser("list")
-    kd = ksub.add_parser("delete")
-    kd.add_argument("access_key")
+    asub.add_parser("layout", help="show the layout", parents=[json_flag])
+    _admin_users(asub, json_flag)
+    _admin_keys(asub, json_flag)
     a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
     _ca_commands(asub)
 
 
+def _admin_users(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
+    user = asub.add_parser("user", help="users (S3 accounts): they own buckets and keys")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    uc = usub.add_parser(
+        "create", help="make a user and its first key (printed once)", parents=[json_flag]
+    )
+    uc.add_argument("name", help="display name, unique")
+    uc.add_argument("--email", help="for ACL grants by email address")
+    usub.add_parser("list", help="every user, the bootstrap user too", parents=[json_flag])
+    ud = usub.add_parser(
+        "delete", help="delete a user that owns no bucket, and its keys", parents=[json_flag]
+    )
+    ud.add_argument("name", help="display name or user id")
+
+
+def _rights_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--read", action="store_true", help="read objects and listings")
+    p.add_argument("--write", action="store_true", help="write and delete objects")
+    p.add_argument("--owner", action="store_true", help="change the bucket's configuration")
+
+
+def _admin_keys(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
+    key = asub.add_parser("key", help="access keys, shared by every gateway")
+    ksub = key.add_subparsers(dest="key_command", required=True)
+    kc = ksub.add_parser("create", help="make a key pair and print it once", parents=[json_flag])
+    kc.add_argument("--user", help="the key's user (name or id; default: the bootstrap user)")
+    kc.add_argument(
+        "--bucket", action="append",
+        help="narrow the key to this bucket (repeat; none: every bucket, every right)",
+    )  # fmt: skip
+    _rights_flags(kc)
+    for verb, what in (("allow", "give a key rights on a bucket"), ("deny", "take them away")):
+        p = ksub.add_parser(verb, help=f"{what} (no --read/--write/--owner: all three)",
+                            parents=[json_flag])  # fmt: skip
+        p.add_argument("access_key")
+        p.add_argument(
+            "--bucket", action="append", required=True, help="a bucket, or '*' for every bucket"
+        )
+        _rights_flags(p)
+    kr = ksub.add_parser("rotate", help="a new secret (printed once)", parents=[json_flag])
+    kr.add_argument("access_key")
+    kl = ksub.add_parser("list", help="keys and their rights (never secrets)", parents=[json_flag])
+    kl.add_argument("--user", help="only this user's keys")
+    kd = ksub.add_parser("delete", parents=[json_flag])
+    kd.add_argument("access_key")
+
+
 def _with_meta(func):  # type: ignore[no-untyped-def]
-    """`--meta` is optional on `cairn admin` only because `ca` needs none."""
+    """`--meta`/`--data` are optional on `cairn admin` only because `ca` needs neither."""
 
     def call(args: argparse.Namespace) -> int:
-        if not args.meta:
-            raise SystemExit(f"cairn admin {args.admin_command}: --meta is required")
+        if not (args.meta or args.data):
+            raise SystemExit(f"cairn admin {args.admin_command}: give --meta or --data")
         return int(func(args))
 
     return call

@@ -41,12 +41,12 @@ _LINK_SECRETS = ("CAIRN_CLUSTER_SECRET", "CAIRN_LINK_CERT", "CAIRN_LINK_KEY")
 def role_env(env: dict[str, str], role: str) -> dict[str, str]:
     """Only the secrets a role needs: the S3 root pair for gateways alone; the cluster
     secret and the client certificate for gateways and meta services; nodes neither (their
-    own key and certificate are files named on their command line)."""
+    own key and certificate are files named on their command line), nor the master key."""
     drop = set()
     if role != "gateway":
         drop |= set(_S3_KEYS)
     if role == "node":
-        drop |= set(_LINK_SECRETS) | {"CAIRN_LINK_CA"}
+        drop |= set(_LINK_SECRETS) | {"CAIRN_LINK_CA", "CAIRN_MASTER_KEY_FILE"}
     return {k: v for k, v in env.items() if k not in drop}
 
 

@@ -38,6 +38,8 @@ import httpx
 from blockstore.client import LinkTls
 from cairn import cluster_secrets, pki
 from cairn.serve import load_credentials
+from meta.sealing import ENV_VAR as MASTER_KEY_ENV
+from meta.sealing import ensure_master_key
 
 _handed_out: set[int] = set()
 
@@ -232,19 +234,25 @@ def _start_meta_services(run: _Processes, args: argparse.Namespace, shared: list
 
 def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]) -> list[str]:
     state = [["--state", str(run.data / f"gateway-{i}")] for i in range(args.gateways)]
+    # On the command line too, so that a gateway restarted with it needs no environment.
+    shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
     return [run.start("gateway", i, [*shared, *state[i]], "/") for i in range(args.gateways)]
 
 
 def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, str, bool]:
-    """The gateways' environment (cluster secret, bootstrap key pair, link TLS), that pair,
-    and whether the pair was generated just now (then, and only then, it is shown)."""
+    """The gateways' environment (cluster secret, bootstrap key pair, link TLS, the master
+    key's file: DATA/master.key, made on first start), that pair, and whether the pair was
+    generated just now (then, and only then, it is shown)."""
     generated = (
         not (os.environ.get("CAIRN_ACCESS_KEY") and os.environ.get("CAIRN_SECRET_KEY"))
         and not (data / "credentials.json").exists()
     )
     access, secret_key = load_credentials(data)
+    master = str(data / "master.key")
+    ensure_master_key(master)
     env = {
         **os.environ,
+        MASTER_KEY_ENV: master,
         "CAIRN_CLUSTER_SECRET": cluster_secrets.cluster_secret(data),
         "CAIRN_ACCESS_KEY": access,
         "CAIRN_SECRET_KEY": secret_key,

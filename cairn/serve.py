@@ -31,6 +31,13 @@ from gateway.objects.service import ObjectService
 from gateway.workers import bind, run_workers
 from meta.access import AccessKeys
 from meta.api import KV
+from meta.sealing import (
+    MasterKey,
+    MasterKeyError,
+    ensure_master_key,
+    load_master_key,
+    master_key_path,
+)
 from meta.store import MetaStore
 
 
@@ -81,6 +88,24 @@ def _announce(scheme: str, args: argparse.Namespace, credentials: Credentials) -
     if credentials.generated:
         print(f"  secret key: {credentials.secret_key}", flush=True)
         print("  (shown once; kept in credentials.json, readable by this user only)", flush=True)
+
+
+def gateway_master_key(args: argparse.Namespace, default: Path | None) -> MasterKey:
+    """The master key that opens the stored key secrets: --master-key-file, else
+    $CAIRN_MASTER_KEY_FILE, else (cairn serve) DATA/master.key, made on first start. A
+    gateway without one refuses to start: it could not authenticate a single stored key."""
+    path = master_key_path(getattr(args, "master_key_file", None))
+    try:
+        if path is not None:
+            return load_master_key(path)
+        if default is not None:
+            return ensure_master_key(default)
+    except MasterKeyError as exc:
+        raise SystemExit(f"cairn {args.command}: {exc}") from None
+    raise SystemExit(
+        f"cairn {args.command}: no master key: give --master-key-file FILE (or set "
+        "CAIRN_MASTER_KEY_FILE); key secrets in the metadata are sealed under it"
+    )
 
 
 def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
@@ -171,6 +196,7 @@ def _run_gateway(
     tls_dir: Path,
     banner: str,
     housekeeping: Schedule | None,
+    master: MasterKey,
 ) -> int:
     """Serve S3 in args.workers processes; with a `housekeeping` schedule, worker 0 also
     runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
@@ -201,7 +227,7 @@ def _run_gateway(
         services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             background.append(Housekeeper(meta, blocks, housekeeping).run)
-        keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv))
+        keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv, master))
         background.append(keyring.run)
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
@@ -246,7 +272,8 @@ def serve(args: argparse.Namespace) -> int:
 
     banner = f"data:       {data} ({args.nodes} block store(s))"
     schedule = Schedule.of(args)
-    return _run_gateway(args, backend, root_credentials(data), data, banner, schedule)
+    master = gateway_master_key(args, data / "master.key")
+    return _run_gateway(args, backend, root_credentials(data), data, banner, schedule, master)
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -262,6 +289,7 @@ def gateway(args: argparse.Namespace) -> int:
     secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
     if not secret:
         raise SystemExit("cairn gateway: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
+    master = gateway_master_key(args, None)
     state = Path(args.state).resolve()
     state.mkdir(parents=True, exist_ok=True)
 
@@ -275,4 +303,4 @@ def gateway(args: argparse.Namespace) -> int:
         return kv, blocks, jobs
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
-    return _run_gateway(args, backend, root_credentials(state), state, banner, None)
+    return _run_gateway(args, backend, root_credentials(state), state, banner, None, master)

@@ -22,16 +22,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import metrics
+from gateway.auth import post_policy
+from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
+from gateway.authz.step import Access, Authorizer
 from gateway.context import RequestContext, Services
 from gateway.errors import (
     AccessDenied,
     InvalidAccessKeyId,
     MissingContentLength,
     NotModified,
+    SignatureDoesNotMatch,
     from_internal,
 )
 from gateway.handlers import HANDLERS, preflight
+from gateway.handlers.post_object import put_headers
 from gateway.keyring import KeyRing
 from gateway.routing import PREFLIGHT, Endpoint, resolve
 from gateway.wire.error import error_document
@@ -75,15 +80,21 @@ def create_app(
     """The ASGI app. ``keyring`` knows the access keys; ``background`` tasks (GC,
     membership, key refresh) run for the app's lifetime."""
 
+    authorizer = Authorizer(keyring, services.objects, services.owner_id)
+
     async def handle(request: Request) -> Response:
-        return await _handle(request, services, keyring, domain)
+        return await _handle(request, services, keyring, authorizer, domain)
 
     routes = [Route("/{path:path}", handle, methods=METHODS)]
     return Starlette(routes=routes, lifespan=_lifespan(background or []))
 
 
 async def _handle(
-    request: Request, services: Services, keyring: KeyRing, domain: str | None
+    request: Request,
+    services: Services,
+    keyring: KeyRing,
+    authorizer: Authorizer,
+    domain: str | None,
 ) -> Response:
     """One request, start to end: every outcome is a response, timed and counted."""
     request_id = os.urandom(8).hex().upper()
@@ -101,14 +112,30 @@ async def _handle(
         _check_framing(endpoint, headers)
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             raise preflight.refusal(endpoint.key, headers)
-        auth = await _authenticate(
-            keyring, request.method, raw_path, raw_query, headers, services.region
+        if endpoint.op == "PostObject":  # a browser form: its credentials are form fields
+            endpoint, headers, auth, signed = await _authenticate_post(
+                request, endpoint, headers, keyring
+            )
+        else:
+            signed = _is_signed(headers, raw_query)
+            auth = (
+                await _authenticate(
+                    keyring, request.method, raw_path, raw_query, headers, services.region
+                )
+                if signed
+                else ANONYMOUS_AUTH
+            )
+        # The one authorization step: no handler decides access (gateway/authz/).
+        access = await authorizer.authorize(
+            endpoint,
+            headers,
+            auth.access_key if signed else None,
+            request.client.host if request.client else None,
+            scope.get("scheme") == "https",
         )
-        if not keyring.allows(auth.access_key, endpoint.bucket):
-            raise AccessDenied()
-        _check_expected_owners(endpoint, headers, services.owner_id)
+        _check_expected_owners(endpoint, headers, access)
         await _bucket_before_continue(endpoint, headers, services)
-        ctx = RequestContext(request, request_id, endpoint, headers, auth, services)
+        ctx = RequestContext(request, request_id, endpoint, headers, auth, services, access)
         response = await HANDLERS[endpoint.op](ctx)
     except NotModified as exc:
         response = Response(status_code=304, headers=exc.headers)
@@ -138,10 +165,36 @@ async def _authenticate(
     signed = SignedRequest(method, raw_path, raw_query, headers)
     try:
         return authenticate(signed, keyring.secret_for, region=region)
-    except InvalidAccessKeyId:
-        if not await keyring.refresh_for(_access_key_of(headers, raw_query)):
+    except (InvalidAccessKeyId, SignatureDoesNotMatch) as exc:
+        # A signature made with a key's new secret may reach us before the next refresh.
+        known_too = isinstance(exc, SignatureDoesNotMatch)
+        if not await keyring.refresh_for(_access_key_of(headers, raw_query), known_too=known_too):
             raise
         return authenticate(signed, keyring.secret_for, region=region)
+
+
+async def _authenticate_post(
+    request: Request, endpoint: Endpoint, headers: dict[str, str], keyring: KeyRing
+) -> tuple[Endpoint, dict[str, str], AuthResult, bool]:
+    """PostObject: the form is read up to its file (which stays unread, for the handler)
+    and its signed policy checked. Authorization then sees the upload as a PutObject: the
+    endpoint names the form's key, and the form's fields stand where PutObject's headers
+    would (x-amz-acl from ``acl``, ...). A form without a policy is anonymous. Returns
+    (endpoint, headers, auth, signed)."""
+    assert endpoint.bucket is not None
+    upload = await post_policy.read_upload(
+        request.stream(),
+        headers.get("content-type", ""),
+        endpoint.bucket,
+        keyring.secret_for,
+        keyring.refresh_for,
+    )
+    request.state.post_upload = upload  # for gateway/handlers/post_object.py
+    endpoint = Endpoint(endpoint.op, endpoint.bucket, upload.key, endpoint.query)
+    headers = {**headers, **put_headers(upload.fields)}
+    if upload.auth is None:
+        return endpoint, headers, ANONYMOUS_AUTH, False
+    return endpoint, headers, upload.auth, True
 
 
 def _error_response(
@@ -203,19 +256,37 @@ def _body_unread(request: Request, headers: Mapping[str, str]) -> bool:
     return has_body and not getattr(request, "_stream_consumed", False)
 
 
-def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], owner: str) -> None:
+def _check_expected_owners(endpoint: Endpoint, headers: Mapping[str, str], access: Access) -> None:
     """x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner of a copy's
     source): a request that expects another account to own the bucket is refused before
-    it touches anything, as S3 does. Every bucket here has the one owner."""
+    it touches anything, as S3 does."""
     if endpoint.bucket is None or endpoint.op == "CreateBucket":
         return
-    names = ["x-amz-expected-bucket-owner"]
+    owners = [("x-amz-expected-bucket-owner", access.bucket.owner.id if access.bucket else None)]
     if endpoint.op in ("CopyObject", "UploadPartCopy"):
-        names.append("x-amz-source-expected-bucket-owner")
-    for name in names:
+        owners.append(("x-amz-source-expected-bucket-owner", access.source_owner))
+    for name, owner in owners:
         expected = headers.get(name)
-        if expected is not None and expected != owner:
+        if expected is not None and owner is not None and expected != owner:
             raise AccessDenied()
+
+
+_SIGNATURE_QUERY = (
+    "X-Amz-Signature=",
+    "X-Amz-Credential=",
+    "X-Amz-Algorithm=",
+    "Signature=",
+    "AWSAccessKeyId=",
+)
+ANONYMOUS_AUTH = AuthResult("", UNSIGNED_PAYLOAD, None)
+
+
+def _is_signed(headers: Mapping[str, str], raw_query: str) -> bool:
+    """A request with no Authorization header and no signature in its query is
+    anonymous: served where an ACL or a bucket policy allows it."""
+    if "authorization" in headers:
+        return True
+    return any(part.startswith(_SIGNATURE_QUERY) for part in raw_query.split("&"))
 
 
 async def _bucket_before_continue(

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from gateway.auth.body import BodyReader
 from gateway.auth.verify import AuthResult
+from gateway.authz.step import Access
 from gateway.errors import MalformedXML
 from gateway.objects.buckets import Buckets
 from gateway.objects.listing import Listing
@@ -52,6 +53,7 @@ class RequestContext:
     headers: Mapping[str, str]
     auth: AuthResult
     services: Services
+    access: Access
     _reader: BodyReader | None = field(default=None, repr=False)
 
     @property

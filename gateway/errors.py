@@ -41,9 +41,21 @@ class InternalError(S3Error):
     status = 500
 
 
+class AccessControlListNotSupported(S3Error):
+    """An ACL on a bucket whose ObjectOwnership is BucketOwnerEnforced (ACLs disabled)."""
+
+    status = 400
+    message = "The bucket does not allow ACLs"
+
+
 class AccessDenied(S3Error):
     status = 403
     message = "Access Denied"
+
+
+class AmbiguousGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided is associated with more than one account."
 
 
 class AuthorizationHeaderMalformed(S3Error):
@@ -106,6 +118,11 @@ class InvalidArgument(S3Error):
     message = "Invalid Argument"
 
 
+class InvalidBucketAclWithObjectOwnership(S3Error):
+    status = 400
+    message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
 class InvalidBucketName(S3Error):
     status = 400
     message = "The specified bucket is not valid."
@@ -159,6 +176,13 @@ class KeyTooLongError(S3Error):
     message = "Your key is too long"
 
 
+class MalformedACLError(S3Error):
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
 class MalformedXML(S3Error):
     status = 400
     message = (
@@ -208,9 +232,19 @@ class NoSuchBucket(S3Error):
     message = "The specified bucket does not exist"
 
 
+class NoSuchBucketPolicy(S3Error):
+    status = 404
+    message = "The bucket policy does not exist"
+
+
 class NoSuchKey(S3Error):
     status = 404
     message = "The specified key does not exist."
+
+
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    status = 404
+    message = "The public access block configuration was not found"
 
 
 class NoSuchUpload(S3Error):
@@ -236,6 +270,11 @@ class NotModified(S3Error):
 
     status = 304
     message = "Not Modified"
+
+
+class OwnershipControlsNotFoundError(S3Error):
+    status = 404
+    message = "The bucket ownership controls were not found"
 
 
 class PreconditionFailed(S3Error):
@@ -277,6 +316,16 @@ class SignatureDoesNotMatch(S3Error):
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method."
     )
+
+
+class UnexpectedContent(S3Error):
+    status = 400
+    message = "This request does not support content"
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided does not match any account on record."
 
 
 class XAmzContentSHA256Mismatch(S3Error):
@@ -351,3 +400,28 @@ def from_internal(exc: BaseException) -> S3Error:
                 return NoSuchUpload(UploadId=str(exc))
             return err()
     return InternalError()
+
+
+# --- browser uploads (PostObject, gateway/wire/form.py and gateway/auth/post_policy.py) ---
+
+
+class InvalidPolicyDocument(S3Error):
+    status = 400
+    message = (
+        "The content of the form does not meet the conditions specified in the policy document."
+    )
+
+
+class MalformedPOSTRequest(S3Error):
+    status = 400
+    message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class MaxPostPreDataLengthExceeded(S3Error):
+    status = 400
+    message = "Your POST request fields preceding the upload file were too large."
+
+
+class InvalidTag(S3Error):
+    status = 400
+    message = "The tag provided was not a valid tag."

@@ -38,6 +38,7 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "uploads"): "ListMultipartUploads",
     ("GET", True, False, ""): "ListObjects",
     ("POST", True, False, "delete"): "DeleteObjects",
+    ("POST", True, False, ""): "PostObject",  # an HTML form upload (gateway/auth/post_policy.py)
     ("PUT", True, True, "uploadId"): "UploadPart",
     ("PUT", True, True, ""): "PutObject",
     ("GET", True, True, "uploadId"): "ListParts",
@@ -48,6 +49,21 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("POST", True, True, "uploads"): "CreateMultipartUpload",
     ("POST", True, True, "uploadId"): "CompleteMultipartUpload",
     ("GET", True, True, "torrent"): "GetObjectTorrent",
+    # Access control (gateway/handlers/access.py)
+    ("GET", True, False, "acl"): "GetBucketAcl",
+    ("PUT", True, False, "acl"): "PutBucketAcl",
+    ("GET", True, True, "acl"): "GetObjectAcl",
+    ("PUT", True, True, "acl"): "PutObjectAcl",
+    ("GET", True, False, "policy"): "GetBucketPolicy",
+    ("PUT", True, False, "policy"): "PutBucketPolicy",
+    ("DELETE", True, False, "policy"): "DeleteBucketPolicy",
+    ("GET", True, False, "policyStatus"): "GetBucketPolicyStatus",
+    ("GET", True, False, "ownershipControls"): "GetBucketOwnershipControls",
+    ("PUT", True, False, "ownershipControls"): "PutBucketOwnershipControls",
+    ("DELETE", True, False, "ownershipControls"): "DeleteBucketOwnershipControls",
+    ("GET", True, False, "publicAccessBlock"): "GetPublicAccessBlock",
+    ("PUT", True, False, "publicAccessBlock"): "PutPublicAccessBlock",
+    ("DELETE", True, False, "publicAccessBlock"): "DeletePublicAccessBlock",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -57,12 +73,13 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 # `DELETE /b?location` delete it).
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
+    "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
 )  # fmt: skip
 UNSUPPORTED = (
-    "acl", "policy", "policyStatus", "cors", "lifecycle", "tagging", "website", "logging",
+    "cors", "lifecycle", "tagging", "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-    "ownershipControls", "publicAccessBlock", "restore", "select", "attributes",
+    "restore", "select", "attributes",
 )  # fmt: skip
 
 # The S3 operations a sub-resource names that Cairn does not implement: (method, has key,
@@ -71,14 +88,6 @@ UNSUPPORTED = (
 # and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
 NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("PUT", False, "versioning"): "PutBucketVersioning",
-    ("GET", False, "acl"): "GetBucketAcl",
-    ("PUT", False, "acl"): "PutBucketAcl",
-    ("GET", True, "acl"): "GetObjectAcl",
-    ("PUT", True, "acl"): "PutObjectAcl",
-    ("GET", False, "policy"): "GetBucketPolicy",
-    ("PUT", False, "policy"): "PutBucketPolicy",
-    ("DELETE", False, "policy"): "DeleteBucketPolicy",
-    ("GET", False, "policyStatus"): "GetBucketPolicyStatus",
     ("GET", False, "cors"): "GetBucketCors",
     ("PUT", False, "cors"): "PutBucketCors",
     ("DELETE", False, "cors"): "DeleteBucketCors",
@@ -126,12 +135,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("GET", False, "intelligent-tiering"): "GetBucketIntelligentTieringConfiguration",
     ("PUT", False, "intelligent-tiering"): "PutBucketIntelligentTieringConfiguration",
     ("DELETE", False, "intelligent-tiering"): "DeleteBucketIntelligentTieringConfiguration",
-    ("GET", False, "ownershipControls"): "GetBucketOwnershipControls",
-    ("PUT", False, "ownershipControls"): "PutBucketOwnershipControls",
-    ("DELETE", False, "ownershipControls"): "DeleteBucketOwnershipControls",
-    ("GET", False, "publicAccessBlock"): "GetPublicAccessBlock",
-    ("PUT", False, "publicAccessBlock"): "PutPublicAccessBlock",
-    ("DELETE", False, "publicAccessBlock"): "DeletePublicAccessBlock",
     ("POST", True, "restore"): "RestoreObject",
     ("POST", True, "select"): "SelectObjectContent",
     ("GET", True, "attributes"): "GetObjectAttributes",

@@ -13,7 +13,8 @@ the object index is a range of byte keys:
     Q<upload id><part:4>               one part of a multipart upload
     W<upload id>                       a completed multipart upload
     JS<id>, JR<id>, JU<upload id>      journal of commits too big for one txn (meta.journal)
-    K<access key>                      access key (meta.access)
+    K<access key>                      access key: its user, sealed secret, rights (meta.access)
+    I<user name>                       user: canonical id, display name, email (meta.users)
     N<node id>, A<node id>, L          storage nodes, their liveness, layout (meta.nodes)
     E<name>                            leader election (meta.election)
 
@@ -46,6 +47,7 @@ STAGE = JOURNAL + b"S"
 RELEASE = JOURNAL + b"R"
 UPLOAD_PARTS = JOURNAL + b"U"
 ACCESSKEY = b"K"
+USER = b"I"
 NODE = b"N"
 ALIVE = b"A"
 LAYOUT = b"L"
@@ -90,6 +92,14 @@ def done_key(upload_id: str) -> bytes:
 
 def upload_parts_key(upload_id: str) -> bytes:
     return UPLOAD_PARTS + bytes.fromhex(upload_id)
+
+
+def access_key_key(access_key: str) -> bytes:
+    return ACCESSKEY + access_key.encode()
+
+
+def user_key(name: str) -> bytes:
+    return USER + name.encode()
 
 
 def prefix_end(prefix: bytes) -> bytes:

@@ -42,16 +42,34 @@ class BucketRecord:
     # "active" or "deleting": DeleteBucket marks the bucket first, then checks it is empty,
     # so a PUT that commits concurrently either lands before (and is seen) or fails.
     state: str = "active"
+    # The owning user's canonical id; "" in records written before owners existed, which
+    # belong to the bootstrap user (the gateway resolves that).
+    owner: str = ""
+    # Access configuration, each entry absent until set: "acl" (an ACL's to_dict), "policy"
+    # (the policy's JSON text), "ownership" (ObjectOwnership), "pab" (Public Access Block
+    # flags). Kept in the bucket record so that one read gives the gateway all it decides on.
+    config: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return pack_record(
-            {"n": self.name, "c": self.created_ms, "r": self.region, "s": self.state}
-        )
+        d: dict[str, Any] = {
+            "n": self.name,
+            "c": self.created_ms,
+            "r": self.region,
+            "s": self.state,
+        }
+        if self.owner:
+            d["o"] = self.owner
+        if self.config:
+            d["cf"] = self.config
+        return pack_record(d)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BucketRecord:
         d = unpack_record(raw)
-        return cls(d["n"], d["c"], d.get("r", "us-east-1"), d.get("s", "active"))
+        return cls(
+            d["n"], d["c"], d.get("r", "us-east-1"), d.get("s", "active"), d.get("o", ""),
+            d.get("cf", {}),
+        )  # fmt: skip
 
 
 BlockRef = tuple[bytes, int]  # (block id, size in bytes)
@@ -79,6 +97,8 @@ class ObjectHead:
     checksums: dict[str, str] = field(default_factory=dict)  # "CRC32" -> base64
     checksum_type: str | None = None
     parts: list[int] | None = None  # part sizes of a multipart object
+    owner: str = ""  # the writer's (or bucket owner's) user id; "": the bootstrap user
+    acl: dict[str, Any] | None = None  # the object's ACL (to_dict form); None: owner only
 
     def to_bytes(self) -> bytes:
         d: dict[str, Any] = {
@@ -104,6 +124,10 @@ class ObjectHead:
             d["xt"] = self.checksum_type
         if self.parts:
             d["pt"] = self.parts
+        if self.owner:
+            d["o"] = self.owner
+        if self.acl is not None:
+            d["a"] = self.acl
         return pack_record(d)
 
     @classmethod
@@ -124,6 +148,8 @@ class ObjectHead:
             checksums=d.get("x", {}),
             checksum_type=d.get("xt"),
             parts=d.get("pt"),
+            owner=d.get("o", ""),
+            acl=d.get("a"),
         )
 
 
@@ -135,11 +161,12 @@ class ObjectSummary(NamedTuple):
     size: int
     etag: str
     mtime_ms: int
+    owner: str = ""
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ObjectSummary:
         d = unpack_record(raw)
-        return cls(d["k"], d["s"], d["e"], d["t"])
+        return cls(d["k"], d["s"], d["e"], d["t"], d.get("o", ""))
 
 
 def pack_page(blocks: list[BlockRef]) -> bytes:
@@ -192,6 +219,8 @@ class Upload:
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
     nonce: bytes = b""
+    owner: str = ""  # who started it (the completed object's owner); "": bootstrap user
+    acl: dict[str, Any] | None = None  # the ACL the request set, applied at Complete
 
     def bumped(self) -> bytes:
         """The record with a new nonce: what a part commit writes."""
@@ -210,6 +239,8 @@ class Upload:
                 "ca": self.checksum_algorithm,
                 "ct": self.checksum_type,
                 "n": self.nonce,
+                **({"o": self.owner} if self.owner else {}),
+                **({"a": self.acl} if self.acl is not None else {}),
             },
             use_bin_type=True,
         )
@@ -219,7 +250,7 @@ class Upload:
         d = unpack_record(raw)
         return cls(
             upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
-            d.get("n", b""),
+            d.get("n", b""), d.get("o", ""), d.get("a"),
         )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from meta import journal, keys, limits
 from meta.api import KV, MetaError, Txn, TxnConflict
@@ -87,8 +88,10 @@ class MetaStore:
 
     # ----------------------------------------------------------------- buckets
 
-    async def create_bucket(self, name: str, region: str) -> None:
-        rec = BucketRecord(name, now_ms(), region)
+    async def create_bucket(
+        self, name: str, region: str, owner: str = "", config: dict[str, Any] | None = None
+    ) -> None:
+        rec = BucketRecord(name, now_ms(), region, owner=owner, config=dict(config or {}))
         try:
             await self.kv.commit(
                 Txn().expect(keys.bucket_key(name), None).put(keys.bucket_key(name), rec.to_bytes())
@@ -102,6 +105,37 @@ class MetaStore:
             return None
         rec = BucketRecord.from_bytes(raw)
         return rec if rec.state == "active" else None
+
+    async def bucket_record(self, name: str) -> BucketRecord | None:
+        """The active bucket record read afresh (access decisions must see a change at
+        once); it refreshes the cache ``bucket_raw(cached=True)`` reads, so a PUT that was
+        authorized on this record does not read it a second time."""
+        raw = await self.kv.get(keys.bucket_key(name))
+        if raw is None:
+            return None
+        rec = BucketRecord.from_bytes(raw)
+        if rec.state != "active":
+            return None
+        self._buckets[name] = (raw, time.monotonic() + BUCKET_CACHE_SECONDS)
+        return rec
+
+    async def update_bucket(
+        self, name: str, change: Callable[[BucketRecord], None]
+    ) -> BucketRecord:
+        """Change an active bucket's record (its owner or access configuration) with a
+        compare-and-swap, retried on conflicts; ``change`` may raise to change nothing."""
+        bkey = keys.bucket_key(name)
+        for _ in range(MAX_RETRIES):
+            raw = await self._bucket_raw(name)
+            rec = BucketRecord.from_bytes(raw)
+            change(rec)
+            try:
+                await self.kv.commit(Txn().expect(bkey, raw).put(bkey, rec.to_bytes()))
+            except TxnConflict:
+                continue
+            self.forget_bucket(name)
+            return rec
+        raise MetaError(f"bucket {name}: too many concurrent changes")
 
     async def list_buckets(
         self, *, prefix: str = "", after: str = "", limit: int = 100_000
@@ -196,6 +230,26 @@ class MetaStore:
                 raise BucketNotFound(bucket)
             raise ObjectNotFound(key)
         return ObjectHead.from_bytes(raw), raw
+
+    async def update_object(
+        self, bucket: str, key: str, change: Callable[[ObjectHead], None]
+    ) -> ObjectHead:
+        """Change the current version's head in place (its ACL): same version, same blocks,
+        so no reference moves; a compare-and-swap on the head, retried on conflicts."""
+        for _ in range(MAX_RETRIES):
+            okey, raw = await self._head_raw(bucket, key)
+            if raw is None:
+                if await self.get_bucket(bucket) is None:
+                    raise BucketNotFound(bucket)
+                raise ObjectNotFound(key)
+            head = ObjectHead.from_bytes(raw)
+            change(head)
+            try:
+                await self.kv.commit(Txn().expect(okey, raw).put(okey, head.to_bytes()))
+            except TxnConflict:
+                continue
+            return head
+        raise MetaError(f"{bucket}/{key}: too many concurrent changes")
 
     async def block_list(self, head: ObjectHead) -> list[BlockRef]:
         if head.blocks is not None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from gateway.handlers import bucket, copy, listing, multi_delete, multipart, object, service
+from gateway.handlers import (
+    access,
+    bucket,
+    copy,
+    listing,
+    multi_delete,
+    multipart,
+    object,
+    post_object,
+    service,
+)
 
 HANDLERS = {
     "ListBuckets": service.list_buckets,
@@ -16,6 +26,7 @@ HANDLERS = {
     "ListObjectVersions": listing.list_object_versions,
     "DeleteObjects": multi_delete.delete_objects,
     "PutObject": object.put_object,
+    "PostObject": post_object.post_object,
     "GetObject": object.get_object,
     "HeadObject": object.head_object,
     "GetObjectTorrent": object.get_object_torrent,
@@ -28,4 +39,18 @@ HANDLERS = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "GetBucketAcl": access.get_bucket_acl,
+    "PutBucketAcl": access.put_bucket_acl,
+    "GetObjectAcl": access.get_object_acl,
+    "PutObjectAcl": access.put_object_acl,
+    "GetBucketPolicy": access.get_bucket_policy,
+    "PutBucketPolicy": access.put_bucket_policy,
+    "DeleteBucketPolicy": access.delete_bucket_policy,
+    "GetBucketPolicyStatus": access.get_bucket_policy_status,
+    "GetBucketOwnershipControls": access.get_bucket_ownership_controls,
+    "PutBucketOwnershipControls": access.put_bucket_ownership_controls,
+    "DeleteBucketOwnershipControls": access.delete_bucket_ownership_controls,
+    "GetPublicAccessBlock": access.get_public_access_block,
+    "PutPublicAccessBlock": access.put_public_access_block,
+    "DeletePublicAccessBlock": access.delete_public_access_block,
 }

@@ -7,8 +7,14 @@ import re
 
 from starlette.responses import Response
 
+from gateway.authz.writes import new_bucket, same_bucket
 from gateway.context import RequestContext
-from gateway.errors import BucketAlreadyOwnedByYou, InvalidBucketName, InvalidLocationConstraint
+from gateway.errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    InvalidBucketName,
+    InvalidLocationConstraint,
+)
 from gateway.wire import bucket as wire
 
 LEGACY_REGION = "us-east-1"  # where AWS lets an owner create its bucket again
@@ -40,11 +46,15 @@ async def create_bucket(ctx: RequestContext) -> Response:
         region == "EU" and ctx.services.region == "eu-west-1"
     ):
         raise InvalidLocationConstraint(LocationConstraint=region)
-    created = await ctx.services.buckets.create(ctx.bucket, region)
-    if not created and ctx.services.region != LEGACY_REGION:
-        raise BucketAlreadyOwnedByYou(BucketName=ctx.bucket)
-    # us-east-1 answers a repeated CreateBucket by its owner with 200 and changes
-    # nothing (every bucket here belongs to the one owner Cairn reports).
+    config = new_bucket(ctx.access, ctx.bucket, ctx.headers)
+    existing = await ctx.services.buckets.create(ctx.bucket, region, config.owner, config)
+    if existing is not None:
+        if not same_bucket(existing, config, ctx.services.owner_id):
+            raise BucketAlreadyExists(BucketName=ctx.bucket)
+        if ctx.services.region != LEGACY_REGION:
+            raise BucketAlreadyOwnedByYou(BucketName=ctx.bucket)
+    # us-east-1 answers a repeated CreateBucket by its owner with 200 and changes nothing,
+    # unless it asks for another ACL than the bucket has (BucketAlreadyExists, as S3).
     return Response(headers={"location": "/" + ctx.bucket})
 
 

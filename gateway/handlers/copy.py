@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 from starlette.responses import Response
 
+from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.errors import InvalidArgument, InvalidRequest, NoSuchVersion
 from gateway.handlers.object import check_key
@@ -66,6 +67,7 @@ async def copy_object(ctx: RequestContext) -> Response:
             "or encryption attributes."
         )
     condition = write_condition(headers)
+    access = new_object(ctx.access, headers, ObjectAttrs())
 
     def replace() -> ObjectAttrs:
         return ObjectAttrs(stored_headers(headers), user_metadata(headers))
@@ -86,5 +88,6 @@ async def copy_object(ctx: RequestContext) -> Response:
         replace=replace if directive == "REPLACE" else None,
         source_condition=source_condition,
         condition=condition,
+        access=access,
     )
     return Response(wire.copy_object_result(head), media_type="application/xml")

@@ -3,11 +3,13 @@ AbortMultipartUpload, ListParts, ListMultipartUploads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from starlette.responses import Response
 
 from gateway import checksums
+from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.errors import (
     BadDigest,
@@ -69,7 +71,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
             raise InvalidRequest(
                 f"The {ctype} checksum type cannot be used with the {algorithm} checksum algorithm."
             )
-    attrs = ObjectAttrs(stored_headers(h), user_metadata(h))
+    attrs = new_object(ctx.access, h, ObjectAttrs(stored_headers(h), user_metadata(h)))
     upload = await ctx.services.multipart.create(ctx.bucket, ctx.key, attrs, algorithm, ctype)
     out = {}
     if algorithm:
@@ -165,7 +167,7 @@ async def list_parts(ctx: RequestContext) -> Response:
     marker = wire.int_param(ctx.query, "part-number-marker", 0, 0, MAX_PARTS)
     page = await ctx.services.multipart.list_parts(upload, marker, max_parts)
     body = wire.list_parts_result(
-        upload, page.parts, marker, max_parts, page.truncated, ctx.services.owner
+        upload, page.parts, marker, max_parts, page.truncated, _owner_of(ctx)(upload.owner)
     )
     return _xml(body)
 
@@ -188,6 +190,12 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
         upload_id_marker=id_marker,
         max_uploads=max_uploads,
         truncated=page.truncated,
-        owner=ctx.services.owner,
+        owner_of=_owner_of(ctx),
     )
     return _xml(body)
+
+
+def _owner_of(ctx: RequestContext) -> Callable[[str], tuple[str, str]]:
+    """An upload's stored initiator ("" before owners existed: the bootstrap user)."""
+    bootstrap = ctx.services.owner_id
+    return lambda stored: ctx.access.owner_of(stored or bootstrap)

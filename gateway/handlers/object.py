@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from gateway import errors
+from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.errors import (
     BadDigest,
@@ -76,7 +77,9 @@ async def put_object(ctx: RequestContext) -> Response:
     size = declared_length(headers)
     if size is not None and size > MAX_PUT_SIZE:
         raise EntityTooLarge(ProposedSize=str(size), MaxSizeAllowed=str(MAX_PUT_SIZE))
-    attrs = ObjectAttrs(stored_headers(headers), user_metadata(headers))
+    attrs = new_object(
+        ctx.access, headers, ObjectAttrs(stored_headers(headers), user_metadata(headers))
+    )
     reader = ctx.body(check_md5=False)  # the ETag is the MD5: compared in verify
 
     def verify(stored_size: int, md5: bytes) -> None:

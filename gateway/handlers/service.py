@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from gateway.context import RequestContext
 from gateway.errors import InvalidArgument
+from gateway.objects.types import BucketInfo
 from gateway.wire import bucket as wire
 
 MAX_BUCKETS = 10_000
@@ -50,14 +51,22 @@ async def list_buckets(ctx: RequestContext) -> Response:
     token = q.get("continuation-token")
     after = decode_token(token) if token else ""
     prefix = q.get("prefix", "")
+    caller = ctx.access.caller
+    user_id = caller.user_id or ""
+    bootstrap = ctx.services.owner_id
+
+    def own(b: BucketInfo) -> bool:
+        """AWS lists the buckets the caller owns; a narrowed key, only those it may use."""
+        return (b.owner or bootstrap) == user_id and bool(caller.rights(b.name))
+
     page = await ctx.services.buckets.list(
-        prefix=prefix, after=after, limit=limit, region=q.get("bucket-region")
+        prefix=prefix, after=after, limit=limit, region=q.get("bucket-region"), keep=own
     )
     next_token = encode_token(page.buckets[-1].name) if page.truncated else None
     body = wire.list_buckets(
         page.buckets,
-        ctx.services.owner_id,
-        ctx.services.owner_name,
+        user_id,
+        ctx.access.display_name(user_id),
         # AWS shows each bucket's region (and echoes the prefix) once any paging
         # parameter was sent; a plain ListBuckets keeps the classic shape.
         paged=any(p in q for p in PAGING_PARAMS),

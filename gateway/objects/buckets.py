@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Any
 
-from gateway.objects.types import BucketInfo, BucketsPage
+from gateway.objects.types import BucketConfig, BucketInfo, BucketsPage
 from meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound
+from meta.records import BucketRecord
 from meta.store import MetaStore
 from meta.uploads import Uploads
+
+_CONFIG_FIELDS = ("acl", "policy", "ownership", "pab")
 
 
 class Buckets:
@@ -15,14 +20,37 @@ class Buckets:
         self.meta = meta
         self.uploads = uploads
 
-    async def create(self, name: str, region: str) -> bool:
-        """Create the bucket; False when it exists already (the caller decides whether
-        that is an error: us-east-1 answers 200 to its owner, other regions 409)."""
+    async def create(
+        self, name: str, region: str, owner: str = "", config: BucketConfig | None = None
+    ) -> BucketConfig | None:
+        """Create the bucket; None when created, else the configuration of the bucket that
+        exists already (the caller decides whether that is an error: us-east-1 answers
+        200 to its owner, other regions 409, another owner BucketAlreadyExists)."""
         try:
-            await self.meta.create_bucket(name, region)
+            await self.meta.create_bucket(name, region, owner, _stored(config))
         except BucketExists:
-            return False
-        return True
+            rec = await self.meta.get_bucket(name)
+            return _config(rec) if rec is not None else BucketConfig(name, owner)
+        return None
+
+    async def config(self, name: str) -> BucketConfig | None:
+        """The bucket's owner and access configuration, read afresh; None: no such bucket."""
+        rec = await self.meta.bucket_record(name)
+        return _config(rec) if rec is not None else None
+
+    async def configure(self, name: str, change: Callable[[BucketConfig], None]) -> BucketConfig:
+        """Change a bucket's access configuration in one compare-and-swap; ``change`` may
+        raise, and then nothing changes."""
+        out: list[BucketConfig] = []
+
+        def apply(rec: BucketRecord) -> None:
+            cfg = _config(rec)
+            change(cfg)
+            rec.config = _stored(cfg)
+            out[:] = [cfg]
+
+        await self.meta.update_bucket(name, apply)
+        return out[0]
 
     async def region(self, name: str) -> str:
         """The bucket's region; BucketNotFound (NoSuchBucket) when there is no such bucket,
@@ -54,14 +82,29 @@ class Buckets:
         after: str = "",
         limit: int | None = None,
         region: str | None = None,
+        keep: Callable[[BucketInfo], bool] | None = None,
     ) -> BucketsPage:
         """Buckets in name order: names starting with ``prefix``, after ``after``, in
-        ``region`` if given; ``limit`` per page (all of them when None)."""
-        want = 100_000 if limit is None else limit + 1
+        ``region`` if given, that ``keep`` keeps (the caller's own); ``limit`` per page
+        (all of them when None)."""
+        want = 100_000 if limit is None or keep is not None else limit + 1
         recs = await self.meta.list_buckets(prefix=prefix, after=after, limit=want)
-        infos = [BucketInfo(b.name, b.created_ms, b.region) for b in recs]
+        infos = [BucketInfo(b.name, b.created_ms, b.region, b.owner) for b in recs]
+        if keep is not None:
+            infos = [b for b in infos if keep(b)]
         if region is not None:
             infos = [b for b in infos if b.region == region]
         if limit is not None and len(infos) > limit:
             return BucketsPage(infos[:limit], truncated=True)
         return BucketsPage(infos, truncated=False)
+
+
+def _config(rec: BucketRecord) -> BucketConfig:
+    c = rec.config
+    return BucketConfig(rec.name, rec.owner, *(c.get(f) for f in _CONFIG_FIELDS))
+
+
+def _stored(cfg: BucketConfig | None) -> dict[str, Any]:
+    if cfg is None:
+        return {}
+    return {f: getattr(cfg, f) for f in _CONFIG_FIELDS if getattr(cfg, f) is not None}

@@ -154,6 +154,8 @@ def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
         user_meta=upload.user_meta,
         blocks=[b for p in parts for b in p.blocks],
         parts=[p.size for p in parts],
+        owner=upload.owner,
+        acl=upload.acl,
     )
     sums = _object_checksum(upload, parts)
     if sums:

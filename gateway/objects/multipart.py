@@ -54,6 +54,8 @@ class Multipart:
             user_meta=attrs.user_meta,
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
+            owner=attrs.owner,
+            acl=attrs.acl,
         )
         return _info(await self.uploads.create(upload))
 
@@ -137,8 +139,9 @@ class Multipart:
 
 def _info(u: Upload) -> UploadInfo:
     return UploadInfo(
-        u.upload_id, u.bucket, u.key, u.initiated_ms, u.checksum_algorithm, u.checksum_type
-    )
+        u.upload_id, u.bucket, u.key, u.initiated_ms, u.checksum_algorithm, u.checksum_type,
+        u.owner,
+    )  # fmt: skip
 
 
 def _part_info(p: Part) -> PartInfo:

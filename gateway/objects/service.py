@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import cast
+from typing import Any, cast
 
 from blockstore.cluster.replicated import ReplicatedBlocks
 from gateway.errors import NoSuchVersion
@@ -26,6 +26,7 @@ from gateway.objects.multipart import Multipart
 from gateway.objects.range_copy import RangeCopy
 from gateway.objects.types import (
     DeleteOutcome,
+    ObjectAccess,
     ObjectAttrs,
     ReadCondition,
     StoredObject,
@@ -114,7 +115,9 @@ class ObjectService:
         a trailer brings them after the last byte.
         """
         attrs = attrs or ObjectAttrs()
-        head = ObjectHead(key, headers=attrs.headers, user_meta=attrs.user_meta)  # mtime: now
+        head = ObjectHead(
+            key, headers=attrs.headers, user_meta=attrs.user_meta, owner=attrs.owner, acl=attrs.acl
+        )  # mtime: now
         if condition is not None:  # fail fast before reading the body; re-checked at commit
             await self._precheck(bucket, key, condition)
         stored = await self.store_body(body)
@@ -147,6 +150,7 @@ class ObjectService:
         replace: Callable[[], ObjectAttrs] | None = None,
         source_condition: ReadCondition | None = None,
         condition: WriteCondition | None = None,
+        access: ObjectAttrs | None = None,
     ) -> StoredObject:
         """Copy by reference: the new version shares the source's blocks, no bytes move.
 
@@ -172,6 +176,8 @@ class ObjectService:
             )
         head.size, head.etag, head.inline = src.size, src.etag, src.inline
         head.parts = src.parts
+        if access is not None:  # the copy's owner and ACL (the writer's, not the source's)
+            head.owner, head.acl = access.owner, access.acl
         head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
         await self.meta.put_object(
             dst_bucket, head, {}, condition, source=(src_bucket, src_key, src_raw)
@@ -228,6 +234,21 @@ class ObjectService:
         finally:
             if nxt is not None:
                 nxt.cancel()
+
+    async def object_access(self, bucket: str, key: str) -> ObjectAccess | None:
+        """The current version's owner and ACL; None when there is no such object."""
+        try:
+            return await self.meta.get_object(bucket, key)
+        except ObjectNotFound:
+            return None
+
+    async def set_object_acl(self, bucket: str, key: str, acl: dict[str, Any]) -> None:
+        """Replace the current version's ACL (PutObjectAcl); the version stays the same."""
+
+        def change(head: ObjectHead) -> None:
+            head.acl = acl
+
+        await self.meta.update_object(bucket, key, change)
 
     async def delete_object(self, bucket: str, key: str) -> None:
         await self.meta.delete_object(bucket, key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StoredObject(Protocol):
@@ -49,6 +49,8 @@ class ObjectSummary(Protocol):
     def etag(self) -> str: ...
     @property
     def mtime_ms(self) -> int: ...
+    @property
+    def owner(self) -> str: ...
 
 
 class ListedEntry(Protocol):
@@ -77,6 +79,8 @@ class ObjectAttrs:
 
     headers: dict[str, str] = field(default_factory=dict)  # content-type, cache-control, ...
     user_meta: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
+    owner: str = ""  # the new version's owner (user id); "": the bootstrap user
+    acl: dict[str, Any] | None = None  # its ACL (gateway.authz.acl.Acl.to_dict); None: private
 
 
 @dataclass
@@ -84,6 +88,28 @@ class BucketInfo:
     name: str
     created_ms: int
     region: str
+    owner: str = ""  # "": the bootstrap user (buckets made before owners existed)
+
+
+@dataclass
+class BucketConfig:
+    """A bucket's owner and access configuration, as the authorization step reads it."""
+
+    name: str
+    owner: str  # "": the bootstrap user
+    acl: dict[str, Any] | None = None  # Acl.to_dict; None: the owner's FULL_CONTROL
+    policy: str | None = None  # the bucket policy's JSON text
+    ownership: str | None = None  # ObjectOwnership; None: ObjectWriter (older buckets)
+    pab: dict[str, bool] | None = None  # Public Access Block flags
+
+
+class ObjectAccess(Protocol):
+    """An object's owner and ACL, for an access decision."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def acl(self) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -119,6 +145,7 @@ class UploadInfo:
     initiated_ms: int
     checksum_algorithm: str | None
     checksum_type: str | None
+    owner: str = ""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -25,16 +25,36 @@ def _enc(value: str, p: ListingParams) -> str:
     return quote(value, safe="/") if p.encode else value
 
 
+OwnerOf = Callable[[str], tuple[str, str]]
+"""An entry's stored owner id ("" for the bootstrap user) -> (ID, DisplayName)."""
+
+
 def _owner(owner: tuple[str, str] | None) -> str:
     if owner is None:
         return ""
     return "<Owner>" + el("ID", owner[0]) + el("DisplayName", owner[1]) + "</Owner>"
 
 
-def _contents(entries: Sequence[Entry], p: ListingParams, owner: tuple[str, str] | None) -> str:
+def _owners(owner_of: OwnerOf | None) -> Callable[[str], str]:
+    """The <Owner> element of an entry's owner, rendered once per distinct owner."""
+    seen: dict[str, str] = {}
+
+    def render(stored: str) -> str:
+        if owner_of is None:
+            return ""
+        hit = seen.get(stored)
+        if hit is None:
+            hit = seen[stored] = _owner(owner_of(stored))
+        return hit
+
+    return render
+
+
+def _contents(entries: Sequence[Entry], p: ListingParams, owner_of: OwnerOf | None) -> str:
     # The hot loop of every listing: only the key needs escaping (ETags are hex, sizes
-    # and dates are digits), and the owner and storage class are the same on every entry.
-    tail = _owner(owner) + "<StorageClass>STANDARD</StorageClass></Contents>"
+    # and dates are digits), and each owner's element is rendered once.
+    owner = _owners(owner_of)
+    tail = "<StorageClass>STANDARD</StorageClass></Contents>"
     parts: list[str] = []
     for e in entries:
         if e.head is None:
@@ -44,7 +64,7 @@ def _contents(entries: Sequence[Entry], p: ListingParams, owner: tuple[str, str]
         parts.append(
             f"<Contents><Key>{escape(_enc(h.key, p))}</Key>"
             f"<LastModified>{iso_date(h.mtime_ms)}</LastModified>"
-            f'<ETag>"{h.etag}"</ETag><Size>{h.size}</Size>{tail}'
+            f'<ETag>"{h.etag}"</ETag><Size>{h.size}</Size>{owner(h.owner)}{tail}'
         )
     return "".join(parts)
 
@@ -66,7 +86,7 @@ def list_objects_v1(
     truncated: bool,
     marker: str,
     next_marker: str | None,
-    owner: tuple[str, str],
+    owner: OwnerOf,
 ) -> bytes:
     children = _common(p, truncated)
     children.insert(2, el("Marker", _enc(marker, p)))
@@ -83,7 +103,7 @@ def list_objects_v2(
     continuation: str | None,
     next_token: str | None,
     start_after: str | None,
-    owner: tuple[str, str] | None,
+    owner: OwnerOf | None,
 ) -> bytes:
     children = _common(p, truncated)
     children.append(el("KeyCount", len(entries)))
@@ -103,7 +123,7 @@ def list_object_versions(
     truncated: bool,
     key_marker: str,
     next_key_marker: str | None,
-    owner: tuple[str, str],
+    owner_of: OwnerOf,
 ) -> bytes:
     children = [
         el("Name", p.bucket),
@@ -118,6 +138,7 @@ def list_object_versions(
     if next_key_marker is not None:
         children.append(el("NextKeyMarker", _enc(next_key_marker, p)))
         children.append(el("NextVersionIdMarker", "null"))
+    owner = _owners(owner_of)
     for e in entries:
         if e.head is None:
             children.append("<CommonPrefixes>" + el("Prefix", _enc(e.key, p)) + "</CommonPrefixes>")
@@ -131,7 +152,7 @@ def list_object_versions(
             + el("LastModified", iso_date(h.mtime_ms))
             + el("ETag", quote_etag(h.etag))
             + el("Size", h.size)
-            + _owner(owner)
+            + owner(h.owner)
             + el("StorageClass", "STANDARD")
             + "</Version>"
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +24,8 @@ class Upload(Protocol):
     def checksum_algorithm(self) -> str | None: ...
     @property
     def checksum_type(self) -> str | None: ...
+    @property
+    def owner(self) -> str: ...
 
 
 class Part(Protocol):
@@ -156,7 +158,7 @@ def list_uploads_result(
     upload_id_marker: str,
     max_uploads: int,
     truncated: bool,
-    owner: tuple[str, str],
+    owner_of: Callable[[str], tuple[str, str]],
 ) -> bytes:
     children = [
         el("Bucket", bucket),
@@ -180,6 +182,7 @@ def list_uploads_result(
         el("IsTruncated", bool_text(truncated)),
     ]
     for u in uploads:
+        owner = owner_of(u.owner)
         children.append(
             "<Upload>"
             + el("Key", u.key)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -33,13 +33,23 @@ DEFAULT_SUITE = REPO.parent / "shared" / "s3-tests"
 HERE = Path(__file__).resolve().parent
 PASSING = HERE / "passing.txt"
 
-# Users of the suite's config. Cairn has one owner for now (separate owners are another
-# issue): main is the server's bootstrap key, alt and tenant are separate access keys.
-USERS = {
-    "main": ("cairn", "cairn", "main@example.com"),
-    "alt": ("cairn-alt", "cairn-alt", "alt@example.com"),
-    "tenant": ("cairn-tenant", "cairn-tenant", "tenant@example.com"),
+# Users of the suite's config: main is the server's bootstrap user (its key from the
+# environment); alt and tenant are real users made with `cairn admin user create`, and the
+# config gets the ids, names and emails Cairn gave them.
+MAIN_USER = ("cairn", "cairn", "main@example.com")  # the bootstrap user's id and name
+OTHER_USERS = {
+    "alt": ("cairn-alt", "alt@example.com"),
+    "tenant": ("cairn-tenant", "tenant@example.com"),
 }
+
+
+@dataclass(frozen=True)
+class SuiteUser:
+    user_id: str
+    display_name: str
+    email: str
+    access_key: str
+    secret_key: str
 
 
 @dataclass
@@ -65,20 +75,26 @@ class Target:
     def stop(self) -> None:
         raise NotImplementedError
 
-    def create_key(self) -> tuple[str, str]:
-        out = subprocess.run(
-            [sys.executable, "-m", "cairn.cli", "admin", "--meta", self.meta, "key", "create"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            env=self.admin_env(),
-        ).stdout
-        access = re.search(r"^access key: (\S+)$", out, re.M)
-        secret = re.search(r"^secret key: (\S+)$", out, re.M)
-        if not (access and secret):
-            raise RuntimeError(f"cairn admin key create printed no key:\n{out}")
-        return access.group(1), secret.group(1)
+    def admin_where(self) -> list[str]:
+        """How `cairn admin` finds this target's metadata and master key."""
+        raise NotImplementedError
+
+    def create_user(self, name: str, email: str) -> SuiteUser:
+        """A real user with its first key (`cairn admin user create --json`)."""
+        cmd = [sys.executable, "-m", "cairn.cli", "admin", *self.admin_where()]
+        cmd += ["user", "create", name, "--email", email, "--json"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=self.admin_env())
+        if done.returncode != 0:
+            raise RuntimeError(f"cairn admin user create {name} failed:\n{done.stderr}")
+        made = json.loads(done.stdout)
+        return SuiteUser(
+            made["user_id"], made["display_name"], made["email"],
+            made["access_key"], made["secret_key"],
+        )  # fmt: skip
+
+    def main_user(self) -> SuiteUser:
+        user_id, name, email = MAIN_USER
+        return SuiteUser(user_id, name, email, self.access_key, self.secret_key)
 
     def admin_env(self) -> dict[str, str]:
         return dict(os.environ)
@@ -93,6 +109,9 @@ class ServeTarget(Target):
         self.access_key, self.secret_key = self.server.access_key, self.server.secret_key
         self.meta = f"lmdb:{self.server.data / 'meta'}"
         self.log = self.server.log_path
+
+    def admin_where(self) -> list[str]:
+        return ["--data", str(self.server.data)]
 
     def stop(self) -> None:
         self.server.stop()
@@ -109,6 +128,10 @@ class ClusterTarget(Target):
         self.access_key, self.secret_key = self.cluster.access_key, self.cluster.secret_key
         self.meta = self.cluster.info["meta"]
         self.log = work / "cluster" / "logs"
+
+    def admin_where(self) -> list[str]:
+        master = self.cluster.data / "master.key"  # made by `cairn cluster up`
+        return ["--meta", self.meta, "--master-key-file", str(master)]
 
     def admin_env(self) -> dict[str, str]:
         return self.cluster._env()
@@ -127,7 +150,7 @@ def start_target(kind: str, work: Path, workers: int) -> Target:
 # The suite's config and run
 
 
-def write_config(path: Path, target: Target, keys: dict[str, tuple[str, str]]) -> None:
+def write_config(path: Path, target: Target, users: dict[str, SuiteUser]) -> None:
     host_port = target.endpoint.split("://", 1)[1]
     host, port = host_port.rsplit(":", 1)
     cfg = configparser.RawConfigParser()
@@ -137,21 +160,20 @@ def write_config(path: Path, target: Target, keys: dict[str, tuple[str, str]]) -
         "iam name prefix": "s3-tests-",
         "iam path prefix": "/s3-tests/",
     }
-    for user, (user_id, display, email) in USERS.items():
-        access, secret = keys[user]
+    for role, user in users.items():
         section = {
-            "display_name": display,
-            "user_id": user_id,
-            "email": email,
-            "access_key": access,
-            "secret_key": secret,
+            "display_name": user.display_name,
+            "user_id": user.user_id,
+            "email": user.email,
+            "access_key": user.access_key,
+            "secret_key": user.secret_key,
         }
-        if user == "main":
+        if role == "main":
             # No LocationConstraint: Cairn's region is us-east-1, which AWS names by none.
             section["api_name"] = ""
-        if user == "tenant":
+        if role == "tenant":
             section["tenant"] = "cairntenant"
-        cfg[f"s3 {user}"] = section
+        cfg[f"s3 {role}"] = section
     # The suite reads these sections unconditionally; their tests are not selected, and
     # these keys do not exist in Cairn.
     for name in ("iam", "iam root", "iam alt root"):
@@ -379,11 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         copy = copy_suite(suite, work / "s3-tests")
         target = start_target(args.target, work, args.server_workers)
-        keys = {"main": (target.access_key, target.secret_key)}
-        keys["alt"] = target.create_key()
-        keys["tenant"] = target.create_key()
+        users = {"main": target.main_user()}
+        for role, (name, email) in OTHER_USERS.items():
+            users[role] = target.create_user(name, email)
         config = work / "s3tests.conf"
-        write_config(config, target, keys)
+        write_config(config, target, users)
         junit = work / "junit.xml"
         log = work / "pytest.log"
         cmd = pytest_args(junit, args.only, args.workers, args.timeout)

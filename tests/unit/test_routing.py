@@ -30,6 +30,20 @@ ROUTED = {
     ("DELETE", OBJECT, "uploadId"): "AbortMultipartUpload",
     ("POST", OBJECT, "uploadId"): "CompleteMultipartUpload",
     ("GET", OBJECT, "torrent"): "GetObjectTorrent",  # NotImplemented once the key is found
+    ("GET", BUCKET, "acl"): "GetBucketAcl",
+    ("PUT", BUCKET, "acl"): "PutBucketAcl",
+    ("GET", OBJECT, "acl"): "GetObjectAcl",
+    ("PUT", OBJECT, "acl"): "PutObjectAcl",
+    ("GET", BUCKET, "policy"): "GetBucketPolicy",
+    ("PUT", BUCKET, "policy"): "PutBucketPolicy",
+    ("DELETE", BUCKET, "policy"): "DeleteBucketPolicy",
+    ("GET", BUCKET, "policyStatus"): "GetBucketPolicyStatus",
+    ("GET", BUCKET, "ownershipControls"): "GetBucketOwnershipControls",
+    ("PUT", BUCKET, "ownershipControls"): "PutBucketOwnershipControls",
+    ("DELETE", BUCKET, "ownershipControls"): "DeleteBucketOwnershipControls",
+    ("GET", BUCKET, "publicAccessBlock"): "GetPublicAccessBlock",
+    ("PUT", BUCKET, "publicAccessBlock"): "PutPublicAccessBlock",
+    ("DELETE", BUCKET, "publicAccessBlock"): "DeletePublicAccessBlock",
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
@@ -37,9 +51,6 @@ ROUTED = {
 _B, _O = BUCKET, OBJECT
 AWS_ONLY = {
     ("PUT", _B, "versioning"),
-    ("GET", _B, "acl"), ("PUT", _B, "acl"), ("GET", _O, "acl"), ("PUT", _O, "acl"),
-    ("GET", _B, "policy"), ("PUT", _B, "policy"), ("DELETE", _B, "policy"),
-    ("GET", _B, "policyStatus"),
     ("GET", _B, "cors"), ("PUT", _B, "cors"), ("DELETE", _B, "cors"),
     ("GET", _B, "lifecycle"), ("PUT", _B, "lifecycle"), ("DELETE", _B, "lifecycle"),
     ("GET", _B, "tagging"), ("PUT", _B, "tagging"), ("DELETE", _B, "tagging"),
@@ -59,10 +70,6 @@ AWS_ONLY = {
     ("GET", _B, "metrics"), ("PUT", _B, "metrics"), ("DELETE", _B, "metrics"),
     ("GET", _B, "intelligent-tiering"), ("PUT", _B, "intelligent-tiering"),
     ("DELETE", _B, "intelligent-tiering"),
-    ("GET", _B, "ownershipControls"), ("PUT", _B, "ownershipControls"),
-    ("DELETE", _B, "ownershipControls"),
-    ("GET", _B, "publicAccessBlock"), ("PUT", _B, "publicAccessBlock"),
-    ("DELETE", _B, "publicAccessBlock"),
     ("POST", _O, "restore"), ("POST", _O, "select"),
     ("GET", _O, "attributes"),
 }  # fmt: skip
@@ -138,6 +145,7 @@ def test_routed_subresource_wins_over_an_unsupported_one() -> None:
         ("DELETE", "/b", "DeleteBucket"),
         ("GET", "/b", "ListObjects"),
         ("PUT", "/b/k", "PutObject"),
+        ("POST", "/b", "PostObject"),  # an HTML form upload: the key is a form field
         ("GET", "/b/k", "GetObject"),
         ("HEAD", "/b/k", "HeadObject"),
         ("DELETE", "/b/k", "DeleteObject"),
@@ -155,7 +163,6 @@ def test_plain_operations(method: str, path: str, op: str) -> None:
         ("PUT", "/", errors.MethodNotAllowed),
         ("DELETE", "/", errors.MethodNotAllowed),
         ("POST", "/", errors.MethodNotAllowed),
-        ("POST", "/b", errors.InvalidRequest),
         ("POST", "/b/k", errors.InvalidRequest),
         ("OPTIONS", "/", errors.MethodNotAllowed),
         ("PATCH", "/b", errors.MethodNotAllowed),

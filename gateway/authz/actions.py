@@ -1,0 +1,90 @@
+"""Which S3 action each routed operation needs, and which key right covers it.
+
+Plain data, one row per operation of gateway.routing (and PostObject): the action a bucket
+policy names (``s3:GetObject``), whether it acts on the bucket or on an object (which ARN
+the policy sees, which ACL decides), and the right a key narrowed to a bucket must hold
+for it (Garage's model: read, write, owner). CopyObject and UploadPartCopy also read their
+source: ``SOURCE_ACTION`` is what the source needs, decided like a GetObject of it.
+tests/integration/test_authz_table.py fails when an operation has no row here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READ, WRITE, OWNER = "read", "write", "owner"
+
+
+@dataclass(frozen=True)
+class Need:
+    action: str  # the IAM action, e.g. "s3:GetObject"
+    on_object: bool  # the resource is bucket/key (else the bucket)
+    right: str  # the key right that covers it: read, write or owner
+
+
+def _b(action: str, right: str) -> Need:
+    return Need(action, False, right)
+
+
+def _o(action: str, right: str) -> Need:
+    return Need(action, True, right)
+
+
+# Operations with no bucket: ListBuckets is filtered to what the caller may see, and
+# CreateBucket makes a bucket the caller will own; both need a signed request.
+SERVICE_OPERATIONS = frozenset({"ListBuckets", "CreateBucket"})
+
+NEEDS: dict[str, Need] = {
+    "ListBuckets": _b("s3:ListAllMyBuckets", READ),
+    "CreateBucket": _b("s3:CreateBucket", OWNER),
+    "HeadBucket": _b("s3:ListBucket", READ),
+    "DeleteBucket": _b("s3:DeleteBucket", OWNER),
+    "GetBucketLocation": _b("s3:GetBucketLocation", READ),
+    "GetBucketVersioning": _b("s3:GetBucketVersioning", READ),
+    "ListObjectVersions": _b("s3:ListBucketVersions", READ),
+    "ListObjectsV2": _b("s3:ListBucket", READ),
+    "ListObjects": _b("s3:ListBucket", READ),
+    "ListMultipartUploads": _b("s3:ListBucketMultipartUploads", READ),
+    # Each key of the request is a delete of an object; decided on the bucket's grants.
+    "DeleteObjects": _b("s3:DeleteObject", WRITE),
+    "UploadPart": _o("s3:PutObject", WRITE),
+    "UploadPartCopy": _o("s3:PutObject", WRITE),
+    "PutObject": _o("s3:PutObject", WRITE),
+    "PostObject": _o("s3:PutObject", WRITE),
+    "CopyObject": _o("s3:PutObject", WRITE),
+    "ListParts": _o("s3:ListMultipartUploadParts", READ),
+    "GetObject": _o("s3:GetObject", READ),
+    "HeadObject": _o("s3:GetObject", READ),
+    "GetObjectTorrent": _o("s3:GetObjectTorrent", READ),
+    "AbortMultipartUpload": _o("s3:AbortMultipartUpload", WRITE),
+    "DeleteObject": _o("s3:DeleteObject", WRITE),
+    "CreateMultipartUpload": _o("s3:PutObject", WRITE),
+    "CompleteMultipartUpload": _o("s3:PutObject", WRITE),
+    "GetBucketAcl": _b("s3:GetBucketAcl", READ),
+    "PutBucketAcl": _b("s3:PutBucketAcl", OWNER),
+    "GetObjectAcl": _o("s3:GetObjectAcl", READ),
+    "PutObjectAcl": _o("s3:PutObjectAcl", WRITE),
+    "GetBucketPolicy": _b("s3:GetBucketPolicy", OWNER),
+    "PutBucketPolicy": _b("s3:PutBucketPolicy", OWNER),
+    "DeleteBucketPolicy": _b("s3:DeleteBucketPolicy", OWNER),
+    "GetBucketPolicyStatus": _b("s3:GetBucketPolicyStatus", OWNER),
+    "GetBucketOwnershipControls": _b("s3:GetBucketOwnershipControls", OWNER),
+    "PutBucketOwnershipControls": _b("s3:PutBucketOwnershipControls", OWNER),
+    "DeleteBucketOwnershipControls": _b("s3:PutBucketOwnershipControls", OWNER),
+    "GetPublicAccessBlock": _b("s3:GetBucketPublicAccessBlock", OWNER),
+    "PutPublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
+    "DeletePublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
+}
+
+# What the source of a copy needs: reading it, as a GetObject of it would.
+SOURCE_ACTION = _o("s3:GetObject", READ)
+COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
+
+# AWS: the bucket owner may always read, change and delete the bucket policy, even when
+# the policy denies it, so that a policy that locks everyone out can be undone.
+OWNER_ALWAYS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
+
+
+def need(op: str) -> Need:
+    """The row for an operation; KeyError names an operation without one (a bug)."""
+    return NEEDS[op]

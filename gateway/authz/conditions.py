@@ -1,0 +1,95 @@
+"""The condition context of a request: every key a bucket policy's Condition may test,
+built in one place from the request (AWS's global aws:* keys and S3's s3:* keys).
+
+Names are as AWS spells them; the policy engine compares them case-insensitively.
+s3:ExistingObjectTag/* is empty until objects have tags.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from gateway.authz.caller import Caller
+from gateway.routing import Endpoint
+
+Context = dict[str, list[str]]
+
+# Request headers that S3 exposes as s3:<header name> condition keys.
+_HEADER_KEYS = (
+    "x-amz-acl",
+    "x-amz-copy-source",
+    "x-amz-metadata-directive",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-storage-class",
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+    "x-amz-content-sha256",
+    "x-amz-website-redirect-location",
+)
+_LOCK_KEYS = {
+    "x-amz-object-lock-mode": "s3:object-lock-mode",
+    "x-amz-object-lock-retain-until-date": "s3:object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold": "s3:object-lock-legal-hold",
+}
+_LIST_KEYS = ("prefix", "delimiter", "max-keys")
+
+
+def build(
+    endpoint: Endpoint,
+    headers: Mapping[str, str],
+    caller: Caller,
+    client_ip: str | None,
+    secure: bool,
+) -> Context:
+    now = time.time()
+    ctx: Context = {
+        "aws:CurrentTime": [datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
+        "aws:EpochTime": [str(int(now))],
+        "aws:SecureTransport": ["true" if secure else "false"],
+        "s3:authType": ["REST-HEADER" if "authorization" in headers else "REST-QUERY-STRING"],
+    }
+    if client_ip:
+        ctx["aws:SourceIp"] = [client_ip]
+    if caller.user_id is not None:
+        ctx["aws:userid"] = [caller.user_id]
+        ctx["aws:PrincipalAccount"] = [caller.user_id]
+        ctx["aws:username"] = [caller.display_name or caller.user_id]
+        ctx["aws:PrincipalType"] = ["User"]
+    else:
+        ctx["aws:PrincipalType"] = ["Anonymous"]
+    if "user-agent" in headers:
+        ctx["aws:UserAgent"] = [headers["user-agent"]]
+    if "referer" in headers:
+        ctx["aws:Referer"] = [headers["referer"]]
+    for name in _HEADER_KEYS:
+        if name in headers:
+            ctx["s3:" + name] = [headers[name].strip()]
+    for header, key in _LOCK_KEYS.items():
+        if header in headers:
+            ctx[key] = [headers[header].strip()]
+    for name in _LIST_KEYS:
+        if name in endpoint.query and endpoint.op.startswith("List"):
+            ctx["s3:" + name] = [endpoint.query[name]]
+    if "versionId" in endpoint.query:
+        ctx["s3:VersionId"] = [endpoint.query["versionId"]]
+    for key, value in _request_tags(headers.get("x-amz-tagging")).items():
+        ctx["s3:RequestObjectTag/" + key] = [value]
+    if "x-amz-tagging" in headers:
+        ctx["s3:RequestObjectTagKeys"] = list(_request_tags(headers["x-amz-tagging"]))
+    return ctx
+
+
+def _request_tags(value: str | None) -> dict[str, str]:
+    """x-amz-tagging: URL-encoded key=value pairs."""
+    if not value:
+        return {}
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(value, keep_blank_values=True))

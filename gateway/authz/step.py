@@ -1,0 +1,130 @@
+"""The authorization step: between authentication and the handler, for every operation.
+
+``authorize_request`` names the caller, reads the bucket's access configuration (one
+metadata read, which also warms the record a PUT's commit compares), and decides the
+operation's action on its bucket or object and, for CopyObject and UploadPartCopy, a read
+of the copy source. It hands the handler an ``Access``: who the caller is and the bucket's
+configuration, from which writes derive the new object's owner and ACL. No handler
+decides access itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from gateway.authz import conditions, decide
+from gateway.authz.acl import Resolver
+from gateway.authz.actions import COPY_OPERATIONS, SERVICE_OPERATIONS, SOURCE_ACTION, need
+from gateway.authz.caller import ANONYMOUS, Caller, caller_of
+from gateway.authz.decide import BucketView
+from gateway.errors import AccessDenied, InvalidAccessKeyId
+from gateway.keyring import KeyRing
+from gateway.objects.service import ObjectService
+from gateway.objects.types import ObjectAccess
+from gateway.routing import Endpoint
+
+
+@dataclass
+class Access:
+    """What the authorization step learnt, for the handler."""
+
+    caller: Caller
+    bucket: BucketView | None  # None: no bucket, or one that does not exist
+    display_name: Callable[[str], str]  # a user id's display name (owners in listings)
+    source_owner: str | None = None  # the copy source bucket's owner, when there is one
+    resolve_id: Resolver = field(default=lambda _id: None)  # a user id -> (id, name)
+    resolve_email: Resolver = field(default=lambda _email: None)  # an email -> (id, name)
+
+    def owner_of(self, user_id: str) -> tuple[str, str]:
+        return user_id, self.display_name(user_id)
+
+
+class Authorizer:
+    """Built once per gateway process: the key ring, the object service, the bootstrap
+    user (owner of buckets and objects from before owners existed)."""
+
+    def __init__(self, keyring: KeyRing, objects: ObjectService, bootstrap_user: str) -> None:
+        self.keyring = keyring
+        self.objects = objects
+        self.bootstrap_user = bootstrap_user
+
+    def display_name(self, user_id: str) -> str:
+        found = self.keyring.user(user_id)
+        return found[1] if found else user_id
+
+    def user(self, user_id: str) -> tuple[str, str] | None:
+        """A known user (ACL grantees, policy principals)."""
+        return self.keyring.user(user_id)
+
+    def user_by_email(self, email: str) -> tuple[str, str] | None:
+        return self.keyring.user_by_email(email)
+
+    def caller(self, access_key: str | None) -> Caller:
+        if access_key is None:
+            return ANONYMOUS
+        found = caller_of(self.keyring, access_key)
+        if found is None:  # deleted since the signature was checked
+            raise InvalidAccessKeyId()
+        return found
+
+    async def authorize(
+        self,
+        endpoint: Endpoint,
+        headers: Mapping[str, str],
+        access_key: str | None,
+        client_ip: str | None,
+        secure: bool,
+    ) -> Access:
+        caller = self.caller(access_key)
+        access = Access(
+            caller, None, self.display_name, resolve_id=self.user, resolve_email=self.user_by_email
+        )
+        if endpoint.op in SERVICE_OPERATIONS or endpoint.bucket is None:
+            if caller.anonymous:
+                raise AccessDenied()
+            return access
+        cfg = await self.objects.buckets.config(endpoint.bucket)
+        if cfg is None:
+            return access  # the handler answers NoSuchBucket
+        bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
+        access.bucket = bucket
+        context = conditions.build(endpoint, headers, caller, client_ip, secure)
+        load = _loader(self.objects, endpoint.bucket, endpoint.key)
+        await decide.authorize(
+            caller, need(endpoint.op), bucket, endpoint.key, context, load, self.bootstrap_user
+        )
+        if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
+            access.source_owner = await self._source(caller, headers, context)
+        return access
+
+    async def _source(
+        self, caller: Caller, headers: Mapping[str, str], context: conditions.Context
+    ) -> str | None:
+        """A copy reads its source: the caller must be allowed a GetObject of it."""
+        from gateway.handlers.copy import parse_copy_source  # the one parser of the header
+
+        src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
+        cfg = await self.objects.buckets.config(src_bucket)
+        if cfg is None:
+            return None  # the handler answers NoSuchBucket
+        bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
+        load = _loader(self.objects, src_bucket, src_key)
+        await decide.authorize(
+            caller, SOURCE_ACTION, bucket, src_key, context, load, self.bootstrap_user
+        )
+        return bucket.owner.id
+
+
+def _loader(objects: ObjectService, bucket: str, key: str | None) -> decide.ObjectLoader:
+    """Reads the object's owner and ACL at most once, and only if a decision asks."""
+    cache: list[ObjectAccess | None] = []
+
+    async def load() -> ObjectAccess | None:
+        if key is None:
+            return None
+        if not cache:
+            cache.append(await objects.object_access(bucket, key))
+        return cache[0]
+
+    return load

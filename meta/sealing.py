@@ -1,0 +1,137 @@
+"""Sealed secrets: values stored in the metadata encrypted under a master key kept outside it.
+
+Whoever can read the metadata store (an etcd backup, a copied LMDB file) must not learn the
+access keys' secrets. Each secret is sealed with AES-256-GCM under the master key, with a
+random 96-bit nonce and the record's identity as associated data (so a sealed value cannot
+be moved to another record), and the record names the master key's id, so that the master
+key can be rotated: a master key file lists several keys, the first seals, all of them open.
+
+    master key file (JSON, mode 0600):  {"keys": [{"id": "mk-1a2b3c4d", "key": "<base64 32 bytes>"}]}
+    sealed value (in a record):         {"alg": "AES-256-GCM", "kid": "mk-...", "nonce": b64, "ct": b64}
+
+The same master key is meant to serve server-side encryption later.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ALGORITHM = "AES-256-GCM"
+ENV_VAR = "CAIRN_MASTER_KEY_FILE"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class MasterKeyError(Exception):
+    """The master key is missing, unreadable or malformed, or does not open a value."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """The master keys of one file: ``keys[0]`` seals; any of them opens what it sealed."""
+
+    keys: tuple[tuple[str, bytes], ...]
+
+    @property
+    def key_id(self) -> str:
+        return self.keys[0][0]
+
+    def seal(self, plaintext: bytes, context: bytes) -> dict[str, str]:
+        """Encrypt ``plaintext``; ``context`` must be given again to open it."""
+        kid, key = self.keys[0]
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        ct = AESGCM(key).encrypt(nonce, plaintext, context)
+        return {"alg": ALGORITHM, "kid": kid, "nonce": _b64(nonce), "ct": _b64(ct)}
+
+    def open(self, sealed: Mapping[str, str], context: bytes) -> bytes:
+        """The plaintext of a sealed value; MasterKeyError if no key of ours opens it."""
+        if sealed.get("alg") != ALGORITHM:
+            raise MasterKeyError(f"unknown sealing algorithm {sealed.get('alg')!r}")
+        key = dict(self.keys).get(str(sealed.get("kid")))
+        if key is None:
+            raise MasterKeyError(
+                f"sealed under master key {sealed.get('kid')!r}, which this master key file lacks"
+            )
+        try:
+            return AESGCM(key).decrypt(_unb64(sealed["nonce"]), _unb64(sealed["ct"]), context)
+        except (InvalidTag, KeyError, ValueError) as exc:
+            raise MasterKeyError(
+                f"a value sealed under {sealed.get('kid')!r} does not open"
+            ) from exc
+
+    def rotated(self) -> MasterKey:
+        """A new sealing key in front of the old ones (which still open older values)."""
+        return MasterKey((_new_key(), *self.keys))
+
+    def to_json(self) -> str:
+        return json.dumps({"keys": [{"id": kid, "key": _b64(key)} for kid, key in self.keys]})
+
+    @classmethod
+    def from_json(cls, text: str) -> MasterKey:
+        try:
+            entries = json.loads(text)["keys"]
+            keys = tuple((str(e["id"]), _unb64(e["key"])) for e in entries)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MasterKeyError("not a Cairn master key file") from exc
+        if not keys or any(len(k) != KEY_BYTES for _, k in keys):
+            raise MasterKeyError(f"a master key must be {KEY_BYTES} bytes")
+        return cls(keys)
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls((_new_key(),))
+
+
+def _new_key() -> tuple[str, bytes]:
+    return "mk-" + secrets.token_hex(4), secrets.token_bytes(KEY_BYTES)
+
+
+def load_master_key(path: str | os.PathLike[str]) -> MasterKey:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise MasterKeyError(f"cannot read the master key file {path}: {exc.strerror}") from exc
+    try:
+        return MasterKey.from_json(text)
+    except MasterKeyError as exc:
+        raise MasterKeyError(f"{path}: {exc}") from None
+
+
+def write_master_key(path: str | os.PathLike[str], key: MasterKey) -> None:
+    """Write a new file, created with mode 0600 (never readable by others, not even for
+    the moment between a create and a chmod); an existing file is never overwritten."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.to_json())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def ensure_master_key(path: str | os.PathLike[str]) -> MasterKey:
+    """The master key in ``path``, made there first if there is none."""
+    with contextlib.suppress(FileExistsError):
+        write_master_key(path, MasterKey.generate())
+    return load_master_key(path)
+
+
+def master_key_path(explicit: str | None) -> str | None:
+    """``--master-key-file``, else $CAIRN_MASTER_KEY_FILE, else None."""
+    return explicit or os.environ.get(ENV_VAR) or None
