@@ -33,7 +33,14 @@ from meta.access import (
 from meta.api import KV, MetaError
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
-from meta.sealing import MasterKey, MasterKeyError, ensure_master_key, load_master_key
+from meta.sealing import (
+    MasterKey,
+    MasterKeyError,
+    ensure_master_key,
+    load_master_key,
+    rotate_master_key_file,
+    write_master_key,
+)
 from meta.sealing import master_key_path as configured_master_key
 from meta.users import User, Users
 
@@ -306,3 +313,27 @@ def admin(args: argparse.Namespace) -> int:
         if _wants_json(args):
             print(json.dumps({"error": message}))
         return 1
+
+
+def master_key(args: argparse.Namespace) -> int:
+    """`cairn master-key create|rotate FILE`: the key that seals secrets, kept outside
+    the metadata. Every gateway needs the same file (--master-key-file)."""
+    try:
+        if args.master_key_command == "create":
+            made = MasterKey.generate()
+            write_master_key(args.file, made)
+            print(f"master key {made.key_id} written to {args.file} (mode 0600)")
+            print("give the same file to every gateway (--master-key-file) and keep a copy:")
+            print("without it no stored access key can be used")
+        else:
+            rotated = rotate_master_key_file(args.file)
+            print(f"new master key {rotated.key_id} in front of {len(rotated.keys) - 1} older")
+            print("copy the file to every gateway and restart them: a gateway re-seals the")
+            print("stored secrets under the new key at start; the older keys still open them")
+    except FileExistsError:
+        print(f"cairn master-key: {args.file} exists; it is never overwritten", file=sys.stderr)
+        return 1
+    except (MasterKeyError, OSError) as exc:
+        print(f"cairn master-key: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -11,7 +11,8 @@ is stored, sealed under the master key (meta.sealing) and never logged; the boot
 
 Records of the single-owner days, ``{"access_key", "secret": <plain text>, "buckets":
 ["*"] or [names]}``, still load: they belong to the bootstrap user, with every right on the
-buckets they name, and ``seal_plaintext`` seals their secrets in place.
+buckets they name, and ``AccessKeys.reseal`` seals their secrets in place
+(and re-seals secrets of an older master key after a rotation).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from meta.api import KV, Txn, TxnConflict
 from meta.keys import ACCESSKEY, access_key_key, prefix_end
 from meta.records import now_ms
-from meta.sealing import MasterKey
+from meta.sealing import MasterKey, MasterKeyError
 
 RIGHTS = ("read", "write", "owner")
 ALL_RIGHTS = frozenset(RIGHTS)
@@ -70,8 +71,6 @@ class AccessKey:
         if self.secret is None or isinstance(self.secret, str):
             return self.secret
         if master is None:
-            from meta.sealing import MasterKeyError
-
             raise MasterKeyError("a sealed secret needs the master key")
         return master.open(self.secret, _secret_context(self.access_key)).decode()
 
@@ -247,19 +246,32 @@ class AccessKeys:
         with contextlib.suppress(TxnConflict):
             await self.kv.commit(Txn().expect(k, None).put(k, key.to_bytes()))
 
-    async def seal_plaintext(self) -> int:
-        """Seal the plain-text secrets of old records in place; returns how many."""
-        if self.master is None:
+    async def reseal(self) -> int:
+        """Seal the plain-text secrets of old records, and re-seal secrets sealed under an
+        older master key (after a rotation), in place; returns how many were changed."""
+        master = self.master
+        if master is None:
             return 0
 
-        def change(key: AccessKey) -> None:
-            if isinstance(key.secret, str):
-                key.secret = self._seal(key.access_key, key.secret)
+        def stale(key: AccessKey) -> bool:
+            if isinstance(key.secret, dict):
+                return key.secret.get("kid") != master.key_id
+            return isinstance(key.secret, str)
 
-        plain = [k.access_key for k in await self.list() if isinstance(k.secret, str)]
-        for access in plain:
-            await self._update(access, change)
-        return len(plain)
+        def change(key: AccessKey) -> None:
+            if stale(key):
+                plain = key.open_secret(master)
+                key.secret = self._seal(key.access_key, plain or "")
+
+        todo = [k.access_key for k in await self.list() if stale(k)]
+        changed = 0
+        for access in todo:
+            try:
+                await self._update(access, change)
+                changed += 1
+            except (AccessError, MasterKeyError):  # deleted meanwhile; a key we lack
+                continue
+        return changed
 
 
 def _refuse_bootstrap(key: AccessKey, what: str) -> None:

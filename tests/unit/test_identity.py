@@ -15,7 +15,7 @@ from meta.api import Txn
 from meta.keys import access_key_key, bucket_key
 from meta.lmdb_kv import LmdbKV
 from meta.records import BucketRecord, pack_record, unpack_record
-from meta.sealing import MasterKey
+from meta.sealing import MasterKey, ensure_master_key, load_master_key, rotate_master_key_file
 from meta.store import MetaStore
 from meta.users import Users
 
@@ -214,3 +214,20 @@ async def test_without_the_master_key_no_key_is_made_or_opened(
 def test_old_record_format_parses() -> None:
     k = AccessKey.from_bytes("X", b'{"access_key": "X", "secret": "s", "buckets": ["a"]}')
     assert k.user_id == BOOTSTRAP_USER_ID and k.secret == "s" and k.rights("a") == ALL
+
+
+async def test_master_key_rotation_reseals_at_start(kv: LmdbKV, tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    old = ensure_master_key(path)
+    users = _users(kv, old)
+    ivy = await users.create("ivy")
+    key, secret = await users.create_key(ivy)
+    new = rotate_master_key_file(path)
+    assert new.key_id != old.key_id and load_master_key(path) == new
+    ring = KeyRing({}, AccessKeys(kv, new))
+    await ring.start()  # opens with the older key, re-seals under the new one
+    assert ring.secret_for(key.access_key) == secret
+    raw = await kv.get(access_key_key(key.access_key))
+    assert raw is not None and json.loads(raw)["secret"]["kid"] == new.key_id
+    only_new = MasterKey(new.keys[:1])  # the older key retired: still opens
+    assert (await AccessKeys(kv, only_new).get(key.access_key)).open_secret(only_new) == secret  # type: ignore[union-attr]
