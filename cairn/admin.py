@@ -139,6 +139,8 @@ async def _layout(args: argparse.Namespace, registry: NodeRegistry) -> int:
 
 
 async def _remove_node(args: argparse.Namespace, registry: NodeRegistry) -> int:
+    if args.node_id not in {rec.node_id for rec in await registry.nodes()}:
+        raise AdminError(f"no such node: {args.node_id} (see `cairn admin nodes`)")
     await registry.remove(args.node_id)
     _emit(
         args,

@@ -216,3 +216,17 @@ def test_users_and_narrowed_keys_on_etcd(shared_cluster: CairnCluster) -> None:
     print(f"[identity] deleted user's key refused by both gateways after {took}s")
     assert max(took) <= FOLLOW_S, took
     assert "etcd-alt" not in {u["display_name"] for u in admin_json(c, "user", "list")}
+
+
+def test_json_on_the_cluster_commands(shared_cluster: CairnCluster) -> None:
+    c = shared_cluster
+    nodes = admin_json(c, "nodes")
+    assert isinstance(nodes, list) and len(nodes) == 4
+    assert all(n["up"] and n["lease_alive"] for n in nodes)
+    layout = admin_json(c, "layout")
+    assert isinstance(layout, dict) and layout["replicas"] == 3
+    assert sorted(layout["nodes"]) == sorted(n["node_id"] for n in nodes)
+    gone = admin(c, "remove-node", "no-such-node", "--json", check=False)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr
+    assert json.loads(gone.stdout)["error"].startswith("no such node: no-such-node")
+    assert len(admin_json(c, "nodes")) == 4

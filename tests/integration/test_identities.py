@@ -6,6 +6,7 @@ seconds; secrets are sealed on disk; errors are one clear line and exit status 1
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -234,3 +235,27 @@ def test_a_gateway_without_the_master_key_refuses_to_start(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert done.returncode != 0 and "not a Cairn master key file" in done.stderr
+
+
+def test_meta_lmdb_spec_works_as_data_does(srv: CairnServer) -> None:
+    """`--meta lmdb:DIR/meta --master-key-file DIR/master.key` is the same store."""
+    where = ["--meta", f"lmdb:{srv.data / 'meta'}"]
+    base = [sys.executable, "-m", "cairn.cli", "admin", *where]
+    made = subprocess.run(
+        [*base, "--master-key-file", str(srv.data / "master.key"), "--json",
+         "user", "create", "via-meta"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    user = json.loads(made.stdout)
+    listed = json.loads(admin(srv, "key", "list", "--user", "via-meta", "--json").stdout)
+    assert [k["access_key"] for k in listed] == [user["access_key"]]
+    s3 = client(srv, user["access_key"], user["secret_key"])
+    within(FOLLOW_S, s3.list_buckets, "ok")
+    # Without a master key, making a key is refused (listing needs none).
+    refused = subprocess.run(
+        [*base, "key", "create", "--user", "via-meta"],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "CAIRN_MASTER_KEY_FILE"},
+    )  # fmt: skip
+    assert refused.returncode == 1 and "needs the master key" in refused.stderr
+    assert subprocess.run([*base, "key", "list"], capture_output=True, timeout=60).returncode == 0
