@@ -271,9 +271,15 @@ async def _key_cmd(args: argparse.Namespace, users: Users) -> int:
             "\n".join(_key_line(k, by_id) for k in listed),
         )
     elif args.key_command == "delete":
-        if not await keys.delete(args.access_key):
+        gone = await keys.delete(args.access_key)
+        if gone is None:
             raise AdminError(f"no such key: {args.access_key}")
-        _emit(args, {"deleted": args.access_key}, f"deleted {args.access_key}")
+        note = (
+            " (only its record: gateways accept the bootstrap key while their environment names it)"
+            if gone.bootstrap
+            else ""
+        )
+        _emit(args, {"deleted": args.access_key}, f"deleted {args.access_key}{note}")
     return 0
 
 

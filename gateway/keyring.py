@@ -188,14 +188,10 @@ class KeyRing:
         return access_key in self._keys
 
     async def run(self) -> None:
-        if not self._started:
-            try:
-                await self.start()
-            except Exception:  # noqa: BLE001 - the refresh below keeps trying
-                log.exception("could not record the bootstrap user")
+        """Every interval: start (until it once succeeded), then refresh."""
         while True:
             try:
-                await self.refresh()
+                await (self.refresh() if self._started else self.start())
             except Exception:  # noqa: BLE001 - keep the last known keys
                 log.exception("could not refresh access keys")
             await asyncio.sleep(self._interval)

@@ -122,7 +122,16 @@ def grants_for(buckets: Iterable[str] | None, rights: Iterable[str] | None) -> d
     """The ``buckets`` map of a new key: no buckets means every bucket; no rights means
     all of them (what `key create --bucket B` always meant)."""
     chosen = checked_rights(rights)
-    return {b: chosen for b in (list(buckets or []) or [ALL_BUCKETS])}
+    return {checked_bucket(b): chosen for b in (list(buckets or []) or [ALL_BUCKETS])}
+
+
+def checked_bucket(bucket: str) -> str:
+    """A bucket name to grant on, or ``*`` (every bucket)."""
+    if bucket != ALL_BUCKETS and (
+        not bucket or len(bucket) > 255 or any(c.isspace() or c in "/*" for c in bucket)
+    ):
+        raise AccessError(f"invalid bucket name {bucket!r} (or '*' for every bucket)")
+    return bucket
 
 
 def checked_rights(rights: Iterable[str] | None) -> list[str]:
@@ -192,6 +201,7 @@ class AccessKeys:
     async def allow(self, access: str, bucket: str, rights: Iterable[str] | None) -> AccessKey:
         """Add rights on a bucket (``*``: every bucket) to what the key has there."""
         added = checked_rights(rights)
+        checked_bucket(bucket)
 
         def change(key: AccessKey) -> None:
             _refuse_bootstrap(key, "allow")
@@ -204,6 +214,7 @@ class AccessKeys:
         """Take rights on a bucket (``*``: the every-bucket entry) away; a bucket left with
         nothing keeps an empty entry when the key has an every-bucket default to shadow."""
         taken = set(checked_rights(rights))
+        checked_bucket(bucket)
 
         def change(key: AccessKey) -> None:
             _refuse_bootstrap(key, "deny")
@@ -225,14 +236,17 @@ class AccessKeys:
 
         return await self._update(access, change), secret
 
-    async def delete(self, access: str) -> bool:
+    async def delete(self, access: str) -> AccessKey | None:
+        """Delete a key; returns what it was (None: there was none). Deleting the bootstrap
+        key's record only tidies the listing (say, after the environment's key changed):
+        gateways accept the key while their environment names it, and record it again at
+        their next start."""
         k = access_key_key(access)
         raw = await self.kv.get(k)
         if raw is None:
-            return False
-        _refuse_bootstrap(AccessKey.from_bytes(access, raw), "delete")
+            return None
         await self.kv.commit(Txn().expect(k, raw).delete(k))
-        return True
+        return AccessKey.from_bytes(access, raw)
 
     async def list(self) -> list[AccessKey]:
         rows = await self.kv.scan(ACCESSKEY, prefix_end(ACCESSKEY), limit=1_000_000)

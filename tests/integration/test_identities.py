@@ -194,7 +194,9 @@ def test_secrets_are_sealed_on_disk(srv: CairnServer) -> None:
         (("key", "rotate", "CAIRNNOSUCHKEY000000"), "no such key"),
         (("key", "delete", "CAIRNNOSUCHKEY000000"), "no such key"),
         (("key", "allow", "CAIRNNOSUCHKEY000000", "--bucket", "b"), "no such key"),
-        (("key", "delete", "CAIRNTESTACCESSKEY01"), "bootstrap key"),
+        (("key", "rotate", "CAIRNTESTACCESSKEY01"), "bootstrap key"),
+        (("key", "create", "--bucket", "a/b"), "invalid bucket name"),
+        (("remove-node", "nope"), "no such node: nope"),
     ],
 )
 def test_errors_are_one_clear_line_and_exit_1(

@@ -124,6 +124,11 @@ async def test_allow_and_deny_narrow_and_widen(kv: LmdbKV, master: MasterKey) ->
     assert k.rights("secret-bucket") == frozenset() and k.rights("elsewhere") == ALL
     with pytest.raises(AccessError, match="unknown right"):
         await keys.allow(key.access_key, "b1", ["admin"])
+    for bad in ("", "a/b", "a b", "x*"):
+        with pytest.raises(AccessError, match="invalid bucket name"):
+            await keys.allow(key.access_key, bad, None)
+        with pytest.raises(AccessError, match="invalid bucket name"):
+            grants_for([bad], None)
     with pytest.raises(AccessError, match="no such key"):
         await keys.deny("NOPE", "b1", None)
 
@@ -165,7 +170,7 @@ async def test_user_names_and_emails_are_unique_and_checked(kv: LmdbKV, master: 
     with pytest.raises(AccessError, match="exists"):
         await users.create("erin")
     with pytest.raises(AccessError, match="email"):
-        await users.create("erin2", "erin@example.com")
+        await users.create("erin2", "Erin@Example.com")
     for bad in ("", "-x", "a b", "x" * 65, "ünï"):
         with pytest.raises(AccessError, match="invalid user name"):
             await users.create(bad)
@@ -192,9 +197,24 @@ async def test_a_user_who_owns_buckets_cannot_be_deleted(kv: LmdbKV, master: Mas
     with pytest.raises(AccessError, match="bootstrap user"):
         await users.delete("cairn")
     with pytest.raises(AccessError, match="bootstrap key"):
-        await users.keys.delete("BOOTKEY")
-    with pytest.raises(AccessError, match="bootstrap key"):
         await users.keys.rotate("BOOTKEY")
+    with pytest.raises(AccessError, match="bootstrap key"):
+        await users.keys.deny("BOOTKEY", "legacy", None)
+
+
+async def test_the_bootstrap_keys_record_only_tidies_the_listing(
+    kv: LmdbKV, master: MasterKey
+) -> None:
+    """After the environment's key changed, the old key's record can be deleted; the key
+    the environment names is accepted regardless, and recorded again at the next start."""
+    ring = KeyRing({"BOOTKEY": "boot-secret"}, AccessKeys(kv, master))
+    await ring.start()
+    gone = await AccessKeys(kv, master).delete("BOOTKEY")
+    assert gone is not None and gone.bootstrap
+    await ring.refresh()
+    assert ring.secret_for("BOOTKEY") == "boot-secret"
+    await KeyRing({"BOOTKEY": "boot-secret"}, AccessKeys(kv, master)).start()
+    assert await AccessKeys(kv, None).get("BOOTKEY") is not None
 
 
 async def test_without_the_master_key_no_key_is_made_or_opened(
