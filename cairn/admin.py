@@ -36,7 +36,6 @@ from meta.open import open_kv
 from meta.sealing import (
     MasterKey,
     MasterKeyError,
-    ensure_master_key,
     load_master_key,
     rotate_master_key_file,
     write_master_key,
@@ -71,13 +70,19 @@ def _meta_spec(args: argparse.Namespace) -> str:
 
 
 def _master_key(args: argparse.Namespace) -> MasterKey:
-    """--master-key-file, $CAIRN_MASTER_KEY_FILE, else --data DIR's master.key (made there
-    if the server has not started yet, as `cairn serve` would)."""
+    """--master-key-file, $CAIRN_MASTER_KEY_FILE, else --data DIR's master.key. Never made
+    here: a key sealed under a master key the gateways lack would be refused by all."""
     path = configured_master_key(args.master_key_file)
     if path is not None:
         return load_master_key(path)
     if args.data:
-        return ensure_master_key(Path(args.data) / "master.key")
+        own = Path(args.data) / "master.key"
+        if not own.exists():
+            raise AdminError(
+                f"{own} does not exist: give the server's --master-key-file FILE (or set "
+                "CAIRN_MASTER_KEY_FILE)"
+            )
+        return load_master_key(own)
     raise AdminError(
         "making or rotating a key needs the master key: give --master-key-file FILE (or set "
         "CAIRN_MASTER_KEY_FILE), or --data DIR of a cairn serve"

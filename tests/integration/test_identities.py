@@ -261,3 +261,17 @@ def test_meta_lmdb_spec_works_as_data_does(srv: CairnServer) -> None:
     )  # fmt: skip
     assert refused.returncode == 1 and "needs the master key" in refused.stderr
     assert subprocess.run([*base, "key", "list"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_data_without_its_master_key_makes_no_key(tmp_path: Path) -> None:
+    """A serve started with --master-key-file elsewhere: `--data` alone must not make a
+    master key of its own (keys sealed under it would be refused by the server)."""
+    data = tmp_path / "data"
+    (data / "meta").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "admin", "--data", str(data), "user", "create", "x"],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "CAIRN_MASTER_KEY_FILE"},
+    )  # fmt: skip
+    assert done.returncode == 1 and "master.key does not exist" in done.stderr
+    assert not (data / "master.key").exists()
