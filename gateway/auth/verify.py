@@ -196,10 +196,10 @@ def _v4_presigned(
             "Invalid credential date. Date is not the same as X-Amz-Date."
         )
     expires_text = query["X-Amz-Expires"]
-    if not expires_text.isdigit():
+    if not _is_decimal(expires_text):
         raise AuthorizationQueryParametersError(
             "X-Amz-Expires should be a number"
-            if not expires_text.lstrip("-").isdigit()
+            if not _is_decimal(expires_text.lstrip("-"))
             else "X-Amz-Expires must be non-negative"
         )
     expires = int(expires_text)
@@ -370,10 +370,11 @@ def _v2_presigned(
             "AWSAccessKeyId parameters"
         )
     expires_text = query["Expires"]
-    if not expires_text.isdigit():
+    if not _is_decimal(expires_text):
         raise AuthorizationQueryParametersError("Expires should be a number of seconds.")
-    expires = datetime.fromtimestamp(int(expires_text), UTC)
-    if now > expires:
+    # Compared as integers: an Expires beyond datetime's year 9999 is a number all the same.
+    if now.timestamp() > int(expires_text):
+        expires = datetime.fromtimestamp(int(expires_text), UTC)
         raise AccessDenied(
             "Request has expired", Expires=_iso8601(expires), ServerTime=_iso8601(now)
         )
@@ -444,6 +445,11 @@ def _first_values(raw_query: str, encoding: str = "utf-8") -> dict[str, str]:
             name, _, value = part.partition("=")
             params.setdefault(unquote(name, encoding), unquote(value, encoding))
     return params
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also holds for "²" and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _utc(when: datetime) -> datetime:
