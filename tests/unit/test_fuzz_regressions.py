@@ -1,0 +1,104 @@
+"""Inputs the atheris harnesses (tests/fuzz, docs/fuzzing.md) found to crash a parser.
+
+Each test holds the crashing input inline and asserts the S3 answer that replaced the
+crash; before the fix each one raised a non-S3 exception (an InternalError, 500, to the
+client) or, for the range, produced an impossible answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.auth import verify
+from gateway.errors import (
+    AccessDenied,
+    AuthorizationQueryParametersError,
+    MalformedXML,
+    S3Error,
+)
+from gateway.wire import bucket, headers, multi_delete, multipart
+
+NOW = datetime(2026, 12, 7, 14, 0, 0, tzinfo=UTC)
+ACCESS_KEY = "AKIAFUZZEXAMPLE0001"
+
+
+def _secret_for(access_key: str) -> str | None:
+    return "secret" if access_key == ACCESS_KEY else None
+
+
+def _authenticate(raw_query: str) -> verify.AuthResult:
+    req = verify.SignedRequest("GET", "/fuzz-bucket", raw_query, {"host": "127.0.0.1:9000"})
+    return verify.authenticate(req, _secret_for, NOW)
+
+
+# --- SigV2 presigned Expires (fuzz_sigv2) ------------------------------------------------
+
+
+def test_sigv2_expires_with_a_superscript_digit_is_not_a_number() -> None:
+    # Found by fuzz_sigv2: raw query bytes are latin-1, and "\xb2" ("²") passes
+    # str.isdigit() but not int(): ValueError.
+    query = f"AWSAccessKeyId={ACCESS_KEY}&Signature=qiQt2O3iHRciFsRiy8AXwN7PHu0%3D&Expires=1\xb2\xb2796655600"
+    with pytest.raises(AuthorizationQueryParametersError):
+        _authenticate(query)
+
+
+def test_sigv2_expires_beyond_year_9999_does_not_overflow() -> None:
+    # Same code path: datetime.fromtimestamp(10**20) raised OverflowError/ValueError. Such
+    # an Expires is not expired; the request goes on to its signature check.
+    query = f"AWSAccessKeyId={ACCESS_KEY}&Signature=AAAA&Expires={10**20}"
+    with pytest.raises(S3Error) as caught:
+        _authenticate(query)
+    assert caught.value.code == "SignatureDoesNotMatch"
+
+
+def test_sigv2_expired_url_still_names_its_expiry() -> None:
+    query = f"AWSAccessKeyId={ACCESS_KEY}&Signature=AAAA&Expires=1"
+    with pytest.raises(AccessDenied) as caught:
+        _authenticate(query)
+    assert caught.value.extra["Expires"] == "1970-01-01T00:00:01Z"
+
+
+# --- SigV4 presigned X-Amz-Expires (the same isdigit() mistake) -------------------------
+
+
+@pytest.mark.parametrize("expires", ["\xb2", "-\xb2"])
+def test_sigv4_expires_with_a_superscript_digit_is_not_a_number(expires: str) -> None:
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential={ACCESS_KEY}%2F20261207%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Date=20261207T140000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+        f"&X-Amz-Expires={expires}"
+    )
+    with pytest.raises(AuthorizationQueryParametersError) as caught:
+        _authenticate(query)
+    assert "should be a number" in caught.value.text
+
+
+# --- XML bodies (fuzz_xml) ---------------------------------------------------------------
+
+UNKNOWN_ENCODING = (
+    b'<?xml version="1.0" encoding="UTF18"?>\n'
+    b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\n'
+    b"  <Quiet>true</Quiet>\n  <Object><Key>sample1.txt</Key></Object>\n</Delete>"
+)
+
+
+@pytest.mark.parametrize(
+    "parse", [multi_delete.parse_delete, multipart.parse_complete, bucket.location_constraint]
+)
+def test_xml_declaring_an_unknown_encoding_is_malformed(parse: object) -> None:
+    # Found by fuzz_xml: expat asks Python for the codec and LookupError escaped.
+    with pytest.raises(MalformedXML):
+        parse(UNKNOWN_ENCODING)  # type: ignore[operator]
+
+
+# --- Range (fuzz_headers) ----------------------------------------------------------------
+
+
+def test_suffix_range_of_an_empty_object_is_the_whole_object() -> None:
+    # Found by fuzz_headers: (0, 0) was returned, which GET answered as a 206 with
+    # "Content-Range: bytes 0--1/0". A tail read of an empty object is a 200, empty.
+    assert headers.parse_range("bytes=-500", 0) is None
+    assert headers.parse_range("bytes=-500", 100) == (0, 100)
