@@ -124,7 +124,7 @@ def parse_http_date(value: str) -> int | None:
     """Seconds since the epoch, or None for an unparseable date (which S3 ignores)."""
     try:
         dt = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: a year of 30 digits
         return None
     if dt is None:
         return None

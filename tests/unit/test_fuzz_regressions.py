@@ -102,3 +102,23 @@ def test_suffix_range_of_an_empty_object_is_the_whole_object() -> None:
     # "Content-Range: bytes 0--1/0". A tail read of an empty object is a 200, empty.
     assert headers.parse_range("bytes=-500", 0) is None
     assert headers.parse_range("bytes=-500", 100) == (0, 100)
+
+
+# --- Conditional headers (fuzz_headers) --------------------------------------------------
+
+HUGE_YEAR = "Sun, 06 Nov 19" + "0" * 50 + "94 08:49 GMT"
+
+
+def test_a_date_with_a_huge_year_is_no_date() -> None:
+    # Found by fuzz_headers: parsedate_to_datetime raised OverflowError for an
+    # If-Modified-Since whose year does not fit a C long. S3 ignores a date it cannot read.
+    assert headers.parse_http_date(HUGE_YEAR) is None
+
+
+def test_a_condition_with_a_huge_year_is_ignored() -> None:
+    class Version:
+        etag = "5d41402abc4b2a76b9719d911017c592"
+        mtime_ms = 784_111_777_000
+
+    for name in ("if-modified-since", "if-unmodified-since"):
+        headers.check_read_conditions({name: HUGE_YEAR}, Version())
