@@ -31,7 +31,8 @@ def test_one_input(data: bytes) -> None:
             clients.NOW,
         )
         assert result.access_key == clients.ACCESS_KEY, result
-    round_trip(data[:96].decode("utf-8", "replace"))
+    if len(data) % 4 == 0:  # botocore's signing costs more than the check: 1 input in 4
+        round_trip(data[:96].decode("utf-8", "replace"))
 
 
 def round_trip(text: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 import atheris
+import xmltodict  # noqa: F401 - imported first so that only Cairn's own code is instrumented
 
 from tests.fuzz._harness import main, only_s3_errors
 
@@ -34,7 +35,8 @@ def test_one_input(data: bytes) -> None:
     with only_s3_errors():
         region = bucket.location_constraint(data)
         assert region is None or isinstance(region, str)
-    round_trip(data[:200].decode("utf-8", "replace"))
+    if len(data) % 4 == 0:  # three more parses: 1 input in 4
+        round_trip(data[:200].decode("utf-8", "replace"))
 
 
 def _escape(value: str) -> str:
