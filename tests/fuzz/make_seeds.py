@@ -58,6 +58,11 @@ HEADER_SEEDS = {
         b"x-amz-copy-source-if-unmodified-since: Tue, 15 Nov 1994 12:45:26 GMT\r\n"
     ),
     "put": b"if-none-match: *\r\nx-amz-checksum-crc32: AAAAAA==\r\n",
+    "body": (
+        b"content-length: 1024\r\nx-amz-decoded-content-length: 1000\r\n"
+        b"x-amz-trailer: x-amz-checksum-crc32c\r\nx-amz-sdk-checksum-algorithm: CRC32C\r\n"
+        b"x-amz-checksum-type: FULL_OBJECT\r\ncontent-md5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\n"
+    ),
 }
 
 
