@@ -7,7 +7,8 @@ Contract: each parser returns or raises an S3 error. Properties: a parsed Range 
 the object; a date header parses to an int or None and never raises; a copy source that
 parses names a bucket and a key.
 
-    python -m tests.fuzz.fuzz_headers -atheris_runs=1000000 tests/fuzz/corpus/headers
+    mkdir -p /tmp/fuzz-headers  # libFuzzer adds new inputs to the first corpus dir
+    python -m tests.fuzz.fuzz_headers -atheris_runs=1000000 /tmp/fuzz-headers tests/fuzz/corpus/headers
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ with atheris.instrument_imports():
     from gateway.auth.verify import AuthResult
     from gateway.handlers.copy import parse_copy_source
     from gateway.handlers.multipart import _copy_range
+    from gateway.handlers.object import declared_length
     from gateway.wire import headers as wire
 
 SIZES = (0, 1, 100, 5 << 20)
@@ -55,6 +57,8 @@ def test_one_input(data: bytes) -> None:
             if check is not None:
                 check(current)
     _copy_source(headers)
+    length = declared_length(headers)
+    assert length is None or length >= 0, length
     with only_s3_errors():
         checksums.declared_object_checksum(headers)
     with only_s3_errors():

@@ -160,3 +160,37 @@ def test_complete_part_number_with_a_superscript_digit_is_malformed() -> None:
 
 async def _no_body():  # type: ignore[no-untyped-def]
     yield b""
+
+
+# --- The same mistake in the handlers' query and length parsing -------------------------
+
+
+def test_declared_length_with_a_superscript_digit_is_no_length() -> None:
+    # Found reading the code; fuzz_headers now calls declared_length too.
+    from gateway.handlers.object import declared_length
+
+    assert declared_length({"content-length": "1\xb2"}) is None
+    assert declared_length({"content-length": "12"}) == 12
+
+
+def test_max_buckets_with_a_superscript_digit_is_invalid_argument() -> None:
+    from gateway.handlers.service import _max_buckets
+
+    with pytest.raises(InvalidArgument):
+        _max_buckets("\u00b2")
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "1\u00b9"])
+def test_part_number_query_with_a_superscript_digit_is_invalid_argument(value: str) -> None:
+    # partNumber comes from the query string, decoded as UTF-8 ("%C2%B2" is "²"). These
+    # helpers read only the request's query, so a namespace holding one stands for it.
+    from types import SimpleNamespace
+
+    from gateway.handlers.multipart import _part_number
+    from gateway.handlers.object import _part_range
+
+    ctx = SimpleNamespace(query={"partNumber": value})
+    with pytest.raises(InvalidArgument):
+        _part_number(ctx)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        _part_range(ctx, None)  # type: ignore[arg-type]
