@@ -6,7 +6,8 @@ outcome whether the body arrives in one piece or in small pieces. Round trip: da
 from the input, framed and signed by tests/s3sign.py (independent of the gateway) in
 chunks of an input-chosen size and fed in pieces, decodes to exactly that data.
 
-    python -m tests.fuzz.fuzz_chunked -atheris_runs=1000000 tests/fuzz/corpus/chunked
+    mkdir -p /tmp/fuzz-chunked  # libFuzzer adds new inputs to the first corpus dir
+    python -m tests.fuzz.fuzz_chunked -atheris_runs=1000000 /tmp/fuzz-chunked tests/fuzz/corpus/chunked
 """
 
 from __future__ import annotations

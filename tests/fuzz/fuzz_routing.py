@@ -5,7 +5,8 @@ error, for any input, path-style and with a virtual-host domain. Round trip: a k
 from the input, percent-encoded into a path-style or virtual-host request, resolves back
 to exactly that bucket and key.
 
-    python -m tests.fuzz.fuzz_routing -atheris_runs=1000000 tests/fuzz/corpus/routing
+    mkdir -p /tmp/fuzz-routing  # libFuzzer adds new inputs to the first corpus dir
+    python -m tests.fuzz.fuzz_routing -atheris_runs=1000000 /tmp/fuzz-routing tests/fuzz/corpus/routing
 """
 
 from __future__ import annotations

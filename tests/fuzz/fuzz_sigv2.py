@@ -5,7 +5,8 @@ Input: a raw HTTP request head (the corpus holds ones botocore signed). Contract
 request for a key and header values taken from the input, signed by botocore's SigV2
 (header and presigned), is accepted.
 
-    python -m tests.fuzz.fuzz_sigv2 -atheris_runs=1000000 tests/fuzz/corpus/sigv2
+    mkdir -p /tmp/fuzz-sigv2  # libFuzzer adds new inputs to the first corpus dir
+    python -m tests.fuzz.fuzz_sigv2 -atheris_runs=1000000 /tmp/fuzz-sigv2 tests/fuzz/corpus/sigv2
 """
 
 from __future__ import annotations

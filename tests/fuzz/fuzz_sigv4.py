@@ -5,7 +5,8 @@ Input: a raw HTTP request head (the corpus holds ones botocore signed). Contract
 request for a key and a header value taken from the input, signed by botocore (header
 and presigned), is accepted.
 
-    python -m tests.fuzz.fuzz_sigv4 -atheris_runs=1000000 tests/fuzz/corpus/sigv4
+    mkdir -p /tmp/fuzz-sigv4  # libFuzzer adds new inputs to the first corpus dir
+    python -m tests.fuzz.fuzz_sigv4 -atheris_runs=1000000 /tmp/fuzz-sigv4 tests/fuzz/corpus/sigv4
 """
 
 from __future__ import annotations

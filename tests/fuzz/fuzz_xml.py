@@ -6,7 +6,8 @@ error (MalformedXML). Round trip: keys and ETags taken from the input, written i
 Delete and a CompleteMultipartUpload document (escaped as clients escape them), parse
 back to exactly those keys and ETags.
 
-    python -m tests.fuzz.fuzz_xml -atheris_runs=1000000 tests/fuzz/corpus/xml
+    mkdir -p /tmp/fuzz-xml  # libFuzzer adds new inputs to the first corpus dir
+    python -m tests.fuzz.fuzz_xml -atheris_runs=1000000 /tmp/fuzz-xml tests/fuzz/corpus/xml
 """
 
 from __future__ import annotations
