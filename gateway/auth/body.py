@@ -230,7 +230,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # isdigit() alone takes "²", int() not
         raise InvalidRequest(f"Value for {name} header is invalid.")
     return int(value)
 

@@ -210,10 +210,10 @@ def _v4_presigned(
             "Invalid credential date. Date is not the same as X-Amz-Date."
         )
     expires_text = query["X-Amz-Expires"]
-    if not expires_text.isdigit():
+    if not _is_decimal(expires_text):
         raise AuthorizationQueryParametersError(
             "X-Amz-Expires should be a number"
-            if not expires_text.lstrip("-").isdigit()
+            if not _is_decimal(expires_text.lstrip("-"))
             else "X-Amz-Expires must be non-negative"
         )
     expires = int(expires_text)
@@ -400,7 +400,7 @@ def _v2_presigned(
             "AWSAccessKeyId parameters"
         )
     expires_text = query["Expires"]
-    if not expires_text.isdigit():
+    if not _is_decimal(expires_text):
         raise AuthorizationQueryParametersError("Expires should be a number of seconds.")
     expires = _v2_expiry(expires_text)
     if expires - now > MAX_V2_PRESIGNED_AHEAD:
@@ -493,6 +493,11 @@ def _first_values(raw_query: str, encoding: str = "utf-8") -> dict[str, str]:
             name, _, value = part.partition("=")
             params.setdefault(unquote(name, encoding), unquote(value, encoding))
     return params
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also holds for "²" and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _utc(when: datetime) -> datetime:

@@ -43,7 +43,7 @@ async def _upload(ctx: RequestContext) -> UploadInfo:
 
 def _part_number(ctx: RequestContext) -> int:
     raw = ctx.query.get("partNumber", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PARTS:
         raise InvalidArgument(
             "Part number must be an integer between 1 and 10000, inclusive",
             ArgumentName="partNumber",
@@ -112,7 +112,9 @@ def _copy_range(value: str | None, size: int) -> tuple[int, int]:
             ArgumentValue=value,
         )
     first, _, last = spec[6:].partition("-")
-    if not first.isdigit() or not last.isdigit() or int(last) < int(first):
+    # isascii(): isdigit() also holds for "¹²³", which int() refuses.
+    digits = (first + last).isascii() and first.isdigit() and last.isdigit()
+    if not digits or int(last) < int(first):
         raise InvalidArgument(
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
             ArgumentName="x-amz-copy-source-range",

@@ -67,7 +67,7 @@ def content_md5(headers: Mapping[str, str]) -> bytes | None:
 
 def declared_length(headers: Mapping[str, str]) -> int | None:
     value = headers.get("x-amz-decoded-content-length") or headers.get("content-length")
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 async def put_object(ctx: RequestContext) -> Response:
@@ -119,7 +119,7 @@ def _part_range(ctx: RequestContext, head: StoredObject) -> tuple[int, int] | No
     value = ctx.query.get("partNumber")
     if value is None:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= 10000:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 10000:
         raise InvalidArgument(
             "Part number must be an integer between 1 and 10000, inclusive",
             ArgumentName="partNumber",

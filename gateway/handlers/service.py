@@ -20,7 +20,7 @@ PAGING_PARAMS = ("max-buckets", "continuation-token", "prefix", "bucket-region")
 def _max_buckets(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BUCKETS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_BUCKETS:
         raise InvalidArgument(
             f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}",
             ArgumentName="max-buckets",

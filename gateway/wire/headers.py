@@ -153,7 +153,7 @@ def parse_http_date(value: str) -> int | None:
     """Seconds since the epoch, or None for an unparseable date (which S3 ignores)."""
     try:
         dt = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: a year of 30 digits
         return None
     if dt is None:
         return None
@@ -205,7 +205,9 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
             n = int(last)
             if n == 0:
                 raise InvalidRange(ActualObjectSize=str(size), RangeRequested=value)
-            return max(size - n, 0), size
+            # The tail of an empty object is the whole (empty) object: a 200, as S3 answers
+            # a tail read of an empty file, never a 206 with "bytes 0--1/0".
+            return (max(size - n, 0), size) if size else None
         if not first.isdigit() or (last and not last.isdigit()):
             return None
         start = int(first)

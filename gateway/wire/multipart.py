@@ -58,7 +58,9 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
         if not isinstance(p, dict):
             raise MalformedXML()
         number, etag = p.get("PartNumber"), p.get("ETag")
-        if not isinstance(number, str) or not number.strip().isdigit() or not isinstance(etag, str):
+        if not isinstance(number, str) or not isinstance(etag, str):
+            raise MalformedXML()
+        if not (number.strip().isascii() and number.strip().isdigit()):  # not "²", "١"
             raise MalformedXML()
         sums = {
             alg: p["Checksum" + alg]

@@ -37,7 +37,8 @@ def parse(body: bytes, root: str, *, keep_whitespace: bool = False) -> dict[str,
             disable_entities=True,
             strip_whitespace=not keep_whitespace,
         )
-    except (ExpatError, ValueError):
+    except (ExpatError, ValueError, LookupError):
+        # LookupError: an XML declaration naming an encoding Python does not know.
         raise MalformedXML() from None
     if not isinstance(doc, dict) or len(doc) != 1:
         raise MalformedXML()
