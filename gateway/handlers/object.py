@@ -127,7 +127,9 @@ def _part_range(ctx: RequestContext, head: StoredObject) -> tuple[int, int] | No
     n = int(value)
     parts = head.parts or [head.size]
     if n > len(parts):
-        raise InvalidPartNumber()
+        # AWS names what was asked and what exists (the Ceph suite expects 400 InvalidPart
+        # here; AWS, MinIO and Swift's s3api answer this).
+        raise InvalidPartNumber(PartNumberRequested=str(n), ActualPartCount=str(len(parts)))
     start = sum(parts[: n - 1])
     return start, start + parts[n - 1]
 

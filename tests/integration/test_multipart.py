@@ -165,9 +165,11 @@ def test_round_trip_etag_and_part_reads(s3, mp_bucket):
         offset += len(body)
 
     # A part number beyond the count: 416 InvalidPartNumber ("The requested partnumber is
-    # not satisfiable"), as AWS answers.
-    with s3_error("InvalidPartNumber", 416):
+    # not satisfiable"), naming the part asked for and the count, as AWS answers.
+    with s3_error("InvalidPartNumber", 416) as caught:
         s3.get_object(Bucket=mp_bucket, Key=key, PartNumber=4)
+    assert caught.value.response["Error"]["PartNumberRequested"] == "4"
+    assert caught.value.response["Error"]["ActualPartCount"] == "3"
     with pytest.raises(ClientError) as ei:
         s3.head_object(Bucket=mp_bucket, Key=key, PartNumber=4)
     assert status_of(ei.value.response) == 416
