@@ -63,6 +63,24 @@ def evaluate(
     return engine.evaluate(policy, req)
 
 
+_WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")
+
+
+def may_allow_writes(text: str, bucket: str) -> bool:
+    """Whether some Allow statement could let someone write objects (s3:PutObject): only
+    then can an object in the bucket have an owner other than the bucket's."""
+    for s in parsed(text, bucket).statements:
+        if s.effect != "Allow":
+            continue
+        for action in _WRITES:
+            hit = action in s.exact_actions or (
+                s.wild_actions is not None and s.wild_actions.fullmatch(action) is not None
+            )
+            if hit != s.not_action:
+                return True
+    return False
+
+
 def is_public_parsed(parsed_policy: Any) -> bool:
     return bool(engine.is_public(parsed_policy))
 
