@@ -109,11 +109,34 @@ class Authorizer:
         )
         load = _loader(self.objects, endpoint.bucket, endpoint.key)
         await decide.authorize(
-            caller, need(endpoint.op), bucket, endpoint.key, context, load, self.bootstrap_user
+            caller,
+            need(endpoint.op),
+            bucket,
+            endpoint.key,
+            context,
+            load,
+            self.bootstrap_user,
+            self._initiator(endpoint),
         )
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context)
         return access
+
+    def _initiator(self, endpoint: Endpoint) -> decide.InitiatorLoader | None:
+        """Who started the upload a ListParts or AbortMultipartUpload names (its owner)."""
+        upload_id = endpoint.query.get("uploadId")
+        if upload_id is None or endpoint.bucket is None or endpoint.key is None:
+            return None
+        bucket, key = endpoint.bucket, endpoint.key
+
+        async def initiator() -> str | None:
+            try:
+                info = await self.objects.multipart.upload(bucket, key, upload_id)
+            except Exception:  # noqa: BLE001 - no such upload: nobody started it
+                return None
+            return info.owner or self.bootstrap_user
+
+        return initiator
 
     async def _source(
         self, caller: Caller, headers: Mapping[str, str], context: conditions.Context
