@@ -18,10 +18,12 @@ The order, as AWS evaluates within one account and across accounts:
    for bucket actions and writes into the bucket, the object ACL for reads of an object);
    ACLs decide nothing under BucketOwnerEnforced, public grants nothing under
    IgnorePublicAcls.
+5. Whoever started a multipart upload may list its parts and abort it (AWS).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +36,8 @@ from gateway.errors import AccessDenied
 from gateway.objects.types import BucketConfig, ObjectAccess
 
 LIST_BUCKET = Need("s3:ListBucket", False, "read")
+INITIATOR_ACTIONS = frozenset({"s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"})
+InitiatorLoader = Callable[[], Awaitable[str | None]]  # an upload's initiator, if it exists
 ObjectLoader = Callable[[], Awaitable[ObjectAccess | None]]
 
 
@@ -52,6 +56,17 @@ class BucketView:
     @property
     def acls_enabled(self) -> bool:
         return acls.acls_enabled(self.ownership)
+
+    @functools.cached_property
+    def others_may_write(self) -> bool:
+        """Whether anyone but the owner may have written objects here (a WRITE grant to
+        someone else, or a policy that allows writes): only then can an object have
+        another owner, and the owner's reads need to look at it."""
+        if self.policy is not None and policies.may_allow_writes(self.policy, self.name):
+            return True
+        return any(
+            g.grants(acls.Permission.WRITE) and g.id != self.owner.id for g in self.acl.grants
+        )
 
     def policy_is_public(self) -> bool:
         return policies.is_public(self.policy, self.name)
@@ -81,12 +96,14 @@ async def authorize(
     context: Mapping[str, Sequence[str]],
     load_object: ObjectLoader,
     bootstrap_user: str,
+    load_initiator: InitiatorLoader | None = None,
 ) -> None:
     """Return when the caller may; raise AccessDenied otherwise."""
     if not caller.anonymous and need.right not in caller.rights(bucket.name):
         raise AccessDenied()
-    verdict = _policy(caller, need, bucket, key, context)
     is_owner = caller.user_id == bucket.owner.id
+    # The owner is served unless a Deny says otherwise: its Allows are read only if needed.
+    verdict = _policy(caller, need, bucket, key, context, denies_only=is_owner)
     if verdict == "Deny" and not (is_owner and need.action in OWNER_ALWAYS):
         raise AccessDenied()
     if caller.names(bucket.name):
@@ -100,7 +117,7 @@ async def authorize(
         return
     if await _acl_allows(caller, need, bucket, load_object, bootstrap_user):
         return
-    if verdict == "Allow" and is_owner:
+    if is_owner and _policy(caller, need, bucket, key, context) == "Allow":
         return
     # No such object: a caller that may list the bucket (there) learns NoSuchKey from the
     # handler, anyone else AccessDenied, as S3 answers.
@@ -109,6 +126,14 @@ async def authorize(
         and key is not None
         and await load_object() is None
         and _may_list(caller, bucket, {**context, "s3:prefix": [key]})
+    ):
+        return
+    # AWS: whoever started a multipart upload may list its parts and abort it.
+    if (
+        need.action in INITIATOR_ACTIONS
+        and load_initiator is not None
+        and caller.user_id is not None
+        and await load_initiator() == caller.user_id
     ):
         return
     raise AccessDenied()
@@ -135,12 +160,21 @@ def _policy(
     bucket: BucketView,
     key: str | None,
     context: Mapping[str, Sequence[str]],
+    *,
+    denies_only: bool = False,
 ) -> str | None:
     if bucket.policy is None:
         return None
     arn = resource_arn(bucket.name, key, need.on_object)
     return policies.evaluate(
-        bucket.policy, bucket.name, need.action, arn, caller.user_id, caller.display_name, context
+        bucket.policy,
+        bucket.name,
+        need.action,
+        arn,
+        caller.user_id,
+        caller.display_name,
+        context,
+        denies_only=denies_only,
     )
 
 
@@ -155,20 +189,10 @@ async def _owner_may(
     its ACL) when ACLs are enabled and somebody else could have written into the bucket."""
     if acls.permission_for(need.action, on_object=True) is None or not bucket.acls_enabled:
         return True
-    if not _others_may_write(bucket):
+    if not bucket.others_may_write:
         return True
     obj = await load_object()
     return obj is None or (obj.owner or bootstrap_user) == caller.user_id
-
-
-def _others_may_write(bucket: BucketView) -> bool:
-    """Whether anyone but the owner may have written objects here (a WRITE grant to
-    someone else, or a policy): only then can an object have another owner."""
-    if bucket.policy is not None:
-        return True
-    return any(
-        g.grants(acls.Permission.WRITE) and g.id != bucket.owner.id for g in bucket.acl.grants
-    )
 
 
 async def _acl_allows(

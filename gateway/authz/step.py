@@ -21,7 +21,7 @@ from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
-from gateway.objects.types import ObjectAccess
+from gateway.objects.types import BucketConfig, ObjectAccess
 from gateway.routing import Endpoint
 
 
@@ -48,6 +48,22 @@ class Authorizer:
         self.keyring = keyring
         self.objects = objects
         self.bootstrap_user = bootstrap_user
+        self._views: dict[str, tuple[BucketConfig, BucketView]] = {}
+
+    async def _view(self, name: str) -> BucketView | None:
+        """The bucket's configuration as decisions read it, read afresh; built again only
+        when the record changed (the service hands out the same config object until then)."""
+        cfg = await self.objects.buckets.config(name)
+        if cfg is None:
+            return None
+        hit = self._views.get(name)
+        if hit is not None and hit[0] is cfg:
+            return hit[1]
+        view = decide.view(cfg, self.bootstrap_user, self.display_name)
+        if len(self._views) > 10_000:
+            self._views.clear()
+        self._views[name] = (cfg, view)
+        return view
 
     def display_name(self, user_id: str) -> str:
         found = self.keyring.user(user_id)
@@ -84,19 +100,43 @@ class Authorizer:
             if caller.anonymous:
                 raise AccessDenied()
             return access
-        cfg = await self.objects.buckets.config(endpoint.bucket)
-        if cfg is None:
+        bucket = await self._view(endpoint.bucket)
+        if bucket is None:
             return access  # the handler answers NoSuchBucket
-        bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
         access.bucket = bucket
-        context = conditions.build(endpoint, headers, caller, client_ip, secure)
+        context = conditions.Lazy(
+            lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
+        )
         load = _loader(self.objects, endpoint.bucket, endpoint.key)
         await decide.authorize(
-            caller, need(endpoint.op), bucket, endpoint.key, context, load, self.bootstrap_user
+            caller,
+            need(endpoint.op),
+            bucket,
+            endpoint.key,
+            context,
+            load,
+            self.bootstrap_user,
+            self._initiator(endpoint),
         )
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context)
         return access
+
+    def _initiator(self, endpoint: Endpoint) -> decide.InitiatorLoader | None:
+        """Who started the upload a ListParts or AbortMultipartUpload names (its owner)."""
+        upload_id = endpoint.query.get("uploadId")
+        if upload_id is None or endpoint.bucket is None or endpoint.key is None:
+            return None
+        bucket, key = endpoint.bucket, endpoint.key
+
+        async def initiator() -> str | None:
+            try:
+                info = await self.objects.multipart.upload(bucket, key, upload_id)
+            except Exception:  # noqa: BLE001 - no such upload: nobody started it
+                return None
+            return info.owner or self.bootstrap_user
+
+        return initiator
 
     async def _source(
         self, caller: Caller, headers: Mapping[str, str], context: conditions.Context
@@ -105,10 +145,9 @@ class Authorizer:
         from gateway.handlers.copy import parse_copy_source  # the one parser of the header
 
         src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
-        cfg = await self.objects.buckets.config(src_bucket)
-        if cfg is None:
+        bucket = await self._view(src_bucket)
+        if bucket is None:
             return None  # the handler answers NoSuchBucket
-        bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
         load = _loader(self.objects, src_bucket, src_key)
         await decide.authorize(
             caller, SOURCE_ACTION, bucket, src_key, context, load, self.bootstrap_user
