@@ -99,6 +99,8 @@ class Authorizer:
         if endpoint.op in SERVICE_OPERATIONS or endpoint.bucket is None:
             if caller.anonymous:
                 raise AccessDenied()
+            if endpoint.op == "CreateBucket" and "owner" not in caller.rights(endpoint.bucket):
+                raise AccessDenied()  # a key narrowed to other buckets makes none of its own
             return access
         bucket = await self._view(endpoint.bucket)
         if bucket is None:
