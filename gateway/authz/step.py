@@ -10,12 +10,19 @@ decides access itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.authz import conditions, decide
 from gateway.authz.acl import Resolver
-from gateway.authz.actions import COPY_OPERATIONS, SERVICE_OPERATIONS, SOURCE_ACTION, need
+from gateway.authz.actions import (
+    COPY_OPERATIONS,
+    DELETE_OBJECT,
+    PER_KEY_OPERATION,
+    SERVICE_OPERATIONS,
+    SOURCE_ACTION,
+    need,
+)
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
 from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
@@ -23,6 +30,10 @@ from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
 from gateway.objects.types import BucketConfig, ObjectAccess
 from gateway.routing import Endpoint
+
+
+async def _nobody(_key: str) -> bool:
+    return False
 
 
 @dataclass
@@ -35,6 +46,8 @@ class Access:
     source_owner: str | None = None  # the copy source bucket's owner, when there is one
     resolve_id: Resolver = field(default=lambda _id: None)  # a user id -> (id, name)
     resolve_email: Resolver = field(default=lambda _email: None)  # an email -> (id, name)
+    # DeleteObjects: may the caller delete this key? (the one decision, asked per key)
+    may_delete: Callable[[str], Awaitable[bool]] = field(default=_nobody)
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
@@ -109,6 +122,13 @@ class Authorizer:
         context = conditions.Lazy(
             lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
         )
+        if endpoint.op == PER_KEY_OPERATION:
+            # Each key is a DeleteObject of its own, decided when the body names it
+            # (S3 reports a refused key in the result, not as the request's failure).
+            if not caller.anonymous and need(endpoint.op).right not in caller.rights(bucket.name):
+                raise AccessDenied()
+            access.may_delete = self._deleter(caller, bucket, context)
+            return access
         load = _loader(self.objects, endpoint.bucket, endpoint.key)
         await decide.authorize(
             caller,
@@ -123,6 +143,26 @@ class Authorizer:
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context)
         return access
+
+    def _deleter(
+        self, caller: Caller, bucket: BucketView, context: conditions.Context
+    ) -> Callable[[str], Awaitable[bool]]:
+        async def may_delete(key: str) -> bool:
+            try:
+                await decide.authorize(
+                    caller,
+                    DELETE_OBJECT,
+                    bucket,
+                    key,
+                    context,
+                    _loader(self.objects, bucket.name, key),
+                    self.bootstrap_user,
+                )
+            except AccessDenied:
+                return False
+            return True
+
+        return may_delete
 
     def _initiator(self, endpoint: Endpoint) -> decide.InitiatorLoader | None:
         """Who started the upload a ListParts or AbortMultipartUpload names (its owner)."""

@@ -8,7 +8,7 @@ import hashlib
 from starlette.responses import Response
 
 from gateway.context import RequestContext
-from gateway.errors import BadDigest, InvalidRequest, MalformedXML, from_internal
+from gateway.errors import AccessDenied, BadDigest, InvalidRequest, MalformedXML, from_internal
 from gateway.handlers.object import content_md5
 from gateway.wire import multi_delete as wire
 
@@ -30,8 +30,14 @@ async def delete_objects(ctx: RequestContext) -> Response:
     quiet, objects = wire.parse_delete(body)
     if len(objects) > MAX_KEYS:
         raise MalformedXML()
-    outcome = await ctx.services.objects.delete_objects(ctx.bucket, objects)
     errors: list[tuple[str, str, str]] = []
+    allowed = []
+    for key, version in objects:  # the authorization step's decision, key by key
+        if await ctx.access.may_delete(key):
+            allowed.append((key, version))
+        else:
+            errors.append((key, AccessDenied.__name__, AccessDenied.message))
+    outcome = await ctx.services.objects.delete_objects(ctx.bucket, allowed)
     for key, exc in outcome.failed:
         err = from_internal(exc)  # each key's failure as S3 would report it
         errors.append((key, err.code, err.text))
