@@ -113,6 +113,32 @@ def init_ca(directory: Path) -> Path:
     return cert_path
 
 
+def self_signed(directory: Path, names: list[str]) -> tuple[Path, Path]:
+    """DIR/cert.pem and DIR/key.pem: a self-signed server certificate for ``names`` (for
+    `cairn serve --tls`), made once and kept; a key without its certificate is made anew."""
+    d = _private_dir(directory)
+    cert_path, key_path = d / "cert.pem", d / "key.pem"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cairn")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(_san(list(dict.fromkeys(names))), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
 def _san(names: list[str]) -> x509.SubjectAlternativeName:
     entries: list[x509.GeneralName] = []
     for n in names:

@@ -20,6 +20,7 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
+from cairn import pki
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
 from gateway.app import create_app
@@ -67,17 +68,8 @@ def root_credentials(data: Path) -> Credentials:
     alphabet = string.ascii_uppercase + string.digits
     access = "CAIRN" + "".join(secrets.choice(alphabet) for _ in range(15))
     secret = secrets.token_urlsafe(30)[:40]
-    write_private(path, json.dumps({"access_key": access, "secret_key": secret}).encode())
+    pki.write_private(path, json.dumps({"access_key": access, "secret_key": secret}).encode())
     return Credentials(access, secret, generated=True)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` readable by its owner only from the first byte (never written
-    first and chmod'ed after, when others could open it in between); an existing file is
-    an error, so a planted file or link is not written through."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def _announce(scheme: str, args: argparse.Namespace, credentials: Credentials) -> None:
@@ -110,50 +102,7 @@ def gateway_master_key(args: argparse.Namespace, default: Path | None) -> Master
 
 def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
     """A self-signed certificate for --tls, made on first start and kept in DATA/tls."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    tls = data / "tls"
-    cert_path, key_path = tls / "cert.pem", tls / "key.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    tls.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cairn")])
-    sans: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    for h in {host, "127.0.0.1"}:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
-        except ValueError:
-            sans.append(x509.DNSName(h))
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_path.unlink(missing_ok=True)  # a key without its certificate is made anew
-    write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    return pki.self_signed(data / "tls", ["localhost", "127.0.0.1", host])
 
 
 def http_limits(args: argparse.Namespace) -> HttpLimits:
