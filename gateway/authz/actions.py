@@ -41,6 +41,7 @@ NEEDS: dict[str, Need] = {
     "DeleteBucket": _b("s3:DeleteBucket", OWNER),
     "GetBucketLocation": _b("s3:GetBucketLocation", READ),
     "GetBucketVersioning": _b("s3:GetBucketVersioning", READ),
+    "PutBucketVersioning": _b("s3:PutBucketVersioning", OWNER),
     "ListObjectVersions": _b("s3:ListBucketVersions", READ),
     "ListObjectsV2": _b("s3:ListBucket", READ),
     "ListObjects": _b("s3:ListBucket", READ),

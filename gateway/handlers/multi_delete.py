@@ -30,7 +30,8 @@ async def delete_objects(ctx: RequestContext) -> Response:
     quiet, objects = wire.parse_delete(body)
     if len(objects) > MAX_KEYS:
         raise MalformedXML()
-    outcome = await ctx.services.objects.delete_objects(ctx.bucket, objects)
+    owner = ctx.access.caller.user_id or ""
+    outcome = await ctx.services.objects.delete_objects(ctx.bucket, objects, owner)
     errors: list[tuple[str, str, str]] = []
     for key, exc in outcome.failed:
         err = from_internal(exc)  # each key's failure as S3 would report it
