@@ -98,6 +98,6 @@ async def copy_object(ctx: RequestContext) -> Response:
         src_version=src_version,
     )
     out = version_headers(head)
-    if src_version is not None or src.order:
+    if src_version is not None or src.vid != "null":
         out["x-amz-copy-source-version-id"] = src.vid
     return Response(wire.copy_object_result(head), media_type="application/xml", headers=out)

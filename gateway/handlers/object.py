@@ -51,9 +51,10 @@ def version_id(query: Mapping[str, str]) -> str | None:
     return vid
 
 
-def version_headers(head: StoredObject) -> dict[str, str]:
-    """x-amz-version-id of a version of a versioned bucket (or one asked for by id)."""
-    return {"x-amz-version-id": head.vid} if head.order or head.vid != "null" else {}
+def version_headers(head: StoredObject, asked: bool = False) -> dict[str, str]:
+    """x-amz-version-id of a version with an id; a null version's only when it was asked
+    for by id (a write while versioning is suspended answers without one, as S3 does)."""
+    return {"x-amz-version-id": head.vid} if asked or head.vid != "null" else {}
 
 
 def content_md5(headers: Mapping[str, str]) -> bytes | None:
@@ -159,7 +160,7 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
         raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
     rng = part or parse_range(ctx.headers.get("range"), head.size)
     headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
-    headers.update(version_headers(head))
+    headers.update(version_headers(head, asked="versionId" in ctx.query))
     _overrides(ctx, headers)
     status = 200
     start, end = 0, head.size
