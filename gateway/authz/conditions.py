@@ -8,13 +8,37 @@ s3:ExistingObjectTag/* is empty until objects have tags.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from gateway.authz.caller import Caller
 from gateway.routing import Endpoint
 
-Context = dict[str, list[str]]
+Context = Mapping[str, list[str]]
+
+
+class Lazy(Mapping[str, list[str]]):
+    """The context, built on first use: only a bucket with a policy reads it, so a request
+    to a bucket without one does not pay for it."""
+
+    def __init__(self, build: Callable[[], dict[str, list[str]]]) -> None:
+        self._build = build
+        self._built: dict[str, list[str]] | None = None
+
+    def _context(self) -> dict[str, list[str]]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def __getitem__(self, key: str) -> list[str]:
+        return self._context()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._context())
+
+    def __len__(self) -> int:
+        return len(self._context())
+
 
 # Request headers that S3 exposes as s3:<header name> condition keys.
 _HEADER_KEYS = (
@@ -47,9 +71,9 @@ def build(
     caller: Caller,
     client_ip: str | None,
     secure: bool,
-) -> Context:
+) -> dict[str, list[str]]:
     now = time.time()
-    ctx: Context = {
+    ctx: dict[str, list[str]] = {
         "aws:CurrentTime": [datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
         "aws:EpochTime": [str(int(now))],
         "aws:SecureTransport": ["true" if secure else "false"],

@@ -89,7 +89,9 @@ class Authorizer:
             return access  # the handler answers NoSuchBucket
         bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
         access.bucket = bucket
-        context = conditions.build(endpoint, headers, caller, client_ip, secure)
+        context = conditions.Lazy(
+            lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
+        )
         load = _loader(self.objects, endpoint.bucket, endpoint.key)
         await decide.authorize(
             caller, need(endpoint.op), bucket, endpoint.key, context, load, self.bootstrap_user
