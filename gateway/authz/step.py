@@ -92,9 +92,15 @@ class Authorizer:
         context = conditions.Lazy(
             lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
         )
-        load = _loader(self.objects, endpoint.bucket, endpoint.key)
+        load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
         await decide.authorize(
-            caller, need(endpoint.op), bucket, endpoint.key, context, load, self.bootstrap_user
+            caller,
+            need(endpoint.op, endpoint.query),
+            bucket,
+            endpoint.key,
+            context,
+            load,
+            self.bootstrap_user,
         )
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context)
@@ -118,15 +124,18 @@ class Authorizer:
         return bucket.owner.id
 
 
-def _loader(objects: ObjectService, bucket: str, key: str | None) -> decide.ObjectLoader:
-    """Reads the object's owner and ACL at most once, and only if a decision asks."""
+def _loader(
+    objects: ObjectService, bucket: str, key: str | None, version_id: str | None = None
+) -> decide.ObjectLoader:
+    """Reads the object's (or the named version's) owner and ACL at most once, and only
+    if a decision asks."""
     cache: list[ObjectAccess | None] = []
 
     async def load() -> ObjectAccess | None:
         if key is None:
             return None
         if not cache:
-            cache.append(await objects.object_access(bucket, key))
+            cache.append(await objects.object_access(bucket, key, version_id))
         return cache[0]
 
     return load

@@ -34,7 +34,13 @@ from gateway.objects.types import (
     VersionsPage,
     WriteCondition,
 )
-from meta.errors import BucketNotFound, ObjectNotFound
+from meta.errors import (
+    BucketNotFound,
+    DeleteMarkerFound,
+    InvalidVersionId,
+    ObjectNotFound,
+    VersionNotFound,
+)
 from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -244,11 +250,16 @@ class ObjectService:
             if nxt is not None:
                 nxt.cancel()
 
-    async def object_access(self, bucket: str, key: str) -> ObjectAccess | None:
-        """The current version's owner and ACL; None when there is no such object."""
+    async def object_access(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectAccess | None:
+        """The current (or named) version's owner and ACL; None when there is no such
+        version, or it is a delete marker (the handler then answers as S3 does)."""
         try:
-            return await self.meta.get_object(bucket, key)
-        except ObjectNotFound:
+            if version_id is None:
+                return await self.meta.get_object(bucket, key)
+            return (await self.meta.get_version(bucket, key, version_id))[0]
+        except (ObjectNotFound, VersionNotFound, DeleteMarkerFound, InvalidVersionId):
             return None
 
     async def set_object_acl(self, bucket: str, key: str, acl: dict[str, Any]) -> None:
