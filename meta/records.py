@@ -137,10 +137,10 @@ class ObjectHead:
             d["o"] = self.owner
         if self.acl is not None:
             d["a"] = self.acl
-        if self.vid != "null":
-            d["vi"] = self.vid
-        if self.order:
+        if self.order:  # a non-null id is its order's time and random bytes: not stored
             d["vo"] = self.order
+            if self.vid == "null":
+                d["vn"] = True
         if self.marker:
             d["dm"] = True
         if self.extra:
@@ -167,11 +167,24 @@ class ObjectHead:
             parts=d.get("pt"),
             owner=d.get("o", ""),
             acl=d.get("a"),
-            vid=d.get("vi", "null"),
+            vid=version_id(d),
             order=d.get("vo", b""),
             marker=d.get("dm", False),
             extra=d.get("ex", {}),
         )
+
+
+_U64 = (1 << 64) - 1
+
+
+def version_id(d: dict[str, Any]) -> str:
+    """A stored record's S3 version id: "null", or the hex of the time and random bytes its
+    history order holds (meta.versions)."""
+    order = d.get("vo")
+    if not order or d.get("vn"):
+        return "null"
+    t = _U64 - int.from_bytes(order[:8], "big")
+    return t.to_bytes(8, "big").hex() + order[8:].hex()
 
 
 class VersionSummary(NamedTuple):
@@ -190,8 +203,8 @@ class VersionSummary(NamedTuple):
     def from_bytes(cls, raw: bytes, is_latest: bool) -> VersionSummary:
         d = unpack_record(raw)
         return cls(
-            d["k"], d["s"], d["e"], d["t"], d.get("o", ""), d.get("vi", "null"),
-            d.get("dm", False), is_latest,
+            d["k"], d["s"], d["e"], d["t"], d.get("o", ""), version_id(d), d.get("dm", False),
+            is_latest,
         )  # fmt: skip
 
 

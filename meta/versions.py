@@ -85,7 +85,7 @@ class History:
         while True:  # the null version may be anywhere in the key's history
             rows = await self.kv.scan(start, end, limit=256)
             for hkey, raw in rows:
-                if "vi" not in unpack_record(raw):
+                if unpack_record(raw).get("vn"):
                     return hkey, raw
             if len(rows) < 256:
                 return None
