@@ -237,22 +237,35 @@ class MetaStore:
         return ObjectHead.from_bytes(raw), raw
 
     async def update_object(
-        self, bucket: str, key: str, change: Callable[[ObjectHead], None]
+        self,
+        bucket: str,
+        key: str,
+        change: Callable[[ObjectHead], None],
+        version_id: str | None = None,
     ) -> ObjectHead:
-        """Change the current version's head in place (its ACL): same version, same blocks,
-        so no reference moves; a compare-and-swap on the head, retried on conflicts."""
+        """Change a version's record in place (its ACL): same version, same blocks, so no
+        reference moves. The current version when version_id is None. The record is
+        compared and rewritten in each index that holds it, retried on conflicts."""
+        history = History(self.kv, bucket)
         for _ in range(MAX_RETRIES):
-            okey, raw = await self._head_raw(bucket, key)
-            if raw is None:
-                if await self.get_bucket(bucket) is None:
-                    raise BucketNotFound(bucket)
-                raise ObjectNotFound(key)
-            head = ObjectHead.from_bytes(raw)
+            okey, o_raw = await self._head_raw(bucket, key)
+            current = ObjectHead.from_bytes(o_raw) if o_raw is not None else None
+            if version_id is None or (current is not None and current.vid == version_id):
+                if current is None or o_raw is None:
+                    if await self.get_bucket(bucket) is None:
+                        raise BucketNotFound(bucket)
+                    raise ObjectNotFound(key)
+                head, raw = current, o_raw
+            else:
+                head, raw, _ = await self.get_version(bucket, key, version_id)
             change(head)
-            txn = Txn().expect(okey, raw).put(okey, head.to_bytes())
-            if head.order:  # the history keeps the same record
-                hkey = History(self.kv, bucket).key(key, head.order)
-                txn.expect(hkey, raw).put(hkey, head.to_bytes())
+            new = head.to_bytes()
+            txn = Txn().expect(okey, o_raw)
+            if current is not None and current.order == head.order:
+                txn.put(okey, new)  # the current version: both copies change together
+            if head.order:
+                hkey = history.key(key, head.order)
+                txn.expect(hkey, raw).put(hkey, new)
             try:
                 await self.kv.commit(txn)
             except TxnConflict:

@@ -262,13 +262,16 @@ class ObjectService:
         except (ObjectNotFound, VersionNotFound, DeleteMarkerFound, InvalidVersionId):
             return None
 
-    async def set_object_acl(self, bucket: str, key: str, acl: dict[str, Any]) -> None:
-        """Replace the current version's ACL (PutObjectAcl); the version stays the same."""
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: dict[str, Any], version_id: str | None = None
+    ) -> None:
+        """Replace the current (or named) version's ACL (PutObjectAcl); the version stays
+        the same."""
 
         def change(head: ObjectHead) -> None:
             head.acl = acl
 
-        await self.meta.update_object(bucket, key, change)
+        await self.meta.update_object(bucket, key, change, version_id)
 
     async def delete_object(
         self, bucket: str, key: str, version_id: str | None = None, owner: str = ""

@@ -93,13 +93,13 @@ def test_every_write_path_makes_a_version(s3, vbucket):
 
     resp = httpx.post(post["url"], data=post["fields"], files={"file": ("f", b"post")})
     assert resp.status_code == 204, resp.text
-    assert all(VID.match(v) for v in ids) and len(set(ids)) == 3
+    ids.append(resp.headers["x-amz-version-id"])
+    assert all(VID.match(v) for v in ids) and len(set(ids)) == 4
     listed = versions_of(s3, vbucket)
-    assert len(listed) == 4
-    assert [v for _, v, _, _ in listed[1:]] == ids[::-1]  # newest first
+    assert [v for _, v, _, _ in listed] == ids[::-1]  # newest first
     assert [latest for _, _, latest, _ in listed] == [True, False, False, False]
     bodies = [s3.get_object(Bucket=vbucket, Key="k", VersionId=v)["Body"].read() for v in ids]
-    assert bodies == [b"put", b"put", b"mp"]
+    assert bodies == [b"put", b"put", b"mp", b"post"]
     assert s3.get_object(Bucket=vbucket, Key="k")["Body"].read() == b"post"
 
 
@@ -246,3 +246,16 @@ def test_list_versions_paging(s3, vbucket):
     ]
     with s3_error("InvalidArgument", 400):
         s3.list_object_versions(Bucket=vbucket, VersionIdMarker=expected[1][1])
+
+
+def test_acl_of_a_version(s3, vbucket):
+    v1 = s3.put_object(Bucket=vbucket, Key="k", Body=b"one")["VersionId"]
+    s3.put_object(Bucket=vbucket, Key="k", Body=b"two")
+    s3.put_object_acl(Bucket=vbucket, Key="k", VersionId=v1, ACL="public-read")
+    grants = s3.get_object_acl(Bucket=vbucket, Key="k", VersionId=v1)["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
+    current = s3.get_object_acl(Bucket=vbucket, Key="k")["Grants"]
+    assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in current)
+    assert s3.get_object(Bucket=vbucket, Key="k", VersionId=v1)["Body"].read() == b"one"
+    with s3_error("NoSuchVersion", 404):
+        s3.get_object_acl(Bucket=vbucket, Key="k", VersionId="0" * 32)
