@@ -88,6 +88,7 @@ class MetaStore:
         self.refs = BlockRefs(kv, gc_grace_ms, self.upload_grace_ms)
         self.journal = journal.Journal(self.refs)
         self._buckets: dict[str, tuple[bytes, float]] = {}
+        self._decoded: dict[str, tuple[bytes, BucketRecord]] = {}  # bucket_record's last
 
     # ----------------------------------------------------------------- buckets
 
@@ -116,7 +117,14 @@ class MetaStore:
         raw = await self.kv.get(keys.bucket_key(name))
         if raw is None:
             return None
-        rec = BucketRecord.from_bytes(raw)
+        hit = self._decoded.get(name)
+        if hit is not None and hit[0] == raw:
+            rec = hit[1]  # unchanged since last decoded: callers only read it
+        else:
+            rec = BucketRecord.from_bytes(raw)
+            if len(self._decoded) > 10_000:
+                self._decoded.clear()
+            self._decoded[name] = (raw, rec)
         if rec.state != "active":
             return None
         self._buckets[name] = (raw, time.monotonic() + BUCKET_CACHE_SECONDS)

@@ -85,8 +85,9 @@ async def authorize(
     """Return when the caller may; raise AccessDenied otherwise."""
     if not caller.anonymous and need.right not in caller.rights(bucket.name):
         raise AccessDenied()
-    verdict = _policy(caller, need, bucket, key, context)
     is_owner = caller.user_id == bucket.owner.id
+    # The owner is served unless a Deny says otherwise: its Allows are read only if needed.
+    verdict = _policy(caller, need, bucket, key, context, denies_only=is_owner)
     if verdict == "Deny" and not (is_owner and need.action in OWNER_ALWAYS):
         raise AccessDenied()
     if caller.names(bucket.name):
@@ -100,7 +101,7 @@ async def authorize(
         return
     if await _acl_allows(caller, need, bucket, load_object, bootstrap_user):
         return
-    if verdict == "Allow" and is_owner:
+    if is_owner and _policy(caller, need, bucket, key, context) == "Allow":
         return
     # No such object: a caller that may list the bucket (there) learns NoSuchKey from the
     # handler, anyone else AccessDenied, as S3 answers.
@@ -135,12 +136,21 @@ def _policy(
     bucket: BucketView,
     key: str | None,
     context: Mapping[str, Sequence[str]],
+    *,
+    denies_only: bool = False,
 ) -> str | None:
     if bucket.policy is None:
         return None
     arn = resource_arn(bucket.name, key, need.on_object)
     return policies.evaluate(
-        bucket.policy, bucket.name, need.action, arn, caller.user_id, caller.display_name, context
+        bucket.policy,
+        bucket.name,
+        need.action,
+        arn,
+        caller.user_id,
+        caller.display_name,
+        context,
+        denies_only=denies_only,
     )
 
 

@@ -7,12 +7,14 @@ that decides on it, kept here by its text so a request pays only the evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.authz import policy as engine
 
 _parsed: dict[tuple[str, str], Any] = {}
+_denies: dict[tuple[str, str], Any] = {}
 _MAX_CACHED = 1024
 
 
@@ -27,8 +29,20 @@ def parsed(text: str, bucket: str) -> Any:
     if hit is None:
         if len(_parsed) >= _MAX_CACHED:
             _parsed.clear()
+            _denies.clear()
         hit = engine.parse_policy(text, bucket, lambda _id: True)
         _parsed[(bucket, text)] = hit
+    return hit
+
+
+def _deny_statements(text: str, bucket: str) -> Any:
+    """The policy with its Deny statements only: all that can change the bucket owner's
+    answer, so the owner's requests (the common case) skip the Allows."""
+    hit = _denies.get((bucket, text))
+    if hit is None:
+        full = parsed(text, bucket)
+        deny = tuple(s for s in full.statements if s.effect == "Deny")
+        hit = _denies[(bucket, text)] = dataclasses.replace(full, statements=deny)
     return hit
 
 
@@ -40,10 +54,13 @@ def evaluate(
     user_id: str | None,
     display_name: str | None,
     context: Mapping[str, Sequence[str]],
+    *,
+    denies_only: bool = False,
 ) -> str | None:
-    """ "Allow", "Deny" or None (no statement applies)."""
+    """ "Allow", "Deny" or None (no statement applies); ``denies_only``: "Deny" or None."""
     req = engine.PolicyRequest(action, resource, user_id, display_name, context)
-    return engine.evaluate(parsed(text, bucket), req)
+    policy = _deny_statements(text, bucket) if denies_only else parsed(text, bucket)
+    return engine.evaluate(policy, req)
 
 
 def is_public_parsed(parsed_policy: Any) -> bool:

@@ -21,7 +21,7 @@ from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
-from gateway.objects.types import ObjectAccess
+from gateway.objects.types import BucketConfig, ObjectAccess
 from gateway.routing import Endpoint
 
 
@@ -48,6 +48,22 @@ class Authorizer:
         self.keyring = keyring
         self.objects = objects
         self.bootstrap_user = bootstrap_user
+        self._views: dict[str, tuple[BucketConfig, BucketView]] = {}
+
+    async def _view(self, name: str) -> BucketView | None:
+        """The bucket's configuration as decisions read it, read afresh; built again only
+        when the record changed (the service hands out the same config object until then)."""
+        cfg = await self.objects.buckets.config(name)
+        if cfg is None:
+            return None
+        hit = self._views.get(name)
+        if hit is not None and hit[0] is cfg:
+            return hit[1]
+        view = decide.view(cfg, self.bootstrap_user, self.display_name)
+        if len(self._views) > 10_000:
+            self._views.clear()
+        self._views[name] = (cfg, view)
+        return view
 
     def display_name(self, user_id: str) -> str:
         found = self.keyring.user(user_id)
@@ -84,10 +100,9 @@ class Authorizer:
             if caller.anonymous:
                 raise AccessDenied()
             return access
-        cfg = await self.objects.buckets.config(endpoint.bucket)
-        if cfg is None:
+        bucket = await self._view(endpoint.bucket)
+        if bucket is None:
             return access  # the handler answers NoSuchBucket
-        bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
         access.bucket = bucket
         context = conditions.Lazy(
             lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
@@ -113,10 +128,9 @@ class Authorizer:
         from gateway.handlers.copy import parse_copy_source  # the one parser of the header
 
         src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
-        cfg = await self.objects.buckets.config(src_bucket)
-        if cfg is None:
+        bucket = await self._view(src_bucket)
+        if bucket is None:
             return None  # the handler answers NoSuchBucket
-        bucket = decide.view(cfg, self.bootstrap_user, self.display_name)
         load = _loader(self.objects, src_bucket, src_key)
         await decide.authorize(
             caller, SOURCE_ACTION, bucket, src_key, context, load, self.bootstrap_user

@@ -19,6 +19,7 @@ class Buckets:
     def __init__(self, meta: MetaStore, uploads: Uploads) -> None:
         self.meta = meta
         self.uploads = uploads
+        self._configs: dict[str, tuple[BucketRecord, BucketConfig]] = {}
 
     async def create(
         self, name: str, region: str, owner: str = "", config: BucketConfig | None = None
@@ -34,9 +35,20 @@ class Buckets:
         return None
 
     async def config(self, name: str) -> BucketConfig | None:
-        """The bucket's owner and access configuration, read afresh; None: no such bucket."""
+        """The bucket's owner and access configuration, read afresh; None: no such bucket.
+        An unchanged record gives the same (read-only) BucketConfig object as last time,
+        so that callers may keep what they derived from it."""
         rec = await self.meta.bucket_record(name)
-        return _config(rec) if rec is not None else None
+        if rec is None:
+            return None
+        hit = self._configs.get(name)
+        if hit is not None and hit[0] is rec:
+            return hit[1]
+        cfg = _config(rec)
+        if len(self._configs) > 10_000:
+            self._configs.clear()
+        self._configs[name] = (rec, cfg)
+        return cfg
 
     async def configure(self, name: str, change: Callable[[BucketConfig], None]) -> BucketConfig:
         """Change a bucket's access configuration in one compare-and-swap; ``change`` may
