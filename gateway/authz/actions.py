@@ -91,6 +91,7 @@ VERSION_NEEDS: dict[str, Need] = {
 
 # What the source of a copy needs: reading it, as a GetObject of it would.
 SOURCE_ACTION = _o("s3:GetObject", READ)
+SOURCE_VERSION_ACTION = _o("s3:GetObjectVersion", READ)  # a source named with ?versionId=
 COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
 
 # AWS: the bucket owner may always read, change and delete the bucket policy, even when

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 from gateway.authz import conditions, decide
 from gateway.authz.acl import Resolver
-from gateway.authz.actions import COPY_OPERATIONS, SERVICE_OPERATIONS, SOURCE_ACTION, need
+from gateway.authz.actions import (
+    COPY_OPERATIONS,
+    SERVICE_OPERATIONS,
+    SOURCE_ACTION,
+    SOURCE_VERSION_ACTION,
+    need,
+)
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
 from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
@@ -124,17 +130,17 @@ class Authorizer:
     async def _source(
         self, caller: Caller, headers: Mapping[str, str], context: conditions.Context
     ) -> str | None:
-        """A copy reads its source: the caller must be allowed a GetObject of it."""
-        from gateway.handlers.copy import parse_copy_source  # the one parser of the header
+        """A copy reads its source: the caller must be allowed a GetObject of it (of that
+        version, s3:GetObjectVersion, when the source names one)."""
+        from gateway.handlers.copy import parse_copy_source_version  # the one parser
 
-        src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
+        src_bucket, src_key, src_version = parse_copy_source_version(headers["x-amz-copy-source"])
         bucket = await self._view(src_bucket)
         if bucket is None:
             return None  # the handler answers NoSuchBucket
-        load = _loader(self.objects, src_bucket, src_key)
-        await decide.authorize(
-            caller, SOURCE_ACTION, bucket, src_key, context, load, self.bootstrap_user
-        )
+        load = _loader(self.objects, src_bucket, src_key, src_version)
+        action = SOURCE_ACTION if src_version is None else SOURCE_VERSION_ACTION
+        await decide.authorize(caller, action, bucket, src_key, context, load, self.bootstrap_user)
         return bucket.owner.id
 
 

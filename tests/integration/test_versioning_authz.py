@@ -72,6 +72,20 @@ def test_version_actions_are_needed_by_id(srv: CairnServer, bob: User) -> None:
         Policy=_policy(name, bob, ["s3:GetObjectVersion", "s3:DeleteObjectVersion"]),
     )
     assert cb.get_object(Bucket=name, Key="k", VersionId=v1)["Body"].read() == b"one"
+    # Copying a version out needs s3:GetObjectVersion on it (granted now) and a PUT of
+    # the copy into a bucket bob owns.
+    own = unique("vazb")
+    cb.create_bucket(Bucket=own)
+    source = {"Bucket": name, "Key": "k", "VersionId": v1}
+    cb.copy_object(Bucket=own, Key="copy", CopySource=source)
+    assert cb.get_object(Bucket=own, Key="copy")["Body"].read() == b"one"
+    ca.put_bucket_policy(Bucket=name, Policy=_policy(name, bob, ["s3:GetObject"]))
+    assert code(lambda: cb.copy_object(Bucket=own, Key="c2", CopySource=source)) in DENIED
+    cb.copy_object(Bucket=own, Key="c3", CopySource={"Bucket": name, "Key": "k"})
+    ca.put_bucket_policy(
+        Bucket=name,
+        Policy=_policy(name, bob, ["s3:GetObjectVersion", "s3:DeleteObjectVersion"]),
+    )
     cb.delete_object(Bucket=name, Key="k", VersionId=v1)
     listed = [v["VersionId"] for v in ca.list_object_versions(Bucket=name)["Versions"]]
     assert len(listed) == 1 and v1 not in listed
