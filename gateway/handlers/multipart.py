@@ -128,7 +128,7 @@ async def upload_part_copy(ctx: RequestContext) -> Response:
     number = _part_number(ctx)
     upload = await _upload(ctx)
     src_bucket, src_key, src_version = parse_copy_source_version(ctx.headers["x-amz-copy-source"])
-    src = await ctx.services.objects.get_object(src_bucket, src_key, src_version)
+    src = await ctx.services.objects.copy_source(src_bucket, src_key, src_version)
     check_read_conditions(ctx.headers, src, prefix="x-amz-copy-source-if-")
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), src.size)
     if end - start > MAX_PUT_SIZE:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, cast
 
 from blockstore.cluster.replicated import ReplicatedBlocks
+from gateway.errors import InvalidRequest
 from gateway.objects.body import OVERLAP_BODIES, BlockCutter, StoredBody, one_piece
 from gateway.objects.buckets import Buckets
 from gateway.objects.listing import Listing
@@ -166,7 +167,7 @@ class ObjectService:
         Without ``replace`` the copy keeps the source's headers, metadata and checksums;
         ``replace`` is asked only once the source passed ``source_condition``, so a missing
         or unmatched source is reported before anything wrong with the new metadata."""
-        src, src_raw, src_stored = await self.meta.get_version(src_bucket, src_key, src_version)
+        src, src_raw, src_stored = await self._source(src_bucket, src_key, src_version)
         if source_condition is not None:
             source_condition(src)
         if replace is not None:
@@ -190,6 +191,25 @@ class ObjectService:
         head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
         await self.meta.put_object(dst_bucket, head, {}, condition, source=(src_stored, src_raw))
         return head, src
+
+    async def _source(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> tuple[ObjectHead, bytes, bytes]:
+        """A copy's source version; a delete marker named by id is refused as S3 refuses
+        it (one that is merely current answers NoSuchKey, as a GET would)."""
+        try:
+            return await self.meta.get_version(bucket, key, version_id)
+        except DeleteMarkerFound as exc:
+            if not exc.by_id:
+                raise
+            raise InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker "
+                "by version id."
+            ) from None
+
+    async def copy_source(self, bucket: str, key: str, version_id: str | None) -> StoredObject:
+        """The version an UploadPartCopy reads (as CopyObject's source)."""
+        return (await self._source(bucket, key, version_id))[0]
 
     async def store_range(
         self,

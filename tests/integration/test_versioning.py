@@ -191,6 +191,15 @@ def test_copy_by_version(s3, vbucket):
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]},
     )  # fmt: skip
     assert s3.get_object(Bucket=vbucket, Key="mp")["Body"].read() == b"first"
+    marker = s3.delete_object(Bucket=vbucket, Key="src")["VersionId"]
+    with s3_error("NoSuchKey", 404):
+        s3.copy_object(Bucket=vbucket, Key="x", CopySource={"Bucket": vbucket, "Key": "src"})
+    with s3_error("InvalidRequest", 400):
+        s3.copy_object(
+            Bucket=vbucket,
+            Key="x",
+            CopySource={"Bucket": vbucket, "Key": "src", "VersionId": marker},
+        )
 
 
 def test_delete_objects_with_versions(s3, vbucket):
