@@ -49,13 +49,22 @@ def same_bucket(existing: BucketConfig, wanted: BucketConfig, bootstrap_user: st
     return sorted(tuple(g[:3]) for g in have) == sorted(tuple(g[:3]) for g in want)
 
 
+def _sets_acl(headers: Mapping[str, str]) -> bool:
+    """x-amz-acl or an x-amz-grant-* header (the gateway's header names are lower-case)."""
+    return "x-amz-acl" in headers or any(h.startswith("x-amz-grant-") for h in headers)
+
+
 def new_object(access: Access, headers: Mapping[str, str], attrs: ObjectAttrs) -> ObjectAttrs:
     """``attrs`` with the new version's owner and ACL set."""
     bucket = access.bucket
     if bucket is None:  # no such bucket: the write fails on it anyway
         return attrs
-    acls.check_acl_on_write(bucket.ownership, headers, bucket.owner)
     caller = access.caller
+    if not _sets_acl(headers) and bucket.ownership != acls.BUCKET_OWNER_ENFORCED:
+        # The common case, kept cheap: the writer owns a private object.
+        attrs.owner = caller.user_id or bucket.owner.id
+        return attrs
+    acls.check_acl_on_write(bucket.ownership, headers, bucket.owner)
     writer = (
         acls.Owner(caller.user_id, access.display_name(caller.user_id))
         if caller.user_id is not None
