@@ -9,7 +9,14 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.helpers import error_code_of, headers_of, raw_signed, s3_error, status_of
+from tests.integration.helpers import (
+    error_code_of,
+    headers_of,
+    parse_xml,
+    raw_signed,
+    s3_error,
+    status_of,
+)
 
 VID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -19,14 +26,25 @@ def enable(s3, bucket: str, status: str = "Enabled") -> None:
 
 
 def versions_of(s3, bucket: str, **kw) -> list[tuple[str, str, bool, bool]]:
-    """(key, version id, is latest, is delete marker) in listing order, all pages."""
-    out = []
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, **kw):
-        rows = [(v, False) for v in page.get("Versions", [])]
-        rows += [(m, True) for m in page.get("DeleteMarkers", [])]
-        # boto3 splits the interleaved list: put it back in listing order (key, newest).
-        rows.sort(key=lambda r: (r[0]["Key"].encode(), -r[0]["LastModified"].timestamp()))
-        out += [(r["Key"], r["VersionId"], r["IsLatest"], dm) for r, dm in rows]
+    """(key, version id, is latest, is delete marker) in listing order, all pages. boto3
+    splits the interleaved Version and DeleteMarker entries into two lists, so the order
+    is read from the XML as it was sent."""
+    out: list[tuple[str, str, bool, bool]] = []
+
+    def keep(http_response, **_kw) -> None:
+        for el in parse_xml(http_response.content):
+            if el.tag in ("Version", "DeleteMarker"):
+                out.append((
+                    el.findtext("Key"), el.findtext("VersionId"),
+                    el.findtext("IsLatest") == "true", el.tag == "DeleteMarker",
+                ))  # fmt: skip
+
+    s3.meta.events.register("after-call.s3.ListObjectVersions", keep)
+    try:
+        for _ in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, **kw):
+            pass
+    finally:
+        s3.meta.events.unregister("after-call.s3.ListObjectVersions", keep)
     return out
 
 
@@ -268,3 +286,19 @@ def test_acl_of_a_version(s3, vbucket):
     assert s3.get_object(Bucket=vbucket, Key="k", VersionId=v1)["Body"].read() == b"one"
     with s3_error("NoSuchVersion", 404):
         s3.get_object_acl(Bucket=vbucket, Key="k", VersionId="0" * 32)
+
+
+def test_long_keys(s3, vbucket):
+    """Keys past the backend's key size are stored hashed; their versions still list,
+    read and delete by id."""
+    keys = ["L" * 1024, "L" * 1000 + "x", "L" * 600]
+    ids = {k: [s3.put_object(Bucket=vbucket, Key=k, Body=k[-3:].encode())["VersionId"]
+               for _ in range(2)] for k in keys}  # fmt: skip
+    listed = versions_of(s3, vbucket)
+    assert sorted((k, v) for k, v, _, _ in listed) == sorted((k, v) for k in keys for v in ids[k])
+    for k in keys:
+        assert [v for kk, v, _, _ in listed if kk == k] == ids[k][::-1]
+        got = s3.get_object(Bucket=vbucket, Key=k, VersionId=ids[k][0])["Body"].read()
+        assert got == k[-3:].encode()
+        s3.delete_object(Bucket=vbucket, Key=k, VersionId=ids[k][1])
+        assert s3.get_object(Bucket=vbucket, Key=k)["VersionId"] == ids[k][0]
