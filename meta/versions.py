@@ -219,8 +219,8 @@ async def list_versions(
         entries.append(VersionEntry(summary.key, summary))
         last_key = key
         _pop(streams, row)
-    if not truncated or not entries:
-        return VersionPage(entries, truncated, None, None)
+    if not truncated or not entries:  # max-keys=0 lists nothing and is not truncated
+        return VersionPage(entries, False, None, None)
     tail = entries[-1]
     return VersionPage(
         entries, True, tail.key, tail.head.version_id if tail.head is not None else None

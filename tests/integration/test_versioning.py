@@ -302,3 +302,9 @@ def test_long_keys(s3, vbucket):
         assert got == k[-3:].encode()
         s3.delete_object(Bucket=vbucket, Key=k, VersionId=ids[k][1])
         assert s3.get_object(Bucket=vbucket, Key=k)["VersionId"] == ids[k][0]
+
+
+def test_max_keys_zero(s3, vbucket):
+    s3.put_object(Bucket=vbucket, Key="k", Body=b"x")
+    resp = s3.list_object_versions(Bucket=vbucket, MaxKeys=0)
+    assert resp["IsTruncated"] is False and "Versions" not in resp
