@@ -22,6 +22,7 @@ The order, as AWS evaluates within one account and across accounts:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,6 +53,17 @@ class BucketView:
     @property
     def acls_enabled(self) -> bool:
         return acls.acls_enabled(self.ownership)
+
+    @functools.cached_property
+    def others_may_write(self) -> bool:
+        """Whether anyone but the owner may have written objects here (a WRITE grant to
+        someone else, or a policy that allows writes): only then can an object have
+        another owner, and the owner's reads need to look at it."""
+        if self.policy is not None and policies.may_allow_writes(self.policy, self.name):
+            return True
+        return any(
+            g.grants(acls.Permission.WRITE) and g.id != self.owner.id for g in self.acl.grants
+        )
 
     def policy_is_public(self) -> bool:
         return policies.is_public(self.policy, self.name)
@@ -165,20 +177,10 @@ async def _owner_may(
     its ACL) when ACLs are enabled and somebody else could have written into the bucket."""
     if acls.permission_for(need.action, on_object=True) is None or not bucket.acls_enabled:
         return True
-    if not _others_may_write(bucket):
+    if not bucket.others_may_write:
         return True
     obj = await load_object()
     return obj is None or (obj.owner or bootstrap_user) == caller.user_id
-
-
-def _others_may_write(bucket: BucketView) -> bool:
-    """Whether anyone but the owner may have written objects here (a WRITE grant to
-    someone else, or a policy): only then can an object have another owner."""
-    if bucket.policy is not None:
-        return True
-    return any(
-        g.grants(acls.Permission.WRITE) and g.id != bucket.owner.id for g in bucket.acl.grants
-    )
 
 
 async def _acl_allows(

@@ -14,7 +14,7 @@ from typing import Any
 from gateway.authz import policy as engine
 
 _parsed: dict[tuple[str, str], Any] = {}
-_denies: dict[tuple[str, str], Any] = {}
+_narrowed: dict[tuple[str, str, str, bool], Any] = {}
 _MAX_CACHED = 1024
 
 
@@ -29,21 +29,37 @@ def parsed(text: str, bucket: str) -> Any:
     if hit is None:
         if len(_parsed) >= _MAX_CACHED:
             _parsed.clear()
-            _denies.clear()
+            _narrowed.clear()
         hit = engine.parse_policy(text, bucket, lambda _id: True)
         _parsed[(bucket, text)] = hit
     return hit
 
 
-def _deny_statements(text: str, bucket: str) -> Any:
-    """The policy with its Deny statements only: all that can change the bucket owner's
-    answer, so the owner's requests (the common case) skip the Allows."""
-    hit = _denies.get((bucket, text))
+def _statements_for(text: str, bucket: str, action: str, denies_only: bool) -> Any:
+    """The policy with only the statements that name ``action`` (and only its Denies for
+    the bucket owner, whose answer an Allow cannot change): most requests then evaluate
+    a statement or two, or none, which skips building the condition context at all."""
+    key = (bucket, text, action, denies_only)
+    hit = _narrowed.get(key)
     if hit is None:
         full = parsed(text, bucket)
-        deny = tuple(s for s in full.statements if s.effect == "Deny")
-        hit = _denies[(bucket, text)] = dataclasses.replace(full, statements=deny)
+        wanted = action.lower()
+        kept = tuple(
+            s
+            for s in full.statements
+            if (s.effect == "Deny" or not denies_only) and _names(s, wanted)
+        )
+        if len(_narrowed) >= _MAX_CACHED:
+            _narrowed.clear()
+        hit = _narrowed[key] = dataclasses.replace(full, statements=kept)
     return hit
+
+
+def _names(statement: Any, action: str) -> bool:
+    hit = action in statement.exact_actions or (
+        statement.wild_actions is not None and statement.wild_actions.fullmatch(action) is not None
+    )
+    return bool(hit != statement.not_action)
 
 
 def evaluate(
@@ -58,9 +74,21 @@ def evaluate(
     denies_only: bool = False,
 ) -> str | None:
     """ "Allow", "Deny" or None (no statement applies); ``denies_only``: "Deny" or None."""
+    policy = _statements_for(text, bucket, action, denies_only)
+    if not policy.statements:
+        return None
     req = engine.PolicyRequest(action, resource, user_id, display_name, context)
-    policy = _deny_statements(text, bucket) if denies_only else parsed(text, bucket)
     return engine.evaluate(policy, req)
+
+
+_WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")
+
+
+def may_allow_writes(text: str, bucket: str) -> bool:
+    """Whether some Allow statement could let someone write objects (s3:PutObject): only
+    then can an object in the bucket have an owner other than the bucket's."""
+    statements = parsed(text, bucket).statements
+    return any(s.effect == "Allow" and _names(s, a) for s in statements for a in _WRITES)
 
 
 def is_public_parsed(parsed_policy: Any) -> bool:
