@@ -504,16 +504,23 @@ class MetaStore:
         made). An unversioned bucket removes the object; a versioned one hides it behind
         a new delete marker (a null one when suspended, which replaces the null version)."""
         for attempt in range(MAX_RETRIES):
+            # The commit compares the bucket record: a delete never lands as unversioned
+            # after versioning was enabled, nor makes a marker after a change of state.
             braw = await self.bucket_raw(bucket, cached=attempt == 0)
             state = versioning_of(braw)
-            if state is None:
-                return await self.delete_object(bucket, key), None
             okey, old_raw = await self._head_raw(bucket, key)
             old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
-            marker = ObjectHead(key, marker=True, owner=owner)
+            if state is None and old is None:
+                return None, None  # unversioned, and nothing to delete
             txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
             delta: Counter[bytes] = Counter()
-            release = await self._add_version(txn, bucket, marker, old, state, delta)
+            marker = None
+            if state is None:
+                assert old is not None
+                release = self._release(txn, old, delta)
+            else:
+                marker = ObjectHead(key, marker=True, owner=owner)
+                release = await self._add_version(txn, bucket, marker, old, state, delta)
             if old_raw is not None:
                 txn.delete(okey)
             await self.apply_refcounts(txn, delta, {})
