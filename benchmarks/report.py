@@ -11,7 +11,15 @@ import time
 from importlib import metadata
 from typing import Any
 
-from benchmarks.scenarios import PUT_LARGE_CPU_PER_GB, ROWS, RSS_LIMIT_MIB, TARGETS, Settings
+from benchmarks.scenarios import (
+    POLICY_GOAL,
+    POLICY_PAIRS,
+    PUT_LARGE_CPU_PER_GB,
+    ROWS,
+    RSS_LIMIT_MIB,
+    TARGETS,
+    Settings,
+)
 
 Results = dict[str, dict[str, list[dict[str, Any]]]]
 
@@ -206,6 +214,28 @@ def _targets(results: Results, medians: dict[str, Any]) -> list[dict[str, str]]:
                 cpu <= PUT_LARGE_CPU_PER_GB,
             )
         )
+    out += _policy_costs(results)
+    return out
+
+
+def _policy_costs(results: Results) -> list[dict[str, str]]:
+    """Cairn with a 20-statement bucket policy against Cairn without, per round (same
+    server, same round, so the machine's drift cancels): the cost of authorization."""
+    out = []
+    for row, bare in POLICY_PAIRS:
+        a, b = results.get(row, {}).get("cairn", []), results.get(bare, {}).get("cairn", [])
+        rs = [x["value"] / y["value"] for x, y in zip(a, b, strict=False) if y["value"]]
+        rs = [r for r in rs if not math.isnan(r)]
+        if rs:
+            m = _median(rs)
+            out.append(
+                _check(
+                    f"{row} vs {bare} (cairn)",
+                    f">= {POLICY_GOAL:g}x",
+                    f"{_fmt(m)}x",
+                    m >= POLICY_GOAL,
+                )
+            )
     return out
 
 

@@ -24,7 +24,16 @@ from typing import Any
 
 from benchmarks import procstat, report
 from benchmarks.content import Content
-from benchmarks.scenarios import FULL, QUICK, ROWS, SCENARIOS, UNSUPPORTED, Settings
+from benchmarks.policy_bench import POLICY_BUCKET, install_policy
+from benchmarks.scenarios import (
+    FULL,
+    OPT_IN_SCENARIOS,
+    QUICK,
+    ROWS,
+    SCENARIOS,
+    UNSUPPORTED,
+    Settings,
+)
 from benchmarks.servers import CLUSTERS, Target
 
 BUCKET, LIST_BUCKET = "bench", "bench-list"
@@ -158,12 +167,23 @@ class Bench:
             self.datasets[scenario, t.name] = self._preload(t, "mx", s.mixed_size, s.mixed_objects)
         elif scenario == "list":
             self._preload(t, "k", 64, s.list_keys, bucket=LIST_BUCKET)
+        elif scenario == "policy":
+            self._check(
+                f"{t.name} create {POLICY_BUCKET}",
+                self.lg.call(t, op="bucket", bucket=POLICY_BUCKET),
+            )
+            install_policy(t, POLICY_BUCKET)
+            for bucket in (BUCKET, POLICY_BUCKET):
+                ds = self._preload(t, "pg", s.small_size, s.small_objects, bucket=bucket)
+                self.datasets[f"{scenario}-{bucket}", t.name] = ds
 
     def round(self, scenario: str, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
         """One measured round; returns figures per row (cp gives two rows)."""
         s = self.s
         if scenario == "cp":
             return self._cp(t, rnd)
+        if scenario == "policy":
+            return self._policy(t, rnd)
         common: dict[str, Any] = {"bucket": BUCKET, "rng_seed": rnd}
         if scenario == "put-small":
             cmd = {"op": "put", "prefix": f"ps{rnd}", "size": s.small_size, "nonce": _nonce()}
@@ -193,6 +213,23 @@ class Bench:
             raise ValueError(scenario)
         r = self._check(f"{t.name} {scenario} round {rnd}", self.lg.call(t, **(common | cmd)))
         return {scenario: _figures(scenario, r)}
+
+    def _policy(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
+        """Small PUT then GET, each on the bare bucket and on the 20-statement one, in turn."""
+        s, out = self.s, {}
+        for op in ("put", "get"):
+            for bucket, row in ((BUCKET, f"{op}-bare"), (POLICY_BUCKET, f"{op}-pol20")):
+                cmd: dict[str, Any] = {"bucket": bucket, "rng_seed": rnd}
+                cmd |= {"concurrency": s.small_inflight, "duration": s.duration}
+                if op == "put":
+                    cmd |= {"op": "put", "prefix": f"pp{rnd}", "size": s.small_size}
+                    cmd |= {"nonce": _nonce()}
+                else:
+                    cmd |= {"op": "get", **self.datasets[f"policy-{bucket}", t.name]}
+                    cmd |= {"verify_every": 8}
+                r = self._check(f"{t.name} {row} round {rnd}", self.lg.call(t, **cmd))
+                out[row] = _figures(row, r)
+        return out
 
     def _cp(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
         """`aws s3 cp` (pip awscli, default settings) of a fresh unique file up, then down."""
@@ -293,7 +330,11 @@ def _same_file(a: Path, b: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke test: ~2-3 minutes")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    p.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated; opt-in: {','.join(OPT_IN_SCENARIOS)}",
+    )
     p.add_argument("--targets", default="cairn,moto,floor", help="comma-separated")
     p.add_argument("--rounds", type=int, help="rounds per scenario (default 3, quick 2)")
     p.add_argument("--json", type=Path, help="write all figures here")
@@ -305,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     scenarios = [s for s in args.scenarios.split(",") if s]
     names = [t for t in args.targets.split(",") if t]
-    unknown = [s for s in scenarios if s not in SCENARIOS] + [
+    unknown = [s for s in scenarios if s not in SCENARIOS + OPT_IN_SCENARIOS] + [
         t for t in names if t not in ("cairn", "moto", "floor", *CLUSTERS)
     ]
     if unknown:

@@ -26,11 +26,23 @@ ROWS = {
     "mixed": Row("mixed", "ops/s", True, "1k ops"),
     "cp-up": Row("cp-up", "s (less=better)", False, "GB"),
     "cp-down": Row("cp-down", "s (less=better)", False, "GB"),
+    # "policy": small-object PUT/GET on a bucket without a policy and on one with a
+    # 20-statement bucket policy, interleaved in every round on the same server.
+    "put-bare": Row("put-bare", "ops/s", True, "1k ops"),
+    "put-pol20": Row("put-pol20", "ops/s", True, "1k ops"),
+    "get-bare": Row("get-bare", "ops/s", True, "1k ops"),
+    "get-pol20": Row("get-pol20", "ops/s", True, "1k ops"),
 }
+# The cost of authorization: the policy rows against the bare rows, Cairn only (issue 15:
+# "within 10%"); report.py prints the medians of the per-round ratios.
+POLICY_PAIRS = [("put-pol20", "put-bare"), ("get-pol20", "get-bare")]
+POLICY_GOAL = 0.9
 # Scenario names on the command line; "cp" produces the two rows cp-up and cp-down.
 SCENARIOS = ["put-small", "get-small", "put-large", "get-large", "list", "mixed", "cp"]
+# Run only when named (--scenarios policy): it needs PutBucketPolicy (issue 15).
+OPT_IN_SCENARIOS = ["policy"]
 # The floor implements no listing and no multipart upload (aws s3 cp needs both): "-".
-UNSUPPORTED = {"floor": {"list", "cp"}}
+UNSUPPORTED = {"floor": {"list", "cp", "policy"}, "moto": {"policy"}}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,13 @@ from meta.access import (
 from meta.api import KV, MetaError
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
-from meta.sealing import MasterKey, MasterKeyError, ensure_master_key, load_master_key
+from meta.sealing import (
+    MasterKey,
+    MasterKeyError,
+    load_master_key,
+    rotate_master_key_file,
+    write_master_key,
+)
 from meta.sealing import master_key_path as configured_master_key
 from meta.users import User, Users
 
@@ -64,13 +70,19 @@ def _meta_spec(args: argparse.Namespace) -> str:
 
 
 def _master_key(args: argparse.Namespace) -> MasterKey:
-    """--master-key-file, $CAIRN_MASTER_KEY_FILE, else --data DIR's master.key (made there
-    if the server has not started yet, as `cairn serve` would)."""
+    """--master-key-file, $CAIRN_MASTER_KEY_FILE, else --data DIR's master.key. Never made
+    here: a key sealed under a master key the gateways lack would be refused by all."""
     path = configured_master_key(args.master_key_file)
     if path is not None:
         return load_master_key(path)
     if args.data:
-        return ensure_master_key(Path(args.data) / "master.key")
+        own = Path(args.data) / "master.key"
+        if not own.exists():
+            raise AdminError(
+                f"{own} does not exist: give the server's --master-key-file FILE (or set "
+                "CAIRN_MASTER_KEY_FILE)"
+            )
+        return load_master_key(own)
     raise AdminError(
         "making or rotating a key needs the master key: give --master-key-file FILE (or set "
         "CAIRN_MASTER_KEY_FILE), or --data DIR of a cairn serve"
@@ -132,6 +144,8 @@ async def _layout(args: argparse.Namespace, registry: NodeRegistry) -> int:
 
 
 async def _remove_node(args: argparse.Namespace, registry: NodeRegistry) -> int:
+    if args.node_id not in {rec.node_id for rec in await registry.nodes()}:
+        raise AdminError(f"no such node: {args.node_id} (see `cairn admin nodes`)")
     await registry.remove(args.node_id)
     _emit(
         args,
@@ -262,9 +276,15 @@ async def _key_cmd(args: argparse.Namespace, users: Users) -> int:
             "\n".join(_key_line(k, by_id) for k in listed),
         )
     elif args.key_command == "delete":
-        if not await keys.delete(args.access_key):
+        gone = await keys.delete(args.access_key)
+        if gone is None:
             raise AdminError(f"no such key: {args.access_key}")
-        _emit(args, {"deleted": args.access_key}, f"deleted {args.access_key}")
+        note = (
+            " (only its record: gateways accept the bootstrap key while their environment names it)"
+            if gone.bootstrap
+            else ""
+        )
+        _emit(args, {"deleted": args.access_key}, f"deleted {args.access_key}{note}")
     return 0
 
 
@@ -306,3 +326,27 @@ def admin(args: argparse.Namespace) -> int:
         if _wants_json(args):
             print(json.dumps({"error": message}))
         return 1
+
+
+def master_key(args: argparse.Namespace) -> int:
+    """`cairn master-key create|rotate FILE`: the key that seals secrets, kept outside
+    the metadata. Every gateway needs the same file (--master-key-file)."""
+    try:
+        if args.master_key_command == "create":
+            made = MasterKey.generate()
+            write_master_key(args.file, made)
+            print(f"master key {made.key_id} written to {args.file} (mode 0600)")
+            print("give the same file to every gateway (--master-key-file) and keep a copy:")
+            print("without it no stored access key can be used")
+        else:
+            rotated = rotate_master_key_file(args.file)
+            print(f"new master key {rotated.key_id} in front of {len(rotated.keys) - 1} older")
+            print("copy the file to every gateway and restart them: a gateway re-seals the")
+            print("stored secrets under the new key at start; the older keys still open them")
+    except FileExistsError:
+        print(f"cairn master-key: {args.file} exists; it is never overwritten", file=sys.stderr)
+        return 1
+    except (MasterKeyError, OSError) as exc:
+        print(f"cairn master-key: {exc}", file=sys.stderr)
+        return 1
+    return 0

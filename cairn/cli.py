@@ -5,6 +5,7 @@ cairn gateway   the S3 front end alone (cairn/serve.py)
 cairn node      one storage node (cairn/node.py)
 cairn meta      a cluster's housekeeper, one elected leader (cairn/meta_service.py)
 cairn admin     nodes, layout, users and keys (cairn/admin.py)
+cairn master-key  the key that seals stored secrets (cairn/admin.py)
 cairn cluster   a local cluster of processes (cairn/launcher.py)
 """
 
@@ -238,6 +239,16 @@ def _admin_keys(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
     kd.add_argument("access_key")
 
 
+def _master_key_command(sub: Subparsers) -> None:
+    m = sub.add_parser("master-key", help="the key that seals access-key secrets")
+    msub = m.add_subparsers(dest="master_key_command", required=True)
+    msub.add_parser("create", help="write a new master key file (mode 0600)").add_argument("file")
+    msub.add_parser(
+        "rotate", help="add a new sealing key in front; older keys still open"
+    ).add_argument("file")
+    m.set_defaults(func=_run("cairn.admin", "master_key"))
+
+
 def _at_least_one(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -283,6 +294,7 @@ COMMANDS = (
     _node_command,
     _meta_command,
     _admin_command,
+    _master_key_command,
     _cluster_command,
 )
 

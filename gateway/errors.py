@@ -344,7 +344,8 @@ class MalformedPolicy(S3Error):
 
 
 class PolicyTooLarge(S3Error):
-    """A bucket policy over 20 KiB (the S3 user guide: "Bucket policies are limited to 20 KB")."""
+    """A bucket policy over 20 KiB. The S3 user guide states the limit ("Bucket policies are
+    limited to 20 KB in size") but not the error; this code and text are MinIO's."""
 
     status = 400
     message = "Policy exceeds the maximum allowed document size."

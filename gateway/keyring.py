@@ -122,16 +122,20 @@ class KeyRing:
     # ------------------------------------------------------------------ refresh
 
     async def start(self) -> None:
-        """Record the bootstrap user and key (never the secret) and seal the plain-text
-        secrets of older records; then load everything."""
+        """Record the bootstrap user and key (never the secret), seal the plain-text
+        secrets of older records and re-seal those of an older master key; then load."""
         if self._store is not None and self._users is not None:
             for access in self._bootstrap:
                 await self._users.record_bootstrap(access)
             if not self._bootstrap:
                 await self._users.record_bootstrap("")
-            sealed = await self._store.seal_plaintext()
+            sealed = await self._store.reseal()
             if sealed:
-                log.warning("sealed %d plain-text key secret(s) under the master key", sealed)
+                log.warning(
+                    "sealed %d key secret(s) under master key %s",
+                    sealed,
+                    self._master.key_id if self._master else "?",
+                )
         self._started = True
         await self.refresh()
 
@@ -184,14 +188,10 @@ class KeyRing:
         return access_key in self._keys
 
     async def run(self) -> None:
-        if not self._started:
-            try:
-                await self.start()
-            except Exception:  # noqa: BLE001 - the refresh below keeps trying
-                log.exception("could not record the bootstrap user")
+        """Every interval: start (until it once succeeded), then refresh."""
         while True:
             try:
-                await self.refresh()
+                await (self.refresh() if self._started else self.start())
             except Exception:  # noqa: BLE001 - keep the last known keys
                 log.exception("could not refresh access keys")
             await asyncio.sleep(self._interval)

@@ -11,7 +11,8 @@ is stored, sealed under the master key (meta.sealing) and never logged; the boot
 
 Records of the single-owner days, ``{"access_key", "secret": <plain text>, "buckets":
 ["*"] or [names]}``, still load: they belong to the bootstrap user, with every right on the
-buckets they name, and ``seal_plaintext`` seals their secrets in place.
+buckets they name, and ``AccessKeys.reseal`` seals their secrets in place
+(and re-seals secrets of an older master key after a rotation).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from meta.api import KV, Txn, TxnConflict
 from meta.keys import ACCESSKEY, access_key_key, prefix_end
 from meta.records import now_ms
-from meta.sealing import MasterKey
+from meta.sealing import MasterKey, MasterKeyError
 
 RIGHTS = ("read", "write", "owner")
 ALL_RIGHTS = frozenset(RIGHTS)
@@ -70,8 +71,6 @@ class AccessKey:
         if self.secret is None or isinstance(self.secret, str):
             return self.secret
         if master is None:
-            from meta.sealing import MasterKeyError
-
             raise MasterKeyError("a sealed secret needs the master key")
         return master.open(self.secret, _secret_context(self.access_key)).decode()
 
@@ -123,7 +122,16 @@ def grants_for(buckets: Iterable[str] | None, rights: Iterable[str] | None) -> d
     """The ``buckets`` map of a new key: no buckets means every bucket; no rights means
     all of them (what `key create --bucket B` always meant)."""
     chosen = checked_rights(rights)
-    return {b: chosen for b in (list(buckets or []) or [ALL_BUCKETS])}
+    return {checked_bucket(b): chosen for b in (list(buckets or []) or [ALL_BUCKETS])}
+
+
+def checked_bucket(bucket: str) -> str:
+    """A bucket name to grant on, or ``*`` (every bucket)."""
+    if bucket != ALL_BUCKETS and (
+        not bucket or len(bucket) > 255 or any(c.isspace() or c in "/*" for c in bucket)
+    ):
+        raise AccessError(f"invalid bucket name {bucket!r} (or '*' for every bucket)")
+    return bucket
 
 
 def checked_rights(rights: Iterable[str] | None) -> list[str]:
@@ -193,6 +201,7 @@ class AccessKeys:
     async def allow(self, access: str, bucket: str, rights: Iterable[str] | None) -> AccessKey:
         """Add rights on a bucket (``*``: every bucket) to what the key has there."""
         added = checked_rights(rights)
+        checked_bucket(bucket)
 
         def change(key: AccessKey) -> None:
             _refuse_bootstrap(key, "allow")
@@ -205,6 +214,7 @@ class AccessKeys:
         """Take rights on a bucket (``*``: the every-bucket entry) away; a bucket left with
         nothing keeps an empty entry when the key has an every-bucket default to shadow."""
         taken = set(checked_rights(rights))
+        checked_bucket(bucket)
 
         def change(key: AccessKey) -> None:
             _refuse_bootstrap(key, "deny")
@@ -226,14 +236,17 @@ class AccessKeys:
 
         return await self._update(access, change), secret
 
-    async def delete(self, access: str) -> bool:
+    async def delete(self, access: str) -> AccessKey | None:
+        """Delete a key; returns what it was (None: there was none). Deleting the bootstrap
+        key's record only tidies the listing (say, after the environment's key changed):
+        gateways accept the key while their environment names it, and record it again at
+        their next start."""
         k = access_key_key(access)
         raw = await self.kv.get(k)
         if raw is None:
-            return False
-        _refuse_bootstrap(AccessKey.from_bytes(access, raw), "delete")
+            return None
         await self.kv.commit(Txn().expect(k, raw).delete(k))
-        return True
+        return AccessKey.from_bytes(access, raw)
 
     async def list(self) -> list[AccessKey]:
         rows = await self.kv.scan(ACCESSKEY, prefix_end(ACCESSKEY), limit=1_000_000)
@@ -247,19 +260,32 @@ class AccessKeys:
         with contextlib.suppress(TxnConflict):
             await self.kv.commit(Txn().expect(k, None).put(k, key.to_bytes()))
 
-    async def seal_plaintext(self) -> int:
-        """Seal the plain-text secrets of old records in place; returns how many."""
-        if self.master is None:
+    async def reseal(self) -> int:
+        """Seal the plain-text secrets of old records, and re-seal secrets sealed under an
+        older master key (after a rotation), in place; returns how many were changed."""
+        master = self.master
+        if master is None:
             return 0
 
-        def change(key: AccessKey) -> None:
-            if isinstance(key.secret, str):
-                key.secret = self._seal(key.access_key, key.secret)
+        def stale(key: AccessKey) -> bool:
+            if isinstance(key.secret, dict):
+                return key.secret.get("kid") != master.key_id
+            return isinstance(key.secret, str)
 
-        plain = [k.access_key for k in await self.list() if isinstance(k.secret, str)]
-        for access in plain:
-            await self._update(access, change)
-        return len(plain)
+        def change(key: AccessKey) -> None:
+            if stale(key):
+                plain = key.open_secret(master)
+                key.secret = self._seal(key.access_key, plain or "")
+
+        todo = [k.access_key for k in await self.list() if stale(k)]
+        changed = 0
+        for access in todo:
+            try:
+                await self._update(access, change)
+                changed += 1
+            except (AccessError, MasterKeyError):  # deleted meanwhile; a key we lack
+                continue
+        return changed
 
 
 def _refuse_bootstrap(key: AccessKey, what: str) -> None:

@@ -125,6 +125,17 @@ def write_master_key(path: str | os.PathLike[str], key: MasterKey) -> None:
         os.fsync(f.fileno())
 
 
+def rotate_master_key_file(path: str | os.PathLike[str]) -> MasterKey:
+    """Put a new sealing key in front of the file's keys (the old ones still open what
+    they sealed); the file is replaced whole, through a new 0600 file and a rename."""
+    rotated = load_master_key(path).rotated()
+    tmp = Path(f"{path}.new")
+    tmp.unlink(missing_ok=True)
+    write_master_key(tmp, rotated)
+    os.replace(tmp, path)
+    return rotated
+
+
 def ensure_master_key(path: str | os.PathLike[str]) -> MasterKey:
     """The master key in ``path``, made there first if there is none."""
     with contextlib.suppress(FileExistsError):

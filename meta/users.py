@@ -94,7 +94,8 @@ class Users:
             )
         if email is not None and not EMAIL.match(email):
             raise AccessError(f"invalid email address {email!r}")
-        if email is not None and any(u.email == email for u in await self.list()):
+        taken = {u.email.lower() for u in await self.list() if u.email}
+        if email is not None and email.lower() in taken:
             raise AccessError(f"another user has the email address {email}")
         user = User(new_user_id(), name, email)
         k = user_key(name)

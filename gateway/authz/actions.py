@@ -47,8 +47,8 @@ NEEDS: dict[str, Need] = {
     "ListObjectsV2": _b("s3:ListBucket", READ),
     "ListObjects": _b("s3:ListBucket", READ),
     "ListMultipartUploads": _b("s3:ListBucketMultipartUploads", READ),
-    # Each key of the request is a delete of an object; decided on the bucket's grants.
-    "DeleteObjects": _b("s3:DeleteObject", WRITE),
+    # Each key is decided as a DeleteObject of it (PER_KEY_OPERATION, below).
+    "DeleteObjects": _o("s3:DeleteObject", WRITE),
     "UploadPart": _o("s3:PutObject", WRITE),
     "UploadPartCopy": _o("s3:PutObject", WRITE),
     "PutObject": _o("s3:PutObject", WRITE),
@@ -88,6 +88,10 @@ VERSION_NEEDS: dict[str, Need] = {
     "GetObjectAcl": _o("s3:GetObjectVersionAcl", READ),
     "PutObjectAcl": _o("s3:PutObjectVersionAcl", WRITE),
 }
+
+# DeleteObjects is decided key by key, each as the DeleteObject of that key.
+PER_KEY_OPERATION = "DeleteObjects"
+DELETE_OBJECT = _o("s3:DeleteObject", WRITE)
 
 # What the source of a copy needs: reading it, as a GetObject of it would.
 SOURCE_ACTION = _o("s3:GetObject", READ)

@@ -18,6 +18,7 @@ The order, as AWS evaluates within one account and across accounts:
    for bucket actions and writes into the bucket, the object ACL for reads of an object);
    ACLs decide nothing under BucketOwnerEnforced, public grants nothing under
    IgnorePublicAcls.
+5. Whoever started a multipart upload may list its parts and abort it (AWS).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from gateway.errors import AccessDenied
 from gateway.objects.types import BucketConfig, ObjectAccess
 
 LIST_BUCKET = Need("s3:ListBucket", False, "read")
+INITIATOR_ACTIONS = frozenset({"s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"})
+InitiatorLoader = Callable[[], Awaitable[str | None]]  # an upload's initiator, if it exists
 ObjectLoader = Callable[[], Awaitable[ObjectAccess | None]]
 
 
@@ -93,6 +96,7 @@ async def authorize(
     context: Mapping[str, Sequence[str]],
     load_object: ObjectLoader,
     bootstrap_user: str,
+    load_initiator: InitiatorLoader | None = None,
 ) -> None:
     """Return when the caller may; raise AccessDenied otherwise."""
     if not caller.anonymous and need.right not in caller.rights(bucket.name):
@@ -122,6 +126,14 @@ async def authorize(
         and key is not None
         and await load_object() is None
         and _may_list(caller, bucket, {**context, "s3:prefix": [key]})
+    ):
+        return
+    # AWS: whoever started a multipart upload may list its parts and abort it.
+    if (
+        need.action in INITIATOR_ACTIONS
+        and load_initiator is not None
+        and caller.user_id is not None
+        and await load_initiator() == caller.user_id
     ):
         return
     raise AccessDenied()

@@ -226,7 +226,7 @@ def normalize_key(key: str) -> str:
 
 # --- wildcard patterns ------------------------------------------------------------------
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_LITERAL_VARIABLES = {"*": "*", "?": "?", "$": "$"}
+_LITERAL_VARIABLES = frozenset("*?$")
 
 
 def wildcard_regex(pattern: str) -> str:
@@ -265,27 +265,53 @@ def has_variables(text: str) -> bool:
 Variables = Callable[[str], "str | None"]
 
 
-def _expand(
-    template: str, variables: Variables, literal: Callable[[str], str], value: Callable[[str], str]
-) -> str | None:
-    """Rebuild a template: ``literal`` for its own text, ``value`` for what a variable gives.
+@lru_cache(maxsize=4096)
+def _pieces(template: str) -> tuple[tuple[int, str], ...]:
+    """A template split once into pieces: (_TEXT, pattern text), (_VAR, name), (_CHAR, c).
 
-    ``${*}``, ``${?}`` and ``${$}`` stand for the character itself, never a wildcard; a
-    variable with no value makes the whole element fail to match (None).
+    ${*}, ${?} and ${$} become _CHAR pieces: the character itself, never a wildcard.
     """
     out, last = [], 0
     for match in _VARIABLE.finditer(template):
-        out.append(literal(template[last : match.start()]))
+        out.append((_TEXT, template[last : match.start()]))
         name = match.group(1)
-        if name in _LITERAL_VARIABLES:
-            out.append(value(name))
-        else:
-            got = variables(name)
-            if got is None:
-                return None
-            out.append(value(got))
+        out.append((_CHAR, name) if name in _LITERAL_VARIABLES else (_VAR, name))
         last = match.end()
-    out.append(literal(template[last:]))
+    out.append((_TEXT, template[last:]))
+    return tuple(out)
+
+
+_TEXT, _VAR, _CHAR = 0, 1, 2
+
+
+@lru_cache(maxsize=4096)
+def _regex_pieces(template: str) -> tuple[tuple[int, str], ...]:
+    """The pieces as regex source: text as wildcards, ${*}-style characters escaped."""
+    return tuple(
+        (
+            kind,
+            wildcard_regex(text) if kind == _TEXT else re.escape(text) if kind == _CHAR else text,
+        )
+        for kind, text in _pieces(template)
+    )
+
+
+def _expand(
+    pieces: tuple[tuple[int, str], ...], variables: Variables, value: Callable[[str], str]
+) -> str | None:
+    """Join the pieces, each variable replaced by ``value(its value)``; None if one has none.
+
+    A variable with no value makes the whole element fail to match, as in IAM.
+    """
+    out = []
+    for kind, text in pieces:
+        if kind != _VAR:
+            out.append(text)
+            continue
+        got = variables(text)
+        if got is None:
+            return None
+        out.append(value(got))
     return "".join(out)
 
 
@@ -300,13 +326,13 @@ def _regex(source: str) -> re.Pattern[str]:
 
 def _dynamic_match(template: str, value: str, variables: Variables) -> bool:
     """Match a wildcard pattern holding policy variables; substituted values are literal."""
-    source = _expand(template, variables, wildcard_regex, re.escape)
+    source = _expand(_regex_pieces(template), variables, re.escape)
     return source is not None and _regex(source).fullmatch(value) is not None
 
 
 def _dynamic_text(template: str, variables: Variables) -> str | None:
     """A string with its policy variables replaced (for the Equals operators)."""
-    return _expand(template, variables, _same, _same)
+    return _expand(_pieces(template), variables, _same)
 
 
 # --- the request ------------------------------------------------------------------------
@@ -418,11 +444,13 @@ def _string_like(compiled: Any, value: str, ctx: _Context) -> bool:
     return any(_dynamic_match(t, value, ctx.variable) for t in dynamic)
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
+    """A decimal number as written in JSON (not Python's 'nan', 'inf' or '1_000')."""
+    text = text.strip()
+    return float(text) if _NUMBER.fullmatch(text) else None
 
 
 def _date(text: str) -> float | None:
@@ -468,10 +496,18 @@ def _ip_values(values: list[str], variables: bool = False) -> Any:
     return tuple(networks)
 
 
-def _ip_match(compiled: Any, value: str, ctx: _Context) -> bool:
+@lru_cache(maxsize=4096)
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A request's source address, parsed once per distinct value (clients repeat)."""
     try:
-        address = ipaddress.ip_address(value.strip())
+        return ipaddress.ip_address(value.strip())
     except ValueError:
+        return None
+
+
+def _ip_match(compiled: Any, value: str, ctx: _Context) -> bool:
+    address = _address(value)
+    if address is None:
         return False
     return any(address.version == net.version and address in net for net in compiled)
 
@@ -570,17 +606,14 @@ class _Condition:
             if self.qualifier == "ForAnyValue":
                 return False
             return self.op.negated
-        op, values = self.op, self.values
-
-        def matches(value: str) -> bool:
-            return op.match(values, value, ctx) != op.negated
-
+        match, values, negated = self.op.match, self.values, self.op.negated
         if self.qualifier == "ForAllValues":
-            return all(matches(v) for v in present)
-        if self.qualifier == "ForAnyValue" or not op.negated:
-            return any(matches(v) for v in present)
-        # A negated operator on a single- or multi-valued key: no value may match.
-        return all(matches(v) for v in present)
+            return all(match(values, v, ctx) != negated for v in present)
+        if self.qualifier == "ForAnyValue":
+            return any(match(values, v, ctx) != negated for v in present)
+        hit = any(match(values, v, ctx) for v in present)
+        # A negated operator holds when no request value matches any policy value.
+        return hit != negated
 
 
 def _parse_operator(name: str) -> tuple[str, str, bool]:
@@ -732,7 +765,8 @@ def _aws_principal(entry: str) -> tuple[str, str | None]:
 
 # --- actions and resources ------------------------------------------------------------------
 def _parse_actions(raw: Any) -> tuple[frozenset[str], re.Pattern[str] | None, set[str]]:
-    """Exact actions (lower-cased), one regex for the wildcard ones, and the actions named."""
+    """Exact actions (lower-cased), one regex for the wildcard ones, and the exact actions'
+    canonical names (AWS checks those, not wildcards, against resources and conditions)."""
     exact, wild, named = set(), [], set()
     for entry in _as_list(raw, ERR_ACTION):
         if entry == "*" or ("*" in entry or "?" in entry):
@@ -743,7 +777,6 @@ def _parse_actions(raw: Any) -> tuple[frozenset[str], re.Pattern[str] | None, se
             if not hits:
                 raise MalformedPolicy(ERR_ACTION)
             wild.append(entry)
-            named |= hits
         else:
             canonical = _KNOWN_LOWER.get(entry.lower())
             if canonical is None:
@@ -787,12 +820,8 @@ def _parse_resources(raw: Any, bucket: str, variables: bool) -> tuple[_Resources
     return resources, names_bucket, names_objects
 
 
-def _check_actions_fit(
-    named: set[str], wildcard: bool, names_bucket: bool, names_objects: bool
-) -> None:
-    """AWS refuses a statement whose (exact) actions none of its resources can name."""
-    if wildcard:
-        return
+def _check_actions_fit(named: set[str], names_bucket: bool, names_objects: bool) -> None:
+    """AWS refuses a statement with an (exact) action that none of its resources can name."""
     for action in named:
         if action in ACCOUNT_ACTIONS:
             raise MalformedPolicy(ERR_RESOURCE_MISMATCH)
@@ -800,6 +829,27 @@ def _check_actions_fit(
             raise MalformedPolicy(ERR_RESOURCE_MISMATCH)
         if action in BUCKET_ACTIONS and not names_bucket:
             raise MalformedPolicy(ERR_RESOURCE_MISMATCH)
+
+
+# S3 condition keys that only some actions carry (S3's "Actions, resources, and condition
+# keys" table); a statement naming one with an exact action that lacks it is refused.
+_LIST_ACTIONS = frozenset(["s3:ListBucket", "s3:ListBucketVersions"])
+KEY_ACTIONS: dict[str, frozenset[str]] = {
+    "s3:prefix": _LIST_ACTIONS,
+    "s3:delimiter": _LIST_ACTIONS,
+    "s3:max-keys": _LIST_ACTIONS,
+    "s3:x-amz-acl": frozenset(["s3:PutObject", "s3:PutObjectAcl", "s3:PutBucketAcl"]),
+}
+ERR_CONDITION_MISMATCH = (
+    "Conditions do not apply to combination of actions and resources in statement"
+)
+
+
+def _check_conditions_fit(conditions: tuple[_Condition, ...], named: set[str]) -> None:
+    for condition in conditions:
+        allowed = KEY_ACTIONS.get(condition.key)
+        if allowed is not None and not named <= allowed:
+            raise MalformedPolicy(ERR_CONDITION_MISMATCH)
 
 
 # --- statements and the policy --------------------------------------------------------------
@@ -819,13 +869,23 @@ class Statement:
     conditions: tuple[_Condition, ...]
     raw: Mapping[str, Any]
 
-    def applies(self, action: str, req: PolicyRequest, ctx: _Context) -> bool:
-        if self.principals.matches(req.user_id, req.display_name) == self.not_principal:
-            return False
+    def admits_action(self, action: str) -> bool:
+        """Does the Action/NotAction part let this (lower-cased) action through?"""
         hit = action in self.exact_actions or (
             self.wild_actions is not None and self.wild_actions.fullmatch(action) is not None
         )
-        if hit == self.not_action:
+        return hit != self.not_action
+
+    def may_name(self, user_id: str | None, name: str | None) -> bool:
+        """Could the Principal part apply to this caller? (NotPrincipal: decided later.)"""
+        p = self.principals
+        if self.not_principal or p.everyone:
+            return True
+        return user_id is not None and (user_id in p.ids or (user_id, name) in p.users)
+
+    def applies(self, req: PolicyRequest, ctx: _Context) -> bool:
+        """The rest of the test, for a statement already chosen by action and caller."""
+        if self.principals.matches(req.user_id, req.display_name) == self.not_principal:
             return False
         if self.resources.matches(req.resource, ctx) == self.not_resource:
             return False
@@ -834,12 +894,50 @@ class Statement:
 
 @dataclass(frozen=True)
 class Policy:
-    """A parsed, validated bucket policy. ``text`` is the JSON as the client sent it."""
+    """A parsed, validated bucket policy. ``text`` is the JSON as the client sent it.
+
+    Parse once and keep it (e.g. per bucket, keyed by the stored text): parsing compiles
+    every pattern, while ``evaluate`` is meant for every request.
+    """
 
     text: str
     version: str
     id: str | None
     statements: tuple[Statement, ...]
+    public: bool = False  # S3's "public policy" (is_public), decided once at parse time
+    # action -> (statements for callers named nowhere, {user id: its statements}); built
+    # per action on first use, so a request only looks at statements that can apply.
+    _by_action: dict[str, _ActionIndex] = field(default_factory=dict, compare=False, repr=False)
+
+    def candidates(
+        self, action: str, user_id: str | None, name: str | None
+    ) -> tuple[Statement, ...]:
+        index = self._by_action.get(action)
+        if index is None:
+            index = _index_action(self.statements, action)
+            if len(self._by_action) < 1024:  # actions come from the routing table: few
+                self._by_action[action] = index
+        anyone, by_user, by_user_name = index
+        if user_id is None:
+            return anyone
+        found = by_user_name.get((user_id, name)) if by_user_name else None
+        return found if found is not None else by_user.get(user_id, anyone)
+
+
+_Statements = tuple[Statement, ...]
+# (for callers named nowhere, per account id, per (account id, user name))
+_ActionIndex = tuple[_Statements, dict[str, _Statements], dict[tuple[str, str], _Statements]]
+
+
+def _index_action(statements: tuple[Statement, ...], action: str) -> _ActionIndex:
+    """The statements an action can hit, in order: for anyone, per id, per (id, user name)."""
+    admitted = [s for s in statements if s.admits_action(action)]
+    ids = {uid for s in admitted for uid in s.principals.ids}
+    pairs = {pair for s in admitted for pair in s.principals.users}
+    anyone = tuple(s for s in admitted if s.may_name(None, None))
+    by_user = {uid: tuple(s for s in admitted if s.may_name(uid, None)) for uid in ids}
+    by_pair = {pair: tuple(s for s in admitted if s.may_name(*pair)) for pair in pairs}
+    return anyone, by_user, by_pair
 
 
 _STATEMENT_FIELDS = frozenset(
@@ -894,8 +992,10 @@ def _parse_statement(
     resource_raw, not_resource = _one_of(raw, "Resource")
     resources, names_bucket, names_objects = _parse_resources(resource_raw, bucket, variables)
     if not not_action and not not_resource:
-        _check_actions_fit(named, wild is not None, names_bucket, names_objects)
+        _check_actions_fit(named, names_bucket, names_objects)
     conditions = _parse_conditions(raw["Condition"], variables) if "Condition" in raw else ()
+    if conditions and not not_action:
+        _check_conditions_fit(conditions, named)
     return Statement(
         sid, effect, principals, not_principal, exact, wild, not_action, resources, not_resource,
         conditions, raw,
@@ -957,18 +1057,18 @@ def parse_policy(text: str, bucket: str, user_exists: Callable[[str], bool]) -> 
     sids = [s.sid for s in statements if s.sid]
     if len(sids) != len(set(sids)):
         raise MalformedPolicy(ERR_DUPLICATE_SID)
-    return Policy(text, version, policy_id, statements)
+    public = any(_statement_is_public(s) for s in statements)
+    return Policy(text, version, policy_id, statements, public)
 
 
 def evaluate(policy: Policy, req: PolicyRequest) -> Effect | None:
     """ "Deny" if an applicable statement denies, else "Allow" if one allows, else None."""
-    action = req.action.lower()
     ctx = _Context(req)
     allowed = False
-    for statement in policy.statements:
-        if statement.effect == "Allow" and allowed:
+    for statement in policy.candidates(req.action.lower(), req.user_id, req.display_name):
+        if allowed and statement.effect == "Allow":
             continue  # an Allow is already known: only a Deny can change the answer
-        if statement.applies(action, req, ctx):
+        if statement.applies(req, ctx):
             if statement.effect == "Deny":
                 return "Deny"
             allowed = True
@@ -999,7 +1099,7 @@ _FIXING_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase", "StringLike", "Ar
 
 def is_public(policy: Policy) -> bool:
     """True if some Allow statement grants to everyone without a condition that pins callers."""
-    return any(_statement_is_public(s) for s in policy.statements)
+    return policy.public
 
 
 def _statement_is_public(statement: Statement) -> bool:
@@ -1031,10 +1131,10 @@ def _is_fixing(operator: str, key: str, raw_values: Any) -> bool:
 
 
 def _narrow_network(value: str) -> bool:
-    """A CIDR that is not 'most of the Internet': /8 or longer for IPv4, /32 for IPv6.
+    """A CIDR narrow enough to count as "a set of CIDRs": /8 or longer (IPv4), /32 (IPv6).
 
-    S3 documents "limits access to a set of CIDRs" and gives 0.0.0.0/1 as public; the exact
-    cut-off is not documented, so this takes IAM Access Analyzer's conservative reading.
+    S3 says a policy limited with aws:SourceIp to "a set of CIDRs" is not public, but does
+    not say how wide a range may be; this cut-off is our choice (0.0.0.0/0 must be public).
     """
     network = ipaddress.ip_network(value.strip(), strict=False)
     return network.prefixlen >= (8 if network.version == 4 else 32)

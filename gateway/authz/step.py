@@ -10,16 +10,19 @@ decides access itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.authz import conditions, decide
 from gateway.authz.acl import Resolver
 from gateway.authz.actions import (
     COPY_OPERATIONS,
+    DELETE_OBJECT,
+    PER_KEY_OPERATION,
     SERVICE_OPERATIONS,
     SOURCE_ACTION,
     SOURCE_VERSION_ACTION,
+    VERSION_NEEDS,
     need,
 )
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
@@ -29,6 +32,10 @@ from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
 from gateway.objects.types import BucketConfig, ObjectAccess
 from gateway.routing import Endpoint
+
+
+async def _nobody(_key: str, _version: str | None = None) -> bool:
+    return False
 
 
 @dataclass
@@ -41,6 +48,9 @@ class Access:
     source_owner: str | None = None  # the copy source bucket's owner, when there is one
     resolve_id: Resolver = field(default=lambda _id: None)  # a user id -> (id, name)
     resolve_email: Resolver = field(default=lambda _email: None)  # an email -> (id, name)
+    # DeleteObjects: may the caller delete this key (this version of it, when named)?
+    # (the one decision, asked per key)
+    may_delete: Callable[[str, str | None], Awaitable[bool]] = field(default=_nobody)
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
@@ -113,6 +123,13 @@ class Authorizer:
         context = conditions.Lazy(
             lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
         )
+        if endpoint.op == PER_KEY_OPERATION:
+            # Each key is a DeleteObject of its own, decided when the body names it
+            # (S3 reports a refused key in the result, not as the request's failure).
+            if not caller.anonymous and need(endpoint.op).right not in caller.rights(bucket.name):
+                raise AccessDenied()
+            access.may_delete = self._deleter(caller, bucket, context)
+            return access
         load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
         await decide.authorize(
             caller,
@@ -122,10 +139,50 @@ class Authorizer:
             context,
             load,
             self.bootstrap_user,
+            self._initiator(endpoint),
         )
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context)
         return access
+
+    def _deleter(
+        self, caller: Caller, bucket: BucketView, context: conditions.Context
+    ) -> Callable[[str, str | None], Awaitable[bool]]:
+        async def may_delete(key: str, version: str | None = None) -> bool:
+            """A key named with a VersionId is a DeleteObject of that version: it needs
+            s3:DeleteObjectVersion, decided on that version's owner and ACL."""
+            action = DELETE_OBJECT if version is None else VERSION_NEEDS["DeleteObject"]
+            try:
+                await decide.authorize(
+                    caller,
+                    action,
+                    bucket,
+                    key,
+                    context,
+                    _loader(self.objects, bucket.name, key, version),
+                    self.bootstrap_user,
+                )
+            except AccessDenied:
+                return False
+            return True
+
+        return may_delete
+
+    def _initiator(self, endpoint: Endpoint) -> decide.InitiatorLoader | None:
+        """Who started the upload a ListParts or AbortMultipartUpload names (its owner)."""
+        upload_id = endpoint.query.get("uploadId")
+        if upload_id is None or endpoint.bucket is None or endpoint.key is None:
+            return None
+        bucket, key = endpoint.bucket, endpoint.key
+
+        async def initiator() -> str | None:
+            try:
+                info = await self.objects.multipart.upload(bucket, key, upload_id)
+            except Exception:  # noqa: BLE001 - no such upload: nobody started it
+                return None
+            return info.owner or self.bootstrap_user
+
+        return initiator
 
     async def _source(
         self, caller: Caller, headers: Mapping[str, str], context: conditions.Context

@@ -8,7 +8,7 @@ import hashlib
 from starlette.responses import Response
 
 from gateway.context import RequestContext
-from gateway.errors import BadDigest, InvalidRequest, MalformedXML, from_internal
+from gateway.errors import AccessDenied, BadDigest, InvalidRequest, MalformedXML, from_internal
 from gateway.handlers.object import content_md5
 from gateway.wire import multi_delete as wire
 
@@ -30,9 +30,15 @@ async def delete_objects(ctx: RequestContext) -> Response:
     quiet, objects = wire.parse_delete(body)
     if len(objects) > MAX_KEYS:
         raise MalformedXML()
-    owner = ctx.access.caller.user_id or ""
-    outcome = await ctx.services.objects.delete_objects(ctx.bucket, objects, owner)
     errors: list[tuple[str, str, str]] = []
+    allowed = []
+    for key, version in objects:  # the authorization step's decision, key by key
+        if await ctx.access.may_delete(key, version):
+            allowed.append((key, version))
+        else:
+            errors.append((key, AccessDenied.__name__, AccessDenied.message))
+    owner = ctx.access.caller.user_id or ""  # owns the delete markers made
+    outcome = await ctx.services.objects.delete_objects(ctx.bucket, allowed, owner)
     for key, exc in outcome.failed:
         err = from_internal(exc)  # each key's failure as S3 would report it
         errors.append((key, err.code, err.text))

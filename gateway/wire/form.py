@@ -188,25 +188,45 @@ class _Source:
 
     async def file_pieces(self) -> AsyncIterator[bytes | memoryview]:
         """The file's content: every byte before the delimiter that ends it. The last
-        len(delimiter) - 1 bytes seen are held back, since they may begin it."""
-        keep = len(self._delimiter) - 1
+        len(delimiter) - 1 bytes seen are held back, since they may begin it; a received
+        piece is searched where it joins them and then on its own, so it is handed on as
+        a view, without being copied."""
+        delimiter = self._delimiter
+        keep = len(delimiter) - 1
         carry = bytes(self._buf[self._pos :])
         self._buf = bytearray()  # the fields' bytes are no longer needed
-        while True:
-            idx = carry.find(self._delimiter)
-            if idx >= 0:
-                if idx:
-                    yield memoryview(carry)[:idx]
-                await self._drain()
-                return
-            if len(carry) > keep:
-                cut = len(carry) - keep
-                yield memoryview(carry)[:cut]
-                carry = carry[cut:]
+        idx = carry.find(delimiter)
+        if idx < 0 and len(carry) > keep:
+            yield memoryview(carry)[: len(carry) - keep]
+            carry = carry[len(carry) - keep :]
+        while idx < 0:
             piece = await self._next_piece()
             if piece is None:
                 raise MalformedPOSTRequest()
-            carry = carry + piece if carry else bytes(piece)
+            joint = carry + piece[:keep]  # a delimiter that starts in carry ends in here
+            idx = joint.find(delimiter)
+            if idx >= 0:
+                carry = joint
+                break
+            idx = piece.find(delimiter)
+            if idx >= 0:
+                if carry:
+                    yield carry
+                carry = piece
+                break
+            if len(piece) <= keep:
+                carry = joint
+                if len(carry) > keep:
+                    yield memoryview(carry)[: len(carry) - keep]
+                    carry = carry[len(carry) - keep :]
+                continue
+            if carry:
+                yield carry
+            yield memoryview(piece)[: len(piece) - keep]
+            carry = piece[len(piece) - keep :]
+        if idx:
+            yield memoryview(carry)[:idx]
+        await self._drain()
 
     async def _next_piece(self) -> bytes | None:
         if self._ended:

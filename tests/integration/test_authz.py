@@ -128,6 +128,11 @@ def test_listings_show_each_objects_owner(srv: CairnServer, alice: User, bob: Us
     ]
     parts = ca.list_parts(Bucket=name, Key="c", UploadId=up["UploadId"])
     assert parts["Owner"]["ID"] == bob.user_id
+    # The initiator may list its upload's parts and abort it (AWS), without a bucket grant.
+    assert (
+        cb.list_parts(Bucket=name, Key="c", UploadId=up["UploadId"])["UploadId"] == up["UploadId"]
+    )
+    cb.abort_multipart_upload(Bucket=name, Key="c", UploadId=up["UploadId"])
     # Bob's object is Bob's: Alice, the bucket owner, may not read it without a grant.
     assert code(lambda: ca.get_object(Bucket=name, Key="b")) in DENIED
     cb.put_object_acl(Bucket=name, Key="b", ACL="bucket-owner-read")
@@ -307,3 +312,35 @@ def test_public_access_block(srv: CairnServer, alice: User) -> None:
     assert code(lambda: ca.get_public_access_block(Bucket=name)) == (
         "NoSuchPublicAccessBlockConfiguration"
     )
+
+
+def test_delete_objects_decides_each_key(srv: CairnServer, alice: User, bob: User) -> None:
+    """DeleteObjects is a DeleteObject per key: a grant on a prefix deletes only there,
+    and a Deny on a prefix holds for the bucket owner too; refusals are per-key errors."""
+    ca, cb = user_client(srv, alice), user_client(srv, bob)
+    name = _bucket(ca)
+    for key in ("team/a", "other", "locked/x", "free"):
+        ca.put_object(Bucket=name, Key=key, Body=b"")
+    statements = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": bob.user_id},
+            "Action": "s3:DeleteObject",
+            "Resource": f"arn:aws:s3:::{name}/team/*",
+        },
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:DeleteObject",
+            "Resource": f"arn:aws:s3:::{name}/locked/*",
+        },
+    ]
+    ca.put_bucket_policy(Bucket=name, Policy=json.dumps({"Statement": statements}))
+    got = cb.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "team/a"}, {"Key": "other"}]})
+    assert [d["Key"] for d in got.get("Deleted", [])] == ["team/a"]
+    assert [(e["Key"], e["Code"]) for e in got["Errors"]] == [("other", "AccessDenied")]
+    got = ca.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "locked/x"}, {"Key": "free"}]})
+    assert [d["Key"] for d in got.get("Deleted", [])] == ["free"]
+    assert [(e["Key"], e["Code"]) for e in got["Errors"]] == [("locked/x", "AccessDenied")]
+    left = {o["Key"] for o in ca.list_objects_v2(Bucket=name)["Contents"]}
+    assert left == {"other", "locked/x"}

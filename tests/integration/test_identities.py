@@ -6,6 +6,7 @@ seconds; secrets are sealed on disk; errors are one clear line and exit status 1
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -193,7 +194,9 @@ def test_secrets_are_sealed_on_disk(srv: CairnServer) -> None:
         (("key", "rotate", "CAIRNNOSUCHKEY000000"), "no such key"),
         (("key", "delete", "CAIRNNOSUCHKEY000000"), "no such key"),
         (("key", "allow", "CAIRNNOSUCHKEY000000", "--bucket", "b"), "no such key"),
-        (("key", "delete", "CAIRNTESTACCESSKEY01"), "bootstrap key"),
+        (("key", "rotate", "CAIRNTESTACCESSKEY01"), "bootstrap key"),
+        (("key", "create", "--bucket", "a/b"), "invalid bucket name"),
+        (("remove-node", "nope"), "no such node: nope"),
     ],
 )
 def test_errors_are_one_clear_line_and_exit_1(
@@ -234,3 +237,41 @@ def test_a_gateway_without_the_master_key_refuses_to_start(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert done.returncode != 0 and "not a Cairn master key file" in done.stderr
+
+
+def test_meta_lmdb_spec_works_as_data_does(srv: CairnServer) -> None:
+    """`--meta lmdb:DIR/meta --master-key-file DIR/master.key` is the same store."""
+    where = ["--meta", f"lmdb:{srv.data / 'meta'}"]
+    base = [sys.executable, "-m", "cairn.cli", "admin", *where]
+    made = subprocess.run(
+        [*base, "--master-key-file", str(srv.data / "master.key"), "--json",
+         "user", "create", "via-meta"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    user = json.loads(made.stdout)
+    listed = json.loads(admin(srv, "key", "list", "--user", "via-meta", "--json").stdout)
+    assert [k["access_key"] for k in listed] == [user["access_key"]]
+    s3 = client(srv, user["access_key"], user["secret_key"])
+    within(FOLLOW_S, s3.list_buckets, "ok")
+    # Without a master key, making a key is refused (listing needs none).
+    refused = subprocess.run(
+        [*base, "key", "create", "--user", "via-meta"],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "CAIRN_MASTER_KEY_FILE"},
+    )  # fmt: skip
+    assert refused.returncode == 1 and "needs the master key" in refused.stderr
+    assert subprocess.run([*base, "key", "list"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_data_without_its_master_key_makes_no_key(tmp_path: Path) -> None:
+    """A serve started with --master-key-file elsewhere: `--data` alone must not make a
+    master key of its own (keys sealed under it would be refused by the server)."""
+    data = tmp_path / "data"
+    (data / "meta").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "admin", "--data", str(data), "user", "create", "x"],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "CAIRN_MASTER_KEY_FILE"},
+    )  # fmt: skip
+    assert done.returncode == 1 and "master.key does not exist" in done.stderr
+    assert not (data / "master.key").exists()

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import struct
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.clients.clients_util import require_binary
 from tests.conftest import make_client
 from tests.integration.authz_util import new_user, policy_for
 from tests.integration.helpers import md5_b64, quoted_etag, unique
@@ -546,3 +548,54 @@ def test_anonymous_form_needs_a_bucket_that_lets_anyone_write(two_users) -> None
     resp = requests.post(f"{srv.endpoint}/{public}", files=form, timeout=60)
     assert resp.status_code == 204, resp.text
     assert ca.get_object(Bucket=public, Key=key)["Body"].read() == b"anonymous bytes"
+
+
+def test_curl_form_with_expect_100_continue(server, s3, s3v4, bucket, tmp_path) -> None:
+    """curl -F, as a script would post a form: over 1 MiB it sends Expect: 100-continue
+    and waits for the server to ask for the body, which the form reader does."""
+    curl = require_binary("curl")
+    path = tmp_path / "photo.bin"
+    path.write_bytes(os.urandom(3 * MiB + 17))
+    prefix = unique("curl")
+    fields = presigned(
+        s3v4, bucket, prefix + "/${filename}", Conditions=[["starts-with", "$key", prefix + "/"]]
+    )
+    args = [curl, "-sS", "-v", "-o", "/dev/null", "-w", "%{http_code}"]
+    for name, value in fields.items():
+        args += ["--form-string", f"{name}={value}"]
+    args += ["-F", f"file=@{path}", url_of(server, bucket)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.stdout == "204", done.stderr
+    assert "Expect: 100-continue" in done.stderr
+    got = s3.get_object(Bucket=bucket, Key=prefix + "/photo.bin")["Body"].read()
+    assert got == path.read_bytes()
+
+
+def test_virtual_host_style_form(tmp_path) -> None:
+    """POST http://BUCKET.DOMAIN/ is the same upload (no DNS here: the form goes to
+    127.0.0.1 with the Host a browser would send)."""
+    srv = CairnServer(tmp_path / "data", extra_args=["--domain", "s3.example"]).start()
+    try:
+        make_client(srv).create_bucket(Bucket="vforms")
+        v4 = make_client(srv, signature_version="s3v4")
+        fields = presigned(
+            v4,
+            "vforms",
+            "v/k.txt",
+            Fields={"success_action_status": "201"},
+            Conditions=[{"success_action_status": "201"}],
+        )
+        host = f"vforms.s3.example:{srv.port}"
+        resp = requests.post(
+            f"http://127.0.0.1:{srv.port}/",
+            headers={"Host": host},
+            data=fields,
+            files={"file": ("k.txt", b"virtual form")},
+            timeout=60,
+        )
+        assert resp.status_code == 201, resp.text
+        assert ET.fromstring(resp.content).findtext("Location") == f"http://{host}/v/k.txt"
+        got = make_client(srv).get_object(Bucket="vforms", Key="v/k.txt")["Body"].read()
+        assert got == b"virtual form"
+    finally:
+        srv.stop()

@@ -59,6 +59,10 @@ def test_version_actions_are_needed_by_id(srv: CairnServer, bob: User) -> None:
     assert code(lambda: cb.get_object(Bucket=name, Key="k", VersionId=v1)) in DENIED
     assert code(lambda: cb.head_object(Bucket=name, Key="k", VersionId=v1)) in DENIED
     assert code(lambda: cb.delete_object(Bucket=name, Key="k", VersionId=v1)) in DENIED
+    multi = cb.delete_objects(
+        Bucket=name, Delete={"Objects": [{"Key": "k", "VersionId": v1}]}
+    )  # each key decided as a DeleteObject of that version
+    assert [(e["Key"], e["Code"]) for e in multi["Errors"]] == [("k", "AccessDenied")]
     assert (
         code(
             lambda: cb.put_bucket_versioning(

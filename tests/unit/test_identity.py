@@ -15,7 +15,7 @@ from meta.api import Txn
 from meta.keys import access_key_key, bucket_key
 from meta.lmdb_kv import LmdbKV
 from meta.records import BucketRecord, pack_record, unpack_record
-from meta.sealing import MasterKey
+from meta.sealing import MasterKey, ensure_master_key, load_master_key, rotate_master_key_file
 from meta.store import MetaStore
 from meta.users import Users
 
@@ -124,6 +124,11 @@ async def test_allow_and_deny_narrow_and_widen(kv: LmdbKV, master: MasterKey) ->
     assert k.rights("secret-bucket") == frozenset() and k.rights("elsewhere") == ALL
     with pytest.raises(AccessError, match="unknown right"):
         await keys.allow(key.access_key, "b1", ["admin"])
+    for bad in ("", "a/b", "a b", "x*"):
+        with pytest.raises(AccessError, match="invalid bucket name"):
+            await keys.allow(key.access_key, bad, None)
+        with pytest.raises(AccessError, match="invalid bucket name"):
+            grants_for([bad], None)
     with pytest.raises(AccessError, match="no such key"):
         await keys.deny("NOPE", "b1", None)
 
@@ -165,7 +170,7 @@ async def test_user_names_and_emails_are_unique_and_checked(kv: LmdbKV, master: 
     with pytest.raises(AccessError, match="exists"):
         await users.create("erin")
     with pytest.raises(AccessError, match="email"):
-        await users.create("erin2", "erin@example.com")
+        await users.create("erin2", "Erin@Example.com")
     for bad in ("", "-x", "a b", "x" * 65, "ünï"):
         with pytest.raises(AccessError, match="invalid user name"):
             await users.create(bad)
@@ -192,9 +197,24 @@ async def test_a_user_who_owns_buckets_cannot_be_deleted(kv: LmdbKV, master: Mas
     with pytest.raises(AccessError, match="bootstrap user"):
         await users.delete("cairn")
     with pytest.raises(AccessError, match="bootstrap key"):
-        await users.keys.delete("BOOTKEY")
-    with pytest.raises(AccessError, match="bootstrap key"):
         await users.keys.rotate("BOOTKEY")
+    with pytest.raises(AccessError, match="bootstrap key"):
+        await users.keys.deny("BOOTKEY", "legacy", None)
+
+
+async def test_the_bootstrap_keys_record_only_tidies_the_listing(
+    kv: LmdbKV, master: MasterKey
+) -> None:
+    """After the environment's key changed, the old key's record can be deleted; the key
+    the environment names is accepted regardless, and recorded again at the next start."""
+    ring = KeyRing({"BOOTKEY": "boot-secret"}, AccessKeys(kv, master))
+    await ring.start()
+    gone = await AccessKeys(kv, master).delete("BOOTKEY")
+    assert gone is not None and gone.bootstrap
+    await ring.refresh()
+    assert ring.secret_for("BOOTKEY") == "boot-secret"
+    await KeyRing({"BOOTKEY": "boot-secret"}, AccessKeys(kv, master)).start()
+    assert await AccessKeys(kv, None).get("BOOTKEY") is not None
 
 
 async def test_without_the_master_key_no_key_is_made_or_opened(
@@ -214,3 +234,20 @@ async def test_without_the_master_key_no_key_is_made_or_opened(
 def test_old_record_format_parses() -> None:
     k = AccessKey.from_bytes("X", b'{"access_key": "X", "secret": "s", "buckets": ["a"]}')
     assert k.user_id == BOOTSTRAP_USER_ID and k.secret == "s" and k.rights("a") == ALL
+
+
+async def test_master_key_rotation_reseals_at_start(kv: LmdbKV, tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    old = ensure_master_key(path)
+    users = _users(kv, old)
+    ivy = await users.create("ivy")
+    key, secret = await users.create_key(ivy)
+    new = rotate_master_key_file(path)
+    assert new.key_id != old.key_id and load_master_key(path) == new
+    ring = KeyRing({}, AccessKeys(kv, new))
+    await ring.start()  # opens with the older key, re-seals under the new one
+    assert ring.secret_for(key.access_key) == secret
+    raw = await kv.get(access_key_key(key.access_key))
+    assert raw is not None and json.loads(raw)["secret"]["kid"] == new.key_id
+    only_new = MasterKey(new.keys[:1])  # the older key retired: still opens
+    assert (await AccessKeys(kv, only_new).get(key.access_key)).open_secret(only_new) == secret  # type: ignore[union-attr]

@@ -391,6 +391,9 @@ def test_numeric_operators_on_max_keys():
     assert ask(p, "s3:ListBucket", s3__max_keys="2.5") == "Allow"
     assert ask(p, "s3:ListBucket", s3__max_keys="11") is None
     assert ask(p, "s3:ListBucket", s3__max_keys="ten") is None
+    assert ask(p, "s3:ListBucket", s3__max_keys="-inf") is None  # not a JSON number
+    assert ask(p, "s3:ListBucket", s3__max_keys="1_0") is None
+    assert ask(p, "s3:ListBucket", s3__max_keys="1e1") == "Allow"
     assert ask(p, "s3:ListBucket") is None
 
 
@@ -787,7 +790,7 @@ def test_wildcard_bucket_part_and_star_resource_are_accepted():
             False,
         ),  # Ceph test_get_nonpublicpolicy_acl...
         ({"IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "2001:DB8::/64"]}}, False),
-        ({"IpAddress": {"aws:SourceIp": "0.0.0.0/1"}}, True),  # the user guide's public example
+        ({"IpAddress": {"aws:SourceIp": "0.0.0.0/1"}}, True),  # wider than /8: our cut-off
         ({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}, True),
         ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, True),
         ({"StringEquals": {"aws:SourceAccount": "111122223333"}}, False),
@@ -844,3 +847,54 @@ def _conditioned(
             "Condition": condition,
         }
     )
+
+
+def test_answers_do_not_depend_on_which_caller_came_first():
+    """The per-action statement index is built on first use: later callers must not reuse
+    another caller's view (ids, user names, anonymous, NotPrincipal)."""
+    p = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{BOB}:user/bob"},
+            "Action": "s3:*",
+            "Resource": OBJECTS,
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ALICE},
+            "Action": "s3:GetObject",
+            "Resource": OBJECTS,
+        },
+        {
+            "Effect": "Deny",
+            "NotPrincipal": {"AWS": [ALICE, BOB]},
+            "Action": "s3:*",
+            "Resource": OBJECTS,
+        },
+    )
+    cases = [
+        (BOB, "bob", "s3:GetObject", "Allow"),
+        (BOB, "robert", "s3:GetObject", None),  # id right, user name wrong
+        (ALICE, "alice", "s3:GetObject", "Allow"),
+        (ALICE, "alice", "s3:PutObject", None),
+        (None, None, "s3:GetObject", "Deny"),
+        ("c3" * 32, "carol", "s3:GetObject", "Deny"),
+        (BOB, "bob", "s3:SomeFutureAction", "Allow"),  # not a known action: s3:* still covers it
+    ]
+    for order in (cases, list(reversed(cases))):
+        fresh = parse_policy(p.text, BUCKET, known)
+        for user, name, action, expected in order:
+            assert ask(fresh, action, "k", user=user, name=name) == expected, (user, name, action)
+
+
+def test_condition_variables_only_in_2012_and_missing_ones_do_not_match():
+    cond = {"StringEquals": {"s3:prefix": "home/${aws:username}"}}
+    stmt = {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": BUCKET_ARN}
+    old = policy({**stmt, "Condition": cond}, version="2008-10-17")
+    assert ask(old, "s3:ListBucket", s3__prefix="home/alice") is None
+    assert ask(old, "s3:ListBucket", s3__prefix="home/${aws:username}") == "Allow"
+    new = policy({**stmt, "Condition": cond})
+    assert ask(new, "s3:ListBucket", user=None, name=None, s3__prefix="home/") is None
+    like = policy({**stmt, "Condition": {"StringLike": {"s3:prefix": "${s3:delimiter}*"}}})
+    assert ask(like, "s3:ListBucket", s3__prefix="/a", s3__delimiter="/") == "Allow"
+    assert ask(like, "s3:ListBucket", s3__prefix="/a") is None  # no delimiter: no value

@@ -189,6 +189,28 @@ def test_action_must_fit_a_resource():
     parse(with_statement(Action="s3:*", Resource="arn:aws:s3:::bkt"))  # wildcards are not checked
 
 
+def test_condition_keys_must_fit_the_actions():
+    # AWS: s3:prefix belongs to ListBucket; with GetObject it is refused (humanmade/S3-Uploads#239).
+    msg = "Conditions do not apply to combination of actions and resources in statement"
+    both = ["arn:aws:s3:::bkt", "arn:aws:s3:::bkt/*"]
+    prefix = {"StringLike": {"s3:prefix": "home/*"}}
+    assert refused(with_statement(Condition=prefix)) == msg
+    assert (
+        refused(
+            with_statement(
+                Action=["s3:ListBucket", "s3:GetBucketAcl"], Resource=both, Condition=prefix
+            )
+        )
+        == msg
+    )
+    acl = {"StringEquals": {"s3:x-amz-acl": "private"}}
+    assert refused(with_statement(Action=["s3:PutObject", "s3:GetObject"], Condition=acl)) == msg
+    parse(with_statement(Action="s3:ListBucket", Resource=both, Condition=prefix))
+    parse(with_statement(Action="s3:PutObject", Condition=acl))
+    parse(with_statement(Action="s3:List*", Resource=both, Condition=prefix))  # wildcards pass
+    parse(with_statement(Condition={"StringEquals": {"aws:username": "x"}}))  # global keys fit all
+
+
 @pytest.mark.parametrize(
     "operator",
     [
