@@ -510,8 +510,10 @@ class MetaStore:
             state = versioning_of(braw)
             okey, old_raw = await self._head_raw(bucket, key)
             old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
-            if state is None and old is None:
-                return None, None  # unversioned, and nothing to delete
+            if state is None and old is None:  # unversioned, and nothing to delete
+                if attempt == 0 and await self.get_bucket(bucket) is None:
+                    raise BucketNotFound(bucket)  # the cached record may be of a gone bucket
+                return None, None
             txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
             delta: Counter[bytes] = Counter()
             marker = None

@@ -5,6 +5,7 @@ DeleteObjects with versions, and ListObjectVersions paging."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -308,3 +309,14 @@ def test_max_keys_zero(s3, vbucket):
     s3.put_object(Bucket=vbucket, Key="k", Body=b"x")
     resp = s3.list_object_versions(Bucket=vbucket, MaxKeys=0)
     assert resp["IsTruncated"] is False and "Versions" not in resp
+
+
+def test_delete_in_a_bucket_just_deleted(s3):
+    """The bucket record a DELETE reads may be cached: a gone bucket is still NoSuchBucket."""
+    name = "gone-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    s3.delete_object(Bucket=name, Key="k")
+    s3.delete_bucket(Bucket=name)
+    with s3_error("NoSuchBucket", 404):
+        s3.delete_object(Bucket=name, Key="k")
