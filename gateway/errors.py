@@ -386,6 +386,9 @@ def from_internal(exc: BaseException) -> S3Error:
         MetaUnavailable: ServiceUnavailable,
         BlockStoreError: ServiceUnavailable,
     }
+    versioned = _version_error(exc)
+    if versioned is not None:
+        return versioned
     for kind, err in mapping.items():
         if isinstance(exc, kind):
             if err is NoSuchBucket:
@@ -400,6 +403,28 @@ def from_internal(exc: BaseException) -> S3Error:
                 return NoSuchUpload(UploadId=str(exc))
             return err()
     return InternalError()
+
+
+def _version_error(exc: BaseException) -> S3Error | None:
+    """Versioning's answers (meta.versions): a malformed id, a missing version, and a
+    delete marker where an object was asked for (404 when current, 405 by id)."""
+    from meta import errors
+
+    if isinstance(exc, errors.InvalidVersionId):
+        return InvalidArgument(
+            "Invalid version id specified", ArgumentName="versionId", ArgumentValue=str(exc)
+        )
+    if isinstance(exc, errors.VersionNotFound):
+        return NoSuchVersion(Key="", VersionId=str(exc))
+    if isinstance(exc, errors.DeleteMarkerFound):
+        from gateway.wire.headers import http_date
+
+        headers = {"x-amz-delete-marker": "true", "x-amz-version-id": exc.version_id}
+        if exc.by_id:
+            headers["last-modified"] = http_date(exc.mtime_ms)
+            return MethodNotAllowed(headers=headers, Method="GET", ResourceType="DeleteMarker")
+        return NoSuchKey(headers=headers, Key=exc.key)
+    return None
 
 
 # --- browser uploads (PostObject, gateway/wire/form.py and gateway/auth/post_policy.py) ---

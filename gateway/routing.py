@@ -33,6 +33,7 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("DELETE", True, False, ""): "DeleteBucket",
     ("GET", True, False, "location"): "GetBucketLocation",
     ("GET", True, False, "versioning"): "GetBucketVersioning",
+    ("PUT", True, False, "versioning"): "PutBucketVersioning",
     ("GET", True, False, "versions"): "ListObjectVersions",
     ("GET", True, False, "list-type"): "ListObjectsV2",
     ("GET", True, False, "uploads"): "ListMultipartUploads",
@@ -87,7 +88,6 @@ UNSUPPORTED = (
 # (method, sub-resource) pair that is neither here nor routed is no S3 operation at all,
 # and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
 NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
-    ("PUT", False, "versioning"): "PutBucketVersioning",
     ("GET", False, "cors"): "GetBucketCors",
     ("PUT", False, "cors"): "PutBucketCors",
     ("DELETE", False, "cors"): "DeleteBucketCors",

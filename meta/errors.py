@@ -42,3 +42,20 @@ class UploadNotFound(MetaError):
 
 class PartChanged(MetaError):
     """A part was uploaded again while the upload was being completed: retry Complete."""
+
+
+class InvalidVersionId(MetaError):
+    """A version id that no version could have (not "null", not one Cairn makes)."""
+
+
+class VersionNotFound(MetaError):
+    """No version of the key has this id."""
+
+
+class DeleteMarkerFound(MetaError):
+    """The version asked for (or the current one) is a delete marker: GET and HEAD answer
+    404 (current) or 405 (by id) with x-amz-delete-marker, as S3 does."""
+
+    def __init__(self, key: str, version_id: str, mtime_ms: int, by_id: bool) -> None:
+        super().__init__(key)
+        self.key, self.version_id, self.mtime_ms, self.by_id = key, version_id, mtime_ms, by_id

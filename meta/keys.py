@@ -6,6 +6,8 @@ the object index is a range of byte keys:
 
     B<bucket>                          bucket record
     O<bucket>\\0<enc(object key)>       object head (the current version)
+    V<bucket>\\0<enc(key)>\\0<order:16>  version history: every version and delete marker of
+                                       a versioned bucket, newest first per key (meta.versions)
     P<version id><page:4>              a page of a large object's block list
     C<block id>                        block reference count
     G<due:8><block id>                 GC queue: block whose count reached zero
@@ -36,6 +38,7 @@ HASH_SUFFIX = 16
 
 BUCKET = b"B"
 OBJECT = b"O"
+VERSION = b"V"
 PAGE = b"P"
 REFCOUNT = b"C"
 GCQUEUE = b"G"
@@ -60,6 +63,10 @@ def bucket_key(bucket: str) -> bytes:
 
 def object_prefix(bucket: str) -> bytes:
     return OBJECT + bucket.encode() + b"\0"
+
+
+def version_prefix(bucket: str) -> bytes:
+    return VERSION + bucket.encode() + b"\0"
 
 
 def page_key(version: bytes, page: int) -> bytes:

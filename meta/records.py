@@ -99,6 +99,15 @@ class ObjectHead:
     parts: list[int] | None = None  # part sizes of a multipart object
     owner: str = ""  # the writer's (or bucket owner's) user id; "": the bootstrap user
     acl: dict[str, Any] | None = None  # the object's ACL (to_dict form); None: owner only
+    # Versioning (meta.versions): the S3 version id ("null" for writes of an unversioned or
+    # suspended bucket); the version's place in the history index (b"": a head written
+    # before its bucket was versioned, kept only in the current-version index); and
+    # whether it is a delete marker. Later per-version state (retention, legal hold,
+    # tags) belongs in ``extra``, which is stored as it is.
+    vid: str = "null"
+    order: bytes = b""
+    marker: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         d: dict[str, Any] = {
@@ -128,6 +137,14 @@ class ObjectHead:
             d["o"] = self.owner
         if self.acl is not None:
             d["a"] = self.acl
+        if self.order:  # a non-null id is its order's time and random bytes: not stored
+            d["vo"] = self.order
+            if self.vid == "null":
+                d["vn"] = True
+        if self.marker:
+            d["dm"] = True
+        if self.extra:
+            d["ex"] = self.extra
         return pack_record(d)
 
     @classmethod
@@ -150,7 +167,45 @@ class ObjectHead:
             parts=d.get("pt"),
             owner=d.get("o", ""),
             acl=d.get("a"),
+            vid=version_id(d),
+            order=d.get("vo", b""),
+            marker=d.get("dm", False),
+            extra=d.get("ex", {}),
         )
+
+
+_U64 = (1 << 64) - 1
+
+
+def version_id(d: dict[str, Any]) -> str:
+    """A stored record's S3 version id: "null", or the hex of the time and random bytes its
+    history order holds (meta.versions)."""
+    order = d.get("vo")
+    if not order or d.get("vn"):
+        return "null"
+    t = _U64 - int.from_bytes(order[:8], "big")
+    return t.to_bytes(8, "big").hex() + order[8:].hex()
+
+
+class VersionSummary(NamedTuple):
+    """What ListObjectVersions shows of a version or delete marker."""
+
+    key: str
+    size: int
+    etag: str
+    mtime_ms: int
+    owner: str
+    version_id: str
+    marker: bool
+    is_latest: bool
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, is_latest: bool) -> VersionSummary:
+        d = unpack_record(raw)
+        return cls(
+            d["k"], d["s"], d["e"], d["t"], d.get("o", ""), version_id(d), d.get("dm", False),
+            is_latest,
+        )  # fmt: skip
 
 
 class ObjectSummary(NamedTuple):

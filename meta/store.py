@@ -15,14 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meta import journal, keys, limits
+from meta import journal, keys, limits, versions
 from meta.api import KV, MetaError, Txn, TxnConflict
 from meta.errors import (
     BucketExists,
     BucketNotEmpty,
     BucketNotFound,
+    DeleteMarkerFound,
     ObjectNotFound,
     StageLost,
+    VersionNotFound,
 )
 from meta.limits import BATCH, MAX_RETRIES
 from meta.records import (
@@ -37,6 +39,7 @@ from meta.records import (
     unpack_page,
 )
 from meta.refs import BlockRefs
+from meta.versions import ENABLED, History
 
 BUCKET_CACHE_SECONDS = 5.0
 
@@ -58,7 +61,7 @@ class _Write:
     head: ObjectHead
     observed: dict[bytes, bytes]  # block id -> reference record as last seen
     condition: Condition | None
-    source: tuple[str, str, bytes] | None
+    source: tuple[bytes, bytes] | None  # (stored key, raw) of a copy's source version
     extra: Extra | None
     taken: Counter[bytes]  # references the commit itself takes
     pages: list[tuple[bytes, bytes]]  # block-list pages the commit itself writes
@@ -180,8 +183,10 @@ class MetaStore:
             raise BucketNotFound(name) from None
         prefix = keys.object_prefix(name)
         upload_prefix = keys.upload_prefix(name)
-        if await self.kv.scan(prefix, keys.prefix_end(prefix), limit=1) or await self.kv.scan(
-            upload_prefix, keys.prefix_end(upload_prefix), limit=1
+        if (
+            await self.kv.scan(prefix, keys.prefix_end(prefix), limit=1)
+            or await self.kv.scan(upload_prefix, keys.prefix_end(upload_prefix), limit=1)
+            or await History(self.kv, name).any()  # versions and markers keep it too
         ):
             rec.state = "active"
             await self.kv.commit(Txn().expect(bkey, marked).put(bkey, rec.to_bytes()))
@@ -240,20 +245,37 @@ class MetaStore:
         return ObjectHead.from_bytes(raw), raw
 
     async def update_object(
-        self, bucket: str, key: str, change: Callable[[ObjectHead], None]
+        self,
+        bucket: str,
+        key: str,
+        change: Callable[[ObjectHead], None],
+        version_id: str | None = None,
     ) -> ObjectHead:
-        """Change the current version's head in place (its ACL): same version, same blocks,
-        so no reference moves; a compare-and-swap on the head, retried on conflicts."""
+        """Change a version's record in place (its ACL): same version, same blocks, so no
+        reference moves. The current version when version_id is None. The record is
+        compared and rewritten in each index that holds it, retried on conflicts."""
+        history = History(self.kv, bucket)
         for _ in range(MAX_RETRIES):
-            okey, raw = await self._head_raw(bucket, key)
-            if raw is None:
-                if await self.get_bucket(bucket) is None:
-                    raise BucketNotFound(bucket)
-                raise ObjectNotFound(key)
-            head = ObjectHead.from_bytes(raw)
+            okey, o_raw = await self._head_raw(bucket, key)
+            current = ObjectHead.from_bytes(o_raw) if o_raw is not None else None
+            if version_id is None or (current is not None and current.vid == version_id):
+                if current is None or o_raw is None:
+                    if await self.get_bucket(bucket) is None:
+                        raise BucketNotFound(bucket)
+                    raise ObjectNotFound(key)
+                head, raw = current, o_raw
+            else:
+                head, raw, _ = await self.get_version(bucket, key, version_id)
             change(head)
+            new = head.to_bytes()
+            txn = Txn().expect(okey, o_raw)
+            if current is not None and current.order == head.order:
+                txn.put(okey, new)  # the current version: both copies change together
+            if head.order:
+                hkey = history.key(key, head.order)
+                txn.expect(hkey, raw).put(hkey, new)
             try:
-                await self.kv.commit(Txn().expect(okey, raw).put(okey, head.to_bytes()))
+                await self.kv.commit(txn)
             except TxnConflict:
                 continue
             return head
@@ -285,7 +307,7 @@ class MetaStore:
         head: ObjectHead,
         observed: dict[bytes, bytes],
         condition: Condition | None = None,
-        source: tuple[str, str, bytes] | None = None,
+        source: tuple[bytes, bytes] | None = None,
         extra: Extra | None = None,
         *,
         moved: bool = False,
@@ -293,8 +315,8 @@ class MetaStore:
         """Commit head as the current version of its key; return the version it replaced.
 
         ``observed`` maps each block id of ``head`` to its reference record as read by
-        observe_block before the block was written. ``source`` (bucket, key, raw head)
-        guards a copy: the source must still be the same version when the copy commits.
+        observe_block before the block was written. ``source`` (stored key, raw record, from
+        get_version) guards a copy: the source version must be unchanged when it commits.
         ``moved``: head's references are already held, by records that ``extra`` hands
         over to it (a multipart completion takes its parts' references).
 
@@ -351,15 +373,19 @@ class MetaStore:
             w.condition(old)
         txn = Txn().expect(keys.bucket_key(w.bucket), braw).expect(okey, old_raw)
         if w.source is not None:
-            sbucket, skey, sraw = w.source
-            txn.expect(self.codec(sbucket).encode(skey.encode()), sraw)
-        txn.put(okey, w.head.to_bytes())
+            txn.expect(*w.source)
         if w.stage is not None:
             txn.expect(w.stage[0], w.stage[1]).delete(w.stage[0])
         for k, v in w.pages:
             txn.put(k, v)
         delta = Counter(w.taken)
-        release = self._release(txn, old, delta) if old is not None else None
+        state = versioning_of(braw)
+        if state is None:
+            w.head.vid, w.head.order = "null", b""
+            release = self._release(txn, old, delta) if old is not None else None
+        else:
+            release = await self._add_version(txn, w.bucket, w.head, old, state, delta)
+        txn.put(okey, w.head.to_bytes())
         if w.extra is not None:
             delta.update(await w.extra(txn))
         await self.refs.apply_refcounts(txn, delta, w.observed)
@@ -424,6 +450,177 @@ class MetaStore:
                 await self.finish(release)
             return old
         raise MetaError("too many conflicting writers")
+
+    # ---------------------------------------------------------------- versions
+
+    async def _add_version(
+        self,
+        txn: Txn,
+        bucket: str,
+        new: ObjectHead,
+        old: ObjectHead | None,
+        state: str,
+        delta: Counter[bytes],
+    ) -> bytes | None:
+        """Put ``new`` (a version or a delete marker) into the history of a versioned
+        bucket, in txn: Enabled gives it a fresh id and keeps every older version;
+        Suspended makes it the null version, replacing (and releasing) the one before.
+        A head written before versioning (``old`` without an order) is the key's null
+        version: Enabled moves it into the history. Returns a release left to finish."""
+        history = History(self.kv, bucket)
+        newest = await history.newest(new.key, 1)
+        latest = versions.time_of(newest[0][0][-versions.ORDER_LEN :]) if newest else 0
+        legacy = old if old is not None and not old.order else None
+        if legacy is not None:
+            latest = max(latest, legacy.mtime_ms * 1000)
+        t = max(versions.now_us(), latest + 1)  # newest first, even if the clock stepped back
+        new.vid, new.order = versions.new_version(t, null=state != ENABLED)
+        release = None
+        if state == ENABLED:
+            if legacy is not None:
+                _, legacy.order = versions.new_version(legacy.mtime_ms * 1000, null=True)
+                txn.put(history.key(legacy.key, legacy.order), legacy.to_bytes())
+        elif legacy is not None:
+            release = self._release(txn, legacy, delta)
+        else:
+            found = await history.find(new.key, "null")
+            if found is not None:
+                txn.expect(found[0], found[1]).delete(found[0])
+                release = self._release(txn, ObjectHead.from_bytes(found[1]), delta)
+        txn.put(history.key(new.key, new.order), new.to_bytes())
+        return release
+
+    async def has_versions(self, bucket: str) -> bool:
+        return await History(self.kv, bucket).any()
+
+    async def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning state: None (never enabled), Enabled or Suspended."""
+        return versioning_of(await self.bucket_raw(bucket, cached=True))
+
+    async def delete_current(
+        self, bucket: str, key: str, owner: str = ""
+    ) -> tuple[ObjectHead | None, ObjectHead | None]:
+        """DELETE without a version id: (the version removed or hidden, the delete marker
+        made). An unversioned bucket removes the object; a versioned one hides it behind
+        a new delete marker (a null one when suspended, which replaces the null version)."""
+        for attempt in range(MAX_RETRIES):
+            # The commit compares the bucket record: a delete never lands as unversioned
+            # after versioning was enabled, nor makes a marker after a change of state.
+            braw = await self.bucket_raw(bucket, cached=attempt == 0)
+            state = versioning_of(braw)
+            okey, old_raw = await self._head_raw(bucket, key)
+            old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
+            if state is None and old is None:  # unversioned, and nothing to delete
+                if attempt == 0 and await self.get_bucket(bucket) is None:
+                    raise BucketNotFound(bucket)  # the cached record may be of a gone bucket
+                return None, None
+            txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
+            delta: Counter[bytes] = Counter()
+            marker = None
+            if state is None:
+                assert old is not None
+                release = self._release(txn, old, delta)
+            else:
+                marker = ObjectHead(key, marker=True, owner=owner)
+                release = await self._add_version(txn, bucket, marker, old, state, delta)
+            if old_raw is not None:
+                txn.delete(okey)
+            await self.apply_refcounts(txn, delta, {})
+            try:
+                await self.kv.commit(txn)
+            except TxnConflict:
+                self.forget_bucket(bucket)
+                continue
+            if release is not None:
+                await self.finish(release)
+            return old, marker
+        raise MetaError("too many conflicting writers")
+
+    async def get_version(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> tuple[ObjectHead, bytes, bytes]:
+        """(head, raw record, stored key) of a version: the current one when version_id
+        is None. A delete marker raises DeleteMarkerFound; a missing version
+        VersionNotFound (ObjectNotFound for the current one)."""
+        okey, raw = await self._head_raw(bucket, key)
+        if version_id is None:
+            if raw is not None:
+                return ObjectHead.from_bytes(raw), raw, okey
+            newest = await History(self.kv, bucket).newest(key, 1)
+            if newest:
+                head = ObjectHead.from_bytes(newest[0][1])
+                if head.marker:
+                    raise DeleteMarkerFound(key, head.vid, head.mtime_ms, by_id=False)
+            if await self.get_bucket(bucket) is None:
+                raise BucketNotFound(bucket)
+            raise ObjectNotFound(key)
+        if raw is not None and version_id == "null":
+            head = ObjectHead.from_bytes(raw)
+            if not head.order:  # written before versioning: the key's null version
+                return head, raw, okey
+        found = await History(self.kv, bucket).find(key, version_id)
+        if found is None:
+            if await self.get_bucket(bucket) is None:
+                raise BucketNotFound(bucket)
+            raise VersionNotFound(version_id)
+        head = ObjectHead.from_bytes(found[1])
+        if head.marker:
+            raise DeleteMarkerFound(key, head.vid, head.mtime_ms, by_id=True)
+        return head, found[1], found[0]
+
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectHead | None:
+        """Remove one version (or delete marker) for good and release its blocks; when it
+        was the newest, the next one becomes current (unless that is a marker). None when
+        there is no such version (S3 answers success all the same)."""
+        history = History(self.kv, bucket)
+        for _ in range(MAX_RETRIES):
+            okey, o_raw = await self._head_raw(bucket, key)
+            current = ObjectHead.from_bytes(o_raw) if o_raw is not None else None
+            txn = Txn().expect(okey, o_raw)
+            if current is not None and not current.order and version_id == "null":
+                rec, hkey = current, okey  # written before versioning: the only version
+                txn.delete(okey)
+            else:
+                found = await history.find(key, version_id)
+                if found is None:
+                    if await self.get_bucket(bucket) is None:
+                        raise BucketNotFound(bucket)
+                    return None
+                hkey, rec = found[0], ObjectHead.from_bytes(found[1])
+                txn.expect(hkey, found[1]).delete(hkey)
+                newest = await history.newest(key, 2)
+                if newest and newest[0][0] == hkey:  # the newest goes: promote the next
+                    nxt = newest[1] if len(newest) > 1 else None
+                    if nxt is not None and not ObjectHead.from_bytes(nxt[1]).marker:
+                        txn.expect(nxt[0], nxt[1]).put(okey, nxt[1])
+                    elif o_raw is not None:
+                        txn.delete(okey)
+            delta: Counter[bytes] = Counter()
+            release = None if rec.marker else self._release(txn, rec, delta)
+            await self.apply_refcounts(txn, delta, {})
+            try:
+                await self.kv.commit(txn)
+            except TxnConflict:
+                continue
+            if release is not None:
+                await self.finish(release)
+            return rec
+        raise MetaError("too many conflicting writers")
+
+    async def list_versions(
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        version_marker: str,
+        limit: int,
+    ) -> versions.VersionPage:
+        if await self.get_bucket(bucket) is None:
+            raise BucketNotFound(bucket)
+        return await versions.list_versions(
+            self.kv, bucket, prefix, delimiter, key_marker, version_marker, limit
+        )
 
     async def apply_refcounts(
         self, txn: Txn, delta: Counter[bytes], observed: dict[bytes, bytes]
@@ -550,6 +747,12 @@ class MetaStore:
     async def block_known(self, block_id: bytes) -> bool:
         """See BlockRefs.block_known: a record that GC has not claimed."""
         return await self.refs.block_known(block_id)
+
+
+def versioning_of(bucket_raw: bytes) -> str | None:
+    """A bucket record's versioning state: None (never enabled), Enabled or Suspended."""
+    state = BucketRecord.from_bytes(bucket_raw).config.get("versioning")
+    return state if isinstance(state, str) else None
 
 
 def _paginate(head: ObjectHead) -> list[tuple[bytes, bytes]]:

@@ -10,6 +10,7 @@ tests/integration/test_authz_table.py fails when an operation has no row here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 READ, WRITE, OWNER = "read", "write", "owner"
@@ -41,6 +42,7 @@ NEEDS: dict[str, Need] = {
     "DeleteBucket": _b("s3:DeleteBucket", OWNER),
     "GetBucketLocation": _b("s3:GetBucketLocation", READ),
     "GetBucketVersioning": _b("s3:GetBucketVersioning", READ),
+    "PutBucketVersioning": _b("s3:PutBucketVersioning", OWNER),
     "ListObjectVersions": _b("s3:ListBucketVersions", READ),
     "ListObjectsV2": _b("s3:ListBucket", READ),
     "ListObjects": _b("s3:ListBucket", READ),
@@ -76,12 +78,24 @@ NEEDS: dict[str, Need] = {
     "DeletePublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
 }
 
+# The same operations on one version by id (``?versionId=``) need the version actions,
+# decided on that version's owner and ACL (AWS: GetObject of a version needs
+# s3:GetObjectVersion, DeleteObject of one s3:DeleteObjectVersion).
+VERSION_NEEDS: dict[str, Need] = {
+    "GetObject": _o("s3:GetObjectVersion", READ),
+    "HeadObject": _o("s3:GetObjectVersion", READ),
+    "DeleteObject": _o("s3:DeleteObjectVersion", WRITE),
+    "GetObjectAcl": _o("s3:GetObjectVersionAcl", READ),
+    "PutObjectAcl": _o("s3:PutObjectVersionAcl", WRITE),
+}
+
 # DeleteObjects is decided key by key, each as the DeleteObject of that key.
 PER_KEY_OPERATION = "DeleteObjects"
 DELETE_OBJECT = _o("s3:DeleteObject", WRITE)
 
 # What the source of a copy needs: reading it, as a GetObject of it would.
 SOURCE_ACTION = _o("s3:GetObject", READ)
+SOURCE_VERSION_ACTION = _o("s3:GetObjectVersion", READ)  # a source named with ?versionId=
 COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
 
 # AWS: the bucket owner may always read, change and delete the bucket policy, even when
@@ -89,6 +103,9 @@ COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
 OWNER_ALWAYS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
-def need(op: str) -> Need:
-    """The row for an operation; KeyError names an operation without one (a bug)."""
+def need(op: str, query: Mapping[str, str] | None = None) -> Need:
+    """The row for an operation (its version row when the query names a versionId);
+    KeyError names an operation without one (a bug)."""
+    if query is not None and "versionId" in query and op in VERSION_NEEDS:
+        return VERSION_NEEDS[op]
     return NEEDS[op]

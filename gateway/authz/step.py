@@ -21,6 +21,8 @@ from gateway.authz.actions import (
     PER_KEY_OPERATION,
     SERVICE_OPERATIONS,
     SOURCE_ACTION,
+    SOURCE_VERSION_ACTION,
+    VERSION_NEEDS,
     need,
 )
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
@@ -32,7 +34,7 @@ from gateway.objects.types import BucketConfig, ObjectAccess
 from gateway.routing import Endpoint
 
 
-async def _nobody(_key: str) -> bool:
+async def _nobody(_key: str, _version: str | None = None) -> bool:
     return False
 
 
@@ -46,8 +48,9 @@ class Access:
     source_owner: str | None = None  # the copy source bucket's owner, when there is one
     resolve_id: Resolver = field(default=lambda _id: None)  # a user id -> (id, name)
     resolve_email: Resolver = field(default=lambda _email: None)  # an email -> (id, name)
-    # DeleteObjects: may the caller delete this key? (the one decision, asked per key)
-    may_delete: Callable[[str], Awaitable[bool]] = field(default=_nobody)
+    # DeleteObjects: may the caller delete this key (this version of it, when named)?
+    # (the one decision, asked per key)
+    may_delete: Callable[[str, str | None], Awaitable[bool]] = field(default=_nobody)
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
@@ -129,10 +132,10 @@ class Authorizer:
                 raise AccessDenied()
             access.may_delete = self._deleter(caller, bucket, context)
             return access
-        load = _loader(self.objects, endpoint.bucket, endpoint.key)
+        load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
         await decide.authorize(
             caller,
-            need(endpoint.op),
+            need(endpoint.op, endpoint.query),
             bucket,
             endpoint.key,
             context,
@@ -146,16 +149,19 @@ class Authorizer:
 
     def _deleter(
         self, caller: Caller, bucket: BucketView, context: conditions.Context
-    ) -> Callable[[str], Awaitable[bool]]:
-        async def may_delete(key: str) -> bool:
+    ) -> Callable[[str, str | None], Awaitable[bool]]:
+        async def may_delete(key: str, version: str | None = None) -> bool:
+            """A key named with a VersionId is a DeleteObject of that version: it needs
+            s3:DeleteObjectVersion, decided on that version's owner and ACL."""
+            action = DELETE_OBJECT if version is None else VERSION_NEEDS["DeleteObject"]
             try:
                 await decide.authorize(
                     caller,
-                    DELETE_OBJECT,
+                    action,
                     bucket,
                     key,
                     context,
-                    _loader(self.objects, bucket.name, key),
+                    _loader(self.objects, bucket.name, key, version),
                     self.bootstrap_user,
                 )
             except AccessDenied:
@@ -183,29 +189,32 @@ class Authorizer:
     async def _source(
         self, caller: Caller, headers: Mapping[str, str], context: conditions.Context
     ) -> str | None:
-        """A copy reads its source: the caller must be allowed a GetObject of it."""
-        from gateway.handlers.copy import parse_copy_source  # the one parser of the header
+        """A copy reads its source: the caller must be allowed a GetObject of it (of that
+        version, s3:GetObjectVersion, when the source names one)."""
+        from gateway.handlers.copy import parse_copy_source_version  # the one parser
 
-        src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
+        src_bucket, src_key, src_version = parse_copy_source_version(headers["x-amz-copy-source"])
         bucket = await self._view(src_bucket)
         if bucket is None:
             return None  # the handler answers NoSuchBucket
-        load = _loader(self.objects, src_bucket, src_key)
-        await decide.authorize(
-            caller, SOURCE_ACTION, bucket, src_key, context, load, self.bootstrap_user
-        )
+        load = _loader(self.objects, src_bucket, src_key, src_version)
+        action = SOURCE_ACTION if src_version is None else SOURCE_VERSION_ACTION
+        await decide.authorize(caller, action, bucket, src_key, context, load, self.bootstrap_user)
         return bucket.owner.id
 
 
-def _loader(objects: ObjectService, bucket: str, key: str | None) -> decide.ObjectLoader:
-    """Reads the object's owner and ACL at most once, and only if a decision asks."""
+def _loader(
+    objects: ObjectService, bucket: str, key: str | None, version_id: str | None = None
+) -> decide.ObjectLoader:
+    """Reads the object's (or the named version's) owner and ACL at most once, and only
+    if a decision asks."""
     cache: list[ObjectAccess | None] = []
 
     async def load() -> ObjectAccess | None:
         if key is None:
             return None
         if not cache:
-            cache.append(await objects.object_access(bucket, key))
+            cache.append(await objects.object_access(bucket, key, version_id))
         return cache[0]
 
     return load

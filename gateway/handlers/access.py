@@ -65,7 +65,10 @@ async def put_bucket_acl(ctx: RequestContext) -> Response:
 
 
 async def _object_acl(ctx: RequestContext) -> tuple[acls.Owner, acls.Acl]:
-    obj = await ctx.services.objects.object_access(ctx.bucket, ctx.key)
+    vid = ctx.query.get("versionId")
+    if vid is not None:  # NoSuchVersion, or 405 for a delete marker, as a GET answers
+        await ctx.services.objects.get_object(ctx.bucket, ctx.key, vid)
+    obj = await ctx.services.objects.object_access(ctx.bucket, ctx.key, vid)
     if obj is None:
         raise NoSuchKey(Key=ctx.key)
     owner_id = obj.owner or ctx.services.owner_id
@@ -90,7 +93,9 @@ async def put_object_acl(ctx: RequestContext) -> Response:
         ctx.headers, body, owner, a.resolve_id, a.resolve_email, bucket.owner
     )
     check_acl_write(bucket.pab, acl)
-    await ctx.services.objects.set_object_acl(ctx.bucket, ctx.key, acl.to_dict())
+    await ctx.services.objects.set_object_acl(
+        ctx.bucket, ctx.key, acl.to_dict(), ctx.query.get("versionId")
+    )
     return Response()
 
 

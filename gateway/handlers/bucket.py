@@ -10,12 +10,14 @@ from starlette.responses import Response
 from gateway.authz.writes import new_bucket, same_bucket
 from gateway.context import RequestContext
 from gateway.errors import (
+    AccessDenied,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     InvalidBucketName,
     InvalidLocationConstraint,
 )
 from gateway.wire import bucket as wire
+from gateway.wire import versioning as versioning_wire
 
 LEGACY_REGION = "us-east-1"  # where AWS lets an owner create its bucket again
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -74,5 +76,17 @@ async def get_bucket_location(ctx: RequestContext) -> Response:
 
 
 async def get_bucket_versioning(ctx: RequestContext) -> Response:
-    await ctx.services.buckets.region(ctx.bucket)  # NoSuchBucket when there is none
-    return Response(wire.versioning(), media_type="application/xml")
+    status = await ctx.services.buckets.versioning(ctx.bucket)
+    return Response(versioning_wire.versioning(status), media_type="application/xml")
+
+
+async def put_bucket_versioning(ctx: RequestContext) -> Response:
+    """Enabled or Suspended (a bucket never returns to unversioned). MFA delete needs an
+    MFA device, which Cairn has none of: refused as AWS refuses it without one."""
+    status, mfa = versioning_wire.parse_versioning(await ctx.read_body())
+    if mfa == "Enabled":
+        raise AccessDenied("Mfa Authentication must be used for this request")
+    if status is None:
+        raise versioning_wire.MalformedXML()
+    await ctx.services.buckets.set_versioning(ctx.bucket, status)
+    return Response()

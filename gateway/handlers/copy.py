@@ -8,8 +8,8 @@ from starlette.responses import Response
 
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
-from gateway.errors import InvalidArgument, InvalidRequest, NoSuchVersion
-from gateway.handlers.object import check_key
+from gateway.errors import InvalidArgument, InvalidRequest
+from gateway.handlers.object import check_key, version_headers
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.wire import copy as wire
 from gateway.wire.headers import (
@@ -22,11 +22,17 @@ from gateway.wire.headers import (
 
 def parse_copy_source(value: str) -> tuple[str, str]:
     """(bucket, key) of x-amz-copy-source: "[/]bucket/key[?versionId=...]", URL-encoded."""
+    return parse_copy_source_version(value)[:2]
+
+
+def parse_copy_source_version(value: str) -> tuple[str, str, str | None]:
+    """(bucket, key, versionId or None) of x-amz-copy-source."""
     path, _, query = value.partition("?")
+    vid = None
     if query:
         vid = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("versionId")
-        if vid is not None and vid != "null":
-            raise NoSuchVersion(VersionId=vid)
+        if vid is not None and not vid:
+            raise InvalidArgument("Version id cannot be the empty string", ArgumentName="versionId")
     path = unquote(path)
     if path.startswith("/"):
         path = path[1:]
@@ -37,7 +43,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
             ArgumentName="x-amz-copy-source",
             ArgumentValue=value,
         )
-    return bucket, key
+    return bucket, key, vid
 
 
 MAX_COPY_SIZE = 5 << 30  # larger objects are copied with UploadPartCopy, as in S3
@@ -46,7 +52,7 @@ MAX_COPY_SIZE = 5 << 30  # larger objects are copied with UploadPartCopy, as in 
 async def copy_object(ctx: RequestContext) -> Response:
     check_key(ctx.key)
     headers = ctx.headers
-    src_bucket, src_key = parse_copy_source(headers["x-amz-copy-source"])
+    src_bucket, src_key, src_version = parse_copy_source_version(headers["x-amz-copy-source"])
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidArgument(
@@ -54,7 +60,7 @@ async def copy_object(ctx: RequestContext) -> Response:
             ArgumentName="x-amz-metadata-directive",
             ArgumentValue=directive,
         )
-    same = (src_bucket, src_key) == (ctx.bucket, ctx.key)
+    same = (src_bucket, src_key) == (ctx.bucket, ctx.key) and src_version is None
     if (
         same
         and directive == "COPY"
@@ -80,7 +86,7 @@ async def copy_object(ctx: RequestContext) -> Response:
                 f"copy source: {MAX_COPY_SIZE}"
             )
 
-    head = await ctx.services.objects.copy_object(
+    head, src = await ctx.services.objects.copy_object(
         src_bucket,
         src_key,
         ctx.bucket,
@@ -89,5 +95,9 @@ async def copy_object(ctx: RequestContext) -> Response:
         source_condition=source_condition,
         condition=condition,
         access=access,
+        src_version=src_version,
     )
-    return Response(wire.copy_object_result(head), media_type="application/xml")
+    out = version_headers(head)
+    if src_version is not None or src.vid != "null":
+        out["x-amz-copy-source-version-id"] = src.vid
+    return Response(wire.copy_object_result(head), media_type="application/xml", headers=out)

@@ -91,12 +91,17 @@ async def list_objects_v2(ctx: RequestContext) -> Response:
 async def list_object_versions(ctx: RequestContext) -> Response:
     p = _params(ctx)
     key_marker = ctx.query.get("key-marker", "")
-    page = await ctx.services.listing.versions(
-        p.bucket, p.prefix, p.delimiter, key_marker, p.max_keys
+    version_marker = ctx.query.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise InvalidArgument(
+            "A version-id marker cannot be specified without a key marker.",
+            ArgumentName="version-id-marker",
+            ArgumentValue=version_marker,
+        )
+    page = await ctx.services.objects.versions(
+        p.bucket, p.prefix, p.delimiter, key_marker, version_marker, p.max_keys
     )
-    body = wire.list_object_versions(
-        p, page.entries, page.truncated, key_marker, page.next_marker, _owner_of(ctx)
-    )
+    body = wire.list_object_versions(p, page, key_marker, version_marker, _owner_of(ctx))
     return Response(body, media_type="application/xml")
 
 

@@ -33,11 +33,12 @@ async def delete_objects(ctx: RequestContext) -> Response:
     errors: list[tuple[str, str, str]] = []
     allowed = []
     for key, version in objects:  # the authorization step's decision, key by key
-        if await ctx.access.may_delete(key):
+        if await ctx.access.may_delete(key, version):
             allowed.append((key, version))
         else:
             errors.append((key, AccessDenied.__name__, AccessDenied.message))
-    outcome = await ctx.services.objects.delete_objects(ctx.bucket, allowed)
+    owner = ctx.access.caller.user_id or ""  # owns the delete markers made
+    outcome = await ctx.services.objects.delete_objects(ctx.bucket, allowed, owner)
     for key, exc in outcome.failed:
         err = from_internal(exc)  # each key's failure as S3 would report it
         errors.append((key, err.code, err.text))

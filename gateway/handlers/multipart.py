@@ -18,7 +18,7 @@ from gateway.errors import (
     InvalidRange,
     InvalidRequest,
 )
-from gateway.handlers.copy import parse_copy_source
+from gateway.handlers.copy import parse_copy_source_version
 from gateway.handlers.object import MAX_PUT_SIZE, check_key, content_md5, declared_length
 from gateway.objects.types import ObjectAttrs, UploadInfo
 from gateway.wire import multipart as wire
@@ -129,8 +129,8 @@ def _copy_range(value: str | None, size: int) -> tuple[int, int]:
 async def upload_part_copy(ctx: RequestContext) -> Response:
     number = _part_number(ctx)
     upload = await _upload(ctx)
-    src_bucket, src_key = parse_copy_source(ctx.headers["x-amz-copy-source"])
-    src = await ctx.services.objects.get_object(src_bucket, src_key)
+    src_bucket, src_key, src_version = parse_copy_source_version(ctx.headers["x-amz-copy-source"])
+    src = await ctx.services.objects.copy_source(src_bucket, src_key, src_version)
     check_read_conditions(ctx.headers, src, prefix="x-amz-copy-source-if-")
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), src.size)
     if end - start > MAX_PUT_SIZE:
@@ -151,11 +151,14 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
         ctx.bucket, ctx.key, upload_id, requested, write_condition(ctx.headers), declared
     )
     location = f"/{ctx.bucket}/{ctx.key}"
-    return _xml(
+    response = _xml(
         wire.complete_result(
             location, ctx.bucket, ctx.key, done.etag, done.checksums, done.checksum_type
         )
     )
+    if done.version_id is not None:
+        response.headers["x-amz-version-id"] = done.version_id
+    return response
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> Response:

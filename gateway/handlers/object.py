@@ -19,7 +19,6 @@ from gateway.errors import (
     InvalidPartNumber,
     InvalidRequest,
     KeyTooLongError,
-    NoSuchVersion,
 )
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.responses import ObjectStream
@@ -43,13 +42,19 @@ def check_key(key: str) -> None:
         raise KeyTooLongError(Size=str(len(key.encode())), MaxSizeAllowed=str(MAX_KEY_BYTES))
 
 
-def check_version_id(query: Mapping[str, str]) -> None:
-    """Buckets are unversioned: the only version id is "null" (rclone sends it)."""
+def version_id(query: Mapping[str, str]) -> str | None:
+    """The versionId a request names, if any ("null" included; the object service
+    refuses one that no version could have)."""
     vid = query.get("versionId")
-    if vid is not None and vid != "null":
-        if not vid:
-            raise InvalidArgument("Version id cannot be the empty string", ArgumentName="versionId")
-        raise NoSuchVersion(Key="", VersionId=vid)
+    if vid is not None and not vid:
+        raise InvalidArgument("Version id cannot be the empty string", ArgumentName="versionId")
+    return vid
+
+
+def version_headers(head: StoredObject, asked: bool = False) -> dict[str, str]:
+    """x-amz-version-id of a version with an id; a null version's only when it was asked
+    for by id (a write while versioning is suspended answers without one, as S3 does)."""
+    return {"x-amz-version-id": head.vid} if asked or head.vid != "null" else {}
 
 
 def content_md5(headers: Mapping[str, str]) -> bytes | None:
@@ -97,15 +102,14 @@ async def put_object(ctx: RequestContext) -> Response:
         checksums=lambda: reader.checksums,
         condition=write_condition(headers),
     )
-    out = {"etag": quote_etag(head.etag)}
+    out = {"etag": quote_etag(head.etag), **version_headers(head)}
     for alg, value in head.checksums.items():
         out["x-amz-checksum-" + alg.lower()] = value
     return Response(headers=out)
 
 
 async def _load(ctx: RequestContext) -> StoredObject:
-    check_version_id(ctx.query)
-    return await ctx.services.objects.get_object(ctx.bucket, ctx.key)
+    return await ctx.services.objects.get_object(ctx.bucket, ctx.key, version_id(ctx.query))
 
 
 def _overrides(ctx: RequestContext, headers: dict[str, str]) -> None:
@@ -158,6 +162,7 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
         raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
     rng = part or parse_range(ctx.headers.get("range"), head.size)
     headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
+    headers.update(version_headers(head, asked="versionId" in ctx.query))
     _overrides(ctx, headers)
     status = 200
     start, end = 0, head.size
@@ -174,6 +179,15 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
 
 
 async def delete_object(ctx: RequestContext) -> Response:
-    check_version_id(ctx.query)
-    await ctx.services.objects.delete_object(ctx.bucket, ctx.key)
-    return Response(status_code=204)
+    """204 in every case S3 answers it: with x-amz-version-id (the version removed, or
+    the delete marker made) and x-amz-delete-marker when that version is a marker."""
+    done = await ctx.services.objects.delete_object(
+        ctx.bucket, ctx.key, version_id(ctx.query), owner=ctx.access.caller.user_id or ""
+    )
+    headers: dict[str, str] = {}
+    vid = done.version_id or done.marker_version_id
+    if vid is not None:
+        headers["x-amz-version-id"] = vid
+    if done.marker:
+        headers["x-amz-delete-marker"] = "true"
+    return Response(status_code=204, headers=headers)

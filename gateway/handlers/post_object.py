@@ -72,7 +72,11 @@ def _as_header_value(value: str) -> str:
 
 
 def _checksum_headers(stored: Response) -> dict[str, str]:
-    return {k: v for k, v in stored.headers.items() if k.startswith("x-amz-checksum-")}
+    return {
+        k: v
+        for k, v in stored.headers.items()
+        if k.startswith("x-amz-checksum-") or k == "x-amz-version-id"  # the new version's id
+    }
 
 
 def _answer(ctx: RequestContext, upload: PostUpload, etag: str, extra: dict[str, str]) -> Response:

@@ -58,11 +58,29 @@ class Buckets:
         def apply(rec: BucketRecord) -> None:
             cfg = _config(rec)
             change(cfg)
-            rec.config = _stored(cfg)
+            kept = {k: v for k, v in rec.config.items() if k not in _CONFIG_FIELDS}
+            rec.config = {**kept, **_stored(cfg)}  # versioning etc. are not access settings
             out[:] = [cfg]
 
         await self.meta.update_bucket(name, apply)
         return out[0]
+
+    async def versioning(self, name: str) -> str | None:
+        """None (never enabled), "Enabled" or "Suspended"; NoSuchBucket when none."""
+        rec = await self.meta.get_bucket(name)
+        if rec is None:
+            raise BucketNotFound(name)
+        state = rec.config.get("versioning")
+        return state if isinstance(state, str) else None
+
+    async def set_versioning(self, name: str, status: str) -> None:
+        """Enable or suspend versioning. Every write compares the bucket record, so each
+        commits entirely under the old state or entirely under the new one."""
+
+        def apply(rec: BucketRecord) -> None:
+            rec.config["versioning"] = status
+
+        await self.meta.update_bucket(name, apply)
 
     async def region(self, name: str) -> str:
         """The bucket's region; BucketNotFound (NoSuchBucket) when there is no such bucket,
@@ -80,7 +98,9 @@ class Buckets:
             await self.meta.delete_bucket(name)
             return
         except BucketNotEmpty:
-            if (await self.meta.list_objects(name, limit=1))[0]:
+            if (await self.meta.list_objects(name, limit=1))[0] or await self.meta.has_versions(
+                name
+            ):
                 raise
         for upload in await self.uploads.list(name):
             with contextlib.suppress(UploadNotFound):  # completed or aborted meanwhile

@@ -75,7 +75,8 @@ class Completion:
             await self.uploads.complete(upload, upload_raw, head, used, condition)
         except UploadNotFound:
             return await self._gone(bucket, key, upload_id)
-        return Completed(head.etag, head.checksums, head.checksum_type)
+        vid = head.vid if head.vid != "null" else None  # set by the commit when versioned
+        return Completed(head.etag, head.checksums, head.checksum_type, vid)
 
     async def _upload_gone(self, bucket: str, key: str, upload_id: str) -> bool:
         try:

@@ -1,7 +1,7 @@
 """Object listings: one page from the ordered index, with the marker each API pages by.
 
-ListObjects (v1), ListObjectsV2 and ListObjectVersions read the same page and differ only
-in where they say the next page starts.
+ListObjects (v1) and ListObjectsV2 read the same page and differ only in where they say
+the next page starts. ListObjectVersions reads the history index (ObjectService.versions).
 """
 
 from __future__ import annotations
@@ -42,15 +42,5 @@ class Listing:
     ) -> ObjectPage:
         """``next_marker`` is the key the continuation token will carry."""
         entries, truncated = await self.page(bucket, prefix, delimiter, after or None, max_keys)
-        last = entries[-1].key if truncated and entries else None
-        return ObjectPage(entries, truncated, last)
-
-    async def versions(
-        self, bucket: str, prefix: str, delimiter: str, key_marker: str, max_keys: int
-    ) -> ObjectPage:
-        """Buckets are unversioned: every object is its one, latest version."""
-        entries, truncated = await self.page(
-            bucket, prefix, delimiter, key_marker or None, max_keys
-        )
         last = entries[-1].key if truncated and entries else None
         return ObjectPage(entries, truncated, last)

@@ -18,22 +18,30 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, cast
 
 from blockstore.cluster.replicated import ReplicatedBlocks
-from gateway.errors import NoSuchVersion
+from gateway.errors import InvalidRequest
 from gateway.objects.body import OVERLAP_BODIES, BlockCutter, StoredBody, one_piece
 from gateway.objects.buckets import Buckets
 from gateway.objects.listing import Listing
 from gateway.objects.multipart import Multipart
 from gateway.objects.range_copy import RangeCopy
 from gateway.objects.types import (
+    Deleted,
     DeleteOutcome,
     ObjectAccess,
     ObjectAttrs,
     ReadCondition,
     StoredObject,
     Verify,
+    VersionsPage,
     WriteCondition,
 )
-from meta.errors import BucketNotFound, ObjectNotFound
+from meta.errors import (
+    BucketNotFound,
+    DeleteMarkerFound,
+    InvalidVersionId,
+    ObjectNotFound,
+    VersionNotFound,
+)
 from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -151,13 +159,15 @@ class ObjectService:
         source_condition: ReadCondition | None = None,
         condition: WriteCondition | None = None,
         access: ObjectAttrs | None = None,
-    ) -> StoredObject:
+        src_version: str | None = None,
+    ) -> tuple[StoredObject, StoredObject]:
         """Copy by reference: the new version shares the source's blocks, no bytes move.
+        Returns (the new version, the source version).
 
         Without ``replace`` the copy keeps the source's headers, metadata and checksums;
         ``replace`` is asked only once the source passed ``source_condition``, so a missing
         or unmatched source is reported before anything wrong with the new metadata."""
-        src, src_raw = await self.meta.get_object_raw(src_bucket, src_key)
+        src, src_raw, src_stored = await self._source(src_bucket, src_key, src_version)
         if source_condition is not None:
             source_condition(src)
         if replace is not None:
@@ -179,10 +189,27 @@ class ObjectService:
         if access is not None:  # the copy's owner and ACL (the writer's, not the source's)
             head.owner, head.acl = access.owner, access.acl
         head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
-        await self.meta.put_object(
-            dst_bucket, head, {}, condition, source=(src_bucket, src_key, src_raw)
-        )
-        return head
+        await self.meta.put_object(dst_bucket, head, {}, condition, source=(src_stored, src_raw))
+        return head, src
+
+    async def _source(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> tuple[ObjectHead, bytes, bytes]:
+        """A copy's source version; a delete marker named by id is refused as S3 refuses
+        it (one that is merely current answers NoSuchKey, as a GET would)."""
+        try:
+            return await self.meta.get_version(bucket, key, version_id)
+        except DeleteMarkerFound as exc:
+            if not exc.by_id:
+                raise
+            raise InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker "
+                "by version id."
+            ) from None
+
+    async def copy_source(self, bucket: str, key: str, version_id: str | None) -> StoredObject:
+        """The version an UploadPartCopy reads (as CopyObject's source)."""
+        return (await self._source(bucket, key, version_id))[0]
 
     async def store_range(
         self,
@@ -204,8 +231,16 @@ class ObjectService:
 
     # ----------------------------------------------------------- read, delete
 
-    async def get_object(self, bucket: str, key: str) -> StoredObject:
-        return await self.meta.get_object(bucket, key)
+    async def get_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> StoredObject:
+        """The current version, or the one version_id names ("null" included)."""
+        if version_id is None:
+            try:
+                return await self.meta.get_object(bucket, key)  # the hot path: one read
+            except ObjectNotFound:
+                pass  # a delete marker may hide it: answered with its headers
+        return (await self.meta.get_version(bucket, key, version_id))[0]
 
     async def read(
         self, obj: StoredObject, start: int = 0, end: int | None = None
@@ -235,41 +270,72 @@ class ObjectService:
             if nxt is not None:
                 nxt.cancel()
 
-    async def object_access(self, bucket: str, key: str) -> ObjectAccess | None:
-        """The current version's owner and ACL; None when there is no such object."""
+    async def object_access(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectAccess | None:
+        """The current (or named) version's owner and ACL; None when there is no such
+        version, or it is a delete marker (the handler then answers as S3 does)."""
         try:
-            return await self.meta.get_object(bucket, key)
-        except ObjectNotFound:
+            if version_id is None:
+                return await self.meta.get_object(bucket, key)
+            return (await self.meta.get_version(bucket, key, version_id))[0]
+        except (ObjectNotFound, VersionNotFound, DeleteMarkerFound, InvalidVersionId):
             return None
 
-    async def set_object_acl(self, bucket: str, key: str, acl: dict[str, Any]) -> None:
-        """Replace the current version's ACL (PutObjectAcl); the version stays the same."""
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: dict[str, Any], version_id: str | None = None
+    ) -> None:
+        """Replace the current (or named) version's ACL (PutObjectAcl); the version stays
+        the same."""
 
         def change(head: ObjectHead) -> None:
             head.acl = acl
 
-        await self.meta.update_object(bucket, key, change)
+        await self.meta.update_object(bucket, key, change, version_id)
 
-    async def delete_object(self, bucket: str, key: str) -> None:
-        await self.meta.delete_object(bucket, key)
+    async def delete_object(
+        self, bucket: str, key: str, version_id: str | None = None, owner: str = ""
+    ) -> Deleted:
+        """Without a version id: remove the object, or on a versioned bucket hide it
+        behind a delete marker (``owner`` owns the marker). With one: remove that version
+        for good (its blocks go to GC once no other version refers to them)."""
+        if version_id is not None:
+            removed = await self.meta.delete_version(bucket, key, version_id)
+            marker = removed is not None and removed.marker
+            return Deleted(key, version_id, marker, version_id if marker else None)
+        _, made = await self.meta.delete_current(bucket, key, owner)
+        if made is None:
+            return Deleted(key)
+        return Deleted(key, None, True, made.vid)
 
     async def delete_objects(
-        self, bucket: str, objects: list[tuple[str, str | None]]
+        self, bucket: str, objects: list[tuple[str, str | None]], owner: str = ""
     ) -> DeleteOutcome:
         """Each key deleted on its own; a key's failure is reported, not raised."""
         if await self.meta.get_bucket(bucket) is None:
             raise BucketNotFound(bucket)
         out = DeleteOutcome([], [])
         for key, version in objects:
-            if version is not None and version != "null":
-                out.failed.append((key, NoSuchVersion()))  # buckets are unversioned
-                continue
             try:
-                await self.meta.delete_object(bucket, key)
-                out.deleted.append((key, version))
+                out.deleted.append(await self.delete_object(bucket, key, version, owner))
             except Exception as exc:  # noqa: BLE001 - reported per key, as S3 does
                 out.failed.append((key, exc))
         return out
+
+    async def versions(
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        version_marker: str,
+        max_keys: int,
+    ) -> VersionsPage:
+        """One page of ListObjectVersions (meta.versions)."""
+        page = await self.meta.list_versions(
+            bucket, prefix, delimiter, key_marker, version_marker, max_keys
+        )
+        return VersionsPage(page.entries, page.truncated, page.next_key, page.next_version)
 
 
 def _pieces(block_list: list[BlockRef], start: int, end: int) -> list[tuple[bytes, int, int]]:

@@ -8,7 +8,7 @@ class on every request; everything else is a small dataclass made from the recor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +36,10 @@ class StoredObject(Protocol):
     def checksum_type(self) -> str | None: ...
     @property
     def parts(self) -> list[int] | None: ...
+    @property
+    def vid(self) -> str: ...  # the S3 version id; "null" when written unversioned
+    @property
+    def order(self) -> bytes: ...  # b"": written before its bucket was versioned
 
 
 class ObjectSummary(Protocol):
@@ -130,11 +134,58 @@ class ObjectPage:
 
 
 @dataclass
+class Deleted:
+    """What a delete did: ``version_id`` is the version asked for, if any; ``marker``:
+    a delete marker was made (no version asked for) or removed (asked for by id)."""
+
+    key: str
+    version_id: str | None = None
+    marker: bool = False
+    marker_version_id: str | None = None  # the delete marker made or removed
+
+
+@dataclass
 class DeleteOutcome:
     """DeleteObjects, key by key: S3 reports each key's failure rather than failing all."""
 
-    deleted: list[tuple[str, str | None]]  # (key, version id as asked)
+    deleted: list[Deleted]
     failed: list[tuple[str, BaseException]]
+
+
+class VersionSummary(Protocol):
+    """What ListObjectVersions shows of a version or delete marker."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def mtime_ms(self) -> int: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def marker(self) -> bool: ...
+    @property
+    def is_latest(self) -> bool: ...
+
+
+class VersionEntry(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def head(self) -> VersionSummary | None: ...
+
+
+@dataclass
+class VersionsPage:
+    entries: Sequence[VersionEntry]
+    truncated: bool
+    next_key: str | None
+    next_version: str | None
 
 
 @dataclass
@@ -175,6 +226,7 @@ class Completed:
     etag: str
     checksums: dict[str, str]
     checksum_type: str | None
+    version_id: str | None = None  # the new version's id, on a versioned bucket
 
 
 @dataclass

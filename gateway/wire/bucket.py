@@ -55,7 +55,3 @@ def location(region: str) -> bytes:
     # us-east-1 is reported as an empty LocationConstraint, as AWS does.
     value = "" if region == "us-east-1" else region
     return document("LocationConstraint", [value])
-
-
-def versioning() -> bytes:
-    return document("VersioningConfiguration", [])

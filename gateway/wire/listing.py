@@ -8,6 +8,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from gateway.objects.types import ListedEntry as Entry
+from gateway.objects.types import VersionsPage
 from gateway.wire.headers import iso_date, quote_etag
 from gateway.wire.xml import bool_text, document, el, opt
 
@@ -119,37 +120,44 @@ def list_objects_v2(
 
 def list_object_versions(
     p: ListingParams,
-    entries: Sequence[Entry],
-    truncated: bool,
+    page: VersionsPage,
     key_marker: str,
-    next_key_marker: str | None,
+    version_marker: str,
     owner_of: OwnerOf,
 ) -> bytes:
+    """ListVersionsResult: Version and DeleteMarker entries in key order, newest first."""
     children = [
         el("Name", p.bucket),
         el("Prefix", _enc(p.prefix, p)),
         el("KeyMarker", _enc(key_marker, p)),
-        el("VersionIdMarker", ""),
+        el("VersionIdMarker", version_marker),
         el("MaxKeys", p.max_keys),
         opt("Delimiter", _enc(p.delimiter, p) if p.delimiter else None),
         opt("EncodingType", "url" if p.encode else None),
-        el("IsTruncated", bool_text(truncated)),
+        el("IsTruncated", bool_text(page.truncated)),
     ]
-    if next_key_marker is not None:
-        children.append(el("NextKeyMarker", _enc(next_key_marker, p)))
-        children.append(el("NextVersionIdMarker", "null"))
+    if page.next_key is not None:
+        children.append(el("NextKeyMarker", _enc(page.next_key, p)))
+    if page.next_version is not None:
+        children.append(el("NextVersionIdMarker", page.next_version))
     owner = _owners(owner_of)
-    for e in entries:
+    for e in page.entries:
         if e.head is None:
             children.append("<CommonPrefixes>" + el("Prefix", _enc(e.key, p)) + "</CommonPrefixes>")
             continue
         h = e.head
+        common = (
+            el("Key", _enc(h.key, p))
+            + el("VersionId", h.version_id)
+            + el("IsLatest", bool_text(h.is_latest))
+            + el("LastModified", iso_date(h.mtime_ms))
+        )
+        if h.marker:
+            children.append("<DeleteMarker>" + common + owner(h.owner) + "</DeleteMarker>")
+            continue
         children.append(
             "<Version>"
-            + el("Key", _enc(h.key, p))
-            + el("VersionId", "null")
-            + el("IsLatest", "true")
-            + el("LastModified", iso_date(h.mtime_ms))
+            + common
             + el("ETag", quote_etag(h.etag))
             + el("Size", h.size)
             + owner(h.owner)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from gateway.errors import MalformedXML
-from gateway.wire.xml import as_list, document, el, parse
+from gateway.wire.xml import as_list, document, el, opt, parse
 
 
 def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
@@ -20,14 +23,32 @@ def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
     return quiet, objects
 
 
+class Deleted(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def version_id(self) -> str | None: ...
+    @property
+    def marker(self) -> bool: ...
+    @property
+    def marker_version_id(self) -> str | None: ...
+
+
 def delete_result(
-    deleted: list[tuple[str, str | None]], errors: list[tuple[str, str, str]], quiet: bool
+    deleted: Sequence[Deleted], errors: list[tuple[str, str, str]], quiet: bool
 ) -> bytes:
+    """Each key's VersionId as the request named it, and the delete marker made or
+    removed (DeleteMarker, DeleteMarkerVersionId), as S3 reports them."""
     parts: list[str] = []
     if not quiet:
-        for key, vid in deleted:
+        for d in deleted:
             parts.append(
-                "<Deleted>" + el("Key", key) + (el("VersionId", vid) if vid else "") + "</Deleted>"
+                "<Deleted>"
+                + el("Key", d.key)
+                + opt("VersionId", d.version_id)
+                + (el("DeleteMarker", "true") if d.marker else "")
+                + opt("DeleteMarkerVersionId", d.marker_version_id)
+                + "</Deleted>"
             )
     for key, code, message in errors:
         parts.append(

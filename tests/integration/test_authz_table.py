@@ -101,6 +101,12 @@ ROWS: dict[str, Row] = {
     "DeleteBucket": Row(_nothing, lambda w, b, c: w.cb.delete_bucket(Bucket=b)),
     "GetBucketLocation": Row(_nothing, lambda w, b, c: w.cb.get_bucket_location(Bucket=b)),
     "GetBucketVersioning": Row(_nothing, lambda w, b, c: w.cb.get_bucket_versioning(Bucket=b)),
+    "PutBucketVersioning": Row(
+        _nothing,
+        lambda w, b, c: w.cb.put_bucket_versioning(
+            Bucket=b, VersioningConfiguration={"Status": "Suspended"}
+        ),
+    ),
     "ListObjectVersions": Row(_object, lambda w, b, c: w.cb.list_object_versions(Bucket=b)),
     "ListObjectsV2": Row(_object, lambda w, b, c: w.cb.list_objects_v2(Bucket=b)),
     "ListObjects": Row(_object, lambda w, b, c: w.cb.list_objects(Bucket=b)),

@@ -51,7 +51,7 @@ def test_head_service(server, s3, bucket):
     assert resp.content == b""
 
 
-def test_put_bucket_versioning_is_not_implemented_and_creates_nothing(server, s3):
+def test_put_bucket_versioning_of_a_missing_bucket_creates_nothing(server, s3):
     """It was routed as CreateBucket: the bucket appeared and the answer was 200."""
     name = unique("ver")
     body = (
@@ -59,21 +59,17 @@ def test_put_bucket_versioning_is_not_implemented_and_creates_nothing(server, s3
         b"<Status>Enabled</Status></VersioningConfiguration>"
     )
     resp = raw_signed(server, "PUT", name, params={"versioning": ""}, body=body)
-    assert resp.status_code == 501, resp.text
-    assert error_code_of(resp) == "NotImplemented"
-    assert "PutBucketVersioning" in resp.text
-    assert not _bucket_exists(s3, name)
-    with s3_error("NotImplemented", 501):
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    assert resp.status_code == 404, resp.text
+    assert error_code_of(resp) == "NoSuchBucket"
     assert not _bucket_exists(s3, name)
 
 
 def test_put_bucket_versioning_on_an_existing_bucket(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"kept")
-    with s3_error("NotImplemented", 501):
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     assert get_bytes(s3, bucket, "k") == b"kept"
+    s3.delete_object(Bucket=bucket, Key="k", VersionId="null")  # the bucket fixture's cleanup
 
 
 @pytest.mark.parametrize(
@@ -169,9 +165,12 @@ def test_metadata_too_large(s3, bucket):
 def test_no_such_version(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"v")
     with s3_error("NoSuchVersion", 404):
-        s3.get_object(Bucket=bucket, Key="k", VersionId="no-such-version")
-    resp = raw_signed(server, "HEAD", bucket, "k", params={"versionId": "no-such-version"})
+        s3.get_object(Bucket=bucket, Key="k", VersionId="0" * 32)
+    resp = raw_signed(server, "HEAD", bucket, "k", params={"versionId": "0" * 32})
     assert resp.status_code == 404
+    # An id no version could have is malformed, as AWS answers it.
+    with s3_error("InvalidArgument", 400):
+        s3.get_object(Bucket=bucket, Key="k", VersionId="no-such-version")
     # "null" is the version of an object in an unversioned bucket.
     assert get_bytes(s3, bucket, "k", VersionId="null") == b"v"
 

@@ -20,6 +20,7 @@ PATHS = {BUCKET: "/b", OBJECT: "/b/k"}
 ROUTED = {
     ("GET", BUCKET, "location"): "GetBucketLocation",
     ("GET", BUCKET, "versioning"): "GetBucketVersioning",
+    ("PUT", BUCKET, "versioning"): "PutBucketVersioning",
     ("GET", BUCKET, "versions"): "ListObjectVersions",
     ("GET", BUCKET, "list-type"): "ListObjectsV2",
     ("GET", BUCKET, "uploads"): "ListMultipartUploads",
@@ -50,7 +51,6 @@ ROUTED = {
 # reference): they answer NotImplemented.
 _B, _O = BUCKET, OBJECT
 AWS_ONLY = {
-    ("PUT", _B, "versioning"),
     ("GET", _B, "cors"), ("PUT", _B, "cors"), ("DELETE", _B, "cors"),
     ("GET", _B, "lifecycle"), ("PUT", _B, "lifecycle"), ("DELETE", _B, "lifecycle"),
     ("GET", _B, "tagging"), ("PUT", _B, "tagging"), ("DELETE", _B, "tagging"),
@@ -115,17 +115,16 @@ def test_service_path_with_a_subresource_is_never_list_buckets(method: str, sub:
 
 def test_the_reported_data_changing_requests() -> None:
     """The issue's two cases: PutBucketVersioning created the bucket (it was routed as
-    CreateBucket) and `DELETE /b?location` would have deleted it."""
-    with pytest.raises(errors.NotImplemented) as ei:
-        resolve("PUT", "/b", "versioning")
-    assert "PutBucketVersioning" in ei.value.text
+    CreateBucket; now it is its own operation) and `DELETE /b?location` would have
+    deleted it."""
+    assert resolve("PUT", "/b", "versioning").op == "PutBucketVersioning"
     with pytest.raises(errors.MethodNotAllowed):
         resolve("DELETE", "/b", "location")
 
 
 def test_subresource_also_in_virtual_host_style() -> None:
     with pytest.raises(errors.NotImplemented):
-        resolve("PUT", "/", "versioning", host="b.s3.example", domain="s3.example")
+        resolve("PUT", "/", "lifecycle", host="b.s3.example", domain="s3.example")
     ep = resolve("GET", "/", "versioning", host="b.s3.example", domain="s3.example")
     assert (ep.op, ep.bucket, ep.key) == ("GetBucketVersioning", "b", None)
 
