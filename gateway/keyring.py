@@ -187,6 +187,13 @@ class KeyRing:
         await self.refresh()
         return access_key in self._keys
 
+    async def learn_users(self, user_ids: set[str]) -> None:
+        """Users named in stored records (owners, grantees) that this process does not
+        know yet: look again (at most every 0.2 s), as for an unknown key."""
+        if user_ids <= self._by_id.keys() or time.monotonic() - self._refreshed < 0.2:
+            return
+        await self.refresh()
+
     async def run(self) -> None:
         """Every interval: start (until it once succeeded), then refresh."""
         while True:

@@ -10,7 +10,7 @@ decides access itself.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.authz import conditions, decide
@@ -38,6 +38,10 @@ async def _nobody(_key: str, _version: str | None = None) -> bool:
     return False
 
 
+async def _learn_nothing(_user_ids: set[str]) -> None:
+    return None
+
+
 @dataclass
 class Access:
     """What the authorization step learnt, for the handler."""
@@ -51,9 +55,19 @@ class Access:
     # DeleteObjects: may the caller delete this key (this version of it, when named)?
     # (the one decision, asked per key)
     may_delete: Callable[[str, str | None], Awaitable[bool]] = field(default=_nobody)
+    bootstrap_user: str = ""  # owner of what was stored before owners existed ("")
+    # Look up users this process does not know yet (created moments ago elsewhere).
+    learn_users: Callable[[set[str]], Awaitable[None]] = field(default=_learn_nothing)
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
+
+    async def owners(self, stored: Iterable[str]) -> Callable[[str], tuple[str, str]]:
+        """Listings' owners: a stored owner id ("" before owners existed) -> (ID,
+        DisplayName). Users this process has not seen yet (made a moment ago, or known so
+        far only to another worker) are looked up first, so their display names show."""
+        await self.learn_users({s or self.bootstrap_user for s in stored})
+        return lambda s: self.owner_of(s or self.bootstrap_user)
 
 
 class Authorizer:
@@ -110,7 +124,13 @@ class Authorizer:
     ) -> Access:
         caller = self.caller(access_key)
         access = Access(
-            caller, None, self.display_name, resolve_id=self.user, resolve_email=self.user_by_email
+            caller,
+            None,
+            self.display_name,
+            resolve_id=self.user,
+            resolve_email=self.user_by_email,
+            bootstrap_user=self.bootstrap_user,
+            learn_users=self.keyring.learn_users,
         )
         if endpoint.op in SERVICE_OPERATIONS or endpoint.bucket is None:
             if caller.anonymous:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
 
 from starlette.responses import Response
 
@@ -55,9 +54,8 @@ async def list_objects(ctx: RequestContext) -> Response:
     page = await ctx.services.listing.objects_v1(
         p.bucket, p.prefix, p.delimiter, marker, p.max_keys
     )
-    body = wire.list_objects_v1(
-        p, page.entries, page.truncated, marker, page.next_marker, _owner_of(ctx)
-    )
+    owner_of = await ctx.access.owners(e.head.owner for e in page.entries if e.head)
+    body = wire.list_objects_v1(p, page.entries, page.truncated, marker, page.next_marker, owner_of)
     return Response(body, media_type="application/xml")
 
 
@@ -81,7 +79,9 @@ async def list_objects_v2(ctx: RequestContext) -> Response:
     after = decode_token(token) if token is not None else start_after
     page = await ctx.services.listing.objects_v2(p.bucket, p.prefix, p.delimiter, after, p.max_keys)
     next_token = encode_token(page.next_marker) if page.next_marker is not None else None
-    owner = _owner_of(ctx) if ctx.query.get("fetch-owner", "").lower() == "true" else None
+    fetch_owner = ctx.query.get("fetch-owner", "").lower() == "true"
+    owners = (e.head.owner for e in page.entries if e.head)
+    owner = await ctx.access.owners(owners) if fetch_owner else None
     body = wire.list_objects_v2(
         p, page.entries, page.truncated, token, next_token, start_after, owner
     )
@@ -101,12 +101,6 @@ async def list_object_versions(ctx: RequestContext) -> Response:
     page = await ctx.services.objects.versions(
         p.bucket, p.prefix, p.delimiter, key_marker, version_marker, p.max_keys
     )
-    body = wire.list_object_versions(p, page, key_marker, version_marker, _owner_of(ctx))
+    owner_of = await ctx.access.owners(e.head.owner for e in page.entries if e.head)
+    body = wire.list_object_versions(p, page, key_marker, version_marker, owner_of)
     return Response(body, media_type="application/xml")
-
-
-def _owner_of(ctx: RequestContext) -> Callable[[str], tuple[str, str]]:
-    """An object's stored owner ("" before owners existed: the bootstrap user) as
-    listings show it."""
-    bootstrap = ctx.services.owner_id
-    return lambda stored: ctx.access.owner_of(stored or bootstrap)

@@ -3,7 +3,6 @@ AbortMultipartUpload, ListParts, ListMultipartUploads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 from starlette.responses import Response
@@ -171,8 +170,9 @@ async def list_parts(ctx: RequestContext) -> Response:
     max_parts = wire.int_param(ctx.query, "max-parts", 1000, 0, 1000)
     marker = wire.int_param(ctx.query, "part-number-marker", 0, 0, MAX_PARTS)
     page = await ctx.services.multipart.list_parts(upload, marker, max_parts)
+    owner_of = await ctx.access.owners([upload.owner])
     body = wire.list_parts_result(
-        upload, page.parts, marker, max_parts, page.truncated, _owner_of(ctx)(upload.owner)
+        upload, page.parts, marker, max_parts, page.truncated, owner_of(upload.owner)
     )
     return _xml(body)
 
@@ -195,12 +195,6 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
         upload_id_marker=id_marker,
         max_uploads=max_uploads,
         truncated=page.truncated,
-        owner_of=_owner_of(ctx),
+        owner_of=await ctx.access.owners(u.owner for u in page.uploads),
     )
     return _xml(body)
-
-
-def _owner_of(ctx: RequestContext) -> Callable[[str], tuple[str, str]]:
-    """An upload's stored initiator ("" before owners existed: the bootstrap user)."""
-    bootstrap = ctx.services.owner_id
-    return lambda stored: ctx.access.owner_of(stored or bootstrap)

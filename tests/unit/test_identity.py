@@ -251,3 +251,18 @@ async def test_master_key_rotation_reseals_at_start(kv: LmdbKV, tmp_path: Path) 
     assert raw is not None and json.loads(raw)["secret"]["kid"] == new.key_id
     only_new = MasterKey(new.keys[:1])  # the older key retired: still opens
     assert (await AccessKeys(kv, only_new).get(key.access_key)).open_secret(only_new) == secret  # type: ignore[union-attr]
+
+
+async def test_a_user_made_after_the_last_refresh_is_learnt_when_a_listing_names_it(
+    kv: LmdbKV, master: MasterKey
+) -> None:
+    """A worker that has not refreshed since a user was made (another worker served that
+    user's write) looks the user up when a listing names it as an owner, rather than
+    showing its id as its display name until the next periodic refresh."""
+    ring = KeyRing({}, AccessKeys(kv, master))
+    await ring.start()
+    erin = await _users(kv, master).create("erin")
+    assert ring.user(erin.user_id) is None
+    ring._refreshed -= 1.0  # the last look is older than the 0.2 s a miss waits for
+    await ring.learn_users({erin.user_id, BOOTSTRAP_USER_ID})
+    assert ring.user(erin.user_id) == (erin.user_id, "erin")
