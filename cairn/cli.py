@@ -231,6 +231,7 @@ def _meta_command(sub: Subparsers) -> None:
         "journals) may be deleted (default %(default)s; the gateways' value)",
     )  # fmt: skip
     _housekeeping_options(m)
+    _meta_map_size(m)
     m.add_argument("--log-level", default="warning")
     m.set_defaults(func=_run("cairn.meta_service", "run_meta"))
 

@@ -54,7 +54,7 @@ def run_meta(args: argparse.Namespace) -> int:
     secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
     if not secret:
         raise SystemExit("cairn meta: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
-    kv = open_kv(args.meta)
+    kv = open_kv(args.meta, lmdb_map_size=args.meta_map_size)
     holder = f"{socket.gethostname()}:{args.port}:{os.getpid()}"
     election = Election(kv, "housekeeping", holder, ttl=args.lease_ttl)
     blocks = ReplicatedBlocks(replicas=args.replicas, write_quorum=args.write_quorum)
