@@ -9,7 +9,9 @@ path with its query, a hash of the body, the time and the nonce. The node recomp
 with *its own* address and refuses what does not match, so a request signed for node A
 cannot be replayed against node B; it keeps every nonce it accepted for as long as the
 timestamp would stay fresh (``MAX_SKEW`` either side) and refuses a second use, so a
-captured DELETE cannot be sent again, not even after the block was uploaded anew.
+captured DELETE cannot be sent again, not even after the block was uploaded anew. The
+nonces live in memory, so a node also refuses anything signed before the second it started:
+a request captured before a restart cannot be replayed after it.
 
 The body hash: a block PUT is bound by its path (``/blocks/<id>``), since the id is the
 BLAKE3 of the content and the node re-hashes every block it stores; any other body (POST
@@ -85,6 +87,7 @@ class Verifier:
         self.address = address
         self._seen: set[str] = set()  # nonces whose timestamps are still fresh
         self._order: deque[tuple[int, str]] = deque()  # (timestamp, nonce), arrival order
+        self._started = int(time.time())  # nonces seen before this are forgotten
 
     def verify(
         self, method: str, path_qs: str, digest: str, value: str | None, now: float | None = None
@@ -94,7 +97,7 @@ class Verifier:
             return False
         ts, nonce, mac = parts
         t = now if now is not None else time.time()
-        if abs(t - int(ts)) > MAX_SKEW:
+        if abs(t - int(ts)) > MAX_SKEW or int(ts) < self._started:
             return False
         expected = _mac(self.key, method, self.address, path_qs, digest, ts, nonce)
         if not hmac.compare_digest(expected, mac):

@@ -144,3 +144,15 @@ def test_node_keys_differ_per_address_and_hide_the_secret() -> None:
     assert hashlib.sha256(SECRET.encode()).digest() not in (a, b)
     assert auth.address_of("https://Node-A:9100/") == "node-a:9100"
     assert auth.address_of("http://10.0.0.1") == "10.0.0.1:80"
+
+
+def test_a_request_signed_before_the_node_started_is_refused_after_a_restart() -> None:
+    """Seen nonces live in memory: a DELETE captured shortly before a node restarted is
+    still fresh by its timestamp, but the restarted node refuses anything signed before it
+    started, so the lost nonce cannot be replayed."""
+    key, path = auth.node_key(SECRET, ADDRESS), f"/blocks/{BID}"
+    captured = auth.sign(key, "DELETE", ADDRESS, path, auth.EMPTY_BODY, now=time.time() - 5)
+    restarted = auth.Verifier(key, ADDRESS)
+    assert not restarted.verify("DELETE", path, auth.EMPTY_BODY, captured)
+    fresh = auth.sign(key, "DELETE", ADDRESS, path, auth.EMPTY_BODY)
+    assert restarted.verify("DELETE", path, auth.EMPTY_BODY, fresh)
