@@ -62,7 +62,9 @@ class BucketView:
         """Whether anyone but the owner may have written objects here (a WRITE grant to
         someone else, or a policy that allows writes): only then can an object have
         another owner, and the owner's reads need to look at it."""
-        if self.policy is not None and policies.may_allow_writes(self.policy, self.name):
+        if self.policy is not None and policies.may_allow_writes(
+            self.policy, self.name, self.owner.id
+        ):
             return True
         return any(
             g.grants(acls.Permission.WRITE) and g.id != self.owner.id for g in self.acl.grants

@@ -84,11 +84,23 @@ def evaluate(
 _WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")
 
 
-def may_allow_writes(text: str, bucket: str) -> bool:
-    """Whether some Allow statement could let someone write objects (s3:PutObject): only
-    then can an object in the bucket have an owner other than the bucket's."""
+def may_allow_writes(text: str, bucket: str, owner_id: str) -> bool:
+    """Whether some Allow statement could let someone but the owner write objects
+    (s3:PutObject): only then can an object in the bucket have an owner other than the
+    bucket's (and the owner's reads must look at the object's owner first)."""
     statements = parsed(text, bucket).statements
-    return any(s.effect == "Allow" and _names(s, a) for s in statements for a in _WRITES)
+    return any(
+        s.effect == "Allow" and _names_others(s, owner_id) and _names(s, a)
+        for s in statements
+        for a in _WRITES
+    )
+
+
+def _names_others(statement: Any, owner_id: str) -> bool:
+    p = statement.principals
+    if statement.not_principal or p.everyone:
+        return True
+    return bool(p.ids - {owner_id}) or any(uid != owner_id for uid, _ in p.users)
 
 
 def is_public_parsed(parsed_policy: Any) -> bool:
