@@ -7,9 +7,7 @@ s3:ExistingObjectTag/* is empty until objects have tags.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
 
 from gateway.authz.caller import Caller
 from gateway.routing import Endpoint
@@ -38,6 +36,11 @@ class Lazy(Mapping[str, list[str]]):
 
     def __len__(self) -> int:
         return len(self._context())
+
+    def items(self):  # type: ignore[no-untyped-def,override]
+        """The built dict's own view: the policy engine walks every item once per
+        evaluation, and Mapping's generic view costs a lookup per key."""
+        return self._context().items()
 
 
 # Request headers that S3 exposes as s3:<header name> condition keys.
@@ -72,10 +75,9 @@ def build(
     client_ip: str | None,
     secure: bool,
 ) -> dict[str, list[str]]:
-    now = time.time()
+    # aws:CurrentTime and aws:EpochTime are the policy engine's to fill, with the time it
+    # evaluates at, and only when a condition reads them.
     ctx: dict[str, list[str]] = {
-        "aws:CurrentTime": [datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
-        "aws:EpochTime": [str(int(now))],
         "aws:SecureTransport": ["true" if secure else "false"],
         "s3:authType": ["REST-HEADER" if "authorization" in headers else "REST-QUERY-STRING"],
     }

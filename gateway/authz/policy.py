@@ -218,8 +218,10 @@ S3_CONDITION_KEYS = frozenset(
 S3_CONDITION_KEY_PREFIXES = ("s3:existingobjecttag/", "s3:requestobjecttag/", "s3:buckettag/")
 
 
+@lru_cache(maxsize=4096)
 def normalize_key(key: str) -> str:
-    """A condition key as compared: the name lower-cased, a tag key after '/' kept as is."""
+    """A condition key as compared: the name lower-cased, a tag key after '/' kept as is.
+    (Cached: every request's context repeats the same few names.)"""
     head, slash, tail = key.partition("/")
     return head.lower() + slash + tail
 
