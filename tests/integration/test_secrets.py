@@ -87,10 +87,9 @@ def test_files_are_created_private(tmp_path: Path) -> None:
 
 def test_no_file_is_written_then_chmod_ed() -> None:
     """Modes come from the umask and os.open at creation, never from a later chmod, when
-    the file could already have been opened by someone else (launcher.py, which writes
-    the cluster's files, is another change's)."""
-    sources = [REPO / "cairn" / "serve.py", REPO / "cairn" / "cli.py"]
-    for package in ("gateway", "meta"):
-        sources += sorted((REPO / package).rglob("*.py"))
-    offenders = [str(p.relative_to(REPO)) for p in sources if ".chmod(" in p.read_text()]
+    the file could already have been opened by someone else."""
+    sources = [
+        p for pkg in ("cairn", "gateway", "meta", "blockstore") for p in (REPO / pkg).rglob("*.py")
+    ]
+    offenders = [str(p.relative_to(REPO)) for p in sources if "chmod(" in p.read_text()]
     assert offenders == []
