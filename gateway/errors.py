@@ -450,3 +450,11 @@ class MaxPostPreDataLengthExceeded(S3Error):
 class InvalidTag(S3Error):
     status = 400
     message = "The tag provided was not a valid tag."
+
+
+# --- tagging (gateway/handlers/tagging.py) ---
+
+
+class NoSuchTagSet(S3Error):
+    status = 404
+    message = "The TagSet does not exist"

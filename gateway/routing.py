@@ -65,6 +65,13 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "publicAccessBlock"): "GetPublicAccessBlock",
     ("PUT", True, False, "publicAccessBlock"): "PutPublicAccessBlock",
     ("DELETE", True, False, "publicAccessBlock"): "DeletePublicAccessBlock",
+    # Tagging (gateway/handlers/tagging.py)
+    ("GET", True, True, "tagging"): "GetObjectTagging",
+    ("PUT", True, True, "tagging"): "PutObjectTagging",
+    ("DELETE", True, True, "tagging"): "DeleteObjectTagging",
+    ("GET", True, False, "tagging"): "GetBucketTagging",
+    ("PUT", True, False, "tagging"): "PutBucketTagging",
+    ("DELETE", True, False, "tagging"): "DeleteBucketTagging",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -75,9 +82,10 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
+    "tagging",
 )  # fmt: skip
 UNSUPPORTED = (
-    "cors", "lifecycle", "tagging", "website", "logging",
+    "cors", "lifecycle", "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "restore", "select", "attributes",
@@ -94,12 +102,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("GET", False, "lifecycle"): "GetBucketLifecycleConfiguration",
     ("PUT", False, "lifecycle"): "PutBucketLifecycleConfiguration",
     ("DELETE", False, "lifecycle"): "DeleteBucketLifecycle",
-    ("GET", False, "tagging"): "GetBucketTagging",
-    ("PUT", False, "tagging"): "PutBucketTagging",
-    ("DELETE", False, "tagging"): "DeleteBucketTagging",
-    ("GET", True, "tagging"): "GetObjectTagging",
-    ("PUT", True, "tagging"): "PutObjectTagging",
-    ("DELETE", True, "tagging"): "DeleteObjectTagging",
     ("GET", False, "website"): "GetBucketWebsite",
     ("PUT", False, "website"): "PutBucketWebsite",
     ("DELETE", False, "website"): "DeleteBucketWebsite",

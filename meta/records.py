@@ -109,6 +109,19 @@ class ObjectHead:
     marker: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The version's object tags (``extra["tags"]``), sorted by key; {} when none."""
+        tags = self.extra.get("tags")
+        return tags if isinstance(tags, dict) else {}
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Replace the version's tags; no tags leaves no entry."""
+        if tags:
+            self.extra["tags"] = dict(tags)
+        else:
+            self.extra.pop("tags", None)
+
     def to_bytes(self) -> bytes:
         d: dict[str, Any] = {
             "k": self.key,
@@ -276,6 +289,7 @@ class Upload:
     nonce: bytes = b""
     owner: str = ""  # who started it (the completed object's owner); "": bootstrap user
     acl: dict[str, Any] | None = None  # the ACL the request set, applied at Complete
+    tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, applied at Complete
 
     def bumped(self) -> bytes:
         """The record with a new nonce: what a part commit writes."""
@@ -296,6 +310,7 @@ class Upload:
                 "n": self.nonce,
                 **({"o": self.owner} if self.owner else {}),
                 **({"a": self.acl} if self.acl is not None else {}),
+                **({"tg": self.tags} if self.tags else {}),
             },
             use_bin_type=True,
         )
@@ -305,7 +320,7 @@ class Upload:
         d = unpack_record(raw)
         return cls(
             upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
-            d.get("n", b""), d.get("o", ""), d.get("a"),
+            d.get("n", b""), d.get("o", ""), d.get("a"), d.get("tg", {}),
         )  # fmt: skip
 
 

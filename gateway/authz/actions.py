@@ -76,6 +76,13 @@ NEEDS: dict[str, Need] = {
     "GetPublicAccessBlock": _b("s3:GetBucketPublicAccessBlock", OWNER),
     "PutPublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
     "DeletePublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
+    # Tagging: AWS has no s3:DeleteBucketTagging; DeleteBucketTagging needs s3:PutBucketTagging.
+    "GetObjectTagging": _o("s3:GetObjectTagging", READ),
+    "PutObjectTagging": _o("s3:PutObjectTagging", WRITE),
+    "DeleteObjectTagging": _o("s3:DeleteObjectTagging", WRITE),
+    "GetBucketTagging": _b("s3:GetBucketTagging", READ),
+    "PutBucketTagging": _b("s3:PutBucketTagging", OWNER),
+    "DeleteBucketTagging": _b("s3:PutBucketTagging", OWNER),
 }
 
 # The same operations on one version by id (``?versionId=``) need the version actions,
@@ -87,6 +94,9 @@ VERSION_NEEDS: dict[str, Need] = {
     "DeleteObject": _o("s3:DeleteObjectVersion", WRITE),
     "GetObjectAcl": _o("s3:GetObjectVersionAcl", READ),
     "PutObjectAcl": _o("s3:PutObjectVersionAcl", WRITE),
+    "GetObjectTagging": _o("s3:GetObjectVersionTagging", READ),
+    "PutObjectTagging": _o("s3:PutObjectVersionTagging", WRITE),
+    "DeleteObjectTagging": _o("s3:DeleteObjectVersionTagging", WRITE),
 }
 
 # DeleteObjects is decided key by key, each as the DeleteObject of that key.

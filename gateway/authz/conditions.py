@@ -2,12 +2,14 @@
 built in one place from the request (AWS's global aws:* keys and S3's s3:* keys).
 
 Names are as AWS spells them; the policy engine compares them case-insensitively.
-s3:ExistingObjectTag/* is empty until objects have tags.
+s3:ExistingObjectTag/<key> are the tags of the object a request acts on: read (one
+metadata read) only when the bucket's policy names such a key (``reads_existing_tags``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 
 from gateway.authz.caller import Caller
 from gateway.routing import Endpoint
@@ -74,6 +76,7 @@ def build(
     caller: Caller,
     client_ip: str | None,
     secure: bool,
+    existing_tags: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
     # aws:CurrentTime and aws:EpochTime are the policy engine's to fill, with the time it
     # evaluates at, and only when a condition reads them.
@@ -109,7 +112,16 @@ def build(
         ctx["s3:RequestObjectTag/" + key] = [value]
     if "x-amz-tagging" in headers:
         ctx["s3:RequestObjectTagKeys"] = list(_request_tags(headers["x-amz-tagging"]))
+    for key, value in (existing_tags or {}).items():
+        ctx["s3:ExistingObjectTag/" + key] = [value]
     return ctx
+
+
+@lru_cache(maxsize=1024)
+def reads_existing_tags(policy: str | None) -> bool:
+    """Whether a bucket policy's conditions may test s3:ExistingObjectTag/<key>: only
+    then is the object read for its tags before the decision."""
+    return policy is not None and "s3:existingobjecttag/" in policy.lower()
 
 
 def _request_tags(value: str | None) -> dict[str, str]:

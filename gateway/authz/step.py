@@ -142,8 +142,9 @@ class Authorizer:
         if bucket is None:
             return access  # the handler answers NoSuchBucket
         access.bucket = bucket
+        existing_tags: dict[str, str] = {}  # filled below when the policy reads them
         context = conditions.Lazy(
-            lambda: conditions.build(endpoint, headers, caller, client_ip, secure)
+            lambda: conditions.build(endpoint, headers, caller, client_ip, secure, existing_tags)
         )
         if endpoint.op == PER_KEY_OPERATION:
             # Each key is a DeleteObject of its own, decided when the body names it
@@ -153,6 +154,9 @@ class Authorizer:
             access.may_delete = self._deleter(caller, bucket, context)
             return access
         load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
+        if endpoint.key is not None and conditions.reads_existing_tags(bucket.policy):
+            obj = await load()  # the loader keeps it: the decision does not read it again
+            existing_tags.update(obj.tags if obj is not None else {})
         await decide.authorize(
             caller,
             need(endpoint.op, endpoint.query),

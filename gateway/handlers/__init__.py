@@ -12,6 +12,7 @@ from gateway.handlers import (
     object,
     post_object,
     service,
+    tagging,
 )
 
 HANDLERS = {
@@ -54,4 +55,10 @@ HANDLERS = {
     "GetPublicAccessBlock": access.get_public_access_block,
     "PutPublicAccessBlock": access.put_public_access_block,
     "DeletePublicAccessBlock": access.delete_public_access_block,
+    "GetObjectTagging": tagging.get_object_tagging,
+    "PutObjectTagging": tagging.put_object_tagging,
+    "DeleteObjectTagging": tagging.delete_object_tagging,
+    "GetBucketTagging": tagging.get_bucket_tagging,
+    "PutBucketTagging": tagging.put_bucket_tagging,
+    "DeleteBucketTagging": tagging.delete_bucket_tagging,
 }

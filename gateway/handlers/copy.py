@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from starlette.responses import Response
@@ -9,7 +10,7 @@ from starlette.responses import Response
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.errors import InvalidArgument, InvalidRequest
-from gateway.handlers.object import check_key, version_headers
+from gateway.handlers.object import check_key, request_tags, version_headers
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.wire import copy as wire
 from gateway.wire.headers import (
@@ -46,6 +47,19 @@ def parse_copy_source_version(value: str) -> tuple[str, str, str | None]:
     return bucket, key, vid
 
 
+def copy_tags(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The copy's tags: None keeps the source's (x-amz-tagging-directive COPY, the
+    default); REPLACE takes x-amz-tagging's (none without it)."""
+    directive = headers.get("x-amz-tagging-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument(
+            "Unknown tagging directive.",
+            ArgumentName="x-amz-tagging-directive",
+            ArgumentValue=directive,
+        )
+    return request_tags(headers) if directive == "REPLACE" else None
+
+
 MAX_COPY_SIZE = 5 << 30  # larger objects are copied with UploadPartCopy, as in S3
 
 
@@ -74,6 +88,7 @@ async def copy_object(ctx: RequestContext) -> Response:
         )
     condition = write_condition(headers)
     access = new_object(ctx.access, headers, ObjectAttrs())
+    tags = copy_tags(headers)
 
     def replace() -> ObjectAttrs:
         return ObjectAttrs(stored_headers(headers), user_metadata(headers))
@@ -96,6 +111,7 @@ async def copy_object(ctx: RequestContext) -> Response:
         condition=condition,
         access=access,
         src_version=src_version,
+        tags=tags,
     )
     out = version_headers(head)
     if src_version is not None or src.vid != "null":

@@ -18,7 +18,13 @@ from gateway.errors import (
     InvalidRequest,
 )
 from gateway.handlers.copy import parse_copy_source_version
-from gateway.handlers.object import MAX_PUT_SIZE, check_key, content_md5, declared_length
+from gateway.handlers.object import (
+    MAX_PUT_SIZE,
+    check_key,
+    content_md5,
+    declared_length,
+    request_tags,
+)
 from gateway.objects.types import ObjectAttrs, UploadInfo
 from gateway.wire import multipart as wire
 from gateway.wire.headers import (
@@ -71,6 +77,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
                 f"The {ctype} checksum type cannot be used with the {algorithm} checksum algorithm."
             )
     attrs = new_object(ctx.access, h, ObjectAttrs(stored_headers(h), user_metadata(h)))
+    attrs.tags = request_tags(h)
     upload = await ctx.services.multipart.create(ctx.bucket, ctx.key, attrs, algorithm, ctype)
     out = {}
     if algorithm:

@@ -22,6 +22,7 @@ from gateway.errors import (
 )
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.responses import ObjectStream
+from gateway.wire import tagging as wire_tagging
 from gateway.wire.headers import (
     RESPONSE_OVERRIDES,
     check_read_conditions,
@@ -75,6 +76,12 @@ def declared_length(headers: Mapping[str, str]) -> int | None:
     return int(value) if value and value.isascii() and value.isdigit() else None
 
 
+def request_tags(headers: Mapping[str, str]) -> dict[str, str]:
+    """The tags x-amz-tagging gives a new version (checked before any byte is stored)."""
+    value = headers.get("x-amz-tagging")
+    return wire_tagging.parse_header(value) if value else {}
+
+
 async def put_object(ctx: RequestContext) -> Response:
     check_key(ctx.key)
     headers = ctx.headers
@@ -85,6 +92,7 @@ async def put_object(ctx: RequestContext) -> Response:
     attrs = new_object(
         ctx.access, headers, ObjectAttrs(stored_headers(headers), user_metadata(headers))
     )
+    attrs.tags = request_tags(headers)
     reader = ctx.body(check_md5=False)  # the ETag is the MD5: compared in verify
 
     def verify(stored_size: int, md5: bytes) -> None:
@@ -163,6 +171,7 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     rng = part or parse_range(ctx.headers.get("range"), head.size)
     headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
     headers.update(version_headers(head, asked="versionId" in ctx.query))
+    headers.update(wire_tagging.tagging_count(head.tags))
     _overrides(ctx, headers)
     status = 200
     start, end = 0, head.size

@@ -82,6 +82,26 @@ class Buckets:
 
         await self.meta.update_bucket(name, apply)
 
+    async def tags(self, name: str) -> dict[str, str] | None:
+        """The bucket's tags; None when it has no tag set (NoSuchBucket when no bucket)."""
+        rec = await self.meta.get_bucket(name)
+        if rec is None:
+            raise BucketNotFound(name)
+        tags = rec.config.get("tags")
+        return dict(tags) if isinstance(tags, dict) else None
+
+    async def set_tags(self, name: str, tags: dict[str, str] | None) -> None:
+        """Replace the bucket's tag set (None removes it), in the bucket record's one
+        compare-and-swap like every other bucket setting."""
+
+        def apply(rec: BucketRecord) -> None:
+            if tags is None:
+                rec.config.pop("tags", None)
+            else:
+                rec.config["tags"] = dict(tags)
+
+        await self.meta.update_bucket(name, apply)
+
     async def region(self, name: str) -> str:
         """The bucket's region; BucketNotFound (NoSuchBucket) when there is no such bucket,
         which is also how HeadBucket and GetBucketVersioning learn that it exists."""

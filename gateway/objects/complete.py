@@ -158,6 +158,7 @@ def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
         owner=upload.owner,
         acl=upload.acl,
     )
+    head.set_tags(upload.tags)
     sums = _object_checksum(upload, parts)
     if sums:
         head.checksums, head.checksum_type = sums, upload.checksum_type

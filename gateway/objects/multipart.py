@@ -56,6 +56,7 @@ class Multipart:
             checksum_type=checksum_type,
             owner=attrs.owner,
             acl=attrs.acl,
+            tags=attrs.tags,
         )
         return _info(await self.uploads.create(upload))
 

@@ -126,6 +126,7 @@ class ObjectService:
         head = ObjectHead(
             key, headers=attrs.headers, user_meta=attrs.user_meta, owner=attrs.owner, acl=attrs.acl
         )  # mtime: now
+        head.set_tags(attrs.tags)
         if condition is not None:  # fail fast before reading the body; re-checked at commit
             await self._precheck(bucket, key, condition)
         stored = await self.store_body(body)
@@ -160,13 +161,16 @@ class ObjectService:
         condition: WriteCondition | None = None,
         access: ObjectAttrs | None = None,
         src_version: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> tuple[StoredObject, StoredObject]:
         """Copy by reference: the new version shares the source's blocks, no bytes move.
         Returns (the new version, the source version).
 
         Without ``replace`` the copy keeps the source's headers, metadata and checksums;
         ``replace`` is asked only once the source passed ``source_condition``, so a missing
-        or unmatched source is reported before anything wrong with the new metadata."""
+        or unmatched source is reported before anything wrong with the new metadata.
+        ``tags``: the copy's tags (x-amz-tagging-directive REPLACE); None keeps the
+        source's (COPY, the default)."""
         src, src_raw, src_stored = await self._source(src_bucket, src_key, src_version)
         if source_condition is not None:
             source_condition(src)
@@ -186,6 +190,7 @@ class ObjectService:
             )
         head.size, head.etag, head.inline = src.size, src.etag, src.inline
         head.parts = src.parts
+        head.set_tags(src.tags if tags is None else tags)
         if access is not None:  # the copy's owner and ACL (the writer's, not the source's)
             head.owner, head.acl = access.owner, access.acl
         head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
@@ -292,6 +297,17 @@ class ObjectService:
             head.acl = acl
 
         await self.meta.update_object(bucket, key, change, version_id)
+
+    async def set_object_tags(
+        self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None
+    ) -> StoredObject:
+        """Replace the current (or named) version's tags (Put/DeleteObjectTagging); the
+        version stays the same. Both indexes that hold the record change together."""
+
+        def change(head: ObjectHead) -> None:
+            head.set_tags(tags)
+
+        return await self.meta.update_object(bucket, key, change, version_id)
 
     async def delete_object(
         self, bucket: str, key: str, version_id: str | None = None, owner: str = ""

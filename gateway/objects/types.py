@@ -40,6 +40,8 @@ class StoredObject(Protocol):
     def vid(self) -> str: ...  # the S3 version id; "null" when written unversioned
     @property
     def order(self) -> bytes: ...  # b"": written before its bucket was versioned
+    @property
+    def tags(self) -> dict[str, str]: ...  # the version's object tags, sorted by key
 
 
 class ObjectSummary(Protocol):
@@ -85,6 +87,7 @@ class ObjectAttrs:
     user_meta: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
     owner: str = ""  # the new version's owner (user id); "": the bootstrap user
     acl: dict[str, Any] | None = None  # its ACL (gateway.authz.acl.Acl.to_dict); None: private
+    tags: dict[str, str] = field(default_factory=dict)  # its object tags (x-amz-tagging)
 
 
 @dataclass
@@ -114,6 +117,8 @@ class ObjectAccess(Protocol):
     def owner(self) -> str: ...
     @property
     def acl(self) -> dict[str, Any] | None: ...
+    @property
+    def tags(self) -> dict[str, str]: ...  # read only for s3:ExistingObjectTag conditions
 
 
 @dataclass

@@ -95,6 +95,7 @@ def _b_upload_into_a(w: World, bucket: str) -> dict[str, Any]:
 
 _OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
 _PAB = {"BlockPublicAcls": False, "IgnorePublicAcls": False}
+_TAGS = {"TagSet": [{"Key": "team", "Value": "b"}]}
 
 ROWS: dict[str, Row] = {
     "HeadBucket": Row(_nothing, lambda w, b, c: w.cb.head_bucket(Bucket=b)),
@@ -216,6 +217,24 @@ ROWS: dict[str, Row] = {
     "DeletePublicAccessBlock": Row(
         _nothing, lambda w, b, c: w.cb.delete_public_access_block(Bucket=b)
     ),
+    "GetObjectTagging": Row(
+        _object, lambda w, b, c: w.cb.get_object_tagging(Bucket=b, Key=c["key"])
+    ),
+    "PutObjectTagging": Row(
+        _object,
+        lambda w, b, c: w.cb.put_object_tagging(Bucket=b, Key=c["key"], Tagging=_TAGS),
+    ),
+    "DeleteObjectTagging": Row(
+        _object, lambda w, b, c: w.cb.delete_object_tagging(Bucket=b, Key=c["key"])
+    ),
+    "GetBucketTagging": Row(
+        lambda w, b: w.ca.put_bucket_tagging(Bucket=b, Tagging=_TAGS) and {},
+        lambda w, b, c: w.cb.get_bucket_tagging(Bucket=b),
+    ),
+    "PutBucketTagging": Row(
+        _nothing, lambda w, b, c: w.cb.put_bucket_tagging(Bucket=b, Tagging=_TAGS)
+    ),
+    "DeleteBucketTagging": Row(_nothing, lambda w, b, c: w.cb.delete_bucket_tagging(Bucket=b)),
 }
 
 # The other side of the copies: B copies its own object into A's bucket, which is a write

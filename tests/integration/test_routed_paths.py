@@ -99,7 +99,7 @@ def test_delete_object_with_a_bucket_subresource_deletes_nothing(server, s3, buc
         ("PUT", None, "encryption"),
         ("DELETE", None, "cors"),
         ("GET", None, "lifecycle"),
-        ("PUT", "k", "tagging"),
+        ("PUT", None, "logging"),
         ("GET", "k", "attributes"),
         ("POST", "k", "restore"),
     ],

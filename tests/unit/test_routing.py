@@ -45,6 +45,12 @@ ROUTED = {
     ("GET", BUCKET, "publicAccessBlock"): "GetPublicAccessBlock",
     ("PUT", BUCKET, "publicAccessBlock"): "PutPublicAccessBlock",
     ("DELETE", BUCKET, "publicAccessBlock"): "DeletePublicAccessBlock",
+    ("GET", BUCKET, "tagging"): "GetBucketTagging",
+    ("PUT", BUCKET, "tagging"): "PutBucketTagging",
+    ("DELETE", BUCKET, "tagging"): "DeleteBucketTagging",
+    ("GET", OBJECT, "tagging"): "GetObjectTagging",
+    ("PUT", OBJECT, "tagging"): "PutObjectTagging",
+    ("DELETE", OBJECT, "tagging"): "DeleteObjectTagging",
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
@@ -53,8 +59,6 @@ _B, _O = BUCKET, OBJECT
 AWS_ONLY = {
     ("GET", _B, "cors"), ("PUT", _B, "cors"), ("DELETE", _B, "cors"),
     ("GET", _B, "lifecycle"), ("PUT", _B, "lifecycle"), ("DELETE", _B, "lifecycle"),
-    ("GET", _B, "tagging"), ("PUT", _B, "tagging"), ("DELETE", _B, "tagging"),
-    ("GET", _O, "tagging"), ("PUT", _O, "tagging"), ("DELETE", _O, "tagging"),
     ("GET", _B, "website"), ("PUT", _B, "website"), ("DELETE", _B, "website"),
     ("GET", _B, "logging"), ("PUT", _B, "logging"),
     ("GET", _B, "notification"), ("PUT", _B, "notification"),
