@@ -20,7 +20,7 @@ from tests.integration.authz_util import (
     unique,
     user_client,
 )
-from tests.integration.helpers import headers_of, raw_signed, s3_error
+from tests.integration.helpers import headers_of, object_absent, raw_signed, s3_error
 from tests.server import CairnServer
 
 
@@ -32,16 +32,6 @@ def tags_of(s3, bucket: str, key: str, **kw) -> dict[str, str]:
     return {
         t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key, **kw)["TagSet"]
     }
-
-
-def with_header(s3, event: str, headers: dict[str, str]) -> None:
-    """Send extra headers on every call of one operation (boto3 has no x-amz-tagging
-    parameter on every call that takes it)."""
-
-    def add(params, **_kw) -> None:
-        params["headers"].update(headers)
-
-    s3.meta.events.register(f"before-call.s3.{event}", add)
 
 
 # ------------------------------------------------------------------- object tags
@@ -92,6 +82,14 @@ def test_missing_object_and_bucket(s3, bucket) -> None:
 def test_put_object_with_tagging_header(s3, bucket) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="foo=bar&bar&sp%20ace=a%2Fb")
     assert tags_of(s3, bucket, "k") == {"foo": "bar", "bar": "", "sp ace": "a/b"}
+
+
+def test_overwrite_starts_with_its_own_tags(s3, bucket) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"1", Tagging="a=1")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"2")
+    assert tags_of(s3, bucket, "k") == {}
+    s3.put_object(Bucket=bucket, Key="k", Body=b"3", Tagging="b=2")
+    assert tags_of(s3, bucket, "k") == {"b": "2"}
 
 
 def test_post_object_tagging_field(s3, bucket, server) -> None:
@@ -241,6 +239,13 @@ def test_copy_keeps_tags_with_copy_and_replaces_with_replace(s3, bucket) -> None
             Bucket=bucket, Key="dst5", CopySource={"Bucket": bucket, "Key": "src"},
             TaggingDirective="MERGE",
         )  # fmt: skip
+    with s3_error("InvalidTag", 400):
+        s3.copy_object(
+            Bucket=bucket, Key="dst1", CopySource={"Bucket": bucket, "Key": "src"},
+            TaggingDirective="REPLACE", Tagging="x=1&x=2",
+        )  # fmt: skip
+    assert tags_of(s3, bucket, "dst1") == {"a": "1", "b": "2"}  # the failed copy changed nothing
+    assert object_absent(s3, bucket, "dst5")
 
 
 def test_multipart_tags_applied_at_complete(s3, bucket) -> None:
