@@ -117,7 +117,7 @@ def build(
     return ctx
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # keyed by the policy text, which the bucket config keeps
 def reads_existing_tags(policy: str | None) -> bool:
     """Whether a bucket policy's conditions may test s3:ExistingObjectTag/<key>: only
     then is the object read for its tags before the decision."""
