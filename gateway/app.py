@@ -27,6 +27,7 @@ from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.authz.step import Access, Authorizer
 from gateway.context import RequestContext, Services
+from gateway.encryption import refuse_encryption
 from gateway.errors import (
     AccessDenied,
     InvalidAccessKeyId,
@@ -134,6 +135,7 @@ async def _handle(
             scope.get("scheme") == "https",
         )
         _check_expected_owners(endpoint, headers, access)
+        refuse_encryption(endpoint.op, headers)  # never a silent plaintext write
         await _bucket_before_continue(endpoint, headers, services)
         ctx = RequestContext(request, request_id, endpoint, headers, auth, services, access)
         response = await HANDLERS[endpoint.op](ctx)
