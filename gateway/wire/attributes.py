@@ -107,7 +107,7 @@ def _parts(sizes: Sequence[int], page: PartsPage) -> str:
     )
     return (
         "<ObjectParts>"
-        + el("TotalPartsCount", len(sizes))
+        + el("PartsCount", len(sizes))
         + el("PartNumberMarker", page.marker)
         + opt("NextPartNumberMarker", shown[-1][0] if truncated and shown else None)
         + el("MaxParts", page.max_parts)
