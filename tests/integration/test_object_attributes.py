@@ -7,7 +7,16 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from tests.integration.authz_util import (
+    DENIED,
+    bootstrap_user,
+    code,
+    new_user,
+    policy_for,
+    user_client,
+)
 from tests.integration.helpers import raw_signed, s3_error, unique
+from tests.server import CairnServer
 
 ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
 PART = 5 * 1024 * 1024
@@ -96,3 +105,39 @@ def test_errors(server, s3, bucket):
         headers={"x-amz-object-attributes": "ETag", "x-amz-max-parts": "-1"},
     )
     assert r.status_code == 400 and b"<Code>InvalidArgument</Code>" in r.content
+
+
+def test_a_version_by_id_needs_the_version_action(tmp_path):
+    """s3:GetObjectAttributes serves the current version only; one named by versionId
+    needs s3:GetObjectVersionAttributes, as on AWS."""
+    srv = CairnServer(tmp_path / "data").start()
+    try:
+        bob = new_user(srv, "bob")
+        ca, cb = user_client(srv, bootstrap_user(srv)), user_client(srv, bob)
+        name = unique("attrv")
+        ca.create_bucket(Bucket=name)
+        ca.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        v1 = ca.put_object(Bucket=name, Key="k", Body=b"one")["VersionId"]
+
+        def grant(action: str) -> None:
+            ca.put_bucket_policy(
+                Bucket=name, Policy=policy_for(bob.user_id, [action], [f"arn:aws:s3:::{name}/*"])
+            )
+
+        def current() -> object:
+            return cb.get_object_attributes(Bucket=name, Key="k", ObjectAttributes=["ETag"])
+
+        def by_id() -> object:
+            return cb.get_object_attributes(
+                Bucket=name, Key="k", VersionId=v1, ObjectAttributes=["ETag"]
+            )
+
+        assert code(current) in DENIED
+        grant("s3:GetObjectAttributes")
+        assert current()["VersionId"] == v1  # type: ignore[index]
+        assert code(by_id) in DENIED
+        grant("s3:GetObjectVersionAttributes")
+        assert by_id()["VersionId"] == v1  # type: ignore[index]
+        assert code(current) in DENIED
+    finally:
+        srv.stop()
