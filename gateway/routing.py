@@ -65,6 +65,11 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "publicAccessBlock"): "GetPublicAccessBlock",
     ("PUT", True, False, "publicAccessBlock"): "PutPublicAccessBlock",
     ("DELETE", True, False, "publicAccessBlock"): "DeletePublicAccessBlock",
+    # CORS (gateway/handlers/cors.py) and GetObjectAttributes (gateway/handlers/attributes.py)
+    ("GET", True, False, "cors"): "GetBucketCors",
+    ("PUT", True, False, "cors"): "PutBucketCors",
+    ("DELETE", True, False, "cors"): "DeleteBucketCors",
+    ("GET", True, True, "attributes"): "GetObjectAttributes",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -75,12 +80,13 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
+    "cors", "attributes",
 )  # fmt: skip
 UNSUPPORTED = (
-    "cors", "lifecycle", "tagging", "website", "logging",
+    "lifecycle", "tagging", "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-    "restore", "select", "attributes",
+    "restore", "select",
 )  # fmt: skip
 
 # The S3 operations a sub-resource names that Cairn does not implement: (method, has key,
@@ -88,9 +94,6 @@ UNSUPPORTED = (
 # (method, sub-resource) pair that is neither here nor routed is no S3 operation at all,
 # and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
 NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
-    ("GET", False, "cors"): "GetBucketCors",
-    ("PUT", False, "cors"): "PutBucketCors",
-    ("DELETE", False, "cors"): "DeleteBucketCors",
     ("GET", False, "lifecycle"): "GetBucketLifecycleConfiguration",
     ("PUT", False, "lifecycle"): "PutBucketLifecycleConfiguration",
     ("DELETE", False, "lifecycle"): "DeleteBucketLifecycle",
@@ -137,7 +140,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("DELETE", False, "intelligent-tiering"): "DeleteBucketIntelligentTieringConfiguration",
     ("POST", True, "restore"): "RestoreObject",
     ("POST", True, "select"): "SelectObjectContent",
-    ("GET", True, "attributes"): "GetObjectAttributes",
 }
 
 

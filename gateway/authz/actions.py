@@ -76,6 +76,10 @@ NEEDS: dict[str, Need] = {
     "GetPublicAccessBlock": _b("s3:GetBucketPublicAccessBlock", OWNER),
     "PutPublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
     "DeletePublicAccessBlock": _b("s3:PutBucketPublicAccessBlock", OWNER),
+    "GetBucketCors": _b("s3:GetBucketCORS", OWNER),
+    "PutBucketCors": _b("s3:PutBucketCORS", OWNER),
+    "DeleteBucketCors": _b("s3:PutBucketCORS", OWNER),  # AWS has no s3:DeleteBucketCORS
+    "GetObjectAttributes": _o("s3:GetObjectAttributes", READ),
 }
 
 # The same operations on one version by id (``?versionId=``) need the version actions,
@@ -87,6 +91,7 @@ VERSION_NEEDS: dict[str, Need] = {
     "DeleteObject": _o("s3:DeleteObjectVersion", WRITE),
     "GetObjectAcl": _o("s3:GetObjectVersionAcl", READ),
     "PutObjectAcl": _o("s3:PutObjectVersionAcl", WRITE),
+    "GetObjectAttributes": _o("s3:GetObjectVersionAttributes", READ),
 }
 
 # DeleteObjects is decided key by key, each as the DeleteObject of that key.

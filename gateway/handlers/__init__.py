@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from gateway.handlers import (
     access,
+    attributes,
     bucket,
     copy,
+    cors,
     listing,
     multi_delete,
     multipart,
@@ -54,4 +56,8 @@ HANDLERS = {
     "GetPublicAccessBlock": access.get_public_access_block,
     "PutPublicAccessBlock": access.put_public_access_block,
     "DeletePublicAccessBlock": access.delete_public_access_block,
+    "GetBucketCors": cors.get_bucket_cors,
+    "PutBucketCors": cors.put_bucket_cors,
+    "DeleteBucketCors": cors.delete_bucket_cors,
+    "GetObjectAttributes": attributes.get_object_attributes,
 }

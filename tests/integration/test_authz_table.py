@@ -96,6 +96,8 @@ def _b_upload_into_a(w: World, bucket: str) -> dict[str, Any]:
 _OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
 _PAB = {"BlockPublicAcls": False, "IgnorePublicAcls": False}
 
+_CORS = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]}
+
 ROWS: dict[str, Row] = {
     "HeadBucket": Row(_nothing, lambda w, b, c: w.cb.head_bucket(Bucket=b)),
     "DeleteBucket": Row(_nothing, lambda w, b, c: w.cb.delete_bucket(Bucket=b)),
@@ -215,6 +217,20 @@ ROWS: dict[str, Row] = {
     ),
     "DeletePublicAccessBlock": Row(
         _nothing, lambda w, b, c: w.cb.delete_public_access_block(Bucket=b)
+    ),
+    "GetBucketCors": Row(
+        lambda w, b: w.ca.put_bucket_cors(Bucket=b, CORSConfiguration=_CORS) and {},
+        lambda w, b, c: w.cb.get_bucket_cors(Bucket=b),
+    ),
+    "PutBucketCors": Row(
+        _nothing, lambda w, b, c: w.cb.put_bucket_cors(Bucket=b, CORSConfiguration=_CORS)
+    ),
+    "DeleteBucketCors": Row(_nothing, lambda w, b, c: w.cb.delete_bucket_cors(Bucket=b)),
+    "GetObjectAttributes": Row(
+        _object,
+        lambda w, b, c: w.cb.get_object_attributes(
+            Bucket=b, Key=c["key"], ObjectAttributes=["ETag", "ObjectSize"]
+        ),
     ),
 }
 

@@ -45,13 +45,16 @@ ROUTED = {
     ("GET", BUCKET, "publicAccessBlock"): "GetPublicAccessBlock",
     ("PUT", BUCKET, "publicAccessBlock"): "PutPublicAccessBlock",
     ("DELETE", BUCKET, "publicAccessBlock"): "DeletePublicAccessBlock",
+    ("GET", BUCKET, "cors"): "GetBucketCors",
+    ("PUT", BUCKET, "cors"): "PutBucketCors",
+    ("DELETE", BUCKET, "cors"): "DeleteBucketCors",
+    ("GET", OBJECT, "attributes"): "GetObjectAttributes",
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
 # reference): they answer NotImplemented.
 _B, _O = BUCKET, OBJECT
 AWS_ONLY = {
-    ("GET", _B, "cors"), ("PUT", _B, "cors"), ("DELETE", _B, "cors"),
     ("GET", _B, "lifecycle"), ("PUT", _B, "lifecycle"), ("DELETE", _B, "lifecycle"),
     ("GET", _B, "tagging"), ("PUT", _B, "tagging"), ("DELETE", _B, "tagging"),
     ("GET", _O, "tagging"), ("PUT", _O, "tagging"), ("DELETE", _O, "tagging"),
@@ -71,7 +74,6 @@ AWS_ONLY = {
     ("GET", _B, "intelligent-tiering"), ("PUT", _B, "intelligent-tiering"),
     ("DELETE", _B, "intelligent-tiering"),
     ("POST", _O, "restore"), ("POST", _O, "select"),
-    ("GET", _O, "attributes"),
 }  # fmt: skip
 
 ALL_SUBRESOURCES = (*routing.SUBRESOURCES, *routing.UNSUPPORTED)
