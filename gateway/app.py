@@ -27,6 +27,7 @@ from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.authz.step import Access, Authorizer
 from gateway.context import RequestContext, Services
+from gateway.encryption import refuse_encryption
 from gateway.errors import (
     AccessDenied,
     InvalidAccessKeyId,
@@ -35,10 +36,10 @@ from gateway.errors import (
     SignatureDoesNotMatch,
     from_internal,
 )
-from gateway.handlers import HANDLERS, preflight
+from gateway.handlers import HANDLERS, cors, preflight
 from gateway.handlers.post_object import put_headers
 from gateway.keyring import KeyRing
-from gateway.routing import PREFLIGHT, Endpoint, resolve
+from gateway.routing import PREFLIGHT, Endpoint, resolve, split_path
 from gateway.wire.error import error_document
 
 log = logging.getLogger("cairn.gateway")
@@ -111,7 +112,8 @@ async def _handle(
         operation = endpoint.op
         _check_framing(endpoint, headers)
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
-            raise preflight.refusal(endpoint.key, headers)
+            response = await preflight.answer(services, endpoint.bucket, endpoint.key, headers)
+            return _finish(response, request_id, operation, started)
         if endpoint.op == "PostObject":  # a browser form: its credentials are form fields
             endpoint, headers, auth, signed = await _authenticate_post(
                 request, endpoint, headers, keyring
@@ -134,6 +136,7 @@ async def _handle(
             scope.get("scheme") == "https",
         )
         _check_expected_owners(endpoint, headers, access)
+        refuse_encryption(endpoint.op, headers)  # never a silent plaintext write
         await _bucket_before_continue(endpoint, headers, services)
         ctx = RequestContext(request, request_id, endpoint, headers, auth, services, access)
         response = await HANDLERS[endpoint.op](ctx)
@@ -141,6 +144,13 @@ async def _handle(
         response = Response(status_code=304, headers=exc.headers)
     except Exception as exc:  # noqa: BLE001 - every failure becomes S3 error XML
         response = _error_response(exc, request, request_id, raw_path, headers)
+    if operation != PREFLIGHT:
+        await _add_cors_headers(response, request.method, headers, raw_path, services, domain)
+    return _finish(response, request_id, operation, started)
+
+
+def _finish(response: Response, request_id: str, operation: str, started: float) -> Response:
+    """The request id and server headers on every response, and its timing counted."""
     rid = request_id.encode()
     response.raw_headers += [
         (b"x-amz-request-id", rid),
@@ -149,6 +159,38 @@ async def _handle(
     ]
     metrics.observe(operation, response.status_code, time.perf_counter() - started)
     return response
+
+
+async def _add_cors_headers(
+    response: Response,
+    method: str,
+    headers: Mapping[str, str],
+    raw_path: str,
+    services: Services,
+    domain: str | None,
+) -> None:
+    """CORS on an actual request (not a preflight): a request with an Origin to a bucket
+    whose rules allow that origin and method gets the Access-Control-* headers and Vary,
+    on success and on errors alike, as S3 sends them (the browser needs them to let the
+    page read an error too). The method matched is Access-Control-Request-Method when
+    the request carries one, else its own."""
+    origin = headers.get("origin")
+    if not origin:
+        return
+    try:
+        bucket, _ = split_path(raw_path, headers.get("host"), domain)
+        rules = await cors.bucket_rules(services, bucket) if bucket else None
+    except Exception:  # noqa: BLE001 - a path that does not resolve has no CORS rules
+        return
+    if not rules:
+        return
+    wanted = headers.get("access-control-request-method") or method
+    rule = cors.matching_rule(rules, origin, wanted)
+    if rule is not None:
+        response.raw_headers += [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in cors.allow_headers(rule, origin).items()
+        ]
 
 
 async def _authenticate(

@@ -237,6 +237,11 @@ class NoSuchBucketPolicy(S3Error):
     message = "The bucket policy does not exist"
 
 
+class NoSuchCORSConfiguration(S3Error):
+    status = 404
+    message = "The CORS configuration does not exist"
+
+
 class NoSuchKey(S3Error):
     status = 404
     message = "The specified key does not exist."

@@ -72,6 +72,11 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "tagging"): "GetBucketTagging",
     ("PUT", True, False, "tagging"): "PutBucketTagging",
     ("DELETE", True, False, "tagging"): "DeleteBucketTagging",
+    # CORS (gateway/handlers/cors.py) and GetObjectAttributes (gateway/handlers/attributes.py)
+    ("GET", True, False, "cors"): "GetBucketCors",
+    ("PUT", True, False, "cors"): "PutBucketCors",
+    ("DELETE", True, False, "cors"): "DeleteBucketCors",
+    ("GET", True, True, "attributes"): "GetObjectAttributes",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -82,13 +87,13 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
-    "tagging",
+    "cors", "attributes", "tagging",
 )  # fmt: skip
 UNSUPPORTED = (
-    "cors", "lifecycle", "website", "logging",
+    "lifecycle", "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-    "restore", "select", "attributes",
+    "restore", "select",
 )  # fmt: skip
 
 # The S3 operations a sub-resource names that Cairn does not implement: (method, has key,
@@ -96,9 +101,6 @@ UNSUPPORTED = (
 # (method, sub-resource) pair that is neither here nor routed is no S3 operation at all,
 # and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
 NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
-    ("GET", False, "cors"): "GetBucketCors",
-    ("PUT", False, "cors"): "PutBucketCors",
-    ("DELETE", False, "cors"): "DeleteBucketCors",
     ("GET", False, "lifecycle"): "GetBucketLifecycleConfiguration",
     ("PUT", False, "lifecycle"): "PutBucketLifecycleConfiguration",
     ("DELETE", False, "lifecycle"): "DeleteBucketLifecycle",
@@ -139,7 +141,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("DELETE", False, "intelligent-tiering"): "DeleteBucketIntelligentTieringConfiguration",
     ("POST", True, "restore"): "RestoreObject",
     ("POST", True, "select"): "SelectObjectContent",
-    ("GET", True, "attributes"): "GetObjectAttributes",
 }
 
 

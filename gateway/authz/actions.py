@@ -83,6 +83,10 @@ NEEDS: dict[str, Need] = {
     "GetBucketTagging": _b("s3:GetBucketTagging", READ),
     "PutBucketTagging": _b("s3:PutBucketTagging", OWNER),
     "DeleteBucketTagging": _b("s3:PutBucketTagging", OWNER),
+    "GetBucketCors": _b("s3:GetBucketCORS", OWNER),
+    "PutBucketCors": _b("s3:PutBucketCORS", OWNER),
+    "DeleteBucketCors": _b("s3:PutBucketCORS", OWNER),  # AWS has no s3:DeleteBucketCORS
+    "GetObjectAttributes": _o("s3:GetObjectAttributes", READ),
 }
 
 # The same operations on one version by id (``?versionId=``) need the version actions,
@@ -97,6 +101,7 @@ VERSION_NEEDS: dict[str, Need] = {
     "GetObjectTagging": _o("s3:GetObjectVersionTagging", READ),
     "PutObjectTagging": _o("s3:PutObjectVersionTagging", WRITE),
     "DeleteObjectTagging": _o("s3:DeleteObjectVersionTagging", WRITE),
+    "GetObjectAttributes": _o("s3:GetObjectVersionAttributes", READ),
 }
 
 # DeleteObjects is decided key by key, each as the DeleteObject of that key.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from gateway.handlers import (
     access,
+    attributes,
     bucket,
     copy,
+    cors,
     listing,
     multi_delete,
     multipart,
@@ -61,4 +63,8 @@ HANDLERS = {
     "GetBucketTagging": tagging.get_bucket_tagging,
     "PutBucketTagging": tagging.put_bucket_tagging,
     "DeleteBucketTagging": tagging.delete_bucket_tagging,
+    "GetBucketCors": cors.get_bucket_cors,
+    "PutBucketCors": cors.put_bucket_cors,
+    "DeleteBucketCors": cors.delete_bucket_cors,
+    "GetObjectAttributes": attributes.get_object_attributes,
 }

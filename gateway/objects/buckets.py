@@ -160,3 +160,30 @@ def _stored(cfg: BucketConfig | None) -> dict[str, Any]:
     if cfg is None:
         return {}
     return {f: getattr(cfg, f) for f in _CONFIG_FIELDS if getattr(cfg, f) is not None}
+
+
+# --------------------------------------------------------------------------- CORS
+# The bucket's CORS rules live in its record's config under "cors" (a list of the wire's
+# rule dicts), beside versioning: not an access setting, so ``configure`` keeps it.
+
+
+async def cors_rules(buckets: Buckets, name: str) -> list[dict[str, Any]] | None:
+    """The bucket's CORS rules as stored; None: none set, or no such bucket (a preflight
+    to a missing bucket is refused as one to a bucket without CORS)."""
+    rec = await buckets.meta.bucket_record(name)
+    if rec is None:
+        return None
+    rules = rec.config.get("cors")
+    return rules if isinstance(rules, list) else None
+
+
+async def set_cors_rules(buckets: Buckets, name: str, rules: list[dict[str, Any]] | None) -> None:
+    """Replace the bucket's CORS rules in one compare-and-swap (None: delete them)."""
+
+    def apply(rec: BucketRecord) -> None:
+        if rules is None:
+            rec.config.pop("cors", None)
+        else:
+            rec.config["cors"] = rules
+
+    await buckets.meta.update_bucket(name, apply)

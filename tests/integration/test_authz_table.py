@@ -97,6 +97,8 @@ _OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
 _PAB = {"BlockPublicAcls": False, "IgnorePublicAcls": False}
 _TAGS = {"TagSet": [{"Key": "team", "Value": "b"}]}
 
+_CORS = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]}
+
 ROWS: dict[str, Row] = {
     "HeadBucket": Row(_nothing, lambda w, b, c: w.cb.head_bucket(Bucket=b)),
     "DeleteBucket": Row(_nothing, lambda w, b, c: w.cb.delete_bucket(Bucket=b)),
@@ -235,6 +237,20 @@ ROWS: dict[str, Row] = {
         _nothing, lambda w, b, c: w.cb.put_bucket_tagging(Bucket=b, Tagging=_TAGS)
     ),
     "DeleteBucketTagging": Row(_nothing, lambda w, b, c: w.cb.delete_bucket_tagging(Bucket=b)),
+    "GetBucketCors": Row(
+        lambda w, b: w.ca.put_bucket_cors(Bucket=b, CORSConfiguration=_CORS) and {},
+        lambda w, b, c: w.cb.get_bucket_cors(Bucket=b),
+    ),
+    "PutBucketCors": Row(
+        _nothing, lambda w, b, c: w.cb.put_bucket_cors(Bucket=b, CORSConfiguration=_CORS)
+    ),
+    "DeleteBucketCors": Row(_nothing, lambda w, b, c: w.cb.delete_bucket_cors(Bucket=b)),
+    "GetObjectAttributes": Row(
+        _object,
+        lambda w, b, c: w.cb.get_object_attributes(
+            Bucket=b, Key=c["key"], ObjectAttributes=["ETag", "ObjectSize"]
+        ),
+    ),
 }
 
 # The other side of the copies: B copies its own object into A's bucket, which is a write

@@ -97,10 +97,10 @@ def test_delete_object_with_a_bucket_subresource_deletes_nothing(server, s3, buc
     [
         ("GET", None, "website"),
         ("PUT", None, "encryption"),
-        ("DELETE", None, "cors"),
+        ("DELETE", None, "replication"),
         ("GET", None, "lifecycle"),
         ("PUT", None, "logging"),
-        ("GET", "k", "attributes"),
+        ("GET", "k", "retention"),
         ("POST", "k", "restore"),
     ],
 )

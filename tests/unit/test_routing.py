@@ -51,13 +51,16 @@ ROUTED = {
     ("GET", OBJECT, "tagging"): "GetObjectTagging",
     ("PUT", OBJECT, "tagging"): "PutObjectTagging",
     ("DELETE", OBJECT, "tagging"): "DeleteObjectTagging",
+    ("GET", BUCKET, "cors"): "GetBucketCors",
+    ("PUT", BUCKET, "cors"): "PutBucketCors",
+    ("DELETE", BUCKET, "cors"): "DeleteBucketCors",
+    ("GET", OBJECT, "attributes"): "GetObjectAttributes",
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
 # reference): they answer NotImplemented.
 _B, _O = BUCKET, OBJECT
 AWS_ONLY = {
-    ("GET", _B, "cors"), ("PUT", _B, "cors"), ("DELETE", _B, "cors"),
     ("GET", _B, "lifecycle"), ("PUT", _B, "lifecycle"), ("DELETE", _B, "lifecycle"),
     ("GET", _B, "website"), ("PUT", _B, "website"), ("DELETE", _B, "website"),
     ("GET", _B, "logging"), ("PUT", _B, "logging"),
@@ -75,7 +78,6 @@ AWS_ONLY = {
     ("GET", _B, "intelligent-tiering"), ("PUT", _B, "intelligent-tiering"),
     ("DELETE", _B, "intelligent-tiering"),
     ("POST", _O, "restore"), ("POST", _O, "select"),
-    ("GET", _O, "attributes"),
 }  # fmt: skip
 
 ALL_SUBRESOURCES = (*routing.SUBRESOURCES, *routing.UNSUPPORTED)

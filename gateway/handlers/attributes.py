@@ -1,0 +1,34 @@
+"""GetObjectAttributes: an object's ETag, checksum, parts, storage class and size in one
+answer, without its body (HeadObject and ListParts in one call).
+
+The version is found as a GetObject finds it (a delete marker or a missing key answers
+as there); Last-Modified and, for a version with an id, x-amz-version-id come as headers.
+Cairn keeps a multipart object's part sizes but not each part's checksum, so parts are
+listed without one, as AWS lists parts that have none.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from gateway.context import RequestContext
+from gateway.handlers.object import version_headers, version_id
+from gateway.wire import attributes as wire
+from gateway.wire.headers import http_date
+
+
+async def get_object_attributes(ctx: RequestContext) -> Response:
+    names = wire.asked(ctx.headers)
+    page = wire.parts_page(ctx.headers)
+    head = await ctx.services.objects.get_object(ctx.bucket, ctx.key, version_id(ctx.query))
+    attrs = wire.Attributes(
+        etag=head.etag,
+        size=head.size,
+        storage_class=head.headers.get("x-amz-storage-class", "STANDARD"),
+        checksums=head.checksums,
+        checksum_type=head.checksum_type,
+        parts=head.parts,
+    )
+    headers = {"last-modified": http_date(head.mtime_ms)}
+    headers.update(version_headers(head, asked="versionId" in ctx.query))
+    return Response(wire.render(attrs, names, page), media_type="application/xml", headers=headers)
