@@ -142,21 +142,24 @@ class Authorizer:
         if bucket is None:
             return access  # the handler answers NoSuchBucket
         access.bucket = bucket
-        existing_tags: dict[str, str] = {}  # filled below when the policy reads them
-        context = conditions.Lazy(
-            lambda: conditions.build(endpoint, headers, caller, client_ip, secure, existing_tags)
-        )
+
+        def context_of(existing_tags: Mapping[str, str]) -> conditions.Lazy:
+            """The request's condition context, with one object's tags."""
+            return conditions.Lazy(
+                lambda: conditions.build(
+                    endpoint, headers, caller, client_ip, secure, existing_tags
+                )
+            )
+
         if endpoint.op == PER_KEY_OPERATION:
             # Each key is a DeleteObject of its own, decided when the body names it
             # (S3 reports a refused key in the result, not as the request's failure).
             if not caller.anonymous and need(endpoint.op).right not in caller.rights(bucket.name):
                 raise AccessDenied()
-            access.may_delete = self._deleter(caller, bucket, context)
+            access.may_delete = self._deleter(caller, bucket, context_of)
             return access
         load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
-        if endpoint.key is not None and conditions.reads_existing_tags(bucket.policy):
-            obj = await load()  # the loader keeps it: the decision does not read it again
-            existing_tags.update(obj.tags if obj is not None else {})
+        context = context_of(await _existing_tags(bucket, load))
         await decide.authorize(
             caller,
             need(endpoint.op, endpoint.query),
@@ -168,16 +171,21 @@ class Authorizer:
             self._initiator(endpoint),
         )
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
-            access.source_owner = await self._source(caller, headers, context)
+            access.source_owner = await self._source(caller, headers, context_of)
         return access
 
     def _deleter(
-        self, caller: Caller, bucket: BucketView, context: conditions.Context
+        self, caller: Caller, bucket: BucketView, context_of: ContextOf
     ) -> Callable[[str, str | None], Awaitable[bool]]:
+        plain = context_of({})  # built once for every key without tags
+
         async def may_delete(key: str, version: str | None = None) -> bool:
             """A key named with a VersionId is a DeleteObject of that version: it needs
             s3:DeleteObjectVersion, decided on that version's owner and ACL."""
             action = DELETE_OBJECT if version is None else VERSION_NEEDS["DeleteObject"]
+            load = _loader(self.objects, bucket.name, key, version)
+            tags = await _existing_tags(bucket, load)
+            context = context_of(tags) if tags else plain
             try:
                 await decide.authorize(
                     caller,
@@ -185,7 +193,7 @@ class Authorizer:
                     bucket,
                     key,
                     context,
-                    _loader(self.objects, bucket.name, key, version),
+                    load,
                     self.bootstrap_user,
                 )
             except AccessDenied:
@@ -211,7 +219,7 @@ class Authorizer:
         return initiator
 
     async def _source(
-        self, caller: Caller, headers: Mapping[str, str], context: conditions.Context
+        self, caller: Caller, headers: Mapping[str, str], context_of: ContextOf
     ) -> str | None:
         """A copy reads its source: the caller must be allowed a GetObject of it (of that
         version, s3:GetObjectVersion, when the source names one)."""
@@ -223,8 +231,22 @@ class Authorizer:
             return None  # the handler answers NoSuchBucket
         load = _loader(self.objects, src_bucket, src_key, src_version)
         action = SOURCE_ACTION if src_version is None else SOURCE_VERSION_ACTION
+        context = context_of(await _existing_tags(bucket, load))  # the source's tags
         await decide.authorize(caller, action, bucket, src_key, context, load, self.bootstrap_user)
         return bucket.owner.id
+
+
+ContextOf = Callable[[Mapping[str, str]], conditions.Lazy]
+"""The request's condition context with the s3:ExistingObjectTag keys of one object."""
+
+
+async def _existing_tags(bucket: BucketView, load: decide.ObjectLoader) -> Mapping[str, str]:
+    """The tags of the object a decision is about, read only when the bucket's policy
+    names s3:ExistingObjectTag (the loader keeps the object for the decision itself)."""
+    if not conditions.reads_existing_tags(bucket.policy):
+        return {}
+    obj = await load()
+    return obj.tags if obj is not None else {}
 
 
 def _loader(

@@ -382,3 +382,58 @@ def test_tagging_actions_need_their_own_grants(srv: CairnServer, bob: User) -> N
     )
     cb.delete_object_tagging(Bucket=name, Key="k")
     assert tags_of(ca, name, "k") == {}
+
+
+def test_existing_tag_deny_holds_for_delete_objects(srv: CairnServer, bob: User) -> None:
+    """A Deny on s3:ExistingObjectTag is decided key by key in DeleteObjects too, so a
+    multi-object delete cannot get around it."""
+    ca, cb = user_client(srv, bootstrap_user(srv)), user_client(srv, bob)
+    name = unique("tagdel")
+    ca.create_bucket(Bucket=name)
+    ca.put_object(Bucket=name, Key="keep", Body=b"k", Tagging="protected=yes")
+    ca.put_object(Bucket=name, Key="scratch", Body=b"s")
+    resource = f"arn:aws:s3:::{name}/*"
+    allow = {
+        "Effect": "Allow",
+        "Principal": {"AWS": bob.user_id},
+        "Action": ["s3:DeleteObject"],
+        "Resource": resource,
+    }
+    deny = {
+        "Effect": "Deny",
+        "Principal": {"AWS": bob.user_id},
+        "Action": ["s3:DeleteObject"],
+        "Resource": resource,
+        "Condition": {"StringEquals": {"s3:ExistingObjectTag/protected": "yes"}},
+    }
+    ca.put_bucket_policy(
+        Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [allow, deny]})
+    )  # fmt: skip
+    assert code(lambda: cb.delete_object(Bucket=name, Key="keep")) in DENIED
+    out = cb.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "keep"}, {"Key": "scratch"}]})
+    assert [d["Key"] for d in out.get("Deleted", [])] == ["scratch"]
+    assert [(e["Key"], e["Code"]) for e in out.get("Errors", [])] == [("keep", "AccessDenied")]
+    assert ca.get_object(Bucket=name, Key="keep")["Body"].read() == b"k"
+
+
+def test_existing_tag_of_a_copy_source(srv: CairnServer, bob: User) -> None:
+    """A copy's read of its source is decided on the source's tags."""
+    ca, cb = user_client(srv, bootstrap_user(srv)), user_client(srv, bob)
+    name, own = unique("tagsrc"), unique("bobdst")
+    ca.create_bucket(Bucket=name)
+    cb.create_bucket(Bucket=own)
+    ca.put_object(Bucket=name, Key="public", Body=b"p", Tagging="share=yes")
+    ca.put_object(Bucket=name, Key="private", Body=b"q")
+    condition = {"StringEquals": {"s3:ExistingObjectTag/share": "yes"}}
+    ca.put_bucket_policy(Bucket=name, Policy=_tag_policy(name, bob, ["s3:GetObject"], condition))
+    cb.copy_object(Bucket=own, Key="copy", CopySource={"Bucket": name, "Key": "public"})
+    assert cb.get_object(Bucket=own, Key="copy")["Body"].read() == b"p"
+    assert tags_of(cb, own, "copy") == {"share": "yes"}  # COPY: the source's tags
+    assert (
+        code(
+            lambda: cb.copy_object(
+                Bucket=own, Key="c2", CopySource={"Bucket": name, "Key": "private"}
+            )
+        )
+        in DENIED
+    )
