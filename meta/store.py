@@ -439,17 +439,24 @@ class MetaStore:
             if condition is not None:
                 condition(old)
             txn = Txn().expect(okey, old_raw).delete(okey)
-            delta: Counter[bytes] = Counter()
-            release = self._release(txn, old, delta)
-            await self.apply_refcounts(txn, delta, {})
-            try:
-                await self.kv.commit(txn)
-            except TxnConflict:
-                continue
-            if release is not None:
-                await self.finish(release)
-            return old
+            if await self._commit_dropping(txn, old):
+                return old
         raise MetaError("too many conflicting writers")
+
+    async def _commit_dropping(self, txn: Txn, dropped: ObjectHead | None) -> bool:
+        """Commit ``txn`` with the block references of ``dropped`` (a removed version)
+        released in it; False on a conflict, for the caller to read again and retry. A big
+        version's release journal is finished after the commit."""
+        delta: Counter[bytes] = Counter()
+        release = self._release(txn, dropped, delta) if dropped is not None else None
+        await self.apply_refcounts(txn, delta, {})
+        try:
+            await self.kv.commit(txn)
+        except TxnConflict:
+            return False
+        if release is not None:
+            await self.finish(release)
+        return True
 
     # ---------------------------------------------------------------- versions
 
@@ -595,16 +602,8 @@ class MetaStore:
                         txn.expect(nxt[0], nxt[1]).put(okey, nxt[1])
                     elif o_raw is not None:
                         txn.delete(okey)
-            delta: Counter[bytes] = Counter()
-            release = None if rec.marker else self._release(txn, rec, delta)
-            await self.apply_refcounts(txn, delta, {})
-            try:
-                await self.kv.commit(txn)
-            except TxnConflict:
-                continue
-            if release is not None:
-                await self.finish(release)
-            return rec
+            if await self._commit_dropping(txn, None if rec.marker else rec):
+                return rec
         raise MetaError("too many conflicting writers")
 
     async def list_versions(
