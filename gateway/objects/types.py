@@ -157,19 +157,10 @@ class DeleteOutcome:
     failed: list[tuple[str, BaseException]]
 
 
-class VersionSummary(Protocol):
-    """What ListObjectVersions shows of a version or delete marker."""
+class VersionSummary(ObjectSummary, Protocol):
+    """What ListObjectVersions shows of a version or delete marker: a listing's summary,
+    and which version it is."""
 
-    @property
-    def key(self) -> str: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def etag(self) -> str: ...
-    @property
-    def mtime_ms(self) -> int: ...
-    @property
-    def owner(self) -> str: ...
     @property
     def version_id(self) -> str: ...
     @property
