@@ -117,18 +117,29 @@ class MetaStore:
         raw = await self.kv.get(keys.bucket_key(name))
         if raw is None:
             return None
-        hit = self._decoded.get(name)
-        if hit is not None and hit[0] == raw:
-            rec = hit[1]  # unchanged since last decoded: callers only read it
-        else:
-            rec = BucketRecord.from_bytes(raw)
-            if len(self._decoded) > 10_000:
-                self._decoded.clear()
-            self._decoded[name] = (raw, rec)
+        rec = self._record(name, raw)
         if rec.state != "active":
             return None
         self._buckets[name] = (raw, time.monotonic() + BUCKET_CACHE_SECONDS)
         return rec
+
+    def _record(self, name: str, raw: bytes) -> BucketRecord:
+        """raw decoded, reusing the last decode while the record is unchanged: a bucket
+        policy makes the record kilobytes long, and every PUT and DELETE reads its
+        versioning state from it. Callers only read the record they get."""
+        hit = self._decoded.get(name)
+        if hit is not None and hit[0] == raw:
+            return hit[1]
+        rec = BucketRecord.from_bytes(raw)
+        if len(self._decoded) > 10_000:
+            self._decoded.clear()
+        self._decoded[name] = (raw, rec)
+        return rec
+
+    def _versioning(self, name: str, raw: bytes) -> str | None:
+        """A bucket record's versioning state: None (never enabled), Enabled or Suspended."""
+        state = self._record(name, raw).config.get("versioning")
+        return state if isinstance(state, str) else None
 
     async def update_bucket(
         self, name: str, change: Callable[[BucketRecord], None]
@@ -218,7 +229,7 @@ class MetaStore:
             raw = await self.kv.get(keys.bucket_key(name))
             if raw is None:
                 raise BucketNotFound(name)
-            if BucketRecord.from_bytes(raw).state == "active":
+            if self._record(name, raw).state == "active":
                 return raw
             await asyncio.sleep(0.01)  # a DeleteBucket is checking emptiness: wait for it
         raise BucketNotFound(name)
@@ -379,7 +390,7 @@ class MetaStore:
         for k, v in w.pages:
             txn.put(k, v)
         delta = Counter(w.taken)
-        state = versioning_of(braw)
+        state = self._versioning(w.bucket, braw)
         if state is None:
             w.head.vid, w.head.order = "null", b""
             release = self._release(txn, old, delta) if old is not None else None
@@ -502,7 +513,7 @@ class MetaStore:
 
     async def versioning(self, bucket: str) -> str | None:
         """The bucket's versioning state: None (never enabled), Enabled or Suspended."""
-        return versioning_of(await self.bucket_raw(bucket, cached=True))
+        return self._versioning(bucket, await self.bucket_raw(bucket, cached=True))
 
     async def delete_current(
         self, bucket: str, key: str, owner: str = ""
@@ -514,7 +525,7 @@ class MetaStore:
             # The commit compares the bucket record: a delete never lands as unversioned
             # after versioning was enabled, nor makes a marker after a change of state.
             braw = await self.bucket_raw(bucket, cached=attempt == 0)
-            state = versioning_of(braw)
+            state = self._versioning(bucket, braw)
             okey, old_raw = await self._head_raw(bucket, key)
             old = ObjectHead.from_bytes(old_raw) if old_raw is not None else None
             if state is None and old is None:  # unversioned, and nothing to delete
@@ -746,12 +757,6 @@ class MetaStore:
     async def block_known(self, block_id: bytes) -> bool:
         """See BlockRefs.block_known: a record that GC has not claimed."""
         return await self.refs.block_known(block_id)
-
-
-def versioning_of(bucket_raw: bytes) -> str | None:
-    """A bucket record's versioning state: None (never enabled), Enabled or Suspended."""
-    state = BucketRecord.from_bytes(bucket_raw).config.get("versioning")
-    return state if isinstance(state, str) else None
 
 
 def _paginate(head: ObjectHead) -> list[tuple[bytes, bytes]]:
