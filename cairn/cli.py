@@ -295,6 +295,7 @@ def _admin_command(sub: Subparsers) -> None:
     asub.add_parser("layout", help="show the layout", parents=[json_flag])
     _admin_users(asub, json_flag)
     _admin_keys(asub, json_flag)
+    _admin_inspection(asub, json_flag)
     a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
     _ca_commands(asub)
 
@@ -345,6 +346,32 @@ def _admin_keys(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
     kd = ksub.add_parser("delete", help="delete a key: it stops working at once",
                          parents=[json_flag])  # fmt: skip
     kd.add_argument("access_key", help="the key id (never the secret)")
+
+
+def _admin_inspection(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
+    """What the store holds and how whole it is (cairn/status.py, fsck.py, buckets.py)."""
+    replicas = argparse.ArgumentParser(add_help=False)
+    replicas.add_argument(
+        "--replicas", type=int,
+        help="copies each block should have (default: the layout's R; with --data: the "
+        "server's --replicas, which it does not record, so give it, else 1)",
+    )  # fmt: skip
+    st = asub.add_parser(
+        "status", help="the cluster's health on one screen", parents=[json_flag, replicas]
+    )
+    st.add_argument(
+        "--no-blocks", action="store_true",
+        help="skip the fsck pass over every referenced block (a quick look at a large store)",
+    )  # fmt: skip
+    asub.add_parser(
+        "fsck", parents=[json_flag, replicas],
+        help="is every referenced block on R nodes? exit 7: some missing, 8: under-replicated",
+    )  # fmt: skip
+    bucket = asub.add_parser("bucket", help="buckets: owner, versioning, objects and bytes")
+    bsub = bucket.add_subparsers(dest="bucket_command", required=True)
+    bsub.add_parser("list", help="every bucket", parents=[json_flag])
+    info = bsub.add_parser("info", help="one bucket in detail", parents=[json_flag])
+    info.add_argument("bucket", help="the bucket's name")
 
 
 def _with_meta(func):  # type: ignore[no-untyped-def]
