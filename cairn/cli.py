@@ -44,7 +44,12 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     """What serving S3 needs, in `cairn serve` and `cairn gateway` alike."""
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=9000, help="S3 port")
-    s.add_argument("--tls", action="store_true", help="HTTPS with a self-signed certificate")
+    s.add_argument(
+        "--tls", action="store_true",
+        help="HTTPS with a self-signed certificate made on first start (DATA/tls)",
+    )  # fmt: skip
+    s.add_argument("--tls-cert", help="HTTPS with your own certificate (PEM, chain first)")
+    s.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     s.add_argument("--region", default="us-east-1", help="the region S3 clients sign for")
     s.add_argument(
         "--domain",
