@@ -423,10 +423,12 @@ def _cluster_security_options(up: argparse.ArgumentParser) -> None:
 def _master_key_command(sub: Subparsers) -> None:
     m = sub.add_parser("master-key", help="the key that seals access-key secrets")
     msub = m.add_subparsers(dest="master_key_command", required=True)
-    msub.add_parser("create", help="write a new master key file (mode 0600)").add_argument("file")
+    msub.add_parser("create", help="write a new master key file (mode 0600)").add_argument(
+        "file", help="the key file to write (never overwritten)"
+    )
     msub.add_parser(
         "rotate", help="add a new sealing key in front; older keys still open"
-    ).add_argument("file")
+    ).add_argument("file", help="the key file to rotate in place")
     m.set_defaults(func=_run("cairn.admin", "master_key"))
 
 
