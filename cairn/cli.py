@@ -71,6 +71,11 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         "--metrics-port", type=int, default=0,
         help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
     )  # fmt: skip
+    s.add_argument(
+        "--access-log", default="-", metavar="FILE",
+        help="one JSON line per request: '-' is stderr, 'off' none, else a file appended to "
+        "(default %(default)s)",
+    )  # fmt: skip
     s.add_argument("--log-level", default="warning", help=_LOG_LEVELS)
     _master_key_option(s)
     s.add_argument(

@@ -28,7 +28,9 @@ from starlette.routing import Route
 
 from blockstore.cluster.membership import Membership
 from blockstore.cluster.replicated import ReplicatedBlocks
+from cairn import readiness
 from cairn.housekeeper import Housekeeper, Schedule
+from gateway import health
 from meta.election import Election
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
@@ -89,7 +91,16 @@ def run_meta(args: argparse.Namespace) -> int:
             await blocks.close()
             await kv.close()
 
-    app = Starlette(routes=[Route("/status", status)], lifespan=lifespan)
+    ready = health.Readiness(lambda: readiness.meta_service_probe(kv))
+
+    async def health_check(request: Request) -> Response:
+        return await health.answer(request.url.path, request.method, ready)
+
+    routes = [
+        Route("/status", status),
+        Route(health.PREFIX + "{check}", health_check, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
     print(f"Cairn meta service {holder} on {args.meta}", flush=True)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,

@@ -20,13 +20,15 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
-from cairn import pki, preflight
+from cairn import pki, preflight, readiness
 from cairn.exits import CairnExit, Exit
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
+from gateway.access_log import AccessLog
 from gateway.app import create_app
 from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
+from gateway.health import Readiness
 from gateway.http_protocol import CairnHttpProtocol, HttpLimits
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
@@ -212,7 +214,11 @@ def _run_gateway(
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
         )
-        app = create_app(services, keyring, domain=args.domain, background=background)
+        app = create_app(
+            services, keyring, domain=args.domain, background=background,
+            access=AccessLog.open(args.access_log),
+            readiness=Readiness(lambda: readiness.gateway_probe(kv, blocks)),
+        )  # fmt: skip
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
         with (

@@ -23,6 +23,8 @@ from typing import Any
 
 _requests: Any = None
 _latency: Any = None
+_bytes_in: Any = None
+_bytes_out: Any = None
 
 FREE_SPACE_INTERVAL = 10.0  # seconds between two readings of the metadata map's room
 
@@ -39,7 +41,7 @@ def enable(directory: Path) -> None:
 
 def start_worker() -> None:
     """Create this worker's metrics (in the worker: the multiprocess files are per pid)."""
-    global _requests, _latency
+    global _requests, _latency, _bytes_in, _bytes_out
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         return
     from prometheus_client import Counter, Histogram
@@ -52,13 +54,27 @@ def start_worker() -> None:
         "cairn_s3_request_seconds", "Time to the response headers, by operation",
         ["operation"], buckets=BUCKETS,
     )  # fmt: skip
+    _bytes_in = Counter(
+        "cairn_s3_bytes_in", "Request body bytes received (Content-Length), by operation",
+        ["operation"],
+    )  # fmt: skip
+    _bytes_out = Counter(
+        "cairn_s3_bytes_out", "Response body bytes sent (Content-Length), by operation",
+        ["operation"],
+    )  # fmt: skip
 
 
-def observe(operation: str, status: int, seconds: float) -> None:
+def observe(
+    operation: str, status: int, seconds: float, bytes_in: int = 0, bytes_out: int = 0
+) -> None:
     if _requests is None:
         return
     _requests.labels(operation, str(status)).inc()
     _latency.labels(operation).observe(seconds)
+    if bytes_in:
+        _bytes_in.labels(operation).inc(bytes_in)
+    if bytes_out:
+        _bytes_out.labels(operation).inc(bytes_out)
 
 
 def free_space_gauge(free_bytes: Callable[[], int]) -> Callable[[], Awaitable[None]]:
