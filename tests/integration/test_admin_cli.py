@@ -251,3 +251,29 @@ def test_fsck_reports_under_replicated_then_missing_blocks(
         assert "1 under-replicated, 1 missing" in status.stdout
     finally:
         server.stop()
+
+
+def test_bucket_list_and_info(srv: CairnServer) -> None:
+    listed = admin(srv, "bucket", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[:6] == ["BUCKET", "OWNER", "CREATED", "VERSIONING", "OBJECTS", "SIZE"]  # fmt: skip
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("photos"))
+    assert "Unversioned" in row and " 2 " in f" {row} "
+    rows = admin_json(srv, "bucket", "list")
+    photos = next(r for r in rows if r["bucket"] == "photos")  # type: ignore[union-attr]
+    assert (photos["objects"], photos["bytes"]) == (2, 101_000)
+    info = admin_json(srv, "bucket", "info", "photos")
+    assert info["owner"] == "cairn" and info["bytes"] == 101_000  # type: ignore[index]
+    text = admin(srv, "bucket", "info", "photos").stdout
+    assert "objects:" in text and "98.6 KiB (101000)" in text
+
+
+def test_bucket_list_of_a_store_without_buckets(tmp_path: Path) -> None:
+    server = CairnServer(tmp_path / "data").start()
+    try:
+        done = cairn("admin", "--data", str(server.data), "bucket", "list")
+        assert done.returncode == 0 and done.stdout.strip() == "no buckets"
+        again = cairn("admin", "--data", str(server.data), "bucket", "list", "--json")
+        assert json.loads(again.stdout) == []
+    finally:
+        server.stop()
