@@ -313,6 +313,10 @@ async def _run(args: argparse.Namespace, kv: KV) -> int:
         return await _remove_node(args, registry)
     if args.admin_command in ("status", "fsck", "bucket"):
         return await _inspect(args, kv)
+    if args.admin_command in ("gc", "repair", "scrub"):
+        from cairn.jobs import run_job
+
+        return await run_job(args, kv)
     master = _master_key(args) if _needs_master(args) else None
     users = Users(kv, AccessKeys(kv, master))
     await users.record_bootstrap("")  # before any gateway started: its name is taken

@@ -377,6 +377,21 @@ def _admin_inspection(asub: Subparsers, json_flag: argparse.ArgumentParser) -> N
         "fsck", parents=[json_flag, replicas],
         help="is every referenced block on R nodes? exit 7: some missing, 8: under-replicated",
     )  # fmt: skip
+    for job, what in (
+        ("gc", "journal recovery, then delete the blocks whose GC grace is over"),
+        ("repair", "copy missing replicas, drop misplaced copies"),
+        ("scrub", "re-hash every block on every node; a corrupt copy is deleted"),
+    ):
+        jp = asub.add_parser(job, help=f"{job} now: {what}")
+        jsub = jp.add_subparsers(dest="job_command", required=True)
+        run = jsub.add_parser(
+            "run", parents=[json_flag, replicas],
+            help="one pass in this process, with a progress bar (docs/operations.md)",
+        )  # fmt: skip
+        run.add_argument(
+            "--wait", action="store_true",
+            help="wait for the pass to end (it always does: the pass runs in this process)",
+        )  # fmt: skip
     bucket = asub.add_parser("bucket", help="buckets: owner, versioning, objects and bytes")
     bsub = bucket.add_subparsers(dest="bucket_command", required=True)
     bsub.add_parser("list", help="every bucket", parents=[json_flag])

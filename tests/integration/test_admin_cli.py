@@ -277,3 +277,49 @@ def test_bucket_list_of_a_store_without_buckets(tmp_path: Path) -> None:
         assert json.loads(again.stdout) == []
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def test_gc_repair_and_scrub_run_now(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """GC of a deleted object's blocks, repair of a lost copy, scrub of every block: each
+    pass run from the CLI (the server's own housekeeper switched off)."""
+    server = CairnServer(
+        tmp_path_factory.mktemp("jobs") / "data", nodes=2,
+        extra_args=["--replicas", "2", "--inline-max", "0", "--gc-grace", "0",
+                    "--gc-interval", "0", "--repair-interval", "0"],
+    ).start()  # fmt: skip
+    data = str(server.data)
+    try:
+        s3 = boto3.client(
+            "s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key, region_name="us-east-1",
+        )  # fmt: skip
+        s3.create_bucket(Bucket="jobs")
+        s3.put_object(Bucket="jobs", Key="keep", Body=os.urandom(5000))
+        s3.put_object(Bucket="jobs", Key="drop", Body=os.urandom(5000))
+        nodes = [server.data / "blocks" / f"node-{i}" for i in range(2)]
+        assert len(_blocks_of(nodes[0])) == 2
+        s3.delete_object(Bucket="jobs", Key="drop")
+
+        gc = cairn("admin", "--data", data, "gc", "run", "--wait", "--replicas", "2", "--json")
+        assert gc.returncode == 0, gc.stderr
+        assert json.loads(gc.stdout)["deleted"] == 1
+        kept = _blocks_of(nodes[0])
+        assert len(kept) == 1 and _blocks_of(nodes[1]) == kept
+
+        _delete(nodes[1], kept[0])
+        text = cairn("admin", "--data", data, "repair", "run", "--wait", "--replicas", "2")
+        assert text.returncode == 0, text.stderr
+        assert "repair: partitions 1, copied 1" in text.stdout
+        assert _blocks_of(nodes[1]) == kept
+        assert cairn("admin", "--data", data, "fsck", "--replicas", "2").returncode == 0
+
+        scrub = cairn("admin", "--data", data, "scrub", "run", "--wait", "--json")
+        assert scrub.returncode == 0, scrub.stderr
+        checked = json.loads(scrub.stdout)["nodes"]
+        assert {n: v["checked"] for n, v in checked.items()} == {"node-0": 1, "node-1": 1}
+        assert all(v["bad"] == 0 for v in checked.values())
+    finally:
+        server.stop()
