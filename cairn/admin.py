@@ -23,7 +23,7 @@ import lmdb
 from blockstore.cluster.placement import Layout
 from cairn.admin_nodes import node_rows, print_nodes, serve_node_rows
 from cairn.exits import CairnExit, Exit
-from cairn.metadata import open_existing, serve_spec
+from cairn.metadata import cluster_spec, open_existing, serve_spec
 from cairn.tables import print_table
 from meta.access import (
     BOOTSTRAP_USER_ID,
@@ -63,6 +63,8 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def _meta_spec(args: argparse.Namespace) -> str:
+    if args.cluster:
+        return cluster_spec(args)
     return str(args.meta) if args.meta else serve_spec(args.data)
 
 
@@ -72,6 +74,8 @@ def _master_key(args: argparse.Namespace) -> MasterKey:
     path = configured_master_key(args.master_key_file)
     if path is not None:
         return load_master_key(path)
+    if args.cluster and (Path(args.cluster) / "master.key").exists():
+        return load_master_key(Path(args.cluster) / "master.key")
     if args.data:
         own = Path(args.data) / "master.key"
         if not own.exists():

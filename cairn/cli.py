@@ -293,6 +293,11 @@ def _admin_command(sub: Subparsers) -> None:
     where.add_argument(
         "--data", help="the data directory of a cairn serve (its metadata and master key)"
     )
+    where.add_argument(
+        "--cluster", metavar="DIR",
+        help="the directory of a `cairn cluster up`: its metadata, cluster secret, link TLS "
+        "and master key",
+    )  # fmt: skip
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
     _master_key_option(a)
     a.add_argument("--json", dest="json_all", action="store_true", help="print JSON")
@@ -403,8 +408,8 @@ def _with_meta(func):  # type: ignore[no-untyped-def]
     """`--meta`/`--data` are optional on `cairn admin` only because `ca` needs neither."""
 
     def call(args: argparse.Namespace) -> int:
-        if not (args.meta or args.data):
-            raise SystemExit(f"cairn admin {args.admin_command}: give --meta or --data")
+        if not (args.meta or args.data or args.cluster):
+            raise SystemExit(f"cairn admin {args.admin_command}: give --meta, --data or --cluster")
         return int(func(args))
 
     return call

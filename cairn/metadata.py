@@ -8,6 +8,9 @@ a few seconds ends the command with one line instead of a gRPC traceback.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 from pathlib import Path
 
 from cairn.exits import CairnExit, Exit
@@ -24,6 +27,28 @@ def serve_spec(data: str) -> str:
             Exit.NO_METADATA, f"{path} is not a cairn serve data directory (no meta/data.mdb)"
         )
     return f"lmdb:{path.resolve() / 'meta'}"
+
+
+def cluster_spec(args: argparse.Namespace) -> str:
+    """`--cluster DIR` of a `cairn cluster up`: the --meta spec from DIR/cluster.json, and,
+    unless given already, the cluster secret (DIR/cluster-secret) and the link TLS files
+    in this process's environment, where the block clients look for them."""
+    directory = Path(args.cluster)
+    info = directory / "cluster.json"
+    if not info.is_file():
+        raise CairnExit(
+            Exit.NO_METADATA,
+            f"{directory} has no cluster.json: not a running `cairn cluster up` directory",
+        )
+    record = json.loads(info.read_text())
+    secret = directory / "cluster-secret"
+    if not args.cluster_secret and "CAIRN_CLUSTER_SECRET" not in os.environ and secret.exists():
+        args.cluster_secret = secret.read_text().strip()
+    tls = record.get("tls")
+    if tls and "CAIRN_LINK_CA" not in os.environ:
+        os.environ |= {"CAIRN_LINK_CA": tls["ca"], "CAIRN_LINK_CERT": tls["cert"]}
+        os.environ["CAIRN_LINK_KEY"] = tls["key"]
+    return str(record["meta"])
 
 
 def open_existing(spec: str) -> KV:
