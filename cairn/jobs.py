@@ -135,6 +135,12 @@ async def run_job(args: argparse.Namespace, kv: KV) -> int:
         await view.close()
     if quiet:
         print(json.dumps({"job": job, **result}, indent=2, sort_keys=True))
+    elif job == "scrub":
+        for name, counts in result["nodes"].items():
+            print(f"scrub {name}: checked {counts['checked']} blocks "
+                  f"({counts['bytes']} bytes), {counts['bad']} corrupt (deleted)")  # fmt: skip
+        for name in result["skipped_down"]:
+            print(f"scrub {name}: skipped, the node does not answer")
     else:
         print(f"{job}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.items()))
     return 0
