@@ -114,3 +114,22 @@ def test_half_a_certificate_is_refused(tmp_path: Path) -> None:
     done = serve(tmp_path / "data", "--port", str(free_port()), "--tls-cert", "/etc/hostname")
     assert done.returncode == Exit.REFUSED and "--tls-cert and --tls-key go together" in done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_gateway_whose_etcd_does_not_answer_stops_before_writing(tmp_path: Path) -> None:
+    key = tmp_path / "master.key"
+    made = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "master-key", "create", str(key)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "gateway", "--meta", f"etcd://127.0.0.1:{free_port()}",
+         "--state", str(tmp_path / "state"), "--port", str(free_port()),
+         "--master-key-file", str(key), "--cluster-secret", "s" * 32],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == Exit.META_UNREACHABLE, done.stderr
+    assert "accepts connections: is etcd running?" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "state").exists()
