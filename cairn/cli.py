@@ -312,7 +312,7 @@ def _admin_command(sub: Subparsers) -> None:
     _admin_keys(asub, json_flag)
     _admin_inspection(asub, json_flag)
     a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
-    _ca_commands(asub)
+    _ca_commands(asub, json_flag)
 
 
 def _admin_users(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
@@ -415,19 +415,25 @@ def _with_meta(func):  # type: ignore[no-untyped-def]
     return call
 
 
-def _ca_commands(asub: Subparsers) -> None:
+def _ca_commands(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
     """`cairn admin ca init|issue|node-key`: the cluster CA (cairn/pki.py); no metadata."""
     ca = asub.add_parser("ca", help="the cluster CA for TLS on the internal links")
     csub = ca.add_subparsers(dest="ca_command", required=True)
-    init = csub.add_parser("init", help="create the CA (DIR/ca.pem, DIR/ca.key)")
+    init = csub.add_parser(
+        "init", help="create the CA (DIR/ca.pem, DIR/ca.key)", parents=[json_flag]
+    )
     init.add_argument("--dir", required=True, help="directory for the CA files")
-    issue = csub.add_parser("issue", help="issue a certificate and key signed by the CA")
+    issue = csub.add_parser(
+        "issue", help="issue a certificate and key signed by the CA", parents=[json_flag]
+    )
     issue.add_argument("--dir", required=True, help="the CA's directory")
     issue.add_argument("--name", required=True, help="files DIR/NAME.pem, DIR/NAME.key")
     issue.add_argument("--san", action="append", default=[], help="IP or DNS name (repeat)")
     issue.add_argument("--client", action="store_true", help="a client certificate")
     issue.add_argument("--out", help="write into this directory, with ca.pem (default: --dir)")
-    key = csub.add_parser("node-key", help="derive a node's signing key into a 0600 file")
+    key = csub.add_parser(
+        "node-key", help="derive a node's signing key into a 0600 file", parents=[json_flag]
+    )
     key.add_argument("--url", required=True, help="the URL the node is registered at")
     key.add_argument(
         "--out", required=True, help="file to write (0600)"

@@ -323,3 +323,15 @@ def test_gc_repair_and_scrub_run_now(tmp_path_factory: pytest.TempPathFactory) -
         assert all(v["bad"] == 0 for v in checked.values())
     finally:
         server.stop()
+
+
+def test_ca_commands_print_json_too(tmp_path: Path) -> None:
+    made = cairn("admin", "ca", "init", "--dir", str(tmp_path / "ca"), "--json")
+    assert made.returncode == 0, made.stderr
+    assert Path(json.loads(made.stdout)["ca"]).is_file()
+    issued = cairn(
+        "admin", "--json", "ca", "issue", "--dir", str(tmp_path / "ca"), "--name", "s3",
+        "--san", "127.0.0.1",
+    )  # fmt: skip
+    paths = json.loads(issued.stdout)
+    assert Path(paths["cert"]).is_file() and Path(paths["key"]).stat().st_mode & 0o077 == 0
