@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from blockstore.cluster.membership import Membership
 from blockstore.cluster.replicated import ReplicatedBlocks
-from cairn import readiness
+from cairn import preflight, readiness
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import health
 from meta.election import Election
@@ -56,6 +56,9 @@ def run_meta(args: argparse.Namespace) -> int:
     secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
     if not secret:
         raise SystemExit("cairn meta: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
+    if args.meta.startswith("etcd://"):  # before anything is written (an LMDB opened)
+        preflight.metadata_reachable(args.meta)
+    preflight.port_free(args.host, args.port, "the meta service", "--port")
     kv = open_kv(args.meta, lmdb_map_size=args.meta_map_size)
     holder = f"{socket.gethostname()}:{args.port}:{os.getpid()}"
     election = Election(kv, "housekeeping", holder, ttl=args.lease_ttl)

@@ -19,6 +19,7 @@ from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import tune_malloc
 from blockstore.scrub import ScrubProgress, scrub_loop
 from blockstore.server import create_node_app
+from cairn import preflight
 
 log = logging.getLogger("cairn.node")
 HEARTBEAT_SECONDS = 2.0
@@ -64,6 +65,8 @@ def tls_options(args: argparse.Namespace) -> dict[str, Any]:
 def run_node(args: argparse.Namespace) -> int:
     tune_malloc()  # LMDB's transaction pages from a warm heap, as in the gateway
     data = Path(args.data).resolve()
+    preflight.writable(data, "the node's data directory")  # before anything is written
+    preflight.port_free(args.host, args.port, "the node", "--port")
     data.mkdir(parents=True, exist_ok=True)
     scheme = "https" if getattr(args, "tls_cert", None) else "http"
     url = args.advertise or f"{scheme}://{args.host}:{args.port}"

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cairn.exits import CairnExit, Exit
-from gateway.workers import bind
 
 PROBE_S = 3.0  # seconds to wait for a metadata endpoint to accept a connection
 
@@ -54,6 +53,8 @@ def _contents(data: Path) -> list[Path]:
 
 def listen(host: str, port: int, what: str, option: str) -> socket.socket:
     """The bound listening socket, or one line saying which port is taken."""
+    from gateway.workers import bind  # here: `cairn node` and `cairn meta` load no gateway
+
     try:
         return bind(host, port)
     except OSError as exc:
@@ -67,8 +68,22 @@ def listen(host: str, port: int, what: str, option: str) -> socket.socket:
 
 
 def port_free(host: str, port: int, what: str, option: str) -> None:
-    """A port a later step binds (metrics): free now, said before anything is written."""
-    listen(host, port, what, option).close()
+    """A port a later step binds (metrics, a node, a meta service): free now, said before
+    anything is written."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = (
+                "is in use by another process"
+                if exc.errno == errno.EADDRINUSE
+                else (f"cannot be listened on ({exc.strerror or exc})")
+            )
+            raise CairnExit(
+                Exit.PORT_IN_USE, f"{what} port {host}:{port} {why}: choose another with {option}"
+            ) from None
 
 
 def metadata_reachable(spec: str) -> None:

@@ -133,3 +133,20 @@ def test_a_gateway_whose_etcd_does_not_answer_stops_before_writing(tmp_path: Pat
     assert "accepts connections: is etcd running?" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("role", ["node", "meta"])
+def test_a_node_or_meta_service_on_a_port_in_use_writes_nothing(tmp_path: Path, role: str) -> None:
+    where = {"node": ["--data", str(tmp_path / "node")], "meta": ["--meta", f"lmdb:{tmp_path / 'meta'}"]}  # fmt: skip
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "cairn.cli", role, *where[role], "--port", str(port),
+             "--cluster-secret", "s" * 32],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == Exit.PORT_IN_USE, done.stderr
+    assert f"port 127.0.0.1:{port} is in use" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
