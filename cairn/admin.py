@@ -362,6 +362,9 @@ def _as_exit(exc: Exception) -> CairnExit:
 def admin(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_admin(args))
+    except BrokenPipeError:  # `cairn admin ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CairnExit, AdminError, AccessError, MasterKeyError, MetaError, ValueError, OSError, lmdb.Error) as exc:  # fmt: skip
         failure = _as_exit(exc)
         print(f"cairn admin: {failure}", file=sys.stderr)
