@@ -12,6 +12,7 @@ import secrets
 import socket
 import string
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
-from cairn import pki, readiness
+from cairn import cluster_metrics, pki, readiness
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
 from gateway.access_log import AccessLog
@@ -171,13 +172,17 @@ def _run_gateway(
         tune_malloc()
         metrics.start_worker()
         kv, blocks, background = backend()
-        meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+        meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
+        background.append(metrics.worker_process_gauges)
         objects = ObjectService(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )
         services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
-            background.append(Housekeeper(meta, blocks, housekeeping).run)
+            keeper = Housekeeper(meta, blocks, housekeeping)
+            background.append(keeper.run)
+            state = partial(cluster_metrics.snapshot, meta, blocks, keeper, True)
+            background.append(metrics.publish_state(state, cluster_metrics.SNAPSHOT_SECONDS))
         keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv, master))
         background.append(keyring.run)
         background.append(
