@@ -24,7 +24,7 @@ from cairn.housekeeper import Housekeeper
 from meta import keys
 from meta.store import MetaStore
 
-SNAPSHOT_SECONDS = 10.0
+SNAPSHOT_SECONDS = 5.0
 GC_COUNT_LIMIT = 100_000  # the backlog gauge saturates here rather than scan further
 STATS_TIMEOUT = 2.0
 

@@ -79,7 +79,7 @@ def run_meta(args: argparse.Namespace) -> int:
     REGISTRY.register(metrics.StateCollector(lambda: latest[0]))  # type: ignore[arg-type]
 
     async def prometheus(request: Request) -> Response:
-        """This process's metrics and the store's state (taken at most every 10 s)."""
+        """This process's metrics and the store's state (taken at most every 5 s)."""
         latest[0] = await state.get()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
