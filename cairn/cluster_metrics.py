@@ -72,6 +72,8 @@ def _housekeeping(keeper: Housekeeper) -> dict[str, float]:
         "repair_dropped": r.dropped,
         "repair_errors": r.errors,
         "under_replicated": r.under_replicated,
+        "repair_copied_all": p.repair_copied,
+        "under_replicated_all": p.under_replicated,
     }
 
 

@@ -59,6 +59,8 @@ class Progress:
     repair_passes: int = 0
     repair_running: bool = False
     repair_last_finished: float = 0.0  # unix time
+    repair_copied: int = 0  # blocks copied back to a layout replica, over all passes
+    under_replicated: int = 0  # known blocks found short of a replica, over all passes
     usage_folded: int = 0
 
 
@@ -94,8 +96,10 @@ class Housekeeper:
         """One repair and rebalance pass (blockstore/cluster/repair.py), counted."""
         self.progress.repair_running = True
         try:
-            await self.repairer.run_once()
+            stats = await self.repairer.run_once()
             self.progress.repair_passes += 1
+            self.progress.repair_copied += stats.copied
+            self.progress.under_replicated += stats.under_replicated
             self.progress.repair_last_finished = time.time()
         finally:
             self.progress.repair_running = False

@@ -280,6 +280,15 @@ def state_families(state: dict[str, Any]) -> Iterator[Any]:
             hk["repair_dropped"],
         )
         yield gauge("cairn_repair_errors", "Blocks it failed to repair", hk["repair_errors"])
+        yield counter(
+            "cairn_repair_copied_blocks_all", "Blocks repair copied, over all passes",
+            hk["repair_copied_all"],
+        )  # fmt: skip
+        yield counter(
+            "cairn_under_replicated_blocks_found",
+            "Known blocks repair found short of a layout replica, over all passes",
+            hk["under_replicated_all"],
+        )  # fmt: skip
         yield gauge(
             "cairn_under_replicated_blocks",
             "Known blocks it found short of a layout replica",
