@@ -26,6 +26,16 @@ from typing import Any
 FLUSH_SECONDS = 0.25
 BUFFER_LINES = 512
 
+# Requests that change who may do what: each one that succeeds also goes into the audit
+# trail (meta.audit), beside its access-log line.
+AUDITED = frozenset(
+    {
+        "PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutObjectAcl",
+        "PutBucketOwnershipControls", "DeleteBucketOwnershipControls",
+        "PutPublicAccessBlock", "DeletePublicAccessBlock",
+    }
+)  # fmt: skip
+
 OFF = "off"
 STDERR = "-"
 

@@ -95,6 +95,8 @@ def create_app(
         trace = _Trace()
         response = await _handle(request, services, keyring, authorizer, domain, trace)
         _account(request, response, trace, started, keyring, access)
+        if trace.endpoint is not None and trace.endpoint.op in access_log.AUDITED:
+            await _audit(services, keyring, trace, response.status_code)
         return response
 
     routes = [Route("/{path:path}", handle, methods=METHODS)]
@@ -142,6 +144,20 @@ def _account(
             bytes_out=bytes_out, seconds=seconds,
         )
     )  # fmt: skip
+
+
+async def _audit(services: Services, keyring: KeyRing, trace: _Trace, status: int) -> None:
+    """An access change that succeeded goes into the audit trail: who, what, where."""
+    ep = trace.endpoint
+    if ep is None or status >= 300:
+        return
+    ident = keyring.identity(trace.access_key) if trace.access_key else None
+    who = f"{trace.access_key} ({ident.display_name})" if ident else trace.access_key
+    target = f"{ep.bucket}/{ep.key}" if ep.key else str(ep.bucket)
+    try:
+        await services.objects.audit(who or "anonymous", ep.op, target)
+    except Exception:  # noqa: BLE001 - the change stands; its trail entry is lost
+        log.warning("audit entry for request %s not written", trace.request_id, exc_info=True)
 
 
 def _length(value: str | None) -> int:
