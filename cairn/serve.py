@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
@@ -171,6 +172,8 @@ def _run_gateway(
     def work(index: int, sock: socket.socket) -> None:
         tune_malloc()
         metrics.start_worker()
+        if index > 0:  # every worker sees the same cluster: worker 0 alone tells of it
+            logging.getLogger("cairn.membership").setLevel(logging.ERROR)
         kv, blocks, background = backend()
         meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
         background.append(metrics.worker_process_gauges)

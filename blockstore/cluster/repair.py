@@ -91,7 +91,7 @@ class Repairer:
                 stats.errors += 1
                 log.warning("repair of block %s failed: %s", bid.hex(), exc)
         if stats.copied or stats.dropped:
-            log.warning(
+            log.info(
                 "repair: copied %d blocks (%d MiB), dropped %d misplaced copies",
                 stats.copied, stats.copied_bytes >> 20, stats.dropped,
             )  # fmt: skip
