@@ -81,6 +81,7 @@ def run_meta(args: argparse.Namespace) -> int:
     async def prometheus(request: Request) -> Response:
         """This process's metrics and the store's state (taken at most every 5 s)."""
         latest[0] = await state.get()
+        metrics.flush()  # the metadata timings recorded since the last scrape
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def status(request: Request) -> Response:

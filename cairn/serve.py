@@ -177,6 +177,7 @@ def _run_gateway(
         kv, blocks, background = backend()
         meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
         background.append(metrics.worker_process_gauges)
+        background.append(metrics.flush_loop)
         objects = ObjectService(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )

@@ -26,6 +26,7 @@ progress, storage nodes, leadership), listed in docs/operations.md.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import os
@@ -133,7 +134,7 @@ class TimedKV:
                 _meta_errors.labels(op).inc()
             raise
         finally:
-            _meta_latency.labels(op).observe(time.perf_counter() - started)
+            _pending.time(_pending.meta, op, time.perf_counter() - started)
 
 
 def timed_kv(kv: Any) -> Any:
@@ -296,17 +297,83 @@ def state_families(state: dict[str, Any]) -> Iterator[Any]:
         )
 
 
+class _Pending:
+    """What requests recorded since the last flush, in plain dicts: a request costs a few
+    dict updates, and the shared metric files (a lock and an mmap write per value) are
+    written once a second per label set, by ``flush_loop``, instead of per request."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = {}
+        self.latency: dict[str, list[float]] = {}  # op -> per-bucket counts, then the sum
+        self.bytes_in: dict[str, int] = {}
+        self.bytes_out: dict[str, int] = {}
+        self.meta: dict[str, list[float]] = {}
+
+    @staticmethod
+    def time(table: dict[str, list[float]], key: str, seconds: float) -> None:
+        row = table.get(key)
+        if row is None:
+            row = table[key] = [0.0] * (len(BUCKETS) + 2)  # ... +Inf, sum
+        row[bisect.bisect_left(BUCKETS, seconds)] += 1  # le: the first bound >= seconds
+        row[-1] += seconds
+
+
+_pending = _Pending()
+FLUSH_SECONDS = 1.0
+
+
 def observe(
     operation: str, status: int, seconds: float, bytes_in: int = 0, bytes_out: int = 0
 ) -> None:
     if _requests is None:
         return
-    _requests.labels(operation, str(status)).inc()
-    _latency.labels(operation).observe(seconds)
+    p = _pending
+    key = (operation, status)
+    p.requests[key] = p.requests.get(key, 0) + 1
+    p.time(p.latency, operation, seconds)
     if bytes_in:
-        _bytes_in.labels(operation).inc(bytes_in)
+        p.bytes_in[operation] = p.bytes_in.get(operation, 0) + bytes_in
     if bytes_out:
-        _bytes_out.labels(operation).inc(bytes_out)
+        p.bytes_out[operation] = p.bytes_out.get(operation, 0) + bytes_out
+
+
+def flush() -> None:
+    """Write what requests recorded into the shared metric files."""
+    global _pending
+    p, _pending = _pending, _Pending()
+    if _requests is not None:
+        for (op, status), n in p.requests.items():
+            _requests.labels(op, str(status)).inc(n)
+        for op, n in p.bytes_in.items():
+            _bytes_in.labels(op).inc(n)
+        for op, n in p.bytes_out.items():
+            _bytes_out.labels(op).inc(n)
+        for op, row in p.latency.items():
+            _add_to_histogram(_latency.labels(op), row)
+    if _meta_latency is not None:
+        for op, row in p.meta.items():
+            _add_to_histogram(_meta_latency.labels(op), row)
+
+
+def _add_to_histogram(child: Any, row: list[float]) -> None:
+    """Counts per bucket and a sum into a histogram, as that many observe() calls would
+    (prometheus_client keeps per-bucket values, made cumulative when collected)."""
+    for i, n in enumerate(row[:-1]):
+        if n:
+            child._buckets[i].inc(n)
+    child._sum.inc(row[-1])
+
+
+async def flush_loop() -> None:
+    """Flush every FLUSH_SECONDS for the worker's lifetime, and once more at its end."""
+    if _requests is None and _meta_latency is None:
+        return
+    try:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            flush()
+    finally:
+        flush()
 
 
 def free_space_gauge(free_bytes: Callable[[], int]) -> Callable[[], Awaitable[None]]:

@@ -13,7 +13,7 @@ import httpx
 
 from tests.cluster_util import CairnCluster
 from tests.conftest import make_client
-from tests.integration.test_metrics_usage import scrape
+from tests.integration.test_metrics_usage import eventually
 from tests.server import free_port
 
 MiB = 1 << 20
@@ -51,8 +51,9 @@ def test_cluster_metrics(tmp_path: Path) -> None:
         bodies = [os.urandom(n) for n in (10, 100_000, 5 * MiB)]
         for i, body in enumerate(bodies):
             s3.put_object(Bucket="watched", Key=f"k{i}", Body=body)
-        gw = scrape(port)
-        assert gw['cairn_s3_bytes_in_total{operation="PutObject"}'] == sum(map(len, bodies))
+        put_bytes = 'cairn_s3_bytes_in_total{operation="PutObject"}'
+        gw = eventually(port, lambda m: m.get(put_bytes) == sum(map(len, bodies)))
+        assert gw[put_bytes] == sum(map(len, bodies))
 
         meta = cluster.processes("meta")[0]["url"]
         objects = 'cairn_bucket_objects{bucket="watched"}'
