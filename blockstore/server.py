@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from blockstore import auth, node_metrics
+from blockstore import auth
 from blockstore.address import ID_SIZE, THREAD_THRESHOLD
 from blockstore.api import BlockCorrupt, BlockNotFound, BlockStore, BlockStoreFull
 from blockstore.scrub import ScrubProgress
@@ -172,6 +172,10 @@ class _Node:
         return _json(200 if body["ok"] else 503, body)
 
     async def metrics(self, request: Request) -> Response:
+        # Imported here: prometheus_client picks its storage at import, and gateways
+        # import this module (for its header names) before they set that up.
+        from blockstore import node_metrics
+
         text = node_metrics.render(self.node_id, await self.store.stats(), self.scrub)
         return Response(text, media_type="text/plain; version=0.0.4")
 

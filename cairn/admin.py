@@ -22,6 +22,7 @@ from typing import Any
 import lmdb
 
 from blockstore.cluster.placement import Layout
+from cairn import audit
 from cairn.admin_nodes import node_rows, print_nodes, serve_node_rows
 from cairn.exits import CairnExit, Exit
 from cairn.metadata import cluster_spec, open_existing, serve_spec
@@ -343,7 +344,10 @@ async def _inspect(args: argparse.Namespace, kv: KV) -> int:
 async def _admin(args: argparse.Namespace) -> int:
     kv = open_existing(_meta_spec(args))
     try:
-        return await _run(args, kv)
+        code = await _run(args, kv)
+        if code == 0:
+            await audit.record_admin(kv, args)  # who changed what (cairn/audit.py)
+        return code
     finally:
         await kv.close()
 

@@ -498,6 +498,11 @@ def _cluster_command(sub: Subparsers) -> None:
         help="seconds between a node's re-hashes of its blocks (default %(default)s)",
     )  # fmt: skip
     _cluster_security_options(up)
+    up.add_argument(
+        "--metrics-port", type=int, default=0,
+        help="gateway i serves Prometheus metrics on this port + i (default 0: off); nodes "
+        "and meta services always answer /metrics on their own ports",
+    )  # fmt: skip
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True, help="the cluster's directory")
     c.set_defaults(func=_run("cairn.launcher", "cluster"))

@@ -245,9 +245,29 @@ def _start_gateways(
     # On the command line too, so that a gateway restarted with it needs no environment.
     shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
     return [
-        run.start("gateway", i, [*shared, *state[i]], "/", port=ports.gateways[i])
+        run.start(
+            "gateway",
+            i,
+            [*shared, *state[i], *_metrics_port(args, i)],
+            "/",
+            port=ports.gateways[i],
+        )  # fmt: skip
         for i in range(args.gateways)
     ]
+
+
+def _metrics_port(args: argparse.Namespace, i: int) -> list[str]:
+    """--metrics-port P: gateway i serves its workers' metrics on P + i."""
+    port = getattr(args, "metrics_port", 0)
+    return ["--metrics-port", str(port + i)] if port else []
+
+
+def _metrics_banner(args: argparse.Namespace) -> None:
+    port = getattr(args, "metrics_port", 0)
+    if port:
+        last = port + args.gateways - 1
+        ports = str(port) if last == port else f"{port}-{last}"
+        print(f"  metrics:     gateways on port(s) {ports}; nodes and meta services on /metrics")
 
 
 def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, str, bool]:
@@ -333,6 +353,7 @@ def up(args: argparse.Namespace) -> int:
         )
     )
     _banner(args, meta, endpoints, access, secret_key if generated else None, data, tls)
+    _metrics_banner(args)
     if ports.restart:
         print("  (restarted on the ports recorded in ports.json)")
     return 0

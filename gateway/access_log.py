@@ -6,9 +6,10 @@ headers in milliseconds. It holds no secret: not the Authorization header, not a
 presigned URL's query (its signature), not an SSE-C key; nothing from the request's
 headers is copied but what is listed here. Health probes are not logged.
 
-Cheap by design: a request appends a dict to a list; a background task of the worker
-encodes the lines and writes them in one ``os.write`` per flush (every FLUSH_SECONDS, or
-sooner when BUFFER_LINES are waiting). Each worker of ``cairn serve`` writes its own
+Cheap by design: a request appends a tuple to a list; a background task of the worker
+formats the lines (one f-string each; the strings a client chose are JSON-escaped, ASCII
+only) and writes them in one ``os.write`` per flush (every FLUSH_SECONDS, or sooner when
+BUFFER_LINES are waiting). Each worker of ``cairn serve`` writes its own
 lines to the same destination, opened in append mode, so whole lines never interleave.
 """
 
@@ -26,6 +27,16 @@ from typing import Any
 FLUSH_SECONDS = 0.25
 BUFFER_LINES = 512
 
+# Requests that change who may do what: each one that succeeds also goes into the audit
+# trail (meta.audit), beside its access-log line.
+AUDITED = frozenset(
+    {
+        "PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutObjectAcl",
+        "PutBucketOwnershipControls", "DeleteBucketOwnershipControls",
+        "PutPublicAccessBlock", "DeletePublicAccessBlock",
+    }
+)  # fmt: skip
+
 OFF = "off"
 STDERR = "-"
 
@@ -35,7 +46,7 @@ class AccessLog:
     """Lines waiting for the next flush, and the file descriptor they go to."""
 
     fd: int
-    pending: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[Entry] = field(default_factory=list)
     _wake: asyncio.Event | None = None
 
     @classmethod
@@ -47,16 +58,16 @@ class AccessLog:
             return cls(sys.stderr.fileno())
         return cls(os.open(destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
 
-    def add(self, line: dict[str, Any]) -> None:
-        self.pending.append(line)
+    def add(self, entry: Entry) -> None:
+        self.pending.append(entry)
         if len(self.pending) >= BUFFER_LINES and self._wake is not None:
             self._wake.set()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        lines, self.pending = self.pending, []
-        data = "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines).encode()
+        entries, self.pending = self.pending, []
+        data = "".join(map(format_line, entries)).encode()
         while data:  # a pipe may take a large write in parts
             data = data[os.write(self.fd, data) :]
 
@@ -74,6 +85,11 @@ class AccessLog:
             self.flush()
 
 
+Entry = tuple[float, str, str, str, str, str, str, str, int, str, int, int, float]
+"""time, request id, remote, access key, user, operation, bucket, key, status, error
+code, bytes in, bytes out, seconds: one request, as the request path records it."""
+
+
 def line(
     *,
     request_id: str,
@@ -88,25 +104,33 @@ def line(
     bytes_in: int,
     bytes_out: int,
     seconds: float,
-) -> dict[str, Any]:
-    """One request's record, in the order a reader scans it."""
-    return {
-        "time": _now(),
-        "request_id": request_id,
-        "remote": remote or "",
-        "access_key": access_key,
-        "user": user,
-        "operation": operation,
-        "bucket": bucket or "",
-        "key": key or "",
-        "status": status,
-        "error": error,
-        "bytes_in": bytes_in,
-        "bytes_out": bytes_out,
-        "duration_ms": round(seconds * 1000, 3),
-    }
+) -> Entry:
+    """One request's entry, formatted later by format_line."""
+    return (
+        time.time(), request_id, remote or "", access_key, user, operation, bucket or "",
+        key or "", status, error, bytes_in, bytes_out, seconds,
+    )  # fmt: skip
 
 
-def _now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+def format_line(e: Entry) -> str:
+    """The JSON line of an entry. Request id, operation and error code are the gateway's
+    own (hex and letters); everything a client chose is escaped."""
+    t, rid, remote, access, user, op, bucket, key, status, error, n_in, n_out, secs = e
+    return (
+        f'{{"time":"{_stamp(t)}","request_id":"{rid}","remote":{_esc(remote)},'
+        f'"access_key":{_esc(access)},"user":{_esc(user)},"operation":"{op}",'
+        f'"bucket":{_esc(bucket)},"key":{_esc(key)},"status":{status},"error":"{error}",'
+        f'"bytes_in":{n_in},"bytes_out":{n_out},"duration_ms":{round(secs * 1000, 3)}}}\n'
+    )
+
+
+_esc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+def _stamp(t: float) -> str:
+    """ISO 8601 UTC with milliseconds; the date and time part formatted once a second."""
+    whole = int(t)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int((t - whole) * 1000):03d}Z"

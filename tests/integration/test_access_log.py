@@ -111,3 +111,53 @@ def test_default_is_stderr_and_off_is_off(tmp_path: Path) -> None:
     finally:
         on.stop()
         off.stop()
+
+
+def test_audit_trail_of_access_changes_and_admin_commands(tmp_path: Path) -> None:
+    """Policy and ACL changes through S3, and user and key changes through `cairn admin`,
+    each leave one entry (who, what, when, on what); refused changes and reads none; the
+    trail holds no secret."""
+    import subprocess
+    import sys
+
+    srv = CairnServer(tmp_path / "data").start()
+    try:
+        s3 = make_client(srv)
+        s3.create_bucket(Bucket="audited")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                           "Resource": "arn:aws:s3:::audited/*"}],
+        }  # fmt: skip
+        s3.put_bucket_policy(Bucket="audited", Policy=json.dumps(policy))
+        with pytest.raises(ClientError):
+            s3.put_bucket_policy(Bucket="audited", Policy="{not json")
+        s3.get_bucket_policy(Bucket="audited")
+        s3.put_object(Bucket="audited", Key="o", Body=b"x")
+        s3.put_object_acl(Bucket="audited", Key="o", ACL="public-read")
+        s3.delete_bucket_policy(Bucket="audited")
+
+        def admin(*args: str) -> str:
+            cmd = [sys.executable, "-m", "cairn.cli", "admin", "--data", str(srv.data), *args]
+            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+        made = json.loads(admin("user", "create", "alice", "--json"))
+        admin("key", "list")  # a read: not audited
+        meta = f"lmdb:{srv.data / 'meta'}"
+        out = subprocess.run(
+            [sys.executable, "-m", "cairn.audit", "--meta", meta],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        entries = [json.loads(x) for x in out.splitlines()]
+        assert [(e["action"], e["target"]) for e in entries] == [
+            ("PutBucketPolicy", "audited"),
+            ("PutObjectAcl", "audited/o"),
+            ("DeleteBucketPolicy", "audited"),
+            ("admin user create", "alice"),
+        ]
+        assert entries[0]["who"].startswith(srv.access_key)
+        assert "@" in entries[3]["who"] and entries[3]["time"].endswith("Z")
+        assert made["secret_key"] and made["secret_key"] not in out
+        assert srv.secret_key not in out
+    finally:
+        srv.stop()

@@ -100,3 +100,24 @@ def test_readiness_when_the_metadata_store_is_gone(tmp_path: Path) -> None:
             assert httpx.get(url + LIVE, timeout=5).status_code == 200
     finally:
         cluster.stop()
+
+
+def test_probe_command_for_container_healthchecks(tmp_path: Path) -> None:
+    """`python -m cairn.probe URL` (compose.yaml's healthchecks): 0 when ready, else 1."""
+    import subprocess
+    import sys
+
+    from tests.server import free_port
+
+    def probe(url: str) -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "cairn.probe", url], capture_output=True
+        ).returncode
+
+    srv = CairnServer(tmp_path / "data").start()
+    try:
+        assert probe(srv.endpoint + READY) == 0
+        assert probe(srv.endpoint + "/_cairn/health/nothing") == 1
+        assert probe(f"http://127.0.0.1:{free_port()}/_cairn/health/ready") == 1
+    finally:
+        srv.stop()
