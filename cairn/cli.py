@@ -17,7 +17,7 @@ import os
 import sys
 from typing import TypeAlias
 
-from cairn.exits import CairnExit
+from cairn.exits import CairnExit, Exit
 from gateway.objects.service import DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX
 
 
@@ -409,7 +409,7 @@ def _with_meta(func):  # type: ignore[no-untyped-def]
 
     def call(args: argparse.Namespace) -> int:
         if not (args.meta or args.data or args.cluster):
-            raise SystemExit(f"cairn admin {args.admin_command}: give --meta, --data or --cluster")
+            raise CairnExit(Exit.USAGE, f"{args.admin_command}: give --meta, --data or --cluster")
         return int(func(args))
 
     return call

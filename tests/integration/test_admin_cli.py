@@ -335,3 +335,9 @@ def test_ca_commands_print_json_too(tmp_path: Path) -> None:
     )  # fmt: skip
     paths = json.loads(issued.stdout)
     assert Path(paths["cert"]).is_file() and Path(paths["key"]).stat().st_mode & 0o077 == 0
+
+
+def test_admin_without_a_store_is_a_usage_error() -> None:
+    done = cairn("admin", "nodes")
+    assert done.returncode == Exit.USAGE
+    assert done.stderr.strip() == "cairn admin: nodes: give --meta, --data or --cluster"
