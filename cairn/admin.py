@@ -3,8 +3,9 @@
 The metadata is named by ``--meta`` (``lmdb:DIR`` or ``etcd://...``) or by ``--data DIR``,
 the data directory of a `cairn serve` (its embedded metadata in DIR/meta and its master key
 in DIR/master.key; LMDB lets this process open it while the server runs). Every command
-prints text for people, or with ``--json`` one JSON document for scripts; an error prints a
-message (and with ``--json`` also ``{"error": ...}``) and exits 1.
+prints a table for people (cairn/tables.py), or with ``--json`` one JSON document for
+scripts; an error prints one line (and with ``--json`` also ``{"error": ...}``) and exits
+with the status of its kind (cairn/exits.py).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from typing import Any
 
 import lmdb
 
-from blockstore.client import HttpBlockStore
 from blockstore.cluster.placement import Layout
+from cairn import audit
+from cairn.admin_nodes import node_rows, print_nodes, serve_node_rows
+from cairn.exits import CairnExit, Exit
+from cairn.metadata import cluster_spec, open_existing, serve_spec
+from cairn.tables import print_table
 from meta.access import (
     BOOTSTRAP_USER_ID,
     AccessError,
@@ -30,9 +35,8 @@ from meta.access import (
     grants_for,
     summarize,
 )
-from meta.api import KV, MetaError
+from meta.api import KV, MetaError, MetaUnavailable
 from meta.nodes import NodeRegistry
-from meta.open import open_kv
 from meta.sealing import (
     MasterKey,
     MasterKeyError,
@@ -61,12 +65,9 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def _meta_spec(args: argparse.Namespace) -> str:
-    if args.meta:
-        return str(args.meta)
-    data = Path(args.data)
-    if not (data / "meta").is_dir():
-        raise AdminError(f"{data} is not a cairn serve data directory (it has no meta/)")
-    return f"lmdb:{data.resolve() / 'meta'}"
+    if args.cluster:
+        return cluster_spec(args)
+    return str(args.meta) if args.meta else serve_spec(args.data)
 
 
 def _master_key(args: argparse.Namespace) -> MasterKey:
@@ -75,6 +76,8 @@ def _master_key(args: argparse.Namespace) -> MasterKey:
     path = configured_master_key(args.master_key_file)
     if path is not None:
         return load_master_key(path)
+    if args.cluster and (Path(args.cluster) / "master.key").exists():
+        return load_master_key(Path(args.cluster) / "master.key")
     if args.data:
         own = Path(args.data) / "master.key"
         if not own.exists():
@@ -100,24 +103,11 @@ def _needs_master(args: argparse.Namespace) -> bool:
 
 
 async def _nodes(args: argparse.Namespace, registry: NodeRegistry) -> int:
-    secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET", "")
-    live = await registry.live()
-    rows, lines = [], []
-    for rec in await registry.nodes():
-        client = HttpBlockStore(rec.url, secret)
-        up = await client.health()
-        await client.close()
-        rows.append(
-            {"node_id": rec.node_id, "url": rec.url, "zone": rec.zone, "used": rec.used,
-             "capacity": rec.capacity, "up": up, "lease_alive": rec.node_id in live}
-        )  # fmt: skip
-        lines.append(
-            f"{rec.node_id}  {rec.url}  zone={rec.zone or '-'}  "
-            f"used={rec.used / 2**30:.2f}/{rec.capacity / 2**30:.1f} GiB  "
-            f"{'up' if up else 'DOWN'}  "
-            f"{'lease alive' if rec.node_id in live else 'lease EXPIRED'}"
-        )
-    _emit(args, rows, "\n".join(lines))
+    rows = await (serve_node_rows(args) if args.data else node_rows(args, registry))
+    if _wants_json(args):
+        _emit(args, rows, "")
+    else:
+        print_nodes(rows)
     return 0
 
 
@@ -128,10 +118,6 @@ async def _layout(args: argparse.Namespace, registry: NodeRegistry) -> int:
         return 0
     layout = Layout.from_dict(current)
     counts = Counter(n for a in layout.assignments for n in a)
-    lines = [f"layout v{layout.version}, R={layout.replicas}, {len(layout.assignments)} partitions"]
-    lines += [f"  {node}: {n} partitions" for node, n in sorted(counts.items())]
-    if previous:
-        lines.append(f"  (previous: v{previous['version']})")
     data = {
         "version": layout.version,
         "replicas": layout.replicas,
@@ -139,13 +125,20 @@ async def _layout(args: argparse.Namespace, registry: NodeRegistry) -> int:
         "nodes": dict(sorted(counts.items())),
         "previous_version": previous["version"] if previous else None,
     }
-    _emit(args, data, "\n".join(lines))
+    if _wants_json(args):
+        _emit(args, data, "")
+        return 0
+    was = f" (previous: v{previous['version']})" if previous else ""
+    print(
+        f"layout v{layout.version}, R={layout.replicas}, {len(layout.assignments)} partitions{was}"
+    )
+    print_table(("NODE", "PARTITIONS"), sorted(counts.items()), empty="no nodes in the layout")
     return 0
 
 
 async def _remove_node(args: argparse.Namespace, registry: NodeRegistry) -> int:
     if args.node_id not in {rec.node_id for rec in await registry.nodes()}:
-        raise AdminError(f"no such node: {args.node_id} (see `cairn admin nodes`)")
+        raise CairnExit(Exit.REFUSED, f"no such node: {args.node_id} (see `cairn admin nodes`)")
     await registry.remove(args.node_id)
     _emit(
         args,
@@ -214,19 +207,7 @@ async def _user_cmd(args: argparse.Namespace, users: Users) -> int:
         key, secret = await users.create_key(user)
         _emit(args, _created_json(user, key, secret), _created_text(user, key, secret))
     elif args.user_command == "list":
-        keys = await users.keys.list()
-        rows, lines = [], []
-        for u in sorted(await users.list(), key=lambda u: (not u.bootstrap, u.display_name)):
-            own = [k.access_key for k in keys if k.user_id == u.user_id]
-            rows.append(
-                {"user_id": u.user_id, "display_name": u.display_name, "email": u.email,
-                 "bootstrap": u.bootstrap, "access_keys": own}
-            )  # fmt: skip
-            tag = "  (bootstrap user)" if u.bootstrap else ""
-            lines.append(
-                f"{u.display_name}  id={u.user_id}  email={u.email or '-'}  keys={len(own)}{tag}"
-            )
-        _emit(args, rows, "\n".join(lines))
+        await _user_list(args, users)
     elif args.user_command == "delete":
         user, gone = await users.delete(args.name)
         _emit(
@@ -235,6 +216,44 @@ async def _user_cmd(args: argparse.Namespace, users: Users) -> int:
             f"deleted user {user.display_name} and {len(gone)} key(s)",
         )
     return 0
+
+
+async def _user_list(args: argparse.Namespace, users: Users) -> None:
+    keys = await users.keys.list()
+    rows = []
+    for u in sorted(await users.list(), key=lambda u: (not u.bootstrap, u.display_name)):
+        own = [k.access_key for k in keys if k.user_id == u.user_id]
+        rows.append(
+            {"user_id": u.user_id, "display_name": u.display_name, "email": u.email,
+             "bootstrap": u.bootstrap, "access_keys": own}
+        )  # fmt: skip
+    if _wants_json(args):
+        _emit(args, rows, "")
+        return
+    print_table(
+        ("USER", "ID", "EMAIL", "KEYS", ""),
+        [
+            (
+                r["display_name"],
+                r["user_id"],
+                r["email"],
+                len(r["access_keys"]),
+                "bootstrap user" if r["bootstrap"] else "",
+            )
+            for r in rows
+        ],  # fmt: skip
+        empty="no users",
+    )
+
+
+def _print_keys(keys: list[AccessKey], users: dict[str, User]) -> None:
+    rows = []
+    for key in keys:
+        user = users.get(key.user_id)
+        name = user.display_name if user else f"{key.user_id} (deleted)"
+        note = "bootstrap key, from the gateways' environment" if key.bootstrap else ""
+        rows.append((key.access_key, name, summarize(key.buckets), note))
+    print_table(("ACCESS KEY", "USER", "BUCKETS", ""), rows, empty="no access keys")
 
 
 def _rights_of(args: argparse.Namespace) -> list[str] | None:
@@ -270,11 +289,10 @@ async def _key_cmd(args: argparse.Namespace, users: Users) -> int:
         if args.user:
             owner = await _user_named(users, args.user)
             listed = [k for k in listed if k.user_id == owner.user_id]
-        _emit(
-            args,
-            [_key_json(k, by_id) for k in listed],
-            "\n".join(_key_line(k, by_id) for k in listed),
-        )
+        if _wants_json(args):
+            _emit(args, [_key_json(k, by_id) for k in listed], "")
+        else:
+            _print_keys(listed, by_id)
     elif args.key_command == "delete":
         gone = await keys.delete(args.access_key)
         if gone is None:
@@ -299,6 +317,12 @@ async def _run(args: argparse.Namespace, kv: KV) -> int:
         return await _layout(args, registry)
     if args.admin_command == "remove-node":
         return await _remove_node(args, registry)
+    if args.admin_command in ("status", "fsck", "bucket"):
+        return await _inspect(args, kv)
+    if args.admin_command in ("gc", "repair", "scrub"):
+        from cairn.jobs import run_job
+
+        return await run_job(args, kv)
     master = _master_key(args) if _needs_master(args) else None
     users = Users(kv, AccessKeys(kv, master))
     await users.record_bootstrap("")  # before any gateway started: its name is taken
@@ -307,25 +331,51 @@ async def _run(args: argparse.Namespace, kv: KV) -> int:
     return await _key_cmd(args, users)
 
 
+async def _inspect(args: argparse.Namespace, kv: KV) -> int:
+    from cairn import buckets, fsck, status
+
+    if args.admin_command == "status":
+        return await status.status(args, kv)
+    if args.admin_command == "fsck":
+        return await fsck.fsck(args, kv)
+    return await buckets.bucket(args, kv)
+
+
 async def _admin(args: argparse.Namespace) -> int:
-    kv = open_kv(_meta_spec(args))
+    kv = open_existing(_meta_spec(args))
     try:
-        return await _run(args, kv)
+        code = await _run(args, kv)
+        if code == 0:
+            await audit.record_admin(kv, args)  # who changed what (cairn/audit.py)
+        return code
     finally:
         await kv.close()
+
+
+def _as_exit(exc: Exception) -> CairnExit:
+    """Each failure as one line with the exit status of its kind (cairn/exits.py)."""
+    if isinstance(exc, CairnExit):
+        return exc
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, MetaUnavailable):
+        return CairnExit(Exit.META_UNREACHABLE, f"the metadata store does not answer: {message}")
+    if isinstance(exc, MetaError):
+        return CairnExit(Exit.META_UNREACHABLE, f"the metadata store failed: {message}")
+    return CairnExit(Exit.REFUSED, message)
 
 
 def admin(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_admin(args))
-    except (AdminError, AccessError, MasterKeyError, MetaError, ValueError, OSError, lmdb.Error) as exc:  # fmt: skip
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, MetaError):
-            message = f"the metadata store failed: {message}"
-        print(f"cairn admin: {message}", file=sys.stderr)
+    except BrokenPipeError:  # `cairn admin ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CairnExit, AdminError, AccessError, MasterKeyError, MetaError, ValueError, OSError, lmdb.Error) as exc:  # fmt: skip
+        failure = _as_exit(exc)
+        print(f"cairn admin: {failure}", file=sys.stderr)
         if _wants_json(args):
-            print(json.dumps({"error": message}))
-        return 1
+            print(json.dumps({"error": str(failure), "exit": int(failure.code)}))
+        return int(failure.code)
 
 
 def master_key(args: argparse.Namespace) -> int:

@@ -17,15 +17,40 @@ import os
 import sys
 from typing import TypeAlias
 
+from cairn.exits import CairnExit, Exit
 from gateway.objects.service import DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help, unless its text already says it, or there is
+    none to say (a flag that is off, an option that is unset)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action) or text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: subparsers inherit this class, so all show defaults."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
 
 def _gateway_options(s: argparse.ArgumentParser) -> None:
     """What serving S3 needs, in `cairn serve` and `cairn gateway` alike."""
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=9000)
-    s.add_argument("--tls", action="store_true", help="HTTPS with a self-signed certificate")
-    s.add_argument("--region", default="us-east-1")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=9000, help="S3 port")
+    s.add_argument(
+        "--tls", action="store_true",
+        help="HTTPS with a self-signed certificate made on first start (DATA/tls)",
+    )  # fmt: skip
+    s.add_argument("--tls-cert", help="HTTPS with your own certificate (PEM, chain first)")
+    s.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    s.add_argument("--region", default="us-east-1", help="the region S3 clients sign for")
     s.add_argument(
         "--domain",
         help="serve virtual-host style requests for BUCKET.DOMAIN (default: path style only)",
@@ -46,7 +71,12 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         "--metrics-port", type=int, default=0,
         help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
     )  # fmt: skip
-    s.add_argument("--log-level", default="warning")
+    s.add_argument(
+        "--access-log", default="-", metavar="FILE",
+        help="one JSON line per request: '-' is stderr, 'off' none, else a file appended to "
+        "(default %(default)s)",
+    )  # fmt: skip
+    s.add_argument("--log-level", default="warning", help=_LOG_LEVELS)
     _master_key_option(s)
     s.add_argument(
         "--workers", type=int, default=None,
@@ -82,6 +112,8 @@ def _connection_limits(s: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )  # fmt: skip
 
+
+_LOG_LEVELS = "debug, info, warning or error"
 
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -162,7 +194,7 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def _serve_command(sub: Subparsers) -> None:
     s = sub.add_parser("serve", help="gateway + metadata + block stores in one process")
     s.add_argument("--data", default="./data", help="data directory (default ./data)")
-    s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores")
+    s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores (directories)")
     s.add_argument("--replicas", type=int, default=1, help="copies of each block")
     _meta_map_size(s)
     _gateway_options(s)
@@ -176,10 +208,12 @@ def _gateway_command(sub: Subparsers) -> None:
         help="the S3 front end, with blocks on storage nodes (no housekeeping: see cairn meta)",
     )
     g.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
-    g.add_argument("--state", default="./gateway-state", help="credentials and TLS files")
+    g.add_argument(
+        "--state", default="./gateway-state", help="directory of credentials and TLS files"
+    )
     g.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
-    g.add_argument("--replicas", type=int, default=3)
-    g.add_argument("--write-quorum", type=int, default=2)
+    g.add_argument("--replicas", type=int, default=3, help="copies of each block")
+    g.add_argument("--write-quorum", type=int, default=2, help="copies a write waits for")
     _meta_map_size(g)
     _gateway_options(g)
     g.set_defaults(func=_run("cairn.serve", "gateway"))
@@ -187,20 +221,29 @@ def _gateway_command(sub: Subparsers) -> None:
 
 def _node_command(sub: Subparsers) -> None:
     n = sub.add_parser("node", help="one storage node serving an LMDB block store")
-    n.add_argument("--data", required=True)
-    n.add_argument("--host", default="127.0.0.1")
-    n.add_argument("--port", type=int, default=9100)
-    n.add_argument("--advertise", help="URL gateways use to reach this node")
+    n.add_argument("--data", required=True, help="directory of the node's LMDB block store")
+    n.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    n.add_argument("--port", type=int, default=9100, help="block-store port")
+    n.add_argument(
+        "--advertise", help="URL gateways use to reach this node (default: http(s)://HOST:PORT)"
+    )
     n.add_argument("--capacity", type=int, help="bytes this node may hold")
-    n.add_argument("--zone", default="")
-    n.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
+    n.add_argument("--zone", default="", help="failure domain; replicas spread over zones")
+    n.add_argument(
+        "--cluster-secret", help="the secret shared by the cluster (or CAIRN_CLUSTER_SECRET)"
+    )
     n.add_argument("--meta", help="register in this metadata store (lmdb:DIR or etcd://...)")
     n.add_argument(
         "--scrub-interval", type=float, default=86400.0,
         help="seconds between passes that re-hash every stored block (0: never)",
     )  # fmt: skip
-    n.add_argument("--scrub-rate", type=float, default=20.0, help="MB/s a scrub pass reads")
-    n.add_argument("--log-level", default="warning")
+    n.add_argument(
+        "--scrub-rate",
+        type=float,
+        default=20.0,
+        help="MB/s a scrub pass reads (default %(default)s)",
+    )
+    n.add_argument("--log-level", default="warning", help=_LOG_LEVELS)
     _node_link_options(n)
     n.set_defaults(func=_run("cairn.node", "run_node"))
 
@@ -218,12 +261,17 @@ def _meta_command(sub: Subparsers) -> None:
         "meta", help="housekeeping service: layout changes, GC and repair, one elected leader"
     )
     m.add_argument("--meta", required=True, help="lmdb:DIR or etcd://host:port[,host:port]")
-    m.add_argument("--host", default="127.0.0.1")
+    m.add_argument("--host", default="127.0.0.1", help="address to listen on")
     m.add_argument("--port", type=int, default=9300, help="GET /status answers here")
     m.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
-    m.add_argument("--replicas", type=int, default=3)
-    m.add_argument("--write-quorum", type=int, default=2)
-    m.add_argument("--lease-ttl", type=float, default=5.0, help="seconds; leader hand-over time")
+    m.add_argument("--replicas", type=int, default=3, help="copies of each block")
+    m.add_argument("--write-quorum", type=int, default=2, help="copies a write waits for")
+    m.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=5.0,
+        help="seconds; leader hand-over time (default %(default)s)",
+    )
     _node_grace(m)
     m.add_argument(
         "--gc-grace", type=float, default=3600.0,
@@ -232,7 +280,7 @@ def _meta_command(sub: Subparsers) -> None:
     )  # fmt: skip
     _housekeeping_options(m)
     _meta_map_size(m)
-    m.add_argument("--log-level", default="warning")
+    m.add_argument("--log-level", default="warning", help=_LOG_LEVELS)
     m.set_defaults(func=_run("cairn.meta_service", "run_meta"))
 
 
@@ -245,6 +293,11 @@ def _admin_command(sub: Subparsers) -> None:
     where.add_argument(
         "--data", help="the data directory of a cairn serve (its metadata and master key)"
     )
+    where.add_argument(
+        "--cluster", metavar="DIR",
+        help="the directory of a `cairn cluster up`: its metadata, cluster secret, link TLS "
+        "and master key",
+    )  # fmt: skip
     a.add_argument("--cluster-secret", help="or CAIRN_CLUSTER_SECRET")
     _master_key_option(a)
     a.add_argument("--json", dest="json_all", action="store_true", help="print JSON")
@@ -253,12 +306,13 @@ def _admin_command(sub: Subparsers) -> None:
     json_flag.add_argument("--json", action="store_true", help="print JSON")
     asub.add_parser("nodes", help="list storage nodes with health", parents=[json_flag])
     rm = asub.add_parser("remove-node", help="take a node out of the layout", parents=[json_flag])
-    rm.add_argument("node_id")
+    rm.add_argument("node_id", help="as `cairn admin nodes` lists it")
     asub.add_parser("layout", help="show the layout", parents=[json_flag])
     _admin_users(asub, json_flag)
     _admin_keys(asub, json_flag)
+    _admin_inspection(asub, json_flag)
     a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
-    _ca_commands(asub)
+    _ca_commands(asub, json_flag)
 
 
 def _admin_users(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
@@ -295,45 +349,95 @@ def _admin_keys(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
     for verb, what in (("allow", "give a key rights on a bucket"), ("deny", "take them away")):
         p = ksub.add_parser(verb, help=f"{what} (no --read/--write/--owner: all three)",
                             parents=[json_flag])  # fmt: skip
-        p.add_argument("access_key")
+        p.add_argument("access_key", help="the key id")
         p.add_argument(
             "--bucket", action="append", required=True, help="a bucket, or '*' for every bucket"
         )
         _rights_flags(p)
     kr = ksub.add_parser("rotate", help="a new secret (printed once)", parents=[json_flag])
-    kr.add_argument("access_key")
+    kr.add_argument("access_key", help="the key id")
     kl = ksub.add_parser("list", help="keys and their rights (never secrets)", parents=[json_flag])
     kl.add_argument("--user", help="only this user's keys")
-    kd = ksub.add_parser("delete", parents=[json_flag])
-    kd.add_argument("access_key")
+    kd = ksub.add_parser("delete", help="delete a key: it stops working at once",
+                         parents=[json_flag])  # fmt: skip
+    kd.add_argument("access_key", help="the key id (never the secret)")
+
+
+def _admin_inspection(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
+    """What the store holds and how whole it is (cairn/status.py, fsck.py, buckets.py)."""
+    replicas = argparse.ArgumentParser(add_help=False)
+    replicas.add_argument(
+        "--replicas", type=int,
+        help="copies each block should have (default: the layout's R; with --data: the "
+        "server's --replicas, which it does not record, so give it, else 1)",
+    )  # fmt: skip
+    st = asub.add_parser(
+        "status", help="the cluster's health on one screen", parents=[json_flag, replicas]
+    )
+    st.add_argument(
+        "--no-blocks", action="store_true",
+        help="skip the fsck pass over every referenced block (a quick look at a large store)",
+    )  # fmt: skip
+    asub.add_parser(
+        "fsck", parents=[json_flag, replicas],
+        help="is every referenced block on R nodes? exit 7: some missing, 8: under-replicated",
+    )  # fmt: skip
+    for job, what in (
+        ("gc", "journal recovery, then delete the blocks whose GC grace is over"),
+        ("repair", "copy missing replicas, drop misplaced copies"),
+        ("scrub", "re-hash every block on every node; a corrupt copy is deleted"),
+    ):
+        jp = asub.add_parser(job, help=f"{job} now: {what}")
+        jsub = jp.add_subparsers(dest="job_command", required=True)
+        run = jsub.add_parser(
+            "run", parents=[json_flag, replicas],
+            help="one pass in this process, with a progress bar (docs/operations.md)",
+        )  # fmt: skip
+        run.add_argument(
+            "--wait", action="store_true",
+            help="wait for the pass to end (it always does: the pass runs in this process)",
+        )  # fmt: skip
+    bucket = asub.add_parser("bucket", help="buckets: owner, versioning, objects and bytes")
+    bsub = bucket.add_subparsers(dest="bucket_command", required=True)
+    bsub.add_parser("list", help="every bucket", parents=[json_flag])
+    info = bsub.add_parser("info", help="one bucket in detail", parents=[json_flag])
+    info.add_argument("bucket", help="the bucket's name")
 
 
 def _with_meta(func):  # type: ignore[no-untyped-def]
     """`--meta`/`--data` are optional on `cairn admin` only because `ca` needs neither."""
 
     def call(args: argparse.Namespace) -> int:
-        if not (args.meta or args.data):
-            raise SystemExit(f"cairn admin {args.admin_command}: give --meta or --data")
+        if not (args.meta or args.data or args.cluster):
+            raise CairnExit(Exit.USAGE, f"{args.admin_command}: give --meta, --data or --cluster")
         return int(func(args))
 
     return call
 
 
-def _ca_commands(asub: Subparsers) -> None:
+def _ca_commands(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
     """`cairn admin ca init|issue|node-key`: the cluster CA (cairn/pki.py); no metadata."""
     ca = asub.add_parser("ca", help="the cluster CA for TLS on the internal links")
     csub = ca.add_subparsers(dest="ca_command", required=True)
-    init = csub.add_parser("init", help="create the CA (DIR/ca.pem, DIR/ca.key)")
-    init.add_argument("--dir", required=True)
-    issue = csub.add_parser("issue", help="issue a certificate and key signed by the CA")
-    issue.add_argument("--dir", required=True)
+    init = csub.add_parser(
+        "init", help="create the CA (DIR/ca.pem, DIR/ca.key)", parents=[json_flag]
+    )
+    init.add_argument("--dir", required=True, help="directory for the CA files")
+    issue = csub.add_parser(
+        "issue", help="issue a certificate and key signed by the CA", parents=[json_flag]
+    )
+    issue.add_argument("--dir", required=True, help="the CA's directory")
     issue.add_argument("--name", required=True, help="files DIR/NAME.pem, DIR/NAME.key")
     issue.add_argument("--san", action="append", default=[], help="IP or DNS name (repeat)")
     issue.add_argument("--client", action="store_true", help="a client certificate")
     issue.add_argument("--out", help="write into this directory, with ca.pem (default: --dir)")
-    key = csub.add_parser("node-key", help="derive a node's signing key into a 0600 file")
+    key = csub.add_parser(
+        "node-key", help="derive a node's signing key into a 0600 file", parents=[json_flag]
+    )
     key.add_argument("--url", required=True, help="the URL the node is registered at")
-    key.add_argument("--out", required=True)  # the secret: `admin --cluster-secret` or env
+    key.add_argument(
+        "--out", required=True, help="file to write (0600)"
+    )  # the secret: `admin --cluster-secret` or env
     ca.set_defaults(func=_run("cairn.pki", "ca_command"))
 
 
@@ -350,10 +454,12 @@ def _cluster_security_options(up: argparse.ArgumentParser) -> None:
 def _master_key_command(sub: Subparsers) -> None:
     m = sub.add_parser("master-key", help="the key that seals access-key secrets")
     msub = m.add_subparsers(dest="master_key_command", required=True)
-    msub.add_parser("create", help="write a new master key file (mode 0600)").add_argument("file")
+    msub.add_parser("create", help="write a new master key file (mode 0600)").add_argument(
+        "file", help="the key file to write (never overwritten)"
+    )
     msub.add_parser(
         "rotate", help="add a new sealing key in front; older keys still open"
-    ).add_argument("file")
+    ).add_argument("file", help="the key file to rotate in place")
     m.set_defaults(func=_run("cairn.admin", "master_key"))
 
 
@@ -368,11 +474,11 @@ def _cluster_command(sub: Subparsers) -> None:
     c = sub.add_parser("cluster", help="a local cluster of processes on 127.0.0.1")
     csub = c.add_subparsers(dest="cluster_command", required=True)
     up = csub.add_parser("up", help="start nodes, meta services and gateways")
-    up.add_argument("--data", required=True)
-    up.add_argument("--nodes", type=int, default=4)
-    up.add_argument("--gateways", type=int, default=1)
-    up.add_argument("--replicas", type=int, default=3)
-    up.add_argument("--write-quorum", type=int, default=2)
+    up.add_argument("--data", required=True, help="the cluster's directory (made, or restarted)")
+    up.add_argument("--nodes", type=int, default=4, help="storage nodes")
+    up.add_argument("--gateways", type=int, default=1, help="S3 gateways")
+    up.add_argument("--replicas", type=int, default=3, help="copies of each block")
+    up.add_argument("--write-quorum", type=int, default=2, help="copies a write waits for")
     up.add_argument("--zones", type=int, default=0, help="spread nodes over this many zones")
     up.add_argument(
         "--gc-grace", type=float, default=3600.0,
@@ -392,8 +498,13 @@ def _cluster_command(sub: Subparsers) -> None:
         help="seconds between a node's re-hashes of its blocks (default %(default)s)",
     )  # fmt: skip
     _cluster_security_options(up)
+    up.add_argument(
+        "--metrics-port", type=int, default=0,
+        help="gateway i serves Prometheus metrics on this port + i (default 0: off); nodes "
+        "and meta services always answer /metrics on their own ports",
+    )  # fmt: skip
     down = csub.add_parser("down", help="stop what `cluster up` started")
-    down.add_argument("--data", required=True)
+    down.add_argument("--data", required=True, help="the cluster's directory")
     c.set_defaults(func=_run("cairn.launcher", "cluster"))
 
 
@@ -409,11 +520,21 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cairn", description="Cairn S3-compatible object store")
+    parser = _Parser(prog="cairn", description="Cairn S3-compatible object store")
+    parser.add_argument("--version", action="version", version=f"cairn {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cairn")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,7 +548,11 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(args, "log_level", "warning").upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except CairnExit as exc:
+        print(f"cairn {args.command}: {exc}", file=sys.stderr)
+        return int(exc.code)
 
 
 if __name__ == "__main__":

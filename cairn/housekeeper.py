@@ -9,6 +9,9 @@ due, in this order:
 4. repair and rebalance: every block onto the R nodes the layout gives it, copies elsewhere
    dropped (every `repair_interval` seconds; a first pass one interval after start).
 
+Every round it also folds the per-bucket usage deltas into their totals (meta.usage), and
+once per process it counts the buckets made before usage counters existed (the backfill).
+
 It runs in exactly one place: the elected `cairn meta` leader for a cluster, and worker 0
 of `cairn serve`. A plain `cairn gateway` never runs it. Lifecycle rules join it later.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from blockstore.cluster.gc import collect_garbage
 from blockstore.cluster.repair import Repairer
 from blockstore.cluster.replicated import ReplicatedBlocks
+from meta import usage
 from meta.records import now_ms
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -47,6 +51,20 @@ class Schedule:
 
 
 @dataclass
+class Progress:
+    """What the passes have done since this process started, for metrics."""
+
+    gc_passes: int = 0
+    gc_deleted: int = 0
+    repair_passes: int = 0
+    repair_running: bool = False
+    repair_last_finished: float = 0.0  # unix time
+    repair_copied: int = 0  # blocks copied back to a layout replica, over all passes
+    under_replicated: int = 0  # known blocks found short of a replica, over all passes
+    usage_folded: int = 0
+
+
+@dataclass
 class Housekeeper:
     meta: MetaStore
     blocks: ReplicatedBlocks
@@ -54,6 +72,8 @@ class Housekeeper:
     is_leader: Callable[[], bool] = lambda: True
     _last_gc: float = float("-inf")
     _last_repair: float = field(default_factory=time.monotonic)
+    _backfilled: bool = False
+    progress: Progress = field(default_factory=lambda: Progress())
 
     def __post_init__(self) -> None:
         self.uploads = Uploads(self.meta)
@@ -63,13 +83,26 @@ class Housekeeper:
         """Run every pass that is due; a failing pass is logged and retried next round."""
         if not self.is_leader():
             return
+        await self._step("usage", self.count_usage)
         s, now = self.schedule, time.monotonic()
         if s.gc_interval > 0 and now - self._last_gc >= s.gc_interval:
             self._last_gc = now
             await self._step("gc", self.collect)
         if s.repair_interval > 0 and now - self._last_repair >= s.repair_interval:
             self._last_repair = now
-            await self._step("repair", self.repairer.run_once)
+            await self._step("repair", self.repair)
+
+    async def repair(self) -> None:
+        """One repair and rebalance pass (blockstore/cluster/repair.py), counted."""
+        self.progress.repair_running = True
+        try:
+            stats = await self.repairer.run_once()
+            self.progress.repair_passes += 1
+            self.progress.repair_copied += stats.copied
+            self.progress.under_replicated += stats.under_replicated
+            self.progress.repair_last_finished = time.time()
+        finally:
+            self.progress.repair_running = False
 
     async def collect(self) -> int:
         """Journal recovery, upload expiry and GC: what frees space, in dependency order."""
@@ -80,7 +113,21 @@ class Housekeeper:
         deleted = await collect_garbage(self.meta, self.blocks)
         if deleted:
             log.info("deleted %d unreferenced blocks", deleted)
+        self.progress.gc_passes += 1
+        self.progress.gc_deleted += deleted
         return deleted
+
+    async def count_usage(self) -> int:
+        """Fold pending usage deltas (a bounded number per round); the first round also
+        backfills buckets that have no counters yet."""
+        if not self._backfilled:
+            counted, left = await usage.backfill(self.meta.kv)
+            if counted:
+                log.info("counted the usage of %d buckets made before usage counters", len(counted))
+            self._backfilled = not left
+        folded = await usage.fold(self.meta.kv)
+        self.progress.usage_folded += folded
+        return folded
 
     async def run(self, tick: float = 1.0) -> None:
         """Rounds forever, tick seconds apart (for a process that schedules nothing else)."""

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -37,6 +36,8 @@ import httpx
 
 from blockstore.client import LinkTls
 from cairn import cluster_secrets, pki
+from cairn.cluster_ports import PortPlan, plan
+from cairn.exits import CairnExit, Exit
 from cairn.serve import load_credentials
 from meta.sealing import ENV_VAR as MASTER_KEY_ENV
 from meta.sealing import ensure_master_key
@@ -167,18 +168,21 @@ class _Processes:
             p.kill()
 
 
-def _start_etcd(data: Path, members: int, run: _Processes, args: argparse.Namespace) -> str:
+def _start_etcd(
+    data: Path, members: int, run: _Processes, args: argparse.Namespace, ports: PortPlan
+) -> str:
     """Start an etcd cluster of `members` and return the gateways' and meta services'
     --meta spec. With TLS, members take only clients holding a cluster certificate (the
     spec names the CA and the shared client certificate; nodes get their own, `_node_meta`)."""
     from meta.etcd_launch import EtcdTls, etcd_command, pick_etcd_binary
 
     binary = pick_etcd_binary(getattr(args, "etcd_binary", None))
-    ports = [(free_port(), free_port()) for _ in range(members)]
     scheme = "https" if run.tls else "http"
-    initial = ",".join(f"etcd-{i}={scheme}://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
-    token = "cairn-" + secrets.token_hex(4)
-    for i, (client, peer) in enumerate(ports):
+    initial = ",".join(
+        f"etcd-{i}={scheme}://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports.etcd)
+    )
+    token = ports.etcd_token  # a restarted member keeps its data dir: these only name it
+    for i, (client, peer) in enumerate(ports.etcd):
         tls = None
         if run.tls:
             got = pki.issue(data / "pki", f"etcd-{i}", ["127.0.0.1", "localhost"])
@@ -195,21 +199,21 @@ def _start_etcd(data: Path, members: int, run: _Processes, args: argparse.Namesp
         run.records.append(
             {"role": "etcd", "address": f"127.0.0.1:{client}", "pid": p.pid, "args": cmd}
         )
-    for (client, _), p in zip(ports, run.procs[-members:], strict=True):
+    for (client, _), p in zip(ports.etcd, run.procs[-members:], strict=True):
         _wait_http(f"{scheme}://127.0.0.1:{client}/health", p, tls=run.tls)
-    spec = "etcd://" + ",".join(f"127.0.0.1:{client}" for client, _ in ports)
+    spec = "etcd://" + ",".join(f"127.0.0.1:{client}" for client, _ in ports.etcd)
     if run.tls:
         spec += f"?ca={run.tls.ca_file}&cert={run.tls.cert_file}&key={run.tls.key_file}"
-        endpoints = ",".join(f"https://127.0.0.1:{client}" for client, _ in ports)
+        endpoints = ",".join(f"https://127.0.0.1:{client}" for client, _ in ports.etcd)
         cluster_secrets.etcd_auth(
             binary, endpoints, run.tls, cluster_secrets.node_ids(data, args.nodes)
         )
     return spec
 
 
-def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str) -> None:
+def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str, ports: PortPlan) -> None:
     for i in range(args.nodes):
-        port = free_port()
+        port = ports.nodes[i]
         zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
         secret = run.env["CAIRN_CLUSTER_SECRET"]
         # First: it issues the node's certificate, which its --meta spec names.
@@ -220,7 +224,9 @@ def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str) -> None:
         run.start("node", i, node_args, "/health", port=port, https=run.tls is not None)
 
 
-def _start_meta_services(run: _Processes, args: argparse.Namespace, shared: list[str]) -> None:
+def _start_meta_services(
+    run: _Processes, args: argparse.Namespace, shared: list[str], ports: PortPlan
+) -> None:
     """The housekeeping flags go here, and only here: the leader is the one housekeeper."""
     schedule = [
         "--node-grace", str(args.node_grace),
@@ -229,14 +235,39 @@ def _start_meta_services(run: _Processes, args: argparse.Namespace, shared: list
         "--upload-expiry", str(args.upload_expiry),
     ]  # fmt: skip
     for i in range(args.meta_services):
-        run.start("meta", i, [*shared, *schedule], "/status")
+        run.start("meta", i, [*shared, *schedule], "/status", port=ports.meta[i])
 
 
-def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]) -> list[str]:
+def _start_gateways(
+    run: _Processes, args: argparse.Namespace, shared: list[str], ports: PortPlan
+) -> list[str]:
     state = [["--state", str(run.data / f"gateway-{i}")] for i in range(args.gateways)]
     # On the command line too, so that a gateway restarted with it needs no environment.
     shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
-    return [run.start("gateway", i, [*shared, *state[i]], "/") for i in range(args.gateways)]
+    return [
+        run.start(
+            "gateway",
+            i,
+            [*shared, *state[i], *_metrics_port(args, i)],
+            "/",
+            port=ports.gateways[i],
+        )  # fmt: skip
+        for i in range(args.gateways)
+    ]
+
+
+def _metrics_port(args: argparse.Namespace, i: int) -> list[str]:
+    """--metrics-port P: gateway i serves its workers' metrics on P + i."""
+    port = getattr(args, "metrics_port", 0)
+    return ["--metrics-port", str(port + i)] if port else []
+
+
+def _metrics_banner(args: argparse.Namespace) -> None:
+    port = getattr(args, "metrics_port", 0)
+    if port:
+        last = port + args.gateways - 1
+        ports = str(port) if last == port else f"{port}-{last}"
+        print(f"  metrics:     gateways on port(s) {ports}; nodes and meta services on /metrics")
 
 
 def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, str, bool]:
@@ -269,24 +300,42 @@ def _private_dirs(data: Path) -> None:
     (data / "logs").mkdir(mode=0o700, exist_ok=True)
 
 
+def _refuse_running(data: Path) -> None:
+    """A cluster.json whose processes live: refused. One whose processes all died (a
+    crash, a reboot) is stale: the restart replaces it."""
+    path = data / "cluster.json"
+    if not path.exists():
+        return
+    alive = [p for p in json.loads(path.read_text())["processes"] if _is_ours(int(p["pid"]))]
+    if alive:
+        raise CairnExit(
+            Exit.CLUSTER_REFUSED,
+            f"the cluster in {data} is running ({len(alive)} process(es)): run "
+            f"`cairn cluster down --data {data}` first",
+        )
+    path.unlink()
+
+
 def up(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
+    if data.exists():
+        _refuse_running(data)
+    ports = plan(data, args, free_port)  # refuses a different cluster before any write
     _private_dirs(data)
-    if (data / "cluster.json").exists():
-        raise SystemExit(
-            f"{data}/cluster.json exists: run `cairn cluster down --data {data}` first"
-        )
+    ports.save(data)
     tls = cluster_secrets.link_tls(data) if getattr(args, "internal_tls", True) else None
     env, access, secret_key, generated = _child_env(data, tls)
     run = _Processes(data, env, tls)
     try:
-        meta = _start_etcd(data, args.etcd, run, args) if args.etcd else f"lmdb:{data / 'meta'}"
-        _start_nodes(run, args, meta)
+        meta = (
+            _start_etcd(data, args.etcd, run, args, ports) if args.etcd else f"lmdb:{data / 'meta'}"
+        )
+        _start_nodes(run, args, meta, ports)
         run.wait()
         shared = ["--meta", meta, "--replicas", str(args.replicas)]
         shared += ["--write-quorum", str(args.write_quorum), "--gc-grace", str(args.gc_grace)]
-        _start_meta_services(run, args, shared)
-        endpoints = _start_gateways(run, args, shared)
+        _start_meta_services(run, args, shared, ports)
+        endpoints = _start_gateways(run, args, shared, ports)
         run.wait()
         _wait_layout(meta, args.nodes)  # installed by the meta leader
     except BaseException:
@@ -304,6 +353,9 @@ def up(args: argparse.Namespace) -> int:
         )
     )
     _banner(args, meta, endpoints, access, secret_key if generated else None, data, tls)
+    _metrics_banner(args)
+    if ports.restart:
+        print("  (restarted on the ports recorded in ports.json)")
     return 0
 
 
@@ -322,7 +374,8 @@ def _banner(
         f"metadata {meta}, {args.meta_services} meta service(s), internal links "
         f"{'TLS (CA ' + tls.ca_file + ')' if tls else 'plain HTTP'}"
     )
-    print(f"  S3 endpoint: {endpoints[0]}")
+    for i, endpoint in enumerate(endpoints):
+        print(f"  S3 endpoint: {endpoint}  (gateway-{i})")
     print(f"  access key:  {access}")
     if new_secret is not None:
         print(f"  secret key:  {new_secret}  (generated now, shown once; also in credentials.json)")

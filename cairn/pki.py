@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import ipaddress
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,15 +193,18 @@ def issue(
 
 
 def ca_command(args: argparse.Namespace) -> int:
-    """`cairn admin ca ...` (cairn/cli.py)."""
+    """`cairn admin ca ...` (cairn/cli.py): text, or with --json one JSON object of paths."""
     directory = Path(args.dir).resolve() if hasattr(args, "dir") else Path()
+    made: dict[str, str]
     if args.ca_command == "init":
-        print(f"CA certificate: {init_ca(directory)} (key beside it, 0600)")
+        cert = init_ca(directory)
+        made, text = {"ca": str(cert)}, f"CA certificate: {cert} (key beside it, 0600)"
     elif args.ca_command == "issue":
         out = Path(args.out).resolve() if args.out else None
         got = issue(directory, args.name, args.san, client=args.client, out=out)
-        print(f"certificate: {got.cert}\nkey:         {got.key} (0600)")
-    elif args.ca_command == "node-key":
+        made = {"cert": str(got.cert), "key": str(got.key)}
+        text = f"certificate: {got.cert}\nkey:         {got.key} (0600)"
+    else:  # node-key
         from blockstore import auth
 
         secret = args.cluster_secret or os.environ.get("CAIRN_CLUSTER_SECRET")
@@ -208,5 +212,8 @@ def ca_command(args: argparse.Namespace) -> int:
             raise SystemExit("cairn admin ca node-key: --cluster-secret or CAIRN_CLUSTER_SECRET")
         key = auth.node_key(secret, auth.address_of(args.url))
         write_private(Path(args.out), key.hex().encode())
-        print(f"node key for {auth.address_of(args.url)}: {args.out} (0600)")
+        made = {"node": auth.address_of(args.url), "key_file": str(args.out)}
+        text = f"node key for {made['node']}: {args.out} (0600)"
+    wants_json = getattr(args, "json", False) or getattr(args, "json_all", False)
+    print(json.dumps(made, indent=2, sort_keys=True) if wants_json else text)
     return 0

@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
 import string
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,16 +22,19 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
-from cairn import pki
+from cairn import cluster_metrics, pki, preflight, readiness
+from cairn.exits import CairnExit, Exit
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
+from gateway.access_log import AccessLog
 from gateway.app import create_app
 from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
+from gateway.health import Readiness
 from gateway.http_protocol import CairnHttpProtocol, HttpLimits
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
-from gateway.workers import bind, run_workers
+from gateway.workers import WorkerFailed, run_workers
 from meta.access import AccessKeys
 from meta.api import KV
 from meta.sealing import (
@@ -105,6 +110,41 @@ def ensure_certificate(data: Path, host: str) -> tuple[Path, Path]:
     return pki.self_signed(data / "tls", ["localhost", "127.0.0.1", host])
 
 
+def own_certificate(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """--tls-cert and --tls-key: the operator's certificate (PEM) and key, checked now."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise CairnExit(Exit.REFUSED, "--tls-cert and --tls-key go together")
+    for path in (cert, key):
+        if not os.access(path, os.R_OK):
+            raise CairnExit(Exit.REFUSED, f"cannot read {path}")
+    return Path(cert), Path(key)
+
+
+def _tls(args: argparse.Namespace, tls_dir: Path) -> tuple[str, dict[str, str]]:
+    """The scheme and uvicorn's TLS settings: the operator's certificate, or --tls's own."""
+    own = own_certificate(args)
+    if own is None and not args.tls:
+        return "http", {}
+    cert, key = own or ensure_certificate(tls_dir, args.host)
+    return "https", {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+def listen_first(args: argparse.Namespace) -> socket.socket:
+    """The S3 socket, bound before any file is written; the metrics port checked too."""
+    own_certificate(args)
+    sock = preflight.listen(args.host, args.port, "the S3", "--port")
+    if args.metrics_port:
+        try:
+            preflight.port_free(args.host, args.metrics_port, "the metrics", "--metrics-port")
+        except CairnExit:
+            sock.close()
+            raise
+    return sock
+
+
 def http_limits(args: argparse.Namespace) -> HttpLimits:
     """The per-connection limits of --max-request-line, --max-header-bytes,
     --header-timeout and --max-connections (docs/operations.md, Limits)."""
@@ -146,16 +186,11 @@ def _run_gateway(
     banner: str,
     housekeeping: Schedule | None,
     master: MasterKey,
+    sock: socket.socket,
 ) -> int:
     """Serve S3 in args.workers processes; with a `housekeeping` schedule, worker 0 also
     runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
-    ssl: dict[str, str] = {}
-    scheme = "http"
-    if args.tls:
-        cert, key = ensure_certificate(tls_dir, args.host)
-        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-        scheme = "https"
-    sock = bind(args.host, args.port)
+    scheme, ssl = _tls(args, tls_dir)
     counts = ConnectionCounts(args.workers)  # shared by the workers forked below
     _announce(scheme, args, credentials)
     print(f"  {banner}; {args.workers} worker(s)", flush=True)
@@ -168,20 +203,31 @@ def _run_gateway(
     def work(index: int, sock: socket.socket) -> None:
         tune_malloc()
         metrics.start_worker()
+        if index > 0:  # every worker sees the same cluster: worker 0 alone tells of it
+            logging.getLogger("cairn.membership").setLevel(logging.ERROR)
         kv, blocks, background = backend()
-        meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+        meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
+        background.append(metrics.worker_process_gauges)
+        background.append(metrics.flush_loop)
         objects = ObjectService(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )
         services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
-            background.append(Housekeeper(meta, blocks, housekeeping).run)
+            keeper = Housekeeper(meta, blocks, housekeeping)
+            background.append(keeper.run)
+            state = partial(cluster_metrics.snapshot, meta, blocks, keeper, True)
+            background.append(metrics.publish_state(state, cluster_metrics.SNAPSHOT_SECONDS))
         keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv, master))
         background.append(keyring.run)
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
         )
-        app = create_app(services, keyring, domain=args.domain, background=background)
+        app = create_app(
+            services, keyring, domain=args.domain, background=background,
+            access=AccessLog.open(args.access_log),
+            readiness=Readiness(lambda: readiness.gateway_probe(kv, blocks)),
+        )  # fmt: skip
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
         with (
@@ -190,7 +236,10 @@ def _run_gateway(
         ):
             runner.run(_serve(server, kv, blocks))
 
-    run_workers(args.workers, sock, work)
+    try:
+        run_workers(args.workers, sock, work)
+    except WorkerFailed as exc:
+        raise CairnExit(Exit.WORKER_FAILED, str(exc)) from None
     print("Cairn stopped.", flush=True)
     return 0
 
@@ -208,6 +257,8 @@ def serve(args: argparse.Namespace) -> int:
     from meta.lmdb_kv import LmdbKV
 
     data = Path(args.data).resolve()
+    preflight.writable(data, "the data directory")
+    sock = listen_first(args)
     data.mkdir(parents=True, exist_ok=True)
 
     def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
@@ -222,7 +273,8 @@ def serve(args: argparse.Namespace) -> int:
     banner = f"data:       {data} ({args.nodes} block store(s))"
     schedule = Schedule.of(args)
     master = gateway_master_key(args, data / "master.key")
-    return _run_gateway(args, backend, root_credentials(data), data, banner, schedule, master)
+    creds = root_credentials(data)
+    return _run_gateway(args, backend, creds, data, banner, schedule, master, sock)
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -240,6 +292,9 @@ def gateway(args: argparse.Namespace) -> int:
         raise SystemExit("cairn gateway: --cluster-secret (or CAIRN_CLUSTER_SECRET) is required")
     master = gateway_master_key(args, None)
     state = Path(args.state).resolve()
+    preflight.writable(state, "the state directory")
+    preflight.metadata_reachable(args.meta)
+    sock = listen_first(args)
     state.mkdir(parents=True, exist_ok=True)
 
     def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
@@ -252,4 +307,5 @@ def gateway(args: argparse.Namespace) -> int:
         return kv, blocks, jobs
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
-    return _run_gateway(args, backend, root_credentials(state), state, banner, None, master)
+    creds = root_credentials(state)
+    return _run_gateway(args, backend, creds, state, banner, None, master, sock)
