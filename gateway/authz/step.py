@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from gateway.authz import conditions, decide
 from gateway.authz.acl import Resolver
 from gateway.authz.actions import (
+    BYPASS_GOVERNANCE,
+    BYPASS_HEADER,
+    BYPASS_OPERATIONS,
     COPY_OPERATIONS,
     DELETE_OBJECT,
     PER_KEY_OPERATION,
@@ -30,7 +33,7 @@ from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
-from gateway.objects.types import BucketConfig, ObjectAccess
+from gateway.objects.types import BucketConfig, Bypass, ObjectAccess
 from gateway.routing import Endpoint
 
 
@@ -58,6 +61,10 @@ class Access:
     bootstrap_user: str = ""  # owner of what was stored before owners existed ("")
     # Look up users this process does not know yet (created moments ago elsewhere).
     learn_users: Callable[[set[str]], Awaitable[None]] = field(default=_learn_nothing)
+    # Set when the request sent x-amz-bypass-governance-retention: true: may the caller
+    # bypass a version's GOVERNANCE retention (s3:BypassGovernanceRetention)? None: the
+    # request did not ask, and a GOVERNANCE retention holds.
+    bypass_governance: Bypass | None = None
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
@@ -151,6 +158,8 @@ class Authorizer:
                 )
             )
 
+        if endpoint.op in BYPASS_OPERATIONS and headers.get(BYPASS_HEADER, "").lower() == "true":
+            access.bypass_governance = self._bypasser(caller, bucket, context_of)
         if endpoint.op == PER_KEY_OPERATION:
             # Each key is a DeleteObject of its own, decided when the body names it
             # (S3 reports a refused key in the result, not as the request's failure).
@@ -201,6 +210,21 @@ class Authorizer:
             return True
 
         return may_delete
+
+    def _bypasser(self, caller: Caller, bucket: BucketView, context_of: ContextOf) -> Bypass:
+        async def may_bypass(key: str, version: str | None) -> bool:
+            """s3:BypassGovernanceRetention on this version, decided like any action."""
+            load = _loader(self.objects, bucket.name, key, version)
+            context = context_of(await _existing_tags(bucket, load))
+            try:
+                await decide.authorize(
+                    caller, BYPASS_GOVERNANCE, bucket, key, context, load, self.bootstrap_user
+                )
+            except AccessDenied:
+                return False
+            return True
+
+        return may_bypass
 
     def _initiator(self, endpoint: Endpoint) -> decide.InitiatorLoader | None:
         """Who started the upload a ListParts or AbortMultipartUpload names (its owner)."""
