@@ -124,6 +124,18 @@ BYPASS_GOVERNANCE = _o("s3:BypassGovernanceRetention", OWNER)
 BYPASS_OPERATIONS = frozenset({"DeleteObject", "DeleteObjects", "PutObjectRetention"})
 BYPASS_HEADER = "x-amz-bypass-governance-retention"
 
+# A write that sets a version's lock through headers needs the lock's own action too, as
+# on AWS: x-amz-object-lock-mode (and its date) s3:PutObjectRetention, and
+# x-amz-object-lock-legal-hold s3:PutObjectLegalHold.
+LOCK_WRITE_OPERATIONS = frozenset(
+    {"PutObject", "PostObject", "CopyObject", "CreateMultipartUpload"}
+)
+LOCK_HEADER_NEEDS = {
+    "x-amz-object-lock-mode": _o("s3:PutObjectRetention", WRITE),
+    "x-amz-object-lock-retain-until-date": _o("s3:PutObjectRetention", WRITE),
+    "x-amz-object-lock-legal-hold": _o("s3:PutObjectLegalHold", WRITE),
+}
+
 # What the source of a copy needs: reading it, as a GetObject of it would.
 SOURCE_ACTION = _o("s3:GetObject", READ)
 SOURCE_VERSION_ACTION = _o("s3:GetObjectVersion", READ)  # a source named with ?versionId=

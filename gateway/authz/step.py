@@ -21,6 +21,8 @@ from gateway.authz.actions import (
     BYPASS_OPERATIONS,
     COPY_OPERATIONS,
     DELETE_OBJECT,
+    LOCK_HEADER_NEEDS,
+    LOCK_WRITE_OPERATIONS,
     PER_KEY_OPERATION,
     SERVICE_OPERATIONS,
     SOURCE_ACTION,
@@ -179,6 +181,8 @@ class Authorizer:
             self.bootstrap_user,
             self._initiator(endpoint),
         )
+        if endpoint.op in LOCK_WRITE_OPERATIONS:
+            await self._lock_headers(caller, bucket, endpoint, headers, context, load)
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context_of)
         return access
@@ -210,6 +214,22 @@ class Authorizer:
             return True
 
         return may_delete
+
+    async def _lock_headers(
+        self,
+        caller: Caller,
+        bucket: BucketView,
+        endpoint: Endpoint,
+        headers: Mapping[str, str],
+        context: conditions.Lazy,
+        load: decide.ObjectLoader,
+    ) -> None:
+        """A write that sets object lock through headers also needs the lock's action."""
+        needs = {LOCK_HEADER_NEEDS[h] for h in LOCK_HEADER_NEEDS if h in headers}
+        for lock_need in sorted(needs, key=lambda n: n.action):
+            await decide.authorize(
+                caller, lock_need, bucket, endpoint.key, context, load, self.bootstrap_user
+            )
 
     def _bypasser(self, caller: Caller, bucket: BucketView, context_of: ContextOf) -> Bypass:
         async def may_bypass(key: str, version: str | None) -> bool:

@@ -17,6 +17,8 @@ from meta.errors import BucketNotFound
 from meta.records import BucketRecord, ObjectHead
 from meta.store import MetaStore
 
+NO_LOCK = ObjectLock()
+
 
 class Locks:
     def __init__(self, meta: MetaStore) -> None:
@@ -69,7 +71,10 @@ class Locks:
     @staticmethod
     def of(obj: StoredObject) -> ObjectLock:
         """A version's lock, as HEAD and GET show it (no read: it is in the record)."""
-        found = lock.lock_of(cast(ObjectHead, obj))
+        head = cast(ObjectHead, obj)
+        if not head.extra:
+            return NO_LOCK  # most versions: nothing to decode
+        found = lock.lock_of(head)
         r = found.retention
         return ObjectLock(r.mode if r else None, r.until_ms if r else None, found.legal_hold)
 

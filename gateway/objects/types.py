@@ -79,7 +79,7 @@ Verify = Callable[[int, bytes], None]
 (a wrong Content-MD5, a body over the size limit), and then nothing becomes visible."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ObjectLock:
     """A version's object lock, as a write sets it (x-amz-object-lock-* headers) or
     GetObjectRetention, GetObjectLegalHold and HEAD read it: a retention (mode and

@@ -537,6 +537,28 @@ def test_governance_bypass_needs_s3_bypass_governance_retention(
     assert versions_of(ca, name) == []
 
 
+def test_lock_headers_need_the_lock_actions(srv: CairnServer, bob: User) -> None:
+    """As on AWS: a write that sets a retention needs s3:PutObjectRetention, one that sets
+    a legal hold s3:PutObjectLegalHold, besides s3:PutObject."""
+    ca, cb = user_client(srv, bootstrap_user(srv)), user_client(srv, bob)
+    name = unique("lockput")
+    ca.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    _set_policy(ca, name, _policy(name, bob.user_id, "Allow", ["s3:PutObject"]))
+    retained = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": LATER}
+    held = {"ObjectLockLegalHoldStatus": "ON"}
+
+    def put(key: str, **kw: Any) -> str:
+        return code(lambda: cb.put_object(Bucket=name, Key=key, Body=b"x", **kw))
+
+    assert put("plain") == "ok"
+    assert put("r", **retained) in DENIED and put("h", **held) in DENIED
+    _set_policy(
+        ca, name, _policy(name, bob.user_id, "Allow", ["s3:PutObject", "s3:PutObjectRetention"])
+    )
+    assert put("r", **retained) == "ok" and put("h", **held) in DENIED
+    assert sorted(o["Key"] for o in ca.list_objects_v2(Bucket=name)["Contents"]) == ["plain", "r"]
+
+
 def test_bypass_header_does_not_unlock_without_asking(s3, locked) -> None:
     """A governance-locked version stays when the header says false."""
     vid = s3.put_object(
