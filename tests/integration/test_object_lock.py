@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import make_client
 from tests.integration.authz_util import (
     DENIED,
     User,
@@ -33,6 +34,7 @@ from tests.integration.helpers import (
     s3_error,
     unique,
 )
+from tests.integration.test_post_object import post
 from tests.server import CairnServer
 
 UTC = datetime.UTC
@@ -348,6 +350,22 @@ def test_lock_headers_on_put_copy_and_multipart(s3, locked) -> None:
     }
     with s3_error("AccessDenied", 403):
         s3.delete_object(Bucket=locked, Key="mp", VersionId=done["VersionId"])
+
+
+def test_lock_fields_of_a_browser_form_upload(server, s3, locked) -> None:
+    """A POST form's x-amz-object-lock-* fields stand for the PutObject headers."""
+    form = {"x-amz-object-lock-mode": "GOVERNANCE"}
+    form |= {"x-amz-object-lock-retain-until-date": "2100-01-01T00:00:00Z"}
+    form |= {"x-amz-object-lock-legal-hold": "ON"}
+    signer = make_client(server, signature_version="s3v4")
+    fields = signer.generate_presigned_post(
+        locked, "form", Fields=form, Conditions=[{k: v} for k, v in form.items()]
+    )["fields"]
+    resp = post(server, locked, fields, b"from a form")
+    assert resp.status_code == 204, resp.text
+    head = s3.head_object(Bucket=locked, Key="form")
+    assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]) == ("GOVERNANCE", LATER)
+    assert head["ObjectLockLegalHoldStatus"] == "ON"
 
 
 BAD_HEADERS = [
