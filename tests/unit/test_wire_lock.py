@@ -4,7 +4,7 @@ the same thing (hypothesis), and what AWS refuses it refuses with AWS's error.""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import errors
@@ -15,6 +15,7 @@ NOW = 1_800_000_000_000  # 2027-01-15, ms
 modes = st.sampled_from(wire.MODES)
 
 
+@settings(deadline=None)  # a loaded machine is no failure
 @given(modes, st.integers(1, wire.MAX_DAYS), st.booleans())
 def test_configuration_round_trips(mode: str, n: int, days: bool) -> None:
     rule = LockRule(mode, days=n) if days else LockRule(mode, years=min(n, wire.MAX_YEARS))
@@ -25,12 +26,14 @@ def test_configuration_without_a_rule() -> None:
     assert wire.parse_configuration(wire.configuration(None)) is None
 
 
+@settings(deadline=None)  # a loaded machine is no failure
 @given(modes, st.integers(NOW + 1, 4_102_444_800_000))  # up to 2100
 def test_retention_round_trips_to_the_millisecond(mode: str, until_ms: int) -> None:
     got = wire.parse_retention(wire.retention(ObjectLock(mode, until_ms)), NOW)
     assert got == ObjectLock(mode, until_ms)
 
 
+@settings(deadline=None)  # a loaded machine is no failure
 @given(st.sampled_from(wire.HOLDS))
 def test_legal_hold_round_trips(status: str) -> None:
     assert wire.parse_legal_hold(wire.legal_hold(status)) == status
