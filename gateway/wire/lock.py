@@ -28,6 +28,7 @@ MODE_HEADER = "x-amz-object-lock-mode"
 UNTIL_HEADER = "x-amz-object-lock-retain-until-date"
 HOLD_HEADER = "x-amz-object-lock-legal-hold"
 PAST_DATE = "The retain until date must be in the future!"
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 # ------------------------------------------------------------ bucket configuration
@@ -136,9 +137,9 @@ def parse_date(value: str) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=datetime.UTC)
-    try:
-        return int(dt.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
+    try:  # integer arithmetic: a float of the seconds loses the last millisecond
+        return (dt - EPOCH) // datetime.timedelta(milliseconds=1)
+    except OverflowError:
         return None
 
 
