@@ -35,6 +35,7 @@ from benchmarks.scenarios import (
     Settings,
 )
 from benchmarks.servers import CLUSTERS, Target
+from benchmarks.versioning_bench import LOCKED_BUCKET, VERSIONED_BUCKET, install_versioning
 
 BUCKET, LIST_BUCKET = "bench", "bench-list"
 Results = dict[str, dict[str, list[dict[str, Any]]]]  # row -> target -> per-round figures
@@ -176,6 +177,8 @@ class Bench:
             for bucket in (BUCKET, POLICY_BUCKET):
                 ds = self._preload(t, "pg", s.small_size, s.small_objects, bucket=bucket)
                 self.datasets[f"{scenario}-{bucket}", t.name] = ds
+        elif scenario == "versioning":
+            install_versioning(t)
 
     def round(self, scenario: str, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
         """One measured round; returns figures per row (cp gives two rows)."""
@@ -184,6 +187,8 @@ class Bench:
             return self._cp(t, rnd)
         if scenario == "policy":
             return self._policy(t, rnd)
+        if scenario == "versioning":
+            return self._versioning(t, rnd)
         common: dict[str, Any] = {"bucket": BUCKET, "rng_seed": rnd}
         if scenario == "put-small":
             cmd = {"op": "put", "prefix": f"ps{rnd}", "size": s.small_size, "nonce": _nonce()}
@@ -229,6 +234,21 @@ class Bench:
                     cmd |= {"verify_every": 8}
                 r = self._check(f"{t.name} {row} round {rnd}", self.lg.call(t, **cmd))
                 out[row] = _figures(row, r)
+        return out
+
+    def _versioning(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
+        """Small PUTs on the unversioned, the versioned and the locked bucket, in turn."""
+        s, out = self.s, {}
+        for bucket, row in (
+            (BUCKET, "put-unversioned"),
+            (VERSIONED_BUCKET, "put-versioned"),
+            (LOCKED_BUCKET, "put-locked"),
+        ):
+            cmd: dict[str, Any] = {"op": "put", "bucket": bucket, "rng_seed": rnd}
+            cmd |= {"prefix": f"pv{rnd}", "size": s.small_size, "nonce": _nonce()}
+            cmd |= {"concurrency": s.small_inflight, "duration": s.duration}
+            r = self._check(f"{t.name} {row} round {rnd}", self.lg.call(t, **cmd))
+            out[row] = _figures(row, r)
         return out
 
     def _cp(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:

@@ -391,7 +391,7 @@ def from_internal(exc: BaseException) -> S3Error:
         MetaUnavailable: ServiceUnavailable,
         BlockStoreError: ServiceUnavailable,
     }
-    versioned = _version_error(exc)
+    versioned = _version_error(exc) or _lock_error(exc)
     if versioned is not None:
         return versioned
     for kind, err in mapping.items():
@@ -463,3 +463,51 @@ class InvalidTag(S3Error):
 class NoSuchTagSet(S3Error):
     status = 404
     message = "The TagSet does not exist"
+
+
+# --- object lock (meta/lock.py, gateway/handlers/lock.py, gateway/wire/lock.py) ---
+
+
+class InvalidBucketState(S3Error):
+    status = 409
+    message = "The request is not valid with the current state of the bucket."
+
+
+class InvalidRetentionPeriod(S3Error):
+    status = 400
+    message = "Default retention period must be a positive integer value."
+
+
+class ObjectLockConfigurationNotFoundError(S3Error):
+    status = 404
+    message = "Object Lock configuration does not exist for this bucket"
+
+
+class NoSuchObjectLockConfiguration(S3Error):
+    status = 404
+    message = "The specified object does not have a ObjectLock configuration"
+
+
+LOCK_MISSING = "Bucket is missing Object Lock Configuration"
+
+
+def _lock_error(exc: BaseException) -> S3Error | None:
+    """Object lock's refusals (meta.lock), as AWS words them."""
+    from meta import lock
+
+    if isinstance(exc, lock.ObjectLocked):
+        return AccessDenied("Access Denied because object protected by object lock.")
+    if isinstance(exc, lock.RetentionChangeRefused):
+        return AccessDenied()
+    if isinstance(exc, lock.LockNotEnabled):
+        return InvalidRequest(LOCK_MISSING)
+    if isinstance(exc, lock.LockedVersioning):
+        return InvalidBucketState(
+            "An Object Lock configuration is present on this bucket, so the versioning "
+            "state cannot be changed."
+        )
+    if isinstance(exc, lock.VersioningNotEnabled):
+        return InvalidBucketState(
+            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
+        )
+    return None

@@ -77,6 +77,13 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("PUT", True, False, "cors"): "PutBucketCors",
     ("DELETE", True, False, "cors"): "DeleteBucketCors",
     ("GET", True, True, "attributes"): "GetObjectAttributes",
+    # Object lock (gateway/handlers/lock.py)
+    ("GET", True, False, "object-lock"): "GetObjectLockConfiguration",
+    ("PUT", True, False, "object-lock"): "PutObjectLockConfiguration",
+    ("GET", True, True, "retention"): "GetObjectRetention",
+    ("PUT", True, True, "retention"): "PutObjectRetention",
+    ("GET", True, True, "legal-hold"): "GetObjectLegalHold",
+    ("PUT", True, True, "legal-hold"): "PutObjectLegalHold",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -88,10 +95,11 @@ SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
     "cors", "attributes", "tagging",
+    "object-lock", "retention", "legal-hold",
 )  # fmt: skip
 UNSUPPORTED = (
     "lifecycle", "website", "logging",
-    "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
+    "notification", "replication", "encryption",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "restore", "select",
 )  # fmt: skip
@@ -117,12 +125,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("GET", False, "encryption"): "GetBucketEncryption",
     ("PUT", False, "encryption"): "PutBucketEncryption",
     ("DELETE", False, "encryption"): "DeleteBucketEncryption",
-    ("GET", False, "object-lock"): "GetObjectLockConfiguration",
-    ("PUT", False, "object-lock"): "PutObjectLockConfiguration",
-    ("GET", True, "legal-hold"): "GetObjectLegalHold",
-    ("PUT", True, "legal-hold"): "PutObjectLegalHold",
-    ("GET", True, "retention"): "GetObjectRetention",
-    ("PUT", True, "retention"): "PutObjectRetention",
     ("GET", False, "accelerate"): "GetBucketAccelerateConfiguration",
     ("PUT", False, "accelerate"): "PutBucketAccelerateConfiguration",
     ("GET", False, "requestPayment"): "GetBucketRequestPayment",

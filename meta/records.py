@@ -296,6 +296,8 @@ class Upload:
     owner: str = ""  # who started it (the completed object's owner); "": bootstrap user
     acl: dict[str, Any] | None = None  # the ACL the request set, applied at Complete
     tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, applied at Complete
+    # Object lock the request set (meta.lock's version entries), applied at Complete.
+    lock: dict[str, Any] = field(default_factory=dict)
 
     def bumped(self) -> bytes:
         """The record with a new nonce: what a part commit writes."""
@@ -317,6 +319,7 @@ class Upload:
                 **({"o": self.owner} if self.owner else {}),
                 **({"a": self.acl} if self.acl is not None else {}),
                 **({"tg": self.tags} if self.tags else {}),
+                **({"lk": self.lock} if self.lock else {}),
             },
             use_bin_type=True,
         )
@@ -326,7 +329,7 @@ class Upload:
         d = unpack_record(raw)
         return cls(
             upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
-            d.get("n", b""), d.get("o", ""), d.get("a"), d.get("tg", {}),
+            d.get("n", b""), d.get("o", ""), d.get("a"), d.get("tg", {}), d.get("lk", {}),
         )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meta import journal, keys, limits, usage, versions
+from meta import journal, keys, limits, lock, usage, versions
 from meta.api import KV, MetaError, Txn, TxnConflict
 from meta.errors import (
     BucketExists,
@@ -264,10 +264,16 @@ class MetaStore:
         key: str,
         change: Callable[[ObjectHead], None],
         version_id: str | None = None,
+        *,
+        bypass_governance: bool = False,
     ) -> ObjectHead:
         """Change a version's record in place (its ACL): same version, same blocks, so no
         reference moves. The current version when version_id is None. The record is
-        compared and rewritten in each index that holds it, retried on conflicts."""
+        compared and rewritten in each index that holds it, retried on conflicts.
+
+        Whatever ``change`` does, a retention in force is never shortened, removed or
+        weakened (meta.lock.check_change): COMPLIANCE never, GOVERNANCE only with
+        ``bypass_governance``. That holds for every caller, the gateway's or an admin's."""
         history = History(self.kv, bucket)
         for _ in range(MAX_RETRIES):
             okey, o_raw = await self._head_raw(bucket, key)
@@ -280,7 +286,9 @@ class MetaStore:
                 head, raw = current, o_raw
             else:
                 head, raw, _ = await self.get_version(bucket, key, version_id)
+            before = lock.lock_of(head).retention
             change(head)
+            lock.check_change(before, lock.lock_of(head).retention, now_ms(), bypass_governance)
             new = head.to_bytes()
             txn = Txn().expect(okey, o_raw)
             if current is not None and current.order == head.order:
@@ -393,7 +401,9 @@ class MetaStore:
         for k, v in w.pages:
             txn.put(k, v)
         delta = Counter(w.taken)
-        state = self._versioning(w.bucket, braw)
+        config = self._record(w.bucket, braw).config
+        lock.apply_default(w.head, config)  # the commit compares braw: no lock race
+        state = config.get("versioning")
         tally = Tally(w.head)
         if state is None:
             w.head.vid, w.head.order = "null", b""
@@ -408,8 +418,14 @@ class MetaStore:
         await self.refs.apply_refcounts(txn, delta, w.observed)
         return txn, old, release
 
-    def _release(self, txn: Txn, old: ObjectHead, delta: Counter[bytes]) -> bytes | None:
-        """Drop the replaced version's references (see drop_refs)."""
+    def _release(
+        self, txn: Txn, old: ObjectHead, delta: Counter[bytes], bypass_governance: bool = False
+    ) -> bytes | None:
+        """Drop the replaced version's references (see drop_refs). Every path that removes
+        a version for good comes through here, so a version under object lock is refused
+        here (meta.lock.check_removal) whichever path it is: DELETE, DeleteObjects,
+        lifecycle, an overwrite of a null version, or any other caller."""
+        lock.check_removal(old, now_ms(), bypass_governance)
         if old.blocks is None and not old.pages:
             return None  # inline data: no references
         ids = [h for h, _ in old.blocks] if old.blocks is not None else None
@@ -461,12 +477,16 @@ class MetaStore:
                 return old
         raise MetaError("too many conflicting writers")
 
-    async def _commit_dropping(self, txn: Txn, dropped: ObjectHead | None) -> bool:
+    async def _commit_dropping(
+        self, txn: Txn, dropped: ObjectHead | None, bypass_governance: bool = False
+    ) -> bool:
         """Commit ``txn`` with the block references of ``dropped`` (a removed version)
         released in it; False on a conflict, for the caller to read again and retry. A big
         version's release journal is finished after the commit."""
         delta: Counter[bytes] = Counter()
-        release = self._release(txn, dropped, delta) if dropped is not None else None
+        release = (
+            self._release(txn, dropped, delta, bypass_governance) if dropped is not None else None
+        )
         await self.apply_refcounts(txn, delta, {})
         try:
             await self.kv.commit(txn)
@@ -601,10 +621,14 @@ class MetaStore:
             raise DeleteMarkerFound(key, head.vid, head.mtime_ms, by_id=True)
         return head, found[1], found[0]
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectHead | None:
+    async def delete_version(
+        self, bucket: str, key: str, version_id: str, *, bypass_governance: bool = False
+    ) -> ObjectHead | None:
         """Remove one version (or delete marker) for good and release its blocks; when it
         was the newest, the next one becomes current (unless that is a marker). None when
-        there is no such version (S3 answers success all the same)."""
+        there is no such version (S3 answers success all the same). A version under object
+        lock raises meta.lock.ObjectLocked (GOVERNANCE gives way to ``bypass_governance``);
+        the commit compares the record, so a retention set meanwhile is seen."""
         history = History(self.kv, bucket)
         for _ in range(MAX_RETRIES):
             okey, o_raw = await self._head_raw(bucket, key)
@@ -629,7 +653,8 @@ class MetaStore:
                     elif o_raw is not None:
                         txn.delete(okey)
             Tally().remove(rec).record(txn, bucket, await self.bucket_raw(bucket, cached=True))
-            if await self._commit_dropping(txn, None if rec.marker else rec):
+            dropped = None if rec.marker else rec
+            if await self._commit_dropping(txn, dropped, bypass_governance):
                 return rec
         raise MetaError("too many conflicting writers")
 

@@ -87,6 +87,14 @@ NEEDS: dict[str, Need] = {
     "PutBucketCors": _b("s3:PutBucketCORS", OWNER),
     "DeleteBucketCors": _b("s3:PutBucketCORS", OWNER),  # AWS has no s3:DeleteBucketCORS
     "GetObjectAttributes": _o("s3:GetObjectAttributes", READ),
+    # Object lock (gateway/handlers/lock.py): AWS has no version actions for these, a
+    # versionId names the version and the action stays the same.
+    "GetObjectLockConfiguration": _b("s3:GetBucketObjectLockConfiguration", READ),
+    "PutObjectLockConfiguration": _b("s3:PutBucketObjectLockConfiguration", OWNER),
+    "GetObjectRetention": _o("s3:GetObjectRetention", READ),
+    "PutObjectRetention": _o("s3:PutObjectRetention", WRITE),
+    "GetObjectLegalHold": _o("s3:GetObjectLegalHold", READ),
+    "PutObjectLegalHold": _o("s3:PutObjectLegalHold", WRITE),
 }
 
 # The same operations on one version by id (``?versionId=``) need the version actions,
@@ -107,6 +115,26 @@ VERSION_NEEDS: dict[str, Need] = {
 # DeleteObjects is decided key by key, each as the DeleteObject of that key.
 PER_KEY_OPERATION = "DeleteObjects"
 DELETE_OBJECT = _o("s3:DeleteObject", WRITE)
+
+# x-amz-bypass-governance-retention: true on these operations asks to get past a
+# GOVERNANCE retention, which takes s3:BypassGovernanceRetention on the version (decided
+# only when such a retention is in the way). A key needs the owner right for it: lifting
+# a retention is the bucket administrator's call, not every writer's.
+BYPASS_GOVERNANCE = _o("s3:BypassGovernanceRetention", OWNER)
+BYPASS_OPERATIONS = frozenset({"DeleteObject", "DeleteObjects", "PutObjectRetention"})
+BYPASS_HEADER = "x-amz-bypass-governance-retention"
+
+# A write that sets a version's lock through headers needs the lock's own action too, as
+# on AWS: x-amz-object-lock-mode (and its date) s3:PutObjectRetention, and
+# x-amz-object-lock-legal-hold s3:PutObjectLegalHold.
+LOCK_WRITE_OPERATIONS = frozenset(
+    {"PutObject", "PostObject", "CopyObject", "CreateMultipartUpload"}
+)
+LOCK_HEADER_NEEDS = {
+    "x-amz-object-lock-mode": _o("s3:PutObjectRetention", WRITE),
+    "x-amz-object-lock-retain-until-date": _o("s3:PutObjectRetention", WRITE),
+    "x-amz-object-lock-legal-hold": _o("s3:PutObjectLegalHold", WRITE),
+}
 
 # What the source of a copy needs: reading it, as a GetObject of it would.
 SOURCE_ACTION = _o("s3:GetObject", READ)

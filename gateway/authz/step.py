@@ -16,8 +16,13 @@ from dataclasses import dataclass, field
 from gateway.authz import conditions, decide
 from gateway.authz.acl import Resolver
 from gateway.authz.actions import (
+    BYPASS_GOVERNANCE,
+    BYPASS_HEADER,
+    BYPASS_OPERATIONS,
     COPY_OPERATIONS,
     DELETE_OBJECT,
+    LOCK_HEADER_NEEDS,
+    LOCK_WRITE_OPERATIONS,
     PER_KEY_OPERATION,
     SERVICE_OPERATIONS,
     SOURCE_ACTION,
@@ -30,7 +35,7 @@ from gateway.authz.decide import BucketView
 from gateway.errors import AccessDenied, InvalidAccessKeyId
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
-from gateway.objects.types import BucketConfig, ObjectAccess
+from gateway.objects.types import BucketConfig, Bypass, ObjectAccess
 from gateway.routing import Endpoint
 
 
@@ -58,6 +63,10 @@ class Access:
     bootstrap_user: str = ""  # owner of what was stored before owners existed ("")
     # Look up users this process does not know yet (created moments ago elsewhere).
     learn_users: Callable[[set[str]], Awaitable[None]] = field(default=_learn_nothing)
+    # Set when the request sent x-amz-bypass-governance-retention: true: may the caller
+    # bypass a version's GOVERNANCE retention (s3:BypassGovernanceRetention)? None: the
+    # request did not ask, and a GOVERNANCE retention holds.
+    bypass_governance: Bypass | None = None
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
@@ -151,6 +160,8 @@ class Authorizer:
                 )
             )
 
+        if endpoint.op in BYPASS_OPERATIONS and headers.get(BYPASS_HEADER, "").lower() == "true":
+            access.bypass_governance = self._bypasser(caller, bucket, context_of)
         if endpoint.op == PER_KEY_OPERATION:
             # Each key is a DeleteObject of its own, decided when the body names it
             # (S3 reports a refused key in the result, not as the request's failure).
@@ -170,6 +181,8 @@ class Authorizer:
             self.bootstrap_user,
             self._initiator(endpoint),
         )
+        if endpoint.op in LOCK_WRITE_OPERATIONS:
+            await self._lock_headers(caller, bucket, endpoint, headers, context, load)
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context_of)
         return access
@@ -201,6 +214,37 @@ class Authorizer:
             return True
 
         return may_delete
+
+    async def _lock_headers(
+        self,
+        caller: Caller,
+        bucket: BucketView,
+        endpoint: Endpoint,
+        headers: Mapping[str, str],
+        context: conditions.Lazy,
+        load: decide.ObjectLoader,
+    ) -> None:
+        """A write that sets object lock through headers also needs the lock's action."""
+        needs = {LOCK_HEADER_NEEDS[h] for h in LOCK_HEADER_NEEDS if h in headers}
+        for lock_need in sorted(needs, key=lambda n: n.action):
+            await decide.authorize(
+                caller, lock_need, bucket, endpoint.key, context, load, self.bootstrap_user
+            )
+
+    def _bypasser(self, caller: Caller, bucket: BucketView, context_of: ContextOf) -> Bypass:
+        async def may_bypass(key: str, version: str | None) -> bool:
+            """s3:BypassGovernanceRetention on this version, decided like any action."""
+            load = _loader(self.objects, bucket.name, key, version)
+            context = context_of(await _existing_tags(bucket, load))
+            try:
+                await decide.authorize(
+                    caller, BYPASS_GOVERNANCE, bucket, key, context, load, self.bootstrap_user
+                )
+            except AccessDenied:
+                return False
+            return True
+
+        return may_bypass
 
     def _initiator(self, endpoint: Endpoint) -> decide.InitiatorLoader | None:
         """Who started the upload a ListParts or AbortMultipartUpload names (its owner)."""

@@ -9,6 +9,7 @@ from gateway.handlers import (
     copy,
     cors,
     listing,
+    lock,
     multi_delete,
     multipart,
     object,
@@ -67,4 +68,10 @@ HANDLERS = {
     "PutBucketCors": cors.put_bucket_cors,
     "DeleteBucketCors": cors.delete_bucket_cors,
     "GetObjectAttributes": attributes.get_object_attributes,
+    "GetObjectLockConfiguration": lock.get_object_lock_configuration,
+    "PutObjectLockConfiguration": lock.put_object_lock_configuration,
+    "GetObjectRetention": lock.get_object_retention,
+    "PutObjectRetention": lock.put_object_retention,
+    "GetObjectLegalHold": lock.get_object_legal_hold,
+    "PutObjectLegalHold": lock.put_object_legal_hold,
 }

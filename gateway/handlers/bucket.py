@@ -17,6 +17,7 @@ from gateway.errors import (
     InvalidLocationConstraint,
 )
 from gateway.wire import bucket as wire
+from gateway.wire import lock as lock_wire
 from gateway.wire import versioning as versioning_wire
 
 LEGACY_REGION = "us-east-1"  # where AWS lets an owner create its bucket again
@@ -49,7 +50,10 @@ async def create_bucket(ctx: RequestContext) -> Response:
     ):
         raise InvalidLocationConstraint(LocationConstraint=region)
     config = new_bucket(ctx.access, ctx.bucket, ctx.headers)
-    existing = await ctx.services.buckets.create(ctx.bucket, region, config.owner, config)
+    object_lock = lock_wire.lock_enabled_header(ctx.headers)
+    existing = await ctx.services.buckets.create(
+        ctx.bucket, region, config.owner, config, object_lock=object_lock
+    )
     if existing is not None:
         if not same_bucket(existing, config, ctx.services.owner_id):
             raise BucketAlreadyExists(BucketName=ctx.bucket)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.errors import InvalidArgument, InvalidRequest
-from gateway.handlers.object import check_key, request_tags, version_headers
+from gateway.handlers.object import check_key, request_lock, request_tags, version_headers
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.wire import copy as wire
 from gateway.wire.headers import (
@@ -89,6 +89,7 @@ async def copy_object(ctx: RequestContext) -> Response:
     condition = write_condition(headers)
     access = new_object(ctx.access, headers, ObjectAttrs())
     tags = copy_tags(headers)
+    lock = request_lock(headers)  # the copy's own; the source's lock is not copied
 
     def replace() -> ObjectAttrs:
         return ObjectAttrs(stored_headers(headers), user_metadata(headers))
@@ -112,6 +113,7 @@ async def copy_object(ctx: RequestContext) -> Response:
         access=access,
         src_version=src_version,
         tags=tags,
+        lock=lock,
     )
     out = version_headers(head)
     if src_version is not None or src.vid != "null":

@@ -30,17 +30,19 @@ async def delete_objects(ctx: RequestContext) -> Response:
     quiet, objects = wire.parse_delete(body)
     if len(objects) > MAX_KEYS:
         raise MalformedXML()
-    errors: list[tuple[str, str, str]] = []
+    errors: list[wire.Failure] = []
     allowed = []
     for key, version in objects:  # the authorization step's decision, key by key
         if await ctx.access.may_delete(key, version):
             allowed.append((key, version))
         else:
-            errors.append((key, AccessDenied.__name__, AccessDenied.message))
+            errors.append((key, version, AccessDenied.__name__, AccessDenied.message))
     owner = ctx.access.caller.user_id or ""  # owns the delete markers made
-    outcome = await ctx.services.objects.delete_objects(ctx.bucket, allowed, owner)
-    for key, exc in outcome.failed:
+    outcome = await ctx.services.objects.delete_objects(
+        ctx.bucket, allowed, owner, ctx.access.bypass_governance
+    )
+    for key, version, exc in outcome.failed:
         err = from_internal(exc)  # each key's failure as S3 would report it
-        errors.append((key, err.code, err.text))
+        errors.append((key, version, err.code, err.text))
     body = wire.delete_result(outcome.deleted, errors, quiet)
     return Response(body, media_type="application/xml")

@@ -23,6 +23,7 @@ from gateway.handlers.object import (
     check_key,
     content_md5,
     declared_length,
+    request_lock,
     request_tags,
 )
 from gateway.objects.types import ObjectAttrs, UploadInfo
@@ -78,6 +79,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
             )
     attrs = new_object(ctx.access, h, ObjectAttrs(stored_headers(h), user_metadata(h)))
     attrs.tags = request_tags(h)
+    attrs.lock = request_lock(h)  # kept with the upload, applied at Complete
     upload = await ctx.services.multipart.create(ctx.bucket, ctx.key, attrs, algorithm, ctype)
     out = {}
     if algorithm:

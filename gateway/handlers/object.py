@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 
 from starlette.responses import Response
@@ -20,8 +21,9 @@ from gateway.errors import (
     InvalidRequest,
     KeyTooLongError,
 )
-from gateway.objects.types import ObjectAttrs, StoredObject
+from gateway.objects.types import ObjectAttrs, ObjectLock, StoredObject
 from gateway.responses import ObjectStream
+from gateway.wire import lock as wire_lock
 from gateway.wire import tagging as wire_tagging
 from gateway.wire.headers import (
     RESPONSE_OVERRIDES,
@@ -82,6 +84,12 @@ def request_tags(headers: Mapping[str, str]) -> dict[str, str]:
     return wire_tagging.parse_header(value) if value else {}
 
 
+def request_lock(headers: Mapping[str, str]) -> ObjectLock | None:
+    """The object lock the x-amz-object-lock-* headers give a new version (checked before
+    any byte is stored); None: the bucket's default retention applies, if it has one."""
+    return wire_lock.request_lock(headers, time.time_ns() // 1_000_000)
+
+
 async def put_object(ctx: RequestContext) -> Response:
     check_key(ctx.key)
     headers = ctx.headers
@@ -93,6 +101,9 @@ async def put_object(ctx: RequestContext) -> Response:
         ctx.access, headers, ObjectAttrs(stored_headers(headers), user_metadata(headers))
     )
     attrs.tags = request_tags(headers)
+    attrs.lock = request_lock(headers)
+    if attrs.lock is not None and ctx.endpoint.op == "PutObject":
+        wire_lock.require_integrity(headers)
     reader = ctx.body(check_md5=False)  # the ETag is the MD5: compared in verify
 
     def verify(stored_size: int, md5: bytes) -> None:
@@ -172,6 +183,7 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
     headers.update(version_headers(head, asked="versionId" in ctx.query))
     headers.update(wire_tagging.tagging_count(head.tags))
+    headers.update(wire_lock.lock_headers(ctx.services.objects.locks.of(head)))
     _overrides(ctx, headers)
     status = 200
     start, end = 0, head.size
@@ -191,7 +203,11 @@ async def delete_object(ctx: RequestContext) -> Response:
     """204 in every case S3 answers it: with x-amz-version-id (the version removed, or
     the delete marker made) and x-amz-delete-marker when that version is a marker."""
     done = await ctx.services.objects.delete_object(
-        ctx.bucket, ctx.key, version_id(ctx.query), owner=ctx.access.caller.user_id or ""
+        ctx.bucket,
+        ctx.key,
+        version_id(ctx.query),
+        owner=ctx.access.caller.user_id or "",
+        bypass=ctx.access.bypass_governance,
     )
     headers: dict[str, str] = {}
     vid = done.version_id or done.marker_version_id

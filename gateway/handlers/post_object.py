@@ -33,7 +33,12 @@ __all__ = ["post_object"]
 
 # Fields that are headers of the stored object or of its PutObject, under the same name.
 _AS_HEADERS = frozenset(STORED_HEADERS) | {"content-md5", "x-amz-storage-class"}
-_AS_HEADER_PREFIXES = (META_PREFIX, "x-amz-checksum-", "x-amz-server-side-encryption")
+_AS_HEADER_PREFIXES = (
+    META_PREFIX,
+    "x-amz-checksum-",
+    "x-amz-server-side-encryption",
+    "x-amz-object-lock-",
+)
 _SUCCESS_STATUSES = {"200": 200, "201": 201, "204": 204}
 
 

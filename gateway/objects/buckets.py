@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.objects.types import BucketConfig, BucketInfo, BucketsPage
+from meta import lock
 from meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound
 from meta.records import BucketRecord
 from meta.store import MetaStore
@@ -22,13 +23,23 @@ class Buckets:
         self._configs: dict[str, tuple[BucketRecord, BucketConfig]] = {}
 
     async def create(
-        self, name: str, region: str, owner: str = "", config: BucketConfig | None = None
+        self,
+        name: str,
+        region: str,
+        owner: str = "",
+        config: BucketConfig | None = None,
+        *,
+        object_lock: bool = False,
     ) -> BucketConfig | None:
         """Create the bucket; None when created, else the configuration of the bucket that
         exists already (the caller decides whether that is an error: us-east-1 answers
-        200 to its owner, other regions 409, another owner BucketAlreadyExists)."""
+        200 to its owner, other regions 409, another owner BucketAlreadyExists).
+        ``object_lock``: created with object lock, which enables versioning with it."""
+        stored = _stored(config)
+        if object_lock:
+            stored.update(lock.new_bucket_config())
         try:
-            await self.meta.create_bucket(name, region, owner, _stored(config))
+            await self.meta.create_bucket(name, region, owner, stored)
         except BucketExists:
             rec = await self.meta.get_bucket(name)
             return _config(rec) if rec is not None else BucketConfig(name, owner)
@@ -78,6 +89,7 @@ class Buckets:
         commits entirely under the old state or entirely under the new one."""
 
         def apply(rec: BucketRecord) -> None:
+            lock.check_versioning(rec.config, status)  # lock keeps it Enabled
             rec.config["versioning"] = status
 
         await self.meta.update_bucket(name, apply)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from gateway import checksums as checksum_algorithms
 from gateway.objects.complete import Completion
+from gateway.objects.lock import as_record as lock_record
 from gateway.objects.types import (
     Completed,
     ObjectAttrs,
@@ -57,7 +58,10 @@ class Multipart:
             owner=attrs.owner,
             acl=attrs.acl,
             tags=attrs.tags,
+            lock=lock_record(attrs.lock),
         )
+        if attrs.lock is not None:  # refused now rather than at Complete
+            await self.objects.locks.require(bucket)
         return _info(await self.uploads.create(upload))
 
     async def upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:

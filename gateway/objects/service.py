@@ -22,13 +22,17 @@ from gateway.errors import InvalidRequest
 from gateway.objects.body import OVERLAP_BODIES, BlockCutter, StoredBody, one_piece
 from gateway.objects.buckets import Buckets
 from gateway.objects.listing import Listing
+from gateway.objects.lock import Locks
+from gateway.objects.lock import apply as apply_lock
 from gateway.objects.multipart import Multipart
 from gateway.objects.range_copy import RangeCopy
 from gateway.objects.types import (
+    Bypass,
     Deleted,
     DeleteOutcome,
     ObjectAccess,
     ObjectAttrs,
+    ObjectLock,
     ReadCondition,
     StoredObject,
     Verify,
@@ -43,6 +47,7 @@ from meta.errors import (
     ObjectNotFound,
     VersionNotFound,
 )
+from meta.lock import ObjectLocked
 from meta.records import BlockRef, ObjectHead, now_ms
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -71,6 +76,7 @@ class ObjectService:
         self.buckets = Buckets(meta, uploads)
         self.listing = Listing(meta)
         self.multipart = Multipart(self, uploads)
+        self.locks = Locks(meta)
 
     # ------------------------------------------------------------------ write
 
@@ -128,6 +134,9 @@ class ObjectService:
             key, headers=attrs.headers, user_meta=attrs.user_meta, owner=attrs.owner, acl=attrs.acl
         )  # mtime: now
         head.set_tags(attrs.tags)
+        apply_lock(head, attrs.lock)
+        if attrs.lock is not None:  # refused before the body is read; again at commit
+            await self.locks.require(bucket)
         if condition is not None:  # fail fast before reading the body; re-checked at commit
             await self._precheck(bucket, key, condition)
         stored = await self.store_body(body)
@@ -163,6 +172,7 @@ class ObjectService:
         access: ObjectAttrs | None = None,
         src_version: str | None = None,
         tags: dict[str, str] | None = None,
+        lock: ObjectLock | None = None,
     ) -> tuple[StoredObject, StoredObject]:
         """Copy by reference: the new version shares the source's blocks, no bytes move.
         Returns (the new version, the source version).
@@ -171,7 +181,8 @@ class ObjectService:
         ``replace`` is asked only once the source passed ``source_condition``, so a missing
         or unmatched source is reported before anything wrong with the new metadata.
         ``tags``: the copy's tags (x-amz-tagging-directive REPLACE); None keeps the
-        source's (COPY, the default)."""
+        source's (COPY, the default). ``lock``: the copy's own object lock; a source's
+        lock is never copied (the bucket's default retention applies instead)."""
         src, src_raw, src_stored = await self._source(src_bucket, src_key, src_version)
         if source_condition is not None:
             source_condition(src)
@@ -192,6 +203,7 @@ class ObjectService:
         head.size, head.etag, head.inline = src.size, src.etag, src.inline
         head.parts = src.parts
         head.set_tags(src.tags if tags is None else tags)
+        apply_lock(head, lock)
         if access is not None:  # the copy's owner and ACL (the writer's, not the source's)
             head.owner, head.acl = access.owner, access.acl
         head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
@@ -315,13 +327,20 @@ class ObjectService:
         await audit.record(self.meta.kv, who, action, target)
 
     async def delete_object(
-        self, bucket: str, key: str, version_id: str | None = None, owner: str = ""
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        owner: str = "",
+        bypass: Bypass | None = None,
     ) -> Deleted:
         """Without a version id: remove the object, or on a versioned bucket hide it
         behind a delete marker (``owner`` owns the marker). With one: remove that version
-        for good (its blocks go to GC once no other version refers to them)."""
+        for good (its blocks go to GC once no other version refers to them), unless
+        object lock protects it (meta.lock.ObjectLocked); ``bypass`` is asked when a
+        GOVERNANCE retention stands in the way."""
         if version_id is not None:
-            removed = await self.meta.delete_version(bucket, key, version_id)
+            removed = await self._delete_version(bucket, key, version_id, bypass)
             marker = removed is not None and removed.marker
             return Deleted(key, version_id, marker, version_id if marker else None)
         _, made = await self.meta.delete_current(bucket, key, owner)
@@ -329,8 +348,33 @@ class ObjectService:
             return Deleted(key)
         return Deleted(key, None, True, made.vid)
 
+    async def _delete_version(
+        self, bucket: str, key: str, version_id: str, bypass: Bypass | None
+    ) -> StoredObject | None:
+        try:
+            return await self.meta.delete_version(bucket, key, version_id)
+        except ObjectLocked:
+            if bypass is None or not await bypass(key, version_id):
+                raise
+        return await self.meta.delete_version(bucket, key, version_id, bypass_governance=True)
+
+    async def expire_version(self, bucket: str, key: str, version_id: str) -> bool:
+        """Lifecycle's one way to remove a version for good: False (and nothing changes)
+        when object lock protects it, which expiry never bypasses; True once it is gone.
+        Lifecycle must remove versions through this (or meta.store.delete_version, which
+        refuses the same way), never around it."""
+        try:
+            await self.meta.delete_version(bucket, key, version_id)
+        except ObjectLocked:
+            return False
+        return True
+
     async def delete_objects(
-        self, bucket: str, objects: list[tuple[str, str | None]], owner: str = ""
+        self,
+        bucket: str,
+        objects: list[tuple[str, str | None]],
+        owner: str = "",
+        bypass: Bypass | None = None,
     ) -> DeleteOutcome:
         """Each key deleted on its own; a key's failure is reported, not raised."""
         if await self.meta.get_bucket(bucket) is None:
@@ -338,9 +382,9 @@ class ObjectService:
         out = DeleteOutcome([], [])
         for key, version in objects:
             try:
-                out.deleted.append(await self.delete_object(bucket, key, version, owner))
+                out.deleted.append(await self.delete_object(bucket, key, version, owner, bypass))
             except Exception as exc:  # noqa: BLE001 - reported per key, as S3 does
-                out.failed.append((key, exc))
+                out.failed.append((key, version, exc))
         return out
 
     async def versions(

@@ -8,7 +8,7 @@ class on every request; everything else is a small dataclass made from the recor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +79,40 @@ Verify = Callable[[int, bytes], None]
 (a wrong Content-MD5, a body over the size limit), and then nothing becomes visible."""
 
 
+@dataclass(frozen=True)
+class ObjectLock:
+    """A version's object lock, as a write sets it (x-amz-object-lock-* headers) or
+    GetObjectRetention, GetObjectLegalHold and HEAD read it: a retention (mode and
+    retain-until date, both or neither) and a legal hold; None: not set."""
+
+    mode: str | None = None  # GOVERNANCE or COMPLIANCE
+    until_ms: int | None = None  # the retain-until date, ms since the epoch
+    legal_hold: str | None = None  # ON or OFF
+
+
+@dataclass
+class LockRule:
+    """A bucket's default retention: a mode and exactly one of days and years."""
+
+    mode: str
+    days: int | None = None
+    years: int | None = None
+
+
+@dataclass
+class BucketLock:
+    """A bucket's object lock configuration: lock is on, maybe with a default retention."""
+
+    rule: LockRule | None = None
+
+
+Bypass = Callable[[str, str | None], Awaitable[bool]]
+"""May the caller bypass the GOVERNANCE retention of this version (key, version id;
+None: the current one)?
+Asked only when such a retention stands in the way (the gateway decides
+s3:BypassGovernanceRetention for a request that sent x-amz-bypass-governance-retention)."""
+
+
 @dataclass
 class ObjectAttrs:
     """What a writer says about a new version besides its bytes."""
@@ -88,6 +122,7 @@ class ObjectAttrs:
     owner: str = ""  # the new version's owner (user id); "": the bootstrap user
     acl: dict[str, Any] | None = None  # its ACL (gateway.authz.acl.Acl.to_dict); None: private
     tags: dict[str, str] = field(default_factory=dict)  # its object tags (x-amz-tagging)
+    lock: ObjectLock | None = None  # its own object lock; None: the bucket's default, if any
 
 
 @dataclass
@@ -154,7 +189,7 @@ class DeleteOutcome:
     """DeleteObjects, key by key: S3 reports each key's failure rather than failing all."""
 
     deleted: list[Deleted]
-    failed: list[tuple[str, BaseException]]
+    failed: list[tuple[str, str | None, BaseException]]  # key, version id asked for, why
 
 
 class VersionSummary(ObjectSummary, Protocol):

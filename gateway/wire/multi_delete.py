@@ -34,11 +34,14 @@ class Deleted(Protocol):
     def marker_version_id(self) -> str | None: ...
 
 
-def delete_result(
-    deleted: Sequence[Deleted], errors: list[tuple[str, str, str]], quiet: bool
-) -> bytes:
+Failure = tuple[str, str | None, str, str]
+"""A key that was not deleted: key, the VersionId the request named (if any), code, message."""
+
+
+def delete_result(deleted: Sequence[Deleted], errors: list[Failure], quiet: bool) -> bytes:
     """Each key's VersionId as the request named it, and the delete marker made or
-    removed (DeleteMarker, DeleteMarkerVersionId), as S3 reports them."""
+    removed (DeleteMarker, DeleteMarkerVersionId), as S3 reports them; a failed key
+    with its VersionId too (a version under object lock, for one)."""
     parts: list[str] = []
     if not quiet:
         for d in deleted:
@@ -50,8 +53,13 @@ def delete_result(
                 + opt("DeleteMarkerVersionId", d.marker_version_id)
                 + "</Deleted>"
             )
-    for key, code, message in errors:
+    for key, version_id, code, message in errors:
         parts.append(
-            "<Error>" + el("Key", key) + el("Code", code) + el("Message", message) + "</Error>"
+            "<Error>"
+            + el("Key", key)
+            + opt("VersionId", version_id)
+            + el("Code", code)
+            + el("Message", message)
+            + "</Error>"
         )
     return document("DeleteResult", parts)

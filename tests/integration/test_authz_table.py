@@ -10,6 +10,7 @@ Real `cairn serve`, real users (`cairn admin user create --json`), boto3.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,36 @@ def _b_upload_into_a(w: World, bucket: str) -> dict[str, Any]:
     ctx = _b_object(w, bucket)
     ctx["upload"] = w.ca.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
     return ctx
+
+
+_LOCK = {"ObjectLockEnabled": "Enabled"}
+_SOON = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+_LATER = _SOON + datetime.timedelta(days=1)
+
+
+def _versioned(w: World, bucket: str) -> dict[str, Any]:
+    w.ca.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return {"versioned": True}
+
+
+def _locked(w: World, bucket: str) -> dict[str, Any]:
+    _versioned(w, bucket)
+    w.ca.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=_LOCK)
+    return {"locked": True}
+
+
+def _locked_object(w: World, bucket: str) -> dict[str, Any]:
+    """A version of A's with a day's GOVERNANCE retention and a legal hold that is OFF."""
+    _locked(w, bucket)
+    w.ca.put_object(
+        Bucket=bucket,
+        Key="obj",
+        Body=BODY,
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=_SOON,
+        ObjectLockLegalHoldStatus="OFF",
+    )
+    return {"key": "obj"}
 
 
 _OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
@@ -249,6 +280,33 @@ ROWS: dict[str, Row] = {
         _object,
         lambda w, b, c: w.cb.get_object_attributes(
             Bucket=b, Key=c["key"], ObjectAttributes=["ETag", "ObjectSize"]
+        ),
+    ),
+    # Object lock: A's bucket is versioned and (but for PutObjectLockConfiguration) locked.
+    "GetObjectLockConfiguration": Row(
+        lambda w, b: _locked(w, b) and {},
+        lambda w, b, c: w.cb.get_object_lock_configuration(Bucket=b),
+    ),
+    "PutObjectLockConfiguration": Row(
+        lambda w, b: _versioned(w, b) and {},
+        lambda w, b, c: w.cb.put_object_lock_configuration(Bucket=b, ObjectLockConfiguration=_LOCK),
+    ),
+    "GetObjectRetention": Row(
+        _locked_object, lambda w, b, c: w.cb.get_object_retention(Bucket=b, Key=c["key"])
+    ),
+    "PutObjectRetention": Row(
+        _locked_object,
+        lambda w, b, c: w.cb.put_object_retention(
+            Bucket=b, Key=c["key"], Retention={"Mode": "GOVERNANCE", "RetainUntilDate": _LATER}
+        ),
+    ),
+    "GetObjectLegalHold": Row(
+        _locked_object, lambda w, b, c: w.cb.get_object_legal_hold(Bucket=b, Key=c["key"])
+    ),
+    "PutObjectLegalHold": Row(
+        _locked_object,
+        lambda w, b, c: w.cb.put_object_legal_hold(
+            Bucket=b, Key=c["key"], LegalHold={"Status": "OFF"}
         ),
     ),
 }

@@ -100,7 +100,6 @@ def test_delete_object_with_a_bucket_subresource_deletes_nothing(server, s3, buc
         ("DELETE", None, "replication"),
         ("GET", None, "lifecycle"),
         ("PUT", None, "logging"),
-        ("GET", "k", "retention"),
         ("POST", "k", "restore"),
     ],
 )

@@ -55,6 +55,12 @@ ROUTED = {
     ("PUT", BUCKET, "cors"): "PutBucketCors",
     ("DELETE", BUCKET, "cors"): "DeleteBucketCors",
     ("GET", OBJECT, "attributes"): "GetObjectAttributes",
+    ("GET", BUCKET, "object-lock"): "GetObjectLockConfiguration",
+    ("PUT", BUCKET, "object-lock"): "PutObjectLockConfiguration",
+    ("GET", OBJECT, "retention"): "GetObjectRetention",
+    ("PUT", OBJECT, "retention"): "PutObjectRetention",
+    ("GET", OBJECT, "legal-hold"): "GetObjectLegalHold",
+    ("PUT", OBJECT, "legal-hold"): "PutObjectLegalHold",
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
@@ -67,9 +73,6 @@ AWS_ONLY = {
     ("GET", _B, "notification"), ("PUT", _B, "notification"),
     ("GET", _B, "replication"), ("PUT", _B, "replication"), ("DELETE", _B, "replication"),
     ("GET", _B, "encryption"), ("PUT", _B, "encryption"), ("DELETE", _B, "encryption"),
-    ("GET", _B, "object-lock"), ("PUT", _B, "object-lock"),
-    ("GET", _O, "legal-hold"), ("PUT", _O, "legal-hold"),
-    ("GET", _O, "retention"), ("PUT", _O, "retention"),
     ("GET", _B, "accelerate"), ("PUT", _B, "accelerate"),
     ("GET", _B, "requestPayment"), ("PUT", _B, "requestPayment"),
     ("GET", _B, "analytics"), ("PUT", _B, "analytics"), ("DELETE", _B, "analytics"),
