@@ -67,7 +67,9 @@ def run_meta(args: argparse.Namespace) -> int:
     )
     meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
     schedule = Schedule.of(args)
-    keeper = Housekeeper(meta, blocks, schedule, is_leader=lambda: election.is_leader)
+    keeper = Housekeeper(
+        meta, blocks, schedule, is_leader=lambda: election.is_leader, fence=election.fence
+    )
 
     async def status(request: Request) -> Response:
         body = {

@@ -77,6 +77,10 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("PUT", True, False, "cors"): "PutBucketCors",
     ("DELETE", True, False, "cors"): "DeleteBucketCors",
     ("GET", True, True, "attributes"): "GetObjectAttributes",
+    # Lifecycle (gateway/handlers/lifecycle.py)
+    ("GET", True, False, "lifecycle"): "GetBucketLifecycleConfiguration",
+    ("PUT", True, False, "lifecycle"): "PutBucketLifecycleConfiguration",
+    ("DELETE", True, False, "lifecycle"): "DeleteBucketLifecycle",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -87,10 +91,10 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
-    "cors", "attributes", "tagging",
+    "cors", "attributes", "tagging", "lifecycle",
 )  # fmt: skip
 UNSUPPORTED = (
-    "lifecycle", "website", "logging",
+    "website", "logging",
     "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "restore", "select",
@@ -101,9 +105,6 @@ UNSUPPORTED = (
 # (method, sub-resource) pair that is neither here nor routed is no S3 operation at all,
 # and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
 NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
-    ("GET", False, "lifecycle"): "GetBucketLifecycleConfiguration",
-    ("PUT", False, "lifecycle"): "PutBucketLifecycleConfiguration",
-    ("DELETE", False, "lifecycle"): "DeleteBucketLifecycle",
     ("GET", False, "website"): "GetBucketWebsite",
     ("PUT", False, "website"): "PutBucketWebsite",
     ("DELETE", False, "website"): "DeleteBucketWebsite",

@@ -48,6 +48,9 @@ log = logging.getLogger("cairn.meta")
 Condition = Callable[[ObjectHead | None], None]
 """Checks the current head before a write; raises ConditionFailed to refuse it."""
 
+Also = Callable[[Txn], None]
+"""Adds a caller's own compares and puts to a delete's transaction, on every attempt."""
+
 Extra = Callable[[Txn], Awaitable["Counter[bytes]"]]
 """Adds a write's other records to its transaction (e.g. the parts a multipart completion
 consumes) and returns their block-reference changes. Called afresh on every attempt."""
@@ -505,11 +508,19 @@ class MetaStore:
         return versioning_of(await self.bucket_raw(bucket, cached=True))
 
     async def delete_current(
-        self, bucket: str, key: str, owner: str = ""
+        self,
+        bucket: str,
+        key: str,
+        owner: str = "",
+        *,
+        condition: Condition | None = None,
+        also: Also | None = None,
     ) -> tuple[ObjectHead | None, ObjectHead | None]:
         """DELETE without a version id: (the version removed or hidden, the delete marker
         made). An unversioned bucket removes the object; a versioned one hides it behind
-        a new delete marker (a null one when suspended, which replaces the null version)."""
+        a new delete marker (a null one when suspended, which replaces the null version).
+        ``condition`` sees the current head first and may refuse; ``also`` adds its own
+        records to the commit (the lifecycle job: its progress, its leader fence)."""
         for attempt in range(MAX_RETRIES):
             # The commit compares the bucket record: a delete never lands as unversioned
             # after versioning was enabled, nor makes a marker after a change of state.
@@ -521,7 +532,11 @@ class MetaStore:
                 if attempt == 0 and await self.get_bucket(bucket) is None:
                     raise BucketNotFound(bucket)  # the cached record may be of a gone bucket
                 return None, None
+            if condition is not None:
+                condition(old)
             txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
+            if also is not None:
+                also(txn)
             delta: Counter[bytes] = Counter()
             marker = None
             if state is None:
@@ -575,10 +590,13 @@ class MetaStore:
             raise DeleteMarkerFound(key, head.vid, head.mtime_ms, by_id=True)
         return head, found[1], found[0]
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectHead | None:
+    async def delete_version(
+        self, bucket: str, key: str, version_id: str, *, also: Also | None = None
+    ) -> ObjectHead | None:
         """Remove one version (or delete marker) for good and release its blocks; when it
         was the newest, the next one becomes current (unless that is a marker). None when
-        there is no such version (S3 answers success all the same)."""
+        there is no such version (S3 answers success all the same). ``also`` adds its own
+        records to the commit (see delete_current)."""
         history = History(self.kv, bucket)
         for _ in range(MAX_RETRIES):
             okey, o_raw = await self._head_raw(bucket, key)
@@ -602,6 +620,8 @@ class MetaStore:
                         txn.expect(nxt[0], nxt[1]).put(okey, nxt[1])
                     elif o_raw is not None:
                         txn.delete(okey)
+            if also is not None:
+                also(txn)
             if await self._commit_dropping(txn, None if rec.marker else rec):
                 return rec
         raise MetaError("too many conflicting writers")

@@ -87,6 +87,10 @@ NEEDS: dict[str, Need] = {
     "PutBucketCors": _b("s3:PutBucketCORS", OWNER),
     "DeleteBucketCors": _b("s3:PutBucketCORS", OWNER),  # AWS has no s3:DeleteBucketCORS
     "GetObjectAttributes": _o("s3:GetObjectAttributes", READ),
+    # Lifecycle: AWS has no s3:DeleteLifecycleConfiguration; the delete needs the Put action.
+    "GetBucketLifecycleConfiguration": _b("s3:GetLifecycleConfiguration", OWNER),
+    "PutBucketLifecycleConfiguration": _b("s3:PutLifecycleConfiguration", OWNER),
+    "DeleteBucketLifecycle": _b("s3:PutLifecycleConfiguration", OWNER),
 }
 
 # The same operations on one version by id (``?versionId=``) need the version actions,

@@ -8,6 +8,7 @@ from gateway.handlers import (
     bucket,
     copy,
     cors,
+    lifecycle,
     listing,
     multi_delete,
     multipart,
@@ -67,4 +68,7 @@ HANDLERS = {
     "PutBucketCors": cors.put_bucket_cors,
     "DeleteBucketCors": cors.delete_bucket_cors,
     "GetObjectAttributes": attributes.get_object_attributes,
+    "GetBucketLifecycleConfiguration": lifecycle.get_bucket_lifecycle_configuration,
+    "PutBucketLifecycleConfiguration": lifecycle.put_bucket_lifecycle_configuration,
+    "DeleteBucketLifecycle": lifecycle.delete_bucket_lifecycle,
 }
