@@ -48,7 +48,8 @@ _DATE = re.compile(
 
 def parse_lifecycle(body: bytes) -> list[Stored]:
     """PutBucketLifecycleConfiguration's body as stored rules, or AWS's error for it."""
-    doc = parse(body, "LifecycleConfiguration")
+    # Text kept exactly: a Prefix of " " is not the empty prefix (which matches every key).
+    doc = _clean(parse(body, "LifecycleConfiguration", keep_whitespace=True))
     if set(doc) != {"Rule"}:
         raise MalformedXML()
     raw_rules = as_list(doc["Rule"])
@@ -59,6 +60,15 @@ def parse_lifecycle(body: bytes) -> list[Stored]:
     if len(set(ids)) != len(ids):
         raise InvalidArgument("Rule ID must be unique. Found same ID for more than one rule")
     return rules
+
+
+def _clean(value: Any) -> Any:
+    """The document without the blanks between elements (kept as "#text" beside them)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if not k.startswith(("#text", "@"))}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _text(value: Any) -> str:
@@ -141,7 +151,7 @@ def _filter(raw: dict[str, Any], out: Stored) -> None:
         out["f"] = "none"
         return
     f = raw["Filter"]
-    if f is None or f == {}:
+    if f is None or f == {} or (isinstance(f, str) and not f.strip()):
         out["f"] = "empty"
         return
     if not isinstance(f, dict) or not set(f) <= {
