@@ -217,6 +217,8 @@ def test_expiration_header_on_put_get_head(s3, bucket) -> None:
     s3.put_object(Bucket=bucket, Key="p/b", Body=b"x", Tagging="t=1")
     assert _expiry(headers_of(s3.head_object(Bucket=bucket, Key="p/b")))[1] == "soon"  # earliest
     assert _expiry(headers_of(s3.put_object(Bucket=bucket, Key="q", Body=b"x"))) is None
+    copied = s3.copy_object(Bucket=bucket, Key="p/c", CopySource={"Bucket": bucket, "Key": "q"})
+    assert _expiry(headers_of(copied))[1] == "week"
 
 
 # ------------------------------------------------------------------- execution
