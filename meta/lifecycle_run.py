@@ -307,7 +307,9 @@ class LifecycleRun:
             raise
         except Exception as exc:  # noqa: BLE001 - one refused key must not stop the run
             if await self.kv.get(STATE_KEY) != self.raw:
-                raise  # somebody else moved the progress record: we are not the one to act
+                # Somebody else moved the progress record (a new leader; a dying one's
+                # last commit landing late): stop, and read it afresh next time.
+                raise NotLeader("the lifecycle progress record moved") from exc
             self.skipped += 1
             log.warning("lifecycle: %s/%s left in place: %r", bucket, key, exc)
             return False
