@@ -182,6 +182,19 @@ def lone_marker_due(
     return False
 
 
+def abort_date(
+    rules: Iterable[Rule], key: str, initiated_ms: int, clock: Clock
+) -> tuple[int, str] | None:
+    """(due time, rule id) of the earliest AbortIncompleteMultipartUpload that applies to
+    an upload of ``key`` (CreateMultipartUpload answers it as x-amz-abort-date)."""
+    dues = [
+        (clock.due(initiated_ms, r.abort_days), r.id)
+        for r in rules
+        if r.abort_days is not None and r.matches_key_only(key)
+    ]
+    return min(dues) if dues else None
+
+
 def upload_due(
     rules: Sequence[Rule], key: str, initiated_ms: int, now_ms: int, clock: Clock
 ) -> bool:

@@ -13,7 +13,12 @@ from starlette.responses import Response
 
 from gateway.context import RequestContext
 from gateway.errors import NoSuchLifecycleConfiguration
-from gateway.objects.lifecycle import expiration, lifecycle_rules, set_lifecycle_rules
+from gateway.objects.lifecycle import (
+    abort_date,
+    expiration,
+    lifecycle_rules,
+    set_lifecycle_rules,
+)
 from gateway.objects.types import StoredObject
 from gateway.wire import lifecycle as wire
 
@@ -46,3 +51,10 @@ async def expiration_headers(ctx: RequestContext, head: StoredObject) -> dict[st
         return {}
     found = await expiration(ctx.services.buckets, ctx.bucket, head)
     return wire.expiration_header(*found) if found is not None else {}
+
+
+async def abort_headers(ctx: RequestContext) -> dict[str, str]:
+    """x-amz-abort-date and x-amz-abort-rule-id for CreateMultipartUpload, when a rule
+    will abort the upload if it is not completed in time."""
+    found = await abort_date(ctx.services.buckets, ctx.bucket, ctx.key)
+    return wire.abort_headers(*found) if found is not None else {}

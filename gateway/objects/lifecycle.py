@@ -14,7 +14,7 @@ from gateway.objects.buckets import Buckets
 from gateway.objects.types import StoredObject
 from meta import lifecycle
 from meta.errors import BucketNotFound
-from meta.records import BucketRecord
+from meta.records import BucketRecord, now_ms
 
 _CACHE_MAX = 10_000
 # bucket -> (raw bucket record, its rules): a GET pays a dict lookup, not a decode.
@@ -44,10 +44,7 @@ async def set_lifecycle_rules(
     await buckets.meta.update_bucket(name, apply)
 
 
-async def expiration(buckets: Buckets, bucket: str, head: StoredObject) -> tuple[int, str] | None:
-    """(expiry date in ms, rule id) of the Expiration rule that applies to this version,
-    by AWS's clock (the date AWS would give; a scaled test day changes when the
-    housekeeper acts, not this date). None for a noncurrent version or without a rule."""
+async def _rules(buckets: Buckets, bucket: str) -> list[lifecycle.Rule]:
     raw = await buckets.meta.bucket_raw(bucket, cached=True)
     hit = _parsed.get(bucket)
     if hit is None or hit[0] != raw:
@@ -55,8 +52,23 @@ async def expiration(buckets: Buckets, bucket: str, head: StoredObject) -> tuple
         if len(_parsed) > _CACHE_MAX:
             _parsed.clear()
         hit = _parsed[bucket] = (raw, rules)
-    if not hit[1]:
+    return hit[1]
+
+
+async def abort_date(buckets: Buckets, bucket: str, key: str) -> tuple[int, str] | None:
+    """(date in ms, rule id) when an upload of ``key`` started now would be aborted by an
+    AbortIncompleteMultipartUpload rule (AWS's clock, as for x-amz-expiration)."""
+    rules = await _rules(buckets, bucket)
+    return lifecycle.abort_date(rules, key, now_ms(), lifecycle.AWS_CLOCK) if rules else None
+
+
+async def expiration(buckets: Buckets, bucket: str, head: StoredObject) -> tuple[int, str] | None:
+    """(expiry date in ms, rule id) of the Expiration rule that applies to this version,
+    by AWS's clock (the date AWS would give; a scaled test day changes when the
+    housekeeper acts, not this date). None for a noncurrent version or without a rule."""
+    rules = await _rules(buckets, bucket)
+    if not rules:
         return None
     return lifecycle.expiry(
-        hit[1], head.key, head.size, head.tags, head.mtime_ms, lifecycle.AWS_CLOCK
+        rules, head.key, head.size, head.tags, head.mtime_ms, lifecycle.AWS_CLOCK
     )

@@ -352,3 +352,11 @@ def expiration_header(due_ms: int, rule_id: str) -> dict[str, str]:
     """x-amz-expiration: when the version expires and by which rule (AWS's format)."""
     date = formatdate(due_ms / 1000, usegmt=True)
     return {"x-amz-expiration": f'expiry-date="{date}", rule-id="{rule_id}"'}
+
+
+def abort_headers(due_ms: int, rule_id: str) -> dict[str, str]:
+    """x-amz-abort-date and x-amz-abort-rule-id of CreateMultipartUpload."""
+    return {
+        "x-amz-abort-date": formatdate(due_ms / 1000, usegmt=True),
+        "x-amz-abort-rule-id": rule_id,
+    }

@@ -314,6 +314,22 @@ def test_expired_object_delete_marker_only_when_alone(s3, bucket) -> None:
     assert [v["Key"] for v in versions] == ["kept"]  # its version keeps its marker
 
 
+def test_abort_date_on_create_multipart_upload(s3, bucket) -> None:
+    put_rules(
+        s3, bucket,
+        {"ID": "u3", "Prefix": "up/", "Status": "Enabled",
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}},
+    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    made = s3.create_multipart_upload(Bucket=bucket, Key="up/x")
+    assert made["AbortRuleId"] == "u3"
+    when = made["AbortDate"]
+    assert (when.hour, when.minute, when.second) == (0, 0, 0)
+    assert dt.timedelta(days=3) < when - now <= dt.timedelta(days=4)
+    other = s3.create_multipart_upload(Bucket=bucket, Key="elsewhere")
+    assert "AbortDate" not in other and "AbortRuleId" not in other
+
+
 def test_incomplete_uploads_are_aborted(s3, bucket) -> None:
     old = s3.create_multipart_upload(Bucket=bucket, Key="up/a")["UploadId"]
     s3.upload_part(Bucket=bucket, Key="up/a", UploadId=old, PartNumber=1, Body=b"p")
