@@ -20,7 +20,8 @@ the object index is a range of byte keys:
     N<node id>, A<node id>, L          storage nodes, their liveness, layout (meta.nodes)
     E<name>                            leader election (meta.election)
     X<name>                            a housekeeping job's progress: the lifecycle run's
-                                       cursor and counts (meta.lifecycle_run)
+                                       cursor and counts, and its deletions' tallies
+                                       (meta.lifecycle_run)
 
 Bucket names never contain NUL, so ``O<bucket>\\0`` .. ``O<bucket>\\1`` is exactly one
 bucket's objects. Object keys can be 1024 bytes but a backend key may be shorter (LMDB:

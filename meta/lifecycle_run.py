@@ -13,21 +13,26 @@ Those are the same functions DELETE, DeleteObjects and AbortMultipartUpload use,
 whatever they refuse (a version under object lock) lifecycle cannot remove either.
 
 Progress is one record, ``X lifecycle`` (``RunState``): the run's cursor (bucket, stage,
-last key done) and counts. Every action carries the record's update in its own
-transaction (``also``), so a count moves exactly when its deletion commits; the cursor
-is saved after each batch. A process killed mid-run leaves the cursor at the last batch,
-and whoever runs next re-reads the keys after it: what was done is gone (or no longer
-due) and is neither done nor counted twice. Each of those commits also compares the
-election key (``fence``): a leader that lost its lease cannot commit, so two runs never
-act at once. A noncurrent version counts as noncurrent from when the next newer version
+last key done) and counts. Every deletion writes a small tally record
+(``X lifecycle\0<random>``: its kind) in its own transaction (``also``), so a count
+exists exactly when its deletion committed, and the deletions of a batch can run
+concurrently (up to ``PARALLEL``, sharing the group commit) without contending for one
+record. After each batch the cursor is saved and the tallies are folded into the
+record's counts, in the same transactions. A process killed mid-run leaves the cursor at
+the last batch, and whoever runs next re-reads the keys after it: what was done is gone
+(or no longer due) and is neither done nor counted twice. Each of those commits also
+compares the election key (``fence``): a leader that lost its lease cannot commit, so
+two runs never act at once. A noncurrent version counts as noncurrent from when the next newer version
 still in the history was written: after versions in between are removed, that is later
 than AWS would say, never earlier.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +52,8 @@ STATE_KEY = keys.JOB + b"lifecycle"
 KINDS = ("objects", "versions", "markers", "uploads")  # what the counts count
 OBJECTS, VERSIONS, MARKERS, UPLOADS = range(4)
 STAGES = 3
+PARALLEL = 16  # deletions of one batch in flight at once
+FOLD = 100  # tallies folded into the record per transaction (etcd: 128 operations)
 
 Fence = Callable[[Txn], None]
 
@@ -83,23 +90,29 @@ class RunState:
             d["r"], d["a"], d["s"], d["f"], d["b"], d["g"], d["k"], list(d["c"]), list(d["t"])
         )
 
-    def bumped(self, kind: int) -> RunState:
-        counts, totals = list(self.counts), list(self.totals)
-        counts[kind] += 1
-        totals[kind] += 1
-        return RunState(
-            self.runs, self.active, self.started_ms, self.finished_ms, self.bucket,
-            self.stage, self.after, counts, totals,
-        )  # fmt: skip
+    def add(self, kinds: list[int]) -> None:
+        for kind in kinds:
+            self.counts[kind] += 1
+            self.totals[kind] += 1
 
 
 class Changed(Exception):
     """The version a decision was made on is no longer the current one: skip it."""
 
 
+TALLY = STATE_KEY + b"\0"
+
+
 async def load_state(meta: MetaStore) -> RunState:
-    """The progress record as stored (for metrics, operators and tests)."""
-    return RunState.from_bytes(await meta.kv.get(STATE_KEY))
+    """The progress record with the tallies not folded in yet (for operators, tests)."""
+    state = RunState.from_bytes(await meta.kv.get(STATE_KEY))
+    state.add([kind for _, kind in await _tallies(meta.kv, 1_000_000)])
+    return state
+
+
+async def _tallies(kv: Any, limit: int) -> list[tuple[bytes, int]]:
+    rows = await kv.scan(TALLY, keys.prefix_end(TALLY), limit=limit)
+    return [(k, int(unpack_record(v)["k"])) for k, v in rows]
 
 
 class LifecycleRun:
@@ -123,7 +136,7 @@ class LifecycleRun:
         self.uploads = Uploads(meta)
         self.state = RunState()
         self.raw: bytes | None = None
-        self._pending: tuple[RunState, bytes] | None = None
+        self._slots = asyncio.Semaphore(PARALLEL)
         self.skipped = 0  # actions refused (object lock) or failed, since start
 
     # ----------------------------------------------------------------- the run
@@ -189,20 +202,21 @@ class LifecycleRun:
         after = self.state.after
         start = after.encode() if after is not None else b""
         rows = await self.meta.scan_objects(bucket, start, after is not None, budget)
-        for _, raw in rows:
-            head = ObjectHead.from_bytes(raw)
-            if lifecycle.current_due(
-                rules, head.key, head.size, head.tags, head.mtime_ms, now, self.clock
-            ):
-                await self._act(
-                    bucket,
-                    head.key,
-                    lambda also, h=head: self.meta.delete_current(
-                        bucket, h.key, owner, condition=_same_version(h), also=also
-                    ),
-                    OBJECTS,
-                )
-            self.state.after = head.key
+        heads = [ObjectHead.from_bytes(raw) for _, raw in rows]
+        await self._all(
+            lambda h=h: self._act(
+                bucket,
+                h.key,
+                lambda also: self.meta.delete_current(
+                    bucket, h.key, owner, condition=_same_version(h), also=also
+                ),
+                OBJECTS,
+            )
+            for h in heads
+            if lifecycle.current_due(rules, h.key, h.size, h.tags, h.mtime_ms, now, self.clock)
+        )
+        if heads:
+            self.state.after = heads[-1].key
         return len(rows), len(rows) < budget
 
     async def _history(
@@ -225,10 +239,10 @@ class LifecycleRun:
         elif not complete:  # one key with more versions than a batch: read it whole
             key = ObjectHead.from_bytes(rows[0][1]).key
             groups = [await history.newest(key, 1_000_000)]
-        for group in groups:
-            versions = [ObjectHead.from_bytes(raw) for _, raw in group]
-            await self._key_history(bucket, versions, rules, now)
-            self.state.after = versions[0].key
+        histories = [[ObjectHead.from_bytes(raw) for _, raw in group] for group in groups]
+        await self._all(lambda vs=vs: self._key_history(bucket, vs, rules, now) for vs in histories)
+        if histories:
+            self.state.after = histories[-1][0].key
         return len(rows), complete
 
     async def _key_history(
@@ -276,31 +290,53 @@ class LifecycleRun:
         after = self.state.after
         start = prefix + after.encode() + b"\0" if after is not None else prefix
         rows = await self.kv.scan(start, keys.prefix_end(prefix), limit=budget)
-        for k, raw in rows:
-            upload = Upload.from_bytes(k[len(prefix) :].decode(), raw)
-            if lifecycle.upload_due(rules, upload.key, upload.initiated_ms, now, self.clock):
-                await self._act(
-                    bucket,
-                    upload.key,
-                    lambda also, u=upload: self.uploads.abort(
-                        bucket, u.key, u.upload_id, also=also
-                    ),
-                    UPLOADS,
-                )
-            self.state.after = upload.upload_id
+        uploads = [Upload.from_bytes(k[len(prefix) :].decode(), raw) for k, raw in rows]
+        await self._all(
+            lambda u=u: self._act(
+                bucket,
+                u.key,
+                lambda also: self.uploads.abort(bucket, u.key, u.upload_id, also=also),
+                UPLOADS,
+            )
+            for u in uploads
+            if lifecycle.upload_due(rules, u.key, u.initiated_ms, now, self.clock)
+        )
+        if uploads:
+            self.state.after = uploads[-1].upload_id
         return len(rows), len(rows) < budget
 
     # ----------------------------------------------------------------- committing
 
+    async def _all(self, jobs: Iterable[Callable[[], Awaitable[object]]]) -> None:
+        """Run a batch's jobs, PARALLEL at a time; the first failure (losing the lead)
+        is raised once all have ended, so the cursor never passes unfinished work. A job
+        is made only when its turn comes, so a cancelled batch leaves none unstarted."""
+
+        async def one(job: Callable[[], Awaitable[object]]) -> None:
+            async with self._slots:
+                await job()
+
+        results = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
     async def _act(
         self, bucket: str, key: str, action: Callable[[Also], Awaitable[object]], kind: int
     ) -> bool:
-        """Run one deletion with this job's count (and fence) in its transaction; True
-        when it committed. A refusal (object lock) or a change meanwhile skips the key;
-        losing the lead, or the progress record changing under us, stops the batch."""
-        self._pending = None
+        """Run one deletion with its tally (and the fence) in its transaction; True when
+        it committed. A refusal (object lock) or a change meanwhile skips the key;
+        losing the lead, or the progress record moving under us, stops the batch."""
+        committed: list[bool] = []
+
+        def also(txn: Txn) -> None:
+            if self.fence is not None:
+                self.fence(txn)
+            txn.put(TALLY + os.urandom(12), pack_record({"k": kind}))
+            committed[:] = [True]  # the last attempt's commit is the one that returns
+
         try:
-            await action(self._also(kind))
+            await action(also)
         except (Changed, UploadNotFound, BucketNotFound, ConditionFailed):
             return False
         except NotLeader:
@@ -313,35 +349,29 @@ class LifecycleRun:
             self.skipped += 1
             log.warning("lifecycle: %s/%s left in place: %r", bucket, key, exc)
             return False
-        if self._pending is None:
-            return False  # nothing was there to delete
-        self.state, self.raw = self._pending
-        return True
-
-    def _also(self, kind: int) -> Also:
-        def also(txn: Txn) -> None:
-            if self.fence is not None:
-                self.fence(txn)
-            nxt = self.state.bumped(kind)
-            raw = nxt.to_bytes()
-            txn.expect(STATE_KEY, self.raw).put(STATE_KEY, raw)
-            self._pending = (nxt, raw)
-
-        return also
+        return bool(committed)
 
     async def _save(self) -> None:
-        """Store the cursor (compared with what this job last stored)."""
-        raw = self.state.to_bytes()
-        if raw == self.raw:
-            return
-        txn = Txn().expect(STATE_KEY, self.raw).put(STATE_KEY, raw)
-        if self.fence is not None:
-            self.fence(txn)
-        try:
-            await self.kv.commit(txn)
-        except TxnConflict:
-            raise NotLeader("the lifecycle progress record changed under this run") from None
-        self.raw = raw
+        """Store the cursor and fold the batch's tallies into the counts, each commit
+        compared with the record this job last stored (and fenced)."""
+        while True:
+            tallies = await _tallies(self.kv, FOLD)
+            self.state.add([kind for _, kind in tallies])
+            raw = self.state.to_bytes()
+            if raw == self.raw:
+                return
+            txn = Txn().expect(STATE_KEY, self.raw).put(STATE_KEY, raw)
+            for k, _ in tallies:  # only the holder of the record folds: it compares that
+                txn.delete(k)
+            if self.fence is not None:
+                self.fence(txn)
+            try:
+                await self.kv.commit(txn)
+            except TxnConflict:
+                raise NotLeader("the lifecycle progress record changed under this run") from None
+            self.raw = raw
+            if len(tallies) < FOLD:
+                return
 
 
 def _same_version(head: ObjectHead) -> Callable[[ObjectHead | None], None]:
