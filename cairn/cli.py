@@ -166,6 +166,12 @@ def _housekeeping_options(s: argparse.ArgumentParser) -> None:
         help="seconds after which an unfinished multipart upload is aborted "
         "(default %(default)s: 7 days)",
     )  # fmt: skip
+    s.add_argument(
+        "--lifecycle-day-seconds", type=float, default=None, metavar="N",
+        help="TEST OPTION: a lifecycle day lasts N seconds (no rounding to midnight), and "
+        "lifecycle runs every N/10 seconds, so expiry rules can be tested quickly "
+        "(docs/lifecycle.md); never in production",
+    )  # fmt: skip
 
 
 def _node_grace(s: argparse.ArgumentParser) -> None:

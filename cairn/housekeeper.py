@@ -7,13 +7,15 @@ due, in this order:
 2. upload expiry: multipart uploads older than `upload_expiry` are aborted;
 3. GC: blocks unreferenced for the grace period are deleted from the stores;
 4. repair and rebalance: every block onto the R nodes the layout gives it, copies elsewhere
-   dropped (every `repair_interval` seconds; a first pass one interval after start).
+   dropped (every `repair_interval` seconds; a first pass one interval after start);
+5. lifecycle rules (cairn/lifecycle_job.py): a second's worth of bounded batches of the
+   current run, which resumes from its cursor in the metadata.
 
 Every round it also folds the per-bucket usage deltas into their totals (meta.usage), and
 once per process it counts the buckets made before usage counters existed (the backfill).
 
 It runs in exactly one place: the elected `cairn meta` leader for a cluster, and worker 0
-of `cairn serve`. A plain `cairn gateway` never runs it. Lifecycle rules join it later.
+of `cairn serve`. A plain `cairn gateway` never runs it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from dataclasses import dataclass, field
 from blockstore.cluster.gc import collect_garbage
 from blockstore.cluster.repair import Repairer
 from blockstore.cluster.replicated import ReplicatedBlocks
+from cairn.lifecycle_job import LifecycleJob
 from meta import usage
+from meta.lifecycle_run import Fence
 from meta.records import now_ms
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -43,11 +47,13 @@ class Schedule:
     gc_interval: float = 30.0
     repair_interval: float = 300.0
     upload_expiry: float = 7 * 86400
+    lifecycle_day_seconds: float | None = None  # a test option: a lifecycle day's length
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Schedule:
         """The schedule `cairn serve` and `cairn meta` take from their options."""
-        return cls(args.gc_interval, args.repair_interval, args.upload_expiry)
+        day = getattr(args, "lifecycle_day_seconds", None)
+        return cls(args.gc_interval, args.repair_interval, args.upload_expiry, day)
 
 
 @dataclass
@@ -70,6 +76,7 @@ class Housekeeper:
     blocks: ReplicatedBlocks
     schedule: Schedule = field(default_factory=Schedule)
     is_leader: Callable[[], bool] = lambda: True
+    fence: Fence | None = None  # makes a commit land only while this process leads
     _last_gc: float = float("-inf")
     _last_repair: float = field(default_factory=time.monotonic)
     _backfilled: bool = False
@@ -78,6 +85,7 @@ class Housekeeper:
     def __post_init__(self) -> None:
         self.uploads = Uploads(self.meta)
         self.repairer = Repairer(self.meta, self.blocks)
+        self.lifecycle = LifecycleJob(self.meta, self.schedule.lifecycle_day_seconds, self.fence)
 
     async def round(self) -> None:
         """Run every pass that is due; a failing pass is logged and retried next round."""
@@ -91,6 +99,8 @@ class Housekeeper:
         if s.repair_interval > 0 and now - self._last_repair >= s.repair_interval:
             self._last_repair = now
             await self._step("repair", self.repair)
+        if self.is_leader():
+            await self._step("lifecycle", self.lifecycle.pass_)
 
     async def repair(self) -> None:
         """One repair and rebalance pass (blockstore/cluster/repair.py), counted."""

@@ -234,6 +234,8 @@ def _start_meta_services(
         "--repair-interval", str(args.repair_interval),
         "--upload-expiry", str(args.upload_expiry),
     ]  # fmt: skip
+    if args.lifecycle_day_seconds:  # a test option (docs/lifecycle.md)
+        schedule += ["--lifecycle-day-seconds", str(args.lifecycle_day_seconds)]
     for i in range(args.meta_services):
         run.start("meta", i, [*shared, *schedule], "/status", port=ports.meta[i])
 

@@ -74,7 +74,9 @@ def run_meta(args: argparse.Namespace) -> int:
     metrics.start_meta_metrics()
     meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
     schedule = Schedule.of(args)
-    keeper = Housekeeper(meta, blocks, schedule, is_leader=lambda: election.is_leader)
+    keeper = Housekeeper(
+        meta, blocks, schedule, is_leader=lambda: election.is_leader, fence=election.fence
+    )
     state = cluster_metrics.CachedSnapshot(
         lambda: cluster_metrics.snapshot(meta, blocks, keeper, election.is_leader)
     )

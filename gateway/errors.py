@@ -242,6 +242,11 @@ class NoSuchCORSConfiguration(S3Error):
     message = "The CORS configuration does not exist"
 
 
+class NoSuchLifecycleConfiguration(S3Error):
+    status = 404
+    message = "The lifecycle configuration does not exist"
+
+
 class NoSuchKey(S3Error):
     status = 404
     message = "The specified key does not exist."

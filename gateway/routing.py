@@ -84,6 +84,10 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("PUT", True, True, "retention"): "PutObjectRetention",
     ("GET", True, True, "legal-hold"): "GetObjectLegalHold",
     ("PUT", True, True, "legal-hold"): "PutObjectLegalHold",
+    # Lifecycle (gateway/handlers/lifecycle.py)
+    ("GET", True, False, "lifecycle"): "GetBucketLifecycleConfiguration",
+    ("PUT", True, False, "lifecycle"): "PutBucketLifecycleConfiguration",
+    ("DELETE", True, False, "lifecycle"): "DeleteBucketLifecycle",
 }
 
 # Query keys that select a sub-resource. Ones we route come first; the rest are S3
@@ -94,11 +98,11 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
-    "cors", "attributes", "tagging",
+    "cors", "attributes", "tagging", "lifecycle",
     "object-lock", "retention", "legal-hold",
 )  # fmt: skip
 UNSUPPORTED = (
-    "lifecycle", "website", "logging",
+    "website", "logging",
     "notification", "replication", "encryption",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "restore", "select",
@@ -109,9 +113,6 @@ UNSUPPORTED = (
 # (method, sub-resource) pair that is neither here nor routed is no S3 operation at all,
 # and answers MethodNotAllowed (405), as AWS does for a method a resource does not have.
 NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
-    ("GET", False, "lifecycle"): "GetBucketLifecycleConfiguration",
-    ("PUT", False, "lifecycle"): "PutBucketLifecycleConfiguration",
-    ("DELETE", False, "lifecycle"): "DeleteBucketLifecycle",
     ("GET", False, "website"): "GetBucketWebsite",
     ("PUT", False, "website"): "PutBucketWebsite",
     ("DELETE", False, "website"): "DeleteBucketWebsite",

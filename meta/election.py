@@ -22,6 +22,12 @@ from meta.api import KV, Lease, LeaseExpired, MetaError, Txn, TxnConflict
 from meta.keys import ELECTION
 
 log = logging.getLogger("cairn.election")
+
+
+class NotLeader(MetaError):
+    """This process does not lead the election (any more): leader-only work stops."""
+
+
 SAFETY = 0.8  # act as leader for this fraction of the TTL after a successful renewal
 
 
@@ -73,6 +79,14 @@ class Election:
             return self.is_leader  # keep acting only until the margin runs out
         self._valid_until = started + self.ttl * SAFETY
         return True
+
+    def fence(self, txn: Txn) -> None:
+        """Make txn land only while this process holds the election key: a leader that
+        lost it (paused past its lease, partitioned) cannot commit work a successor may
+        be doing too. Raises NotLeader when this process does not lead now."""
+        if not self.is_leader or self._value is None:
+            raise NotLeader(self.holder)
+        txn.expect(self.key, self._value)
 
     def _lost(self, why: str) -> None:
         if self._value is not None:

@@ -21,6 +21,9 @@ the object index is a range of byte keys:
     E<name>                            leader election (meta.election)
     ST<bucket>, SD<bucket>\\0<id:16>   usage per bucket: folded total, per-commit deltas (meta.usage)
     H<time ms:8><random:4>             audit trail of admin changes (meta.audit)
+    X<name>                            a housekeeping job's progress: the lifecycle run's
+                                       cursor and counts, and its deletions' tallies
+                                       (meta.lifecycle_run)
 
 Bucket names never contain NUL, so ``O<bucket>\\0`` .. ``O<bucket>\\1`` is exactly one
 bucket's objects. Object keys can be 1024 bytes but a backend key may be shorter (LMDB:
@@ -61,6 +64,7 @@ USAGE = b"S"
 USAGE_TOTAL = USAGE + b"T"
 USAGE_DELTA = USAGE + b"D"
 AUDIT = b"H"
+JOB = b"X"
 
 
 def bucket_key(bucket: str) -> bytes:

@@ -49,6 +49,9 @@ log = logging.getLogger("cairn.meta")
 Condition = Callable[[ObjectHead | None], None]
 """Checks the current head before a write; raises ConditionFailed to refuse it."""
 
+Also = Callable[[Txn], None]
+"""Adds a caller's own compares and puts to a delete's transaction, on every attempt."""
+
 Extra = Callable[[Txn], Awaitable["Counter[bytes]"]]
 """Adds a write's other records to its transaction (e.g. the parts a multipart completion
 consumes) and returns their block-reference changes. Called afresh on every attempt."""
@@ -548,11 +551,19 @@ class MetaStore:
         return self._versioning(bucket, await self.bucket_raw(bucket, cached=True))
 
     async def delete_current(
-        self, bucket: str, key: str, owner: str = ""
+        self,
+        bucket: str,
+        key: str,
+        owner: str = "",
+        *,
+        condition: Condition | None = None,
+        also: Also | None = None,
     ) -> tuple[ObjectHead | None, ObjectHead | None]:
         """DELETE without a version id: (the version removed or hidden, the delete marker
         made). An unversioned bucket removes the object; a versioned one hides it behind
-        a new delete marker (a null one when suspended, which replaces the null version)."""
+        a new delete marker (a null one when suspended, which replaces the null version).
+        ``condition`` sees the current head first and may refuse; ``also`` adds its own
+        records to the commit (the lifecycle job: its progress, its leader fence)."""
         for attempt in range(MAX_RETRIES):
             # The commit compares the bucket record: a delete never lands as unversioned
             # after versioning was enabled, nor makes a marker after a change of state.
@@ -564,7 +575,11 @@ class MetaStore:
                 if attempt == 0 and await self.get_bucket(bucket) is None:
                     raise BucketNotFound(bucket)  # the cached record may be of a gone bucket
                 return None, None
+            if condition is not None:
+                condition(old)
             txn = Txn().expect(keys.bucket_key(bucket), braw).expect(okey, old_raw)
+            if also is not None:
+                also(txn)
             delta: Counter[bytes] = Counter()
             marker = None
             if state is None:
@@ -622,13 +637,20 @@ class MetaStore:
         return head, found[1], found[0]
 
     async def delete_version(
-        self, bucket: str, key: str, version_id: str, *, bypass_governance: bool = False
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        *,
+        bypass_governance: bool = False,
+        also: Also | None = None,
     ) -> ObjectHead | None:
         """Remove one version (or delete marker) for good and release its blocks; when it
         was the newest, the next one becomes current (unless that is a marker). None when
         there is no such version (S3 answers success all the same). A version under object
         lock raises meta.lock.ObjectLocked (GOVERNANCE gives way to ``bypass_governance``);
-        the commit compares the record, so a retention set meanwhile is seen."""
+        the commit compares the record, so a retention set meanwhile is seen. ``also`` adds
+        its own records to the commit (see delete_current)."""
         history = History(self.kv, bucket)
         for _ in range(MAX_RETRIES):
             okey, o_raw = await self._head_raw(bucket, key)
@@ -653,6 +675,8 @@ class MetaStore:
                     elif o_raw is not None:
                         txn.delete(okey)
             Tally().remove(rec).record(txn, bucket, await self.bucket_raw(bucket, cached=True))
+            if also is not None:
+                also(txn)
             dropped = None if rec.marker else rec
             if await self._commit_dropping(txn, dropped, bypass_governance):
                 return rec

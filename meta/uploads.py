@@ -34,7 +34,7 @@ from meta.errors import BucketNotFound, PartChanged, StageLost, UploadNotFound
 from meta.keys import part_prefix
 from meta.limits import BATCH, MAX_RETRIES
 from meta.records import ObjectHead, Part, Upload
-from meta.store import Condition, MetaStore
+from meta.store import Also, Condition, MetaStore
 
 # Concurrent part commits conflict on the upload record and retry, one winning per round;
 # with jittered backoff, enough rounds for hundreds of parts committing at once.
@@ -136,13 +136,18 @@ class Uploads:
             after = out[-1][0].number
         return out
 
-    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
-        """Remove the upload in one transaction; its parts go through the journal."""
+    async def abort(
+        self, bucket: str, key: str, upload_id: str, *, also: Also | None = None
+    ) -> None:
+        """Remove the upload in one transaction; its parts go through the journal.
+        ``also`` adds a caller's records to that transaction (meta.store.Also)."""
         ukey = keys.upload_key(bucket, upload_id)
         for _ in range(MAX_RETRIES):
             _, uraw = await self.get(bucket, key, upload_id)  # validates the id
             jkey = keys.upload_parts_key(upload_id)
             txn = Txn().expect(ukey, uraw).delete(ukey)
+            if also is not None:
+                also(txn)
             txn.put(jkey, journal.parts_record(upload_id, ()))
             try:
                 await self.kv.commit(txn)

@@ -95,6 +95,10 @@ NEEDS: dict[str, Need] = {
     "PutObjectRetention": _o("s3:PutObjectRetention", WRITE),
     "GetObjectLegalHold": _o("s3:GetObjectLegalHold", READ),
     "PutObjectLegalHold": _o("s3:PutObjectLegalHold", WRITE),
+    # Lifecycle: AWS has no s3:DeleteLifecycleConfiguration; the delete needs the Put action.
+    "GetBucketLifecycleConfiguration": _b("s3:GetLifecycleConfiguration", OWNER),
+    "PutBucketLifecycleConfiguration": _b("s3:PutLifecycleConfiguration", OWNER),
+    "DeleteBucketLifecycle": _b("s3:PutLifecycleConfiguration", OWNER),
 }
 
 # The same operations on one version by id (``?versionId=``) need the version actions,

@@ -8,6 +8,7 @@ from gateway.handlers import (
     bucket,
     copy,
     cors,
+    lifecycle,
     listing,
     lock,
     multi_delete,
@@ -74,4 +75,7 @@ HANDLERS = {
     "PutObjectRetention": lock.put_object_retention,
     "GetObjectLegalHold": lock.get_object_legal_hold,
     "PutObjectLegalHold": lock.put_object_legal_hold,
+    "GetBucketLifecycleConfiguration": lifecycle.get_bucket_lifecycle_configuration,
+    "PutBucketLifecycleConfiguration": lifecycle.put_bucket_lifecycle_configuration,
+    "DeleteBucketLifecycle": lifecycle.delete_bucket_lifecycle,
 }

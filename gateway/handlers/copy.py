@@ -10,6 +10,7 @@ from starlette.responses import Response
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.errors import InvalidArgument, InvalidRequest
+from gateway.handlers.lifecycle import expiration_headers
 from gateway.handlers.object import check_key, request_lock, request_tags, version_headers
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.wire import copy as wire
@@ -116,6 +117,7 @@ async def copy_object(ctx: RequestContext) -> Response:
         lock=lock,
     )
     out = version_headers(head)
+    out.update(await expiration_headers(ctx, head))
     if src_version is not None or src.vid != "null":
         out["x-amz-copy-source-version-id"] = src.vid
     return Response(wire.copy_object_result(head), media_type="application/xml", headers=out)

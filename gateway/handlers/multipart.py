@@ -18,6 +18,7 @@ from gateway.errors import (
     InvalidRequest,
 )
 from gateway.handlers.copy import parse_copy_source_version
+from gateway.handlers.lifecycle import abort_headers
 from gateway.handlers.object import (
     MAX_PUT_SIZE,
     check_key,
@@ -81,9 +82,9 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
     attrs.tags = request_tags(h)
     attrs.lock = request_lock(h)  # kept with the upload, applied at Complete
     upload = await ctx.services.multipart.create(ctx.bucket, ctx.key, attrs, algorithm, ctype)
-    out = {}
+    out = await abort_headers(ctx)
     if algorithm:
-        out = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": ctype or ""}
+        out |= {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": ctype or ""}
     return _xml(wire.initiate_result(upload), out)
 
 

@@ -21,6 +21,7 @@ from gateway.errors import (
     InvalidRequest,
     KeyTooLongError,
 )
+from gateway.handlers.lifecycle import expiration_headers
 from gateway.objects.types import ObjectAttrs, ObjectLock, StoredObject
 from gateway.responses import ObjectStream
 from gateway.wire import lock as wire_lock
@@ -122,6 +123,7 @@ async def put_object(ctx: RequestContext) -> Response:
         condition=write_condition(headers),
     )
     out = {"etag": quote_etag(head.etag), **version_headers(head)}
+    out.update(await expiration_headers(ctx, head))
     for alg, value in head.checksums.items():
         out["x-amz-checksum-" + alg.lower()] = value
     return Response(headers=out)
@@ -184,6 +186,7 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     headers.update(version_headers(head, asked="versionId" in ctx.query))
     headers.update(wire_tagging.tagging_count(head.tags))
     headers.update(wire_lock.lock_headers(ctx.services.objects.locks.of(head)))
+    headers.update(await expiration_headers(ctx, head))
     _overrides(ctx, headers)
     status = 200
     start, end = 0, head.size

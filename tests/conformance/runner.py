@@ -36,6 +36,11 @@ PASSING = HERE / "passing.txt"
 # Users of the suite's config: main is the server's bootstrap user (its key from the
 # environment); alt and tenant are real users made with `cairn admin user create`, and the
 # config gets the ids, names and emails Cairn gave them.
+# The suite's lifecycle tests count "days" of this many seconds (its lc_debug_interval);
+# the server runs lifecycle with the same day (--lifecycle-day-seconds, a test option).
+LC_DAY_SECONDS = 10
+LC_DAY = ["--lifecycle-day-seconds", str(LC_DAY_SECONDS)]
+
 MAIN_USER = ("cairn", "cairn", "main@example.com")  # the bootstrap user's id and name
 OTHER_USERS = {
     "alt": ("cairn-alt", "alt@example.com"),
@@ -104,7 +109,7 @@ class ServeTarget(Target):
     def __init__(self, work: Path, workers: int) -> None:
         from tests.server import CairnServer
 
-        self.server = CairnServer(work / "data", workers=workers).start()
+        self.server = CairnServer(work / "data", workers=workers, extra_args=LC_DAY).start()
         self.endpoint = self.server.endpoint
         self.access_key, self.secret_key = self.server.access_key, self.server.secret_key
         self.meta = f"lmdb:{self.server.data / 'meta'}"
@@ -121,7 +126,7 @@ class ClusterTarget(Target):
     def __init__(self, work: Path, etcd: bool) -> None:
         from tests.cluster_util import CairnCluster
 
-        extra = ["--etcd", "3"] if etcd else []
+        extra = (["--etcd", "3"] if etcd else []) + LC_DAY
         self.cluster = CairnCluster(work / "cluster", nodes=4, gateways=1, extra_args=extra)
         self.cluster.start()
         self.endpoint = self.cluster.endpoints[0]
@@ -171,6 +176,7 @@ def write_config(path: Path, target: Target, users: dict[str, SuiteUser]) -> Non
         if role == "main":
             # No LocationConstraint: Cairn's region is us-east-1, which AWS names by none.
             section["api_name"] = ""
+            section["lc_debug_interval"] = str(LC_DAY_SECONDS)
         if role == "tenant":
             section["tenant"] = "cairntenant"
         cfg[f"s3 {role}"] = section

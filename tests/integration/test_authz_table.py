@@ -128,6 +128,9 @@ _OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
 _PAB = {"BlockPublicAcls": False, "IgnorePublicAcls": False}
 _TAGS = {"TagSet": [{"Key": "team", "Value": "b"}]}
 
+_LIFECYCLE = {
+    "Rules": [{"ID": "r", "Prefix": "none/", "Status": "Enabled", "Expiration": {"Days": 3650}}]
+}
 _CORS = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]}
 
 ROWS: dict[str, Row] = {
@@ -309,6 +312,20 @@ ROWS: dict[str, Row] = {
             Bucket=b, Key=c["key"], LegalHold={"Status": "OFF"}
         ),
     ),
+    "GetBucketLifecycleConfiguration": Row(
+        lambda w, b: (
+            w.ca.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration=_LIFECYCLE)
+            and {}
+        ),
+        lambda w, b, c: w.cb.get_bucket_lifecycle_configuration(Bucket=b),
+    ),
+    "PutBucketLifecycleConfiguration": Row(
+        _nothing,
+        lambda w, b, c: w.cb.put_bucket_lifecycle_configuration(
+            Bucket=b, LifecycleConfiguration=_LIFECYCLE
+        ),
+    ),
+    "DeleteBucketLifecycle": Row(_nothing, lambda w, b, c: w.cb.delete_bucket_lifecycle(Bucket=b)),
 }
 
 # The other side of the copies: B copies its own object into A's bucket, which is a write

@@ -98,7 +98,7 @@ def test_delete_object_with_a_bucket_subresource_deletes_nothing(server, s3, buc
         ("GET", None, "website"),
         ("PUT", None, "encryption"),
         ("DELETE", None, "replication"),
-        ("GET", None, "lifecycle"),
+        ("GET", None, "logging"),
         ("PUT", None, "logging"),
         ("POST", "k", "restore"),
     ],

@@ -61,13 +61,15 @@ ROUTED = {
     ("PUT", OBJECT, "retention"): "PutObjectRetention",
     ("GET", OBJECT, "legal-hold"): "GetObjectLegalHold",
     ("PUT", OBJECT, "legal-hold"): "PutObjectLegalHold",
+    ("GET", BUCKET, "lifecycle"): "GetBucketLifecycleConfiguration",
+    ("PUT", BUCKET, "lifecycle"): "PutBucketLifecycleConfiguration",
+    ("DELETE", BUCKET, "lifecycle"): "DeleteBucketLifecycle",
 }
 
 # S3 operations named by a sub-resource that Cairn does not implement (the AWS S3 API
 # reference): they answer NotImplemented.
 _B, _O = BUCKET, OBJECT
 AWS_ONLY = {
-    ("GET", _B, "lifecycle"), ("PUT", _B, "lifecycle"), ("DELETE", _B, "lifecycle"),
     ("GET", _B, "website"), ("PUT", _B, "website"), ("DELETE", _B, "website"),
     ("GET", _B, "logging"), ("PUT", _B, "logging"),
     ("GET", _B, "notification"), ("PUT", _B, "notification"),
@@ -133,7 +135,7 @@ def test_the_reported_data_changing_requests() -> None:
 
 def test_subresource_also_in_virtual_host_style() -> None:
     with pytest.raises(errors.NotImplemented):
-        resolve("PUT", "/", "lifecycle", host="b.s3.example", domain="s3.example")
+        resolve("PUT", "/", "website", host="b.s3.example", domain="s3.example")
     ep = resolve("GET", "/", "versioning", host="b.s3.example", domain="s3.example")
     assert (ep.op, ep.bucket, ep.key) == ("GetBucketVersioning", "b", None)
 
