@@ -47,12 +47,22 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
     )  # fmt: skip
     s.add_argument("--log-level", default="warning")
+    _console_option(s)
     _master_key_option(s)
     s.add_argument(
         "--workers", type=int, default=None,
         help="processes serving requests (default: one per core, at most 8)",
     )  # fmt: skip
     _connection_limits(s)
+
+
+def _console_option(s: argparse.ArgumentParser) -> None:
+    """The web console (docs/console.md): off unless given a port."""
+    s.add_argument(
+        "--console-port", type=int, default=0,
+        help="serve the web console on this port (sign in with S3 keys; 0: off; "
+        "default %(default)s)",
+    )  # fmt: skip
 
 
 def _connection_limits(s: argparse.ArgumentParser) -> None:

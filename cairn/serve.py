@@ -20,7 +20,7 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
-from cairn import pki
+from cairn import console_setup, pki
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
 from gateway.app import create_app
@@ -151,17 +151,22 @@ def _run_gateway(
     runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
     ssl: dict[str, str] = {}
     scheme = "http"
+    cert: Path | None = None
     if args.tls:
         cert, key = ensure_certificate(tls_dir, args.host)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         scheme = "https"
     sock = bind(args.host, args.port)
+    console_sock = bind(args.host, args.console_port) if args.console_port else None
     counts = ConnectionCounts(args.workers)  # shared by the workers forked below
     _announce(scheme, args, credentials)
     print(f"  {banner}; {args.workers} worker(s)", flush=True)
+    if console_sock is not None:
+        print(f"  console:    {scheme}://{args.host}:{args.console_port}/", flush=True)
 
-    if args.metrics_port:
+    if args.metrics_port or console_sock is not None:  # the console charts request rates
         metrics.enable(tls_dir / "metrics")
+    if args.metrics_port:
         metrics.serve(args.host, args.metrics_port)
         print(f"  metrics:    http://{args.host}:{args.metrics_port}/metrics", flush=True)
 
@@ -184,20 +189,34 @@ def _run_gateway(
         app = create_app(services, keyring, domain=args.domain, background=background)
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
+        console = None
+        if console_sock is not None and index == 0:  # the console lives in worker 0
+            mode = "serve" if housekeeping else "cluster"
+            sources = console_setup.console_sources(meta, kv, blocks, keyring, mode)
+            console_config = _uvicorn_config(console_setup.console_app(args, sources, cert), args, ssl)
+            console = (uvicorn.Server(console_config), console_sock)
         with (
             contextlib.suppress(KeyboardInterrupt),
             asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
         ):
-            runner.run(_serve(server, kv, blocks))
+            runner.run(_serve(server, kv, blocks, console))
 
     run_workers(args.workers, sock, work)
     print("Cairn stopped.", flush=True)
     return 0
 
 
-async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
+async def _serve(
+    server: uvicorn.Server,
+    kv: KV,
+    blocks: ReplicatedBlocks,
+    console: tuple[uvicorn.Server, socket.socket] | None = None,
+) -> None:
     try:
-        await server.serve()
+        if console is not None:
+            await console_setup.serve_beside(server, *console)
+        else:
+            await server.serve()
     finally:
         await blocks.close()
         await kv.close()
