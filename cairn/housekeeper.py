@@ -9,6 +9,9 @@ due, in this order:
 4. repair and rebalance: every block onto the R nodes the layout gives it, copies elsewhere
    dropped (every `repair_interval` seconds; a first pass one interval after start).
 
+Every round it also folds the per-bucket usage deltas into their totals (meta.usage), and
+once per process it counts the buckets made before usage counters existed (the backfill).
+
 It runs in exactly one place: the elected `cairn meta` leader for a cluster, and worker 0
 of `cairn serve`. A plain `cairn gateway` never runs it. Lifecycle rules join it later.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from blockstore.cluster.gc import collect_garbage
 from blockstore.cluster.repair import Repairer
 from blockstore.cluster.replicated import ReplicatedBlocks
+from meta import usage
 from meta.records import now_ms
 from meta.store import MetaStore
 from meta.uploads import Uploads
@@ -54,6 +58,7 @@ class Housekeeper:
     is_leader: Callable[[], bool] = lambda: True
     _last_gc: float = float("-inf")
     _last_repair: float = field(default_factory=time.monotonic)
+    _backfilled: bool = False
 
     def __post_init__(self) -> None:
         self.uploads = Uploads(self.meta)
@@ -63,6 +68,7 @@ class Housekeeper:
         """Run every pass that is due; a failing pass is logged and retried next round."""
         if not self.is_leader():
             return
+        await self._step("usage", self.count_usage)
         s, now = self.schedule, time.monotonic()
         if s.gc_interval > 0 and now - self._last_gc >= s.gc_interval:
             self._last_gc = now
@@ -81,6 +87,16 @@ class Housekeeper:
         if deleted:
             log.info("deleted %d unreferenced blocks", deleted)
         return deleted
+
+    async def count_usage(self) -> int:
+        """Fold pending usage deltas (a bounded number per round); the first round also
+        backfills buckets that have no counters yet."""
+        if not self._backfilled:
+            counted, left = await usage.backfill(self.meta.kv)
+            if counted:
+                log.info("counted the usage of %d buckets made before usage counters", len(counted))
+            self._backfilled = not left
+        return await usage.fold(self.meta.kv)
 
     async def run(self, tick: float = 1.0) -> None:
         """Rounds forever, tick seconds apart (for a process that schedules nothing else)."""

@@ -19,6 +19,7 @@ the object index is a range of byte keys:
     I<user name>                       user: canonical id, display name, email (meta.users)
     N<node id>, A<node id>, L          storage nodes, their liveness, layout (meta.nodes)
     E<name>                            leader election (meta.election)
+    ST<bucket>, SD<bucket>\\0<id:16>   usage per bucket: folded total, per-commit deltas (meta.usage)
 
 Bucket names never contain NUL, so ``O<bucket>\\0`` .. ``O<bucket>\\1`` is exactly one
 bucket's objects. Object keys can be 1024 bytes but a backend key may be shorter (LMDB:
@@ -55,6 +56,9 @@ NODE = b"N"
 ALIVE = b"A"
 LAYOUT = b"L"
 ELECTION = b"E"
+USAGE = b"S"
+USAGE_TOTAL = USAGE + b"T"
+USAGE_DELTA = USAGE + b"D"
 
 
 def bucket_key(bucket: str) -> bytes:
@@ -107,6 +111,14 @@ def access_key_key(access_key: str) -> bytes:
 
 def user_key(name: str) -> bytes:
     return USER + name.encode()
+
+
+def usage_total_key(bucket: str) -> bytes:
+    return USAGE_TOTAL + bucket.encode()
+
+
+def usage_delta_prefix(bucket: str) -> bytes:
+    return USAGE_DELTA + bucket.encode() + b"\0"
 
 
 def prefix_end(prefix: bytes) -> bytes:

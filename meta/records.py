@@ -49,6 +49,10 @@ class BucketRecord:
     # (the policy's JSON text), "ownership" (ObjectOwnership), "pab" (Public Access Block
     # flags). Kept in the bucket record so that one read gives the gateway all it decides on.
     config: dict[str, Any] = field(default_factory=dict)
+    # Whether every commit keeps the bucket's usage counters (meta.usage): true from
+    # creation; a bucket made before the counters existed is counted once by the
+    # housekeeper's backfill, which then sets it.
+    counted: bool = False
 
     def to_bytes(self) -> bytes:
         d: dict[str, Any] = {
@@ -61,6 +65,8 @@ class BucketRecord:
             d["o"] = self.owner
         if self.config:
             d["cf"] = self.config
+        if self.counted:
+            d["u"] = 1
         return pack_record(d)
 
     @classmethod
@@ -68,7 +74,7 @@ class BucketRecord:
         d = unpack_record(raw)
         return cls(
             d["n"], d["c"], d.get("r", "us-east-1"), d.get("s", "active"), d.get("o", ""),
-            d.get("cf", {}),
+            d.get("cf", {}), bool(d.get("u")),
         )  # fmt: skip
 
 

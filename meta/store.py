@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meta import journal, keys, limits, versions
+from meta import journal, keys, limits, usage, versions
 from meta.api import KV, MetaError, Txn, TxnConflict
 from meta.errors import (
     BucketExists,
@@ -39,6 +39,7 @@ from meta.records import (
     unpack_page,
 )
 from meta.refs import BlockRefs
+from meta.usage import BucketUsage, Tally
 from meta.versions import ENABLED, History
 
 BUCKET_CACHE_SECONDS = 5.0
@@ -95,7 +96,9 @@ class MetaStore:
     async def create_bucket(
         self, name: str, region: str, owner: str = "", config: dict[str, Any] | None = None
     ) -> None:
-        rec = BucketRecord(name, now_ms(), region, owner=owner, config=dict(config or {}))
+        rec = BucketRecord(
+            name, now_ms(), region, owner=owner, config=dict(config or {}), counted=True
+        )
         try:
             await self.kv.commit(
                 Txn().expect(keys.bucket_key(name), None).put(keys.bucket_key(name), rec.to_bytes())
@@ -380,11 +383,14 @@ class MetaStore:
             txn.put(k, v)
         delta = Counter(w.taken)
         state = versioning_of(braw)
+        tally = Tally(w.head)
         if state is None:
             w.head.vid, w.head.order = "null", b""
             release = self._release(txn, old, delta) if old is not None else None
+            tally.remove(old)
         else:
-            release = await self._add_version(txn, w.bucket, w.head, old, state, delta)
+            release = await self._add_version(txn, w.bucket, w.head, old, state, delta, tally)
+        tally.record(txn, w.bucket, braw)
         txn.put(okey, w.head.to_bytes())
         if w.extra is not None:
             delta.update(await w.extra(txn))
@@ -439,6 +445,7 @@ class MetaStore:
             if condition is not None:
                 condition(old)
             txn = Txn().expect(okey, old_raw).delete(okey)
+            Tally().remove(old).record(txn, bucket, await self.bucket_raw(bucket, cached=True))
             if await self._commit_dropping(txn, old):
                 return old
         raise MetaError("too many conflicting writers")
@@ -468,12 +475,14 @@ class MetaStore:
         old: ObjectHead | None,
         state: str,
         delta: Counter[bytes],
+        tally: Tally,
     ) -> bytes | None:
         """Put ``new`` (a version or a delete marker) into the history of a versioned
         bucket, in txn: Enabled gives it a fresh id and keeps every older version;
         Suspended makes it the null version, replacing (and releasing) the one before.
         A head written before versioning (``old`` without an order) is the key's null
-        version: Enabled moves it into the history. Returns a release left to finish."""
+        version: Enabled moves it into the history. Returns a release left to finish;
+        a version removed for good is taken off ``tally``."""
         history = History(self.kv, bucket)
         newest = await history.newest(new.key, 1)
         latest = versions.time_of(newest[0][0][-versions.ORDER_LEN :]) if newest else 0
@@ -489,11 +498,14 @@ class MetaStore:
                 txn.put(history.key(legacy.key, legacy.order), legacy.to_bytes())
         elif legacy is not None:
             release = self._release(txn, legacy, delta)
+            tally.remove(legacy)
         else:
             found = await history.find(new.key, "null")
             if found is not None:
                 txn.expect(found[0], found[1]).delete(found[0])
-                release = self._release(txn, ObjectHead.from_bytes(found[1]), delta)
+                replaced = ObjectHead.from_bytes(found[1])
+                release = self._release(txn, replaced, delta)
+                tally.remove(replaced)
         txn.put(history.key(new.key, new.order), new.to_bytes())
         return release
 
@@ -527,9 +539,12 @@ class MetaStore:
             if state is None:
                 assert old is not None
                 release = self._release(txn, old, delta)
+                tally = Tally().remove(old)
             else:
                 marker = ObjectHead(key, marker=True, owner=owner)
-                release = await self._add_version(txn, bucket, marker, old, state, delta)
+                tally = Tally(marker)
+                release = await self._add_version(txn, bucket, marker, old, state, delta, tally)
+            tally.record(txn, bucket, braw)
             if old_raw is not None:
                 txn.delete(okey)
             await self.apply_refcounts(txn, delta, {})
@@ -602,6 +617,7 @@ class MetaStore:
                         txn.expect(nxt[0], nxt[1]).put(okey, nxt[1])
                     elif o_raw is not None:
                         txn.delete(okey)
+            Tally().remove(rec).record(txn, bucket, await self.bucket_raw(bucket, cached=True))
             if await self._commit_dropping(txn, None if rec.marker else rec):
                 return rec
         raise MetaError("too many conflicting writers")
@@ -728,6 +744,18 @@ class MetaStore:
                 break
             batch = 2 if jumped else batch * 2
         return entries, truncated
+
+    # ----------------------------------------------------------------- usage
+
+    async def bucket_usage(self, bucket: str) -> BucketUsage:
+        """Objects (every version and delete marker) and bytes the bucket holds, from
+        its counters (meta.usage): a few reads, never a scan of its objects."""
+        return await usage.read_bucket(self.kv, bucket)
+
+    async def all_usage(self) -> dict[str, BucketUsage]:
+        """Usage of every active bucket (zero for one with no counters yet)."""
+        counted = await usage.read_all(self.kv)
+        return {b.name: counted.get(b.name, usage.ZERO) for b in await self.list_buckets()}
 
     # ----------------------------------------------------------------- GC
 
