@@ -402,6 +402,11 @@ def _cluster_command(sub: Subparsers) -> None:
         help="seconds between a node's re-hashes of its blocks (default %(default)s)",
     )  # fmt: skip
     _cluster_security_options(up)
+    up.add_argument(
+        "--console-port", type=int, default=0,
+        help="serve the web console on the first gateway at this port (0: off; "
+        "default %(default)s)",
+    )  # fmt: skip
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("cairn.launcher", "cluster"))

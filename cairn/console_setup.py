@@ -186,9 +186,7 @@ def console_sources(
     )
 
 
-def console_app(
-    args: argparse.Namespace, sources: ConsoleSources, cert: Path | None
-) -> Starlette:
+def console_app(args: argparse.Namespace, sources: ConsoleSources, cert: Path | None) -> Starlette:
     scheme = "https" if cert else "http"
     endpoint = S3Endpoint(
         f"{scheme}://{loopback(args.host)}:{args.port}",

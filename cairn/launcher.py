@@ -236,7 +236,16 @@ def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]
     state = [["--state", str(run.data / f"gateway-{i}")] for i in range(args.gateways)]
     # On the command line too, so that a gateway restarted with it needs no environment.
     shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
-    return [run.start("gateway", i, [*shared, *state[i]], "/") for i in range(args.gateways)]
+    return [
+        run.start("gateway", i, [*shared, *state[i], *_console_args(args, i)], "/")
+        for i in range(args.gateways)
+    ]
+
+
+def _console_args(args: argparse.Namespace, index: int) -> list[str]:
+    """The web console (docs/console.md) on the first gateway, if asked for."""
+    port = getattr(args, "console_port", 0)
+    return ["--console-port", str(port)] if port and index == 0 else []
 
 
 def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, str, bool]:
@@ -299,6 +308,7 @@ def up(args: argparse.Namespace) -> int:
                 "processes": run.records,
                 "meta": meta,
                 "tls": cluster_secrets.tls_record(tls),
+                "console": _console_url(args),
             },
             indent=2,
         )
@@ -323,12 +333,19 @@ def _banner(
         f"{'TLS (CA ' + tls.ca_file + ')' if tls else 'plain HTTP'}"
     )
     print(f"  S3 endpoint: {endpoints[0]}")
+    if _console_url(args):
+        print(f"  console:     {_console_url(args)}")
     print(f"  access key:  {access}")
     if new_secret is not None:
         print(f"  secret key:  {new_secret}  (generated now, shown once; also in credentials.json)")
     else:
         print("  secret key:  (from CAIRN_SECRET_KEY or credentials.json; not shown)")
     print(f"  processes:   {data / 'cluster.json'}")
+
+
+def _console_url(args: argparse.Namespace) -> str | None:
+    port = getattr(args, "console_port", 0)
+    return f"http://127.0.0.1:{port}/" if port else None
 
 
 def _is_ours(pid: int) -> bool:

@@ -193,7 +193,9 @@ def _run_gateway(
         if console_sock is not None and index == 0:  # the console lives in worker 0
             mode = "serve" if housekeeping else "cluster"
             sources = console_setup.console_sources(meta, kv, blocks, keyring, mode)
-            console_config = _uvicorn_config(console_setup.console_app(args, sources, cert), args, ssl)
+            console_config = _uvicorn_config(
+                console_setup.console_app(args, sources, cert), args, ssl
+            )
             console = (uvicorn.Server(console_config), console_sock)
         with (
             contextlib.suppress(KeyboardInterrupt),

@@ -7,6 +7,7 @@ the last ten minutes without the server keeping anything else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,10 +43,9 @@ class RateSampler:
 
     async def run(self) -> None:
         while True:
-            try:
+            # A failed reading leaves a gap in the chart, never a dead sampler.
+            with contextlib.suppress(Exception):
                 await self.sample()
-            except Exception:  # noqa: BLE001 - a missing reading leaves a gap, not a crash
-                pass
             await asyncio.sleep(self.interval)
 
 

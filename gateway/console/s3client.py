@@ -153,7 +153,9 @@ class UserS3:
             for o in _as_list(doc.get("Contents"))
         ]
         truncated = doc.get("IsTruncated") == "true"
-        return ObjectPage(prefixes, objects, doc.get("NextContinuationToken") if truncated else None)
+        return ObjectPage(
+            prefixes, objects, doc.get("NextContinuationToken") if truncated else None
+        )
 
     async def put_object(
         self, bucket: str, key: str, body: AsyncIterator[bytes], length: int, content_type: str

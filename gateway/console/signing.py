@@ -40,9 +40,7 @@ def object_path(bucket: str, key: str = "") -> str:
 
 def query_string(params: Mapping[str, str]) -> str:
     """Parameters in canonical order, encoded as SigV4 encodes them."""
-    return "&".join(
-        f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(params.items())
-    )
+    return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(params.items()))
 
 
 def _config(keys: Keys, region: str, **extra: object) -> auth.AwsSigningConfig:
