@@ -139,7 +139,7 @@ class ClusterSnapshot:
         gc_due = await self._count(keys.GCQUEUE, keys.GCQUEUE + keys.u64(now_ms() + 1))
         journal = await self._count(keys.JOURNAL, keys.prefix_end(keys.JOURNAL))
         leader = await Election(self.kv, "housekeeping", "console").leader()
-        where = leader or self.housekeeper
+        where = f"cairn meta {leader}" if leader else self.housekeeper
         jobs = [
             _job("GC", where, f"{_n(gc_due)} due now, {_n(gc_queued)} in grace", gc_queued),
             _job("Journal recovery", where, "pending" if journal else "idle", journal),
