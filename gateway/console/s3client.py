@@ -18,6 +18,10 @@ import xmltodict
 from gateway.console.signing import Keys, object_path, presign, query_string, sign_headers
 
 PAGE_SIZE = 100  # keys or buckets per page the console shows
+HEAD_ERRORS = {
+    403: ("AccessDenied", "Access Denied"),
+    404: ("NoSuchKey", "The specified key does not exist."),
+}
 
 
 class S3Failure(Exception):
@@ -183,8 +187,15 @@ class UserS3:
         await self._call("DELETE", object_path(bucket, key))
 
     async def head_object(self, bucket: str, key: str) -> None:
-        """Raises S3Failure when the user may not read the object (or it is gone)."""
-        await self._call("HEAD", object_path(bucket, key))
+        """Raises S3Failure when the user may not read the object (or it is gone). A HEAD
+        answer has no body to name its error, so the status names it, as SDKs do."""
+        try:
+            await self._call("HEAD", object_path(bucket, key))
+        except S3Failure as exc:
+            named = HEAD_ERRORS.get(exc.status)
+            if named is None:
+                raise
+            raise S3Failure(exc.status, *named) from None
 
     async def presigned_get(self, bucket: str, key: str, public_url: str, expires: int) -> str:
         """A GET URL for the S3 endpoint at ``public_url`` that works for ``expires`` s."""

@@ -69,10 +69,9 @@ def make_browser(downloads: Path) -> webdriver.Chrome:
     return driver
 
 
-@pytest.fixture(scope="module")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    """A server of this module's own, with the console on (two workers: the console
-    lives in worker 0 and its S3 requests go to either)."""
+def run_console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
+    """A server of the module's own, with the console on (two workers: the console lives
+    in worker 0 and its S3 requests go to either). ``console_url`` is the console's."""
     port = free_port()
     srv = CairnServer(
         tmp_path_factory.mktemp("console") / "data",
@@ -83,6 +82,11 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnSe
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
+    yield from run_console_server(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
