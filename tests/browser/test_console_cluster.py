@@ -10,6 +10,7 @@ view) from one realistic session; they land in the artifacts directory like the 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,6 +74,28 @@ def fill(s3: Any) -> None:
             s3.head_object(Bucket="photos", Key="missing")
 
 
+@contextlib.contextmanager
+def traffic(s3: Any) -> Iterator[None]:
+    """S3 requests in the background (a listing and a missing key, about 10/s), so that
+    the request charts have something to draw while the test watches the page."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            s3.list_objects_v2(Bucket="logs")
+            with contextlib.suppress(Exception):
+                s3.head_object(Bucket="logs", Key="missing")
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def sign_in(browser: webdriver.Chrome, cluster: CairnCluster) -> None:
     browser.delete_all_cookies()
     browser.get(cluster.console_url + "/")  # type: ignore[attr-defined]
@@ -89,12 +112,23 @@ def node_of(browser: webdriver.Chrome, address: str) -> dict[str, Any] | None:
 
 
 def test_the_cluster_view_shows_a_node_going_down(browser, cluster):
-    fill(s3_of(cluster))
+    s3 = s3_of(cluster)
+    fill(s3)
+    with traffic(s3):
+        watch_a_node_go_down(browser, cluster)
+
+
+def watch_a_node_go_down(browser: webdriver.Chrome, cluster: CairnCluster) -> None:
     sign_in(browser, cluster)
     wait_for(
         browser,
         lambda: {"backups", "logs", "photos"} <= set(rows(browser, "buckets-table", "data-bucket")),
     )
+    counts = browser.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#buckets-table tr[data-bucket]')]"
+        ".map((r) => [r.dataset.bucket, r.cells[1].textContent]))"
+    )
+    assert counts == {"backups": "2", "logs": "7", "photos": "5"}  # the usage counters
     shoot(browser, "console-buckets-cluster")
     browser.get(cluster.console_url + "/#/b/photos/")  # type: ignore[attr-defined]
     wait_for(
@@ -120,6 +154,8 @@ def test_the_cluster_view_shows_a_node_going_down(browser, cluster):
     wait_for(
         browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#chart-requests polyline"), 30
     )
+    peak = float(browser.find_element(By.CSS_SELECTOR, "#chart-requests text").text)
+    assert peak > 1  # requests per second drawn, not an empty axis
     shoot(browser, "console-cluster")
 
     killed = cluster.kill9("node", 1)
