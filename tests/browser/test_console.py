@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -115,7 +116,9 @@ def fresh_bucket(s3c: Any) -> str:
 
 def wait_for(browser: webdriver.Chrome, what: Callable[[], Any], timeout: float = 15) -> Any:
     """Poll until ``what()`` is truthy (selenium's wait, ignoring stale elements)."""
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda _: what())
+    return WebDriverWait(
+        browser, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    ).until(lambda _: what())
 
 
 def visible(browser: webdriver.Chrome, element_id: str) -> bool:
@@ -148,8 +151,19 @@ def open_bucket(
 
 
 def rows(browser: webdriver.Chrome, table: str, attribute: str) -> list[str]:
-    found = browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[{attribute}]")
-    return [r.get_attribute(attribute) or "" for r in found]
+    """The rows' attribute values, read in one script (the page may be redrawing)."""
+    return list(
+        browser.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(r => r.getAttribute(arguments[1]))",
+            f"#{table} tbody tr[{attribute}]",
+            attribute,
+        )
+    )
+
+
+def click(browser: webdriver.Chrome, css: str) -> None:
+    """Click the element ``css`` names, looking it up again if a redraw replaced it."""
+    wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, css).click() or True)
 
 
 def row(browser: webdriver.Chrome, table: str, attribute: str, value: str) -> WebElement:
@@ -205,27 +219,27 @@ def test_browse_prefixes(browser, console_server, s3c, fresh_bucket):
     for key in ("photos/2024/a.jpg", "photos/2024/b.jpg", "photos/c.jpg", "readme.txt"):
         s3c.put_object(Bucket=fresh_bucket, Key=key, Body=key.encode())
     sign_in_ok(browser, console_server)
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-bucket="{fresh_bucket}"] a').click()
+    click(browser, f'#buckets-table tr[data-bucket="{fresh_bucket}"] a')
     wait_for(browser, lambda: rows(browser, "objects-table", "data-key") == ["readme.txt"])
     assert rows(browser, "objects-table", "data-prefix") == ["photos/"]
-    row(browser, "objects-table", "data-prefix", "photos/").find_element(By.TAG_NAME, "a").click()
+    click(browser, '#objects-table tr[data-prefix="photos/"] a')
     wait_for(browser, lambda: rows(browser, "objects-table", "data-key") == ["photos/c.jpg"])
     assert rows(browser, "objects-table", "data-prefix") == ["photos/2024/"]
-    row(browser, "objects-table", "data-prefix", "photos/2024/").find_element(
-        By.TAG_NAME, "a"
-    ).click()
+    click(browser, '#objects-table tr[data-prefix="photos/2024/"] a')
     wait_for(
         browser,
         lambda: (
             rows(browser, "objects-table", "data-key") == ["photos/2024/a.jpg", "photos/2024/b.jpg"]
         ),
     )
-    names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#objects-table .object-name")]
+    names = browser.execute_script(
+        "return [...document.querySelectorAll('#objects-table .object-name')].map(e => e.textContent)"
+    )
     assert names == ["a.jpg", "b.jpg"]
     assert browser.find_element(By.ID, "crumbs").text.endswith("photos / 2024")
     shoot(browser, "console-objects")
     # The crumbs lead back up.
-    browser.find_element(By.LINK_TEXT, fresh_bucket).click()
+    click(browser, f'#crumbs a[href="#/b/{fresh_bucket}%2F"]')
     wait_for(browser, lambda: rows(browser, "objects-table", "data-key") == ["readme.txt"])
 
 
@@ -266,13 +280,7 @@ def test_download_gives_the_same_bytes(browser, console_server, s3c, fresh_bucke
     s3c.put_object(Bucket=fresh_bucket, Key=f"dir/{name}", Body=data)
     sign_in_ok(browser, console_server)
     open_bucket(browser, console_server, fresh_bucket, "dir/")
-    link = wait_for(
-        browser,
-        lambda: row(browser, "objects-table", "data-key", f"dir/{name}").find_element(
-            By.CSS_SELECTOR, "a.download"
-        ),
-    )
-    link.click()
+    click(browser, f'#objects-table tr[data-key="dir/{name}"] a.download')
     target = downloads / name
     wait_for(browser, lambda: target.exists() and target.stat().st_size == len(data), 30)
     assert target.read_bytes() == data
@@ -284,9 +292,7 @@ def test_delete_removes_the_object(browser, console_server, s3c, fresh_bucket):
     sign_in_ok(browser, console_server)
     open_bucket(browser, console_server, fresh_bucket)
     wait_for(browser, lambda: rows(browser, "objects-table", "data-key") == ["drop", "keep"])
-    row(browser, "objects-table", "data-key", "drop").find_element(
-        By.CSS_SELECTOR, "button.delete"
-    ).click()
+    click(browser, '#objects-table tr[data-key="drop"] button.delete')
     alert = wait_for(browser, lambda: browser.switch_to.alert)
     assert "drop" in alert.text
     alert.accept()
@@ -300,9 +306,7 @@ def test_a_presigned_link_reads_the_object(browser, console_server, s3c, fresh_b
     sign_in_ok(browser, console_server)
     open_bucket(browser, console_server, fresh_bucket)
     wait_for(browser, lambda: rows(browser, "objects-table", "data-key") == ["share me.txt"])
-    row(browser, "objects-table", "data-key", "share me.txt").find_element(
-        By.CSS_SELECTOR, "button.presign"
-    ).click()
+    click(browser, '#objects-table tr[data-key="share me.txt"] button.presign')
     url = wait_for(browser, lambda: browser.find_element(By.ID, "link-url").get_attribute("value"))
     assert url.startswith(console_server.endpoint + f"/{fresh_bucket}/share%20me.txt?")
     assert "X-Amz-Signature=" in url and console_server.secret_key not in url

@@ -264,7 +264,8 @@ async function signIn(ev) {
   try {
     const session = await api("POST", "/api/session", { access_key: $("access-key").value, secret_key: $("secret-key").value });
     $("secret-key").value = "";
-    signedIn(session); location.hash = "#/buckets"; await route();
+    signedIn(session);
+    if (location.hash === "#/buckets") await route(); else location.hash = "#/buckets";  // hashchange routes
   } catch (e) { $("secret-key").value = ""; say(e.status === 401 ? "Sign-in failed: unknown access key or wrong secret" : e.code + ": " + e.message); }
 }
 
