@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from blockstore.address import block_id_async
 from blockstore.api import BlockCorrupt, BlockNotFound, BlockStore, all_ids
@@ -26,9 +26,21 @@ class ScrubStats:
     bad: int = 0
 
 
-async def scrub_once(store: BlockStore, rate: float) -> ScrubStats:
-    """One pass over every block, reading at most ``rate`` bytes per second."""
-    stats = ScrubStats()
+@dataclass
+class ScrubProgress:
+    """What a node's scrub has done, for its metrics: finished passes, and the current
+    (or last) pass's counts, which the pass updates as it goes."""
+
+    passes: int = 0
+    running: bool = False
+    last_finished: float = 0.0  # unix time; 0 before the first pass ends
+    current: ScrubStats = field(default_factory=ScrubStats)
+
+
+async def scrub_once(store: BlockStore, rate: float, stats: ScrubStats | None = None) -> ScrubStats:
+    """One pass over every block, reading at most ``rate`` bytes per second; ``stats``
+    (a fresh one by default) is updated as the pass goes, for progress reports."""
+    stats = stats if stats is not None else ScrubStats()
     started = time.monotonic()
     async for page in all_ids(store, 1000):
         for bid in page:
@@ -56,13 +68,21 @@ async def scrub_once(store: BlockStore, rate: float) -> ScrubStats:
     return stats
 
 
-async def scrub_loop(store: BlockStore, interval: float, rate: float) -> None:
+async def scrub_loop(
+    store: BlockStore, interval: float, rate: float, progress: ScrubProgress | None = None
+) -> None:
     """A pass every ``interval`` seconds (counted from the end of the previous one)."""
+    progress = progress if progress is not None else ScrubProgress()
     while True:
         await asyncio.sleep(interval)
         try:
-            stats = await scrub_once(store, rate)
+            progress.current, progress.running = ScrubStats(), True
+            stats = await scrub_once(store, rate, progress.current)
+            progress.passes += 1
+            progress.last_finished = time.time()
             if stats.bad:
                 log.warning("scrub: %d of %d blocks were corrupt", stats.bad, stats.checked)
         except Exception:  # noqa: BLE001 - the node keeps serving; next pass retries
             log.exception("scrub pass failed")
+        finally:
+            progress.running = False

@@ -8,9 +8,14 @@
     GET    /list?start=&end=&limit=      ids in [start, end), concatenated
     GET    /stats                        JSON: node id, capacity, used, blocks
     GET    /health                       liveness, unauthenticated
+    GET    /_cairn/health/live           liveness (200), unauthenticated, as on a gateway
+    GET    /_cairn/health/ready          200 when the store answers and (with --meta) the
+                                         last heartbeat reached the metadata; else 503
+    GET    /metrics                      Prometheus metrics (blockstore/node_metrics.py)
 
-Ids are hex in URLs. Every request but /health must carry a signature made with this
-node's key for this node's address, never seen before (blockstore.auth).
+Ids are hex in URLs. Every request but the health checks and /metrics must carry a
+signature made with this node's key for this node's address, never seen before
+(blockstore.auth). Those three say nothing about the blocks a node holds.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from starlette.routing import Route
 from blockstore import auth
 from blockstore.address import ID_SIZE, THREAD_THRESHOLD
 from blockstore.api import BlockCorrupt, BlockNotFound, BlockStore, BlockStoreFull
+from blockstore.scrub import ScrubProgress
 
 MAX_BLOCK = 64 << 20
 CRC_HEADER = "x-cairn-crc32c"  # GET answers: CRC32C of the body, decimal
@@ -69,9 +75,17 @@ def _guard(verifier: auth.Verifier, handler: Handler) -> Handler:
 class _Node:
     """The node's request handlers over one store."""
 
-    def __init__(self, store: BlockStore, node_id: str) -> None:
+    def __init__(
+        self,
+        store: BlockStore,
+        node_id: str,
+        registered: Callable[[], bool] | None = None,
+        scrub: ScrubProgress | None = None,
+    ) -> None:
         self.store = store
         self.node_id = node_id
+        self.registered = registered
+        self.scrub = scrub or ScrubProgress()
 
     async def blocks(self, request: Request) -> Response:
         bid = _id(request.path_params["id"])
@@ -140,6 +154,41 @@ class _Node:
         body = {"node_id": self.node_id, "ok": True}
         return Response(json.dumps(body), media_type="application/json")
 
+    async def live(self, request: Request) -> Response:
+        return _json(200, {"node_id": self.node_id, "ok": True, "status": "live"})
+
+    async def ready(self, request: Request) -> Response:
+        """Ready: the store answers its stats within READY_TIMEOUT, and a node that
+        registers in the metadata has its lease (its last heartbeat got through)."""
+        body: dict[str, object] = {"node_id": self.node_id}
+        try:
+            await asyncio.wait_for(self.store.stats(), READY_TIMEOUT)
+            body["store"] = "ok"
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            body["store"] = "unavailable"
+        if self.registered is not None:
+            body["meta"] = "ok" if self.registered() else "unreachable"
+        body["ok"] = body["store"] == "ok" and body.get("meta", "ok") == "ok"
+        return _json(200 if body["ok"] else 503, body)
+
+    async def metrics(self, request: Request) -> Response:
+        # Imported here: prometheus_client picks its storage at import, and gateways
+        # import this module (for its header names) before they set that up.
+        from blockstore import node_metrics
+
+        text = node_metrics.render(self.node_id, await self.store.stats(), self.scrub)
+        return Response(text, media_type="text/plain; version=0.0.4")
+
+
+READY_TIMEOUT = 2.0
+
+
+def _json(status: int, body: dict[str, object]) -> Response:
+    return Response(
+        json.dumps(body, sort_keys=True), status_code=status, media_type="application/json",
+        headers={"cache-control": "no-store"},
+    )  # fmt: skip
+
 
 def _lifespan(
     background: list[Callable[[], Awaitable[None]]],
@@ -165,10 +214,15 @@ def create_node_app(
     key: bytes,
     address: str,
     background: list[Callable[[], Awaitable[None]]] | None = None,
+    *,
+    registered: Callable[[], bool] | None = None,
+    scrub: ScrubProgress | None = None,
 ) -> Starlette:
     """The node's ASGI app, answering requests signed with ``key`` for ``address`` (its
-    ``host:port``); ``background`` jobs (the registry heartbeat) run while it serves."""
-    node = _Node(store, node_id)
+    ``host:port``); ``background`` jobs (the registry heartbeat) run while it serves.
+    ``registered`` says whether the node holds its lease in the metadata (readiness);
+    ``scrub`` is its scrub's progress (metrics)."""
+    node = _Node(store, node_id, registered, scrub)
     verifier = auth.Verifier(key, address)
 
     def private(path: str, handler: Handler, method: str, *more: str) -> Route:
@@ -182,5 +236,8 @@ def create_node_app(
             private("/list", node.list_ids, "GET"),
             private("/stats", node.stats, "GET"),
             Route("/health", node.health, methods=["GET"]),  # unauthenticated: probes
+            Route("/_cairn/health/live", node.live, methods=["GET", "HEAD"]),
+            Route("/_cairn/health/ready", node.ready, methods=["GET", "HEAD"]),
+            Route("/metrics", node.metrics, methods=["GET"]),
         ],
     )

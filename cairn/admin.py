@@ -22,6 +22,7 @@ import lmdb
 
 from blockstore.client import HttpBlockStore
 from blockstore.cluster.placement import Layout
+from cairn import audit
 from meta.access import (
     BOOTSTRAP_USER_ID,
     AccessError,
@@ -310,7 +311,10 @@ async def _run(args: argparse.Namespace, kv: KV) -> int:
 async def _admin(args: argparse.Namespace) -> int:
     kv = open_kv(_meta_spec(args))
     try:
-        return await _run(args, kv)
+        code = await _run(args, kv)
+        if code == 0:
+            await audit.record_admin(kv, args)  # who changed what (cairn/audit.py)
+        return code
     finally:
         await kv.close()
 

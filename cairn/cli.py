@@ -46,6 +46,11 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         "--metrics-port", type=int, default=0,
         help="serve Prometheus metrics of all workers on this port at /metrics (0: off)",
     )  # fmt: skip
+    s.add_argument(
+        "--access-log", default="-", metavar="FILE",
+        help="one JSON line per request: '-' is stderr, 'off' none, else a file appended to "
+        "(default %(default)s)",
+    )  # fmt: skip
     s.add_argument("--log-level", default="warning")
     _console_option(s)
     _master_key_option(s)
@@ -402,6 +407,11 @@ def _cluster_command(sub: Subparsers) -> None:
         help="seconds between a node's re-hashes of its blocks (default %(default)s)",
     )  # fmt: skip
     _cluster_security_options(up)
+    up.add_argument(
+        "--metrics-port", type=int, default=0,
+        help="gateway i serves Prometheus metrics on this port + i (default 0: off); nodes "
+        "and meta services always answer /metrics on their own ports",
+    )  # fmt: skip
     up.add_argument(
         "--console-port", type=int, default=0,
         help="serve the web console on the first gateway at this port (0: off; "

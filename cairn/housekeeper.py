@@ -51,6 +51,20 @@ class Schedule:
 
 
 @dataclass
+class Progress:
+    """What the passes have done since this process started, for metrics."""
+
+    gc_passes: int = 0
+    gc_deleted: int = 0
+    repair_passes: int = 0
+    repair_running: bool = False
+    repair_last_finished: float = 0.0  # unix time
+    repair_copied: int = 0  # blocks copied back to a layout replica, over all passes
+    under_replicated: int = 0  # known blocks found short of a replica, over all passes
+    usage_folded: int = 0
+
+
+@dataclass
 class Housekeeper:
     meta: MetaStore
     blocks: ReplicatedBlocks
@@ -59,6 +73,7 @@ class Housekeeper:
     _last_gc: float = float("-inf")
     _last_repair: float = field(default_factory=time.monotonic)
     _backfilled: bool = False
+    progress: Progress = field(default_factory=lambda: Progress())
 
     def __post_init__(self) -> None:
         self.uploads = Uploads(self.meta)
@@ -75,7 +90,19 @@ class Housekeeper:
             await self._step("gc", self.collect)
         if s.repair_interval > 0 and now - self._last_repair >= s.repair_interval:
             self._last_repair = now
-            await self._step("repair", self.repairer.run_once)
+            await self._step("repair", self.repair)
+
+    async def repair(self) -> None:
+        """One repair and rebalance pass (blockstore/cluster/repair.py), counted."""
+        self.progress.repair_running = True
+        try:
+            stats = await self.repairer.run_once()
+            self.progress.repair_passes += 1
+            self.progress.repair_copied += stats.copied
+            self.progress.under_replicated += stats.under_replicated
+            self.progress.repair_last_finished = time.time()
+        finally:
+            self.progress.repair_running = False
 
     async def collect(self) -> int:
         """Journal recovery, upload expiry and GC: what frees space, in dependency order."""
@@ -86,6 +113,8 @@ class Housekeeper:
         deleted = await collect_garbage(self.meta, self.blocks)
         if deleted:
             log.info("deleted %d unreferenced blocks", deleted)
+        self.progress.gc_passes += 1
+        self.progress.gc_deleted += deleted
         return deleted
 
     async def count_usage(self) -> int:
@@ -96,7 +125,9 @@ class Housekeeper:
             if counted:
                 log.info("counted the usage of %d buckets made before usage counters", len(counted))
             self._backfilled = not left
-        return await usage.fold(self.meta.kv)
+        folded = await usage.fold(self.meta.kv)
+        self.progress.usage_folded += folded
+        return folded
 
     async def run(self, tick: float = 1.0) -> None:
         """Rounds forever, tick seconds apart (for a process that schedules nothing else)."""

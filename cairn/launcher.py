@@ -237,9 +237,28 @@ def _start_gateways(run: _Processes, args: argparse.Namespace, shared: list[str]
     # On the command line too, so that a gateway restarted with it needs no environment.
     shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
     return [
-        run.start("gateway", i, [*shared, *state[i], *_console_args(args, i)], "/")
+        run.start(
+            "gateway",
+            i,
+            [*shared, *state[i], *_metrics_port(args, i), *_console_args(args, i)],
+            "/",
+        )
         for i in range(args.gateways)
     ]
+
+
+def _metrics_port(args: argparse.Namespace, i: int) -> list[str]:
+    """--metrics-port P: gateway i serves its workers' metrics on P + i."""
+    port = getattr(args, "metrics_port", 0)
+    return ["--metrics-port", str(port + i)] if port else []
+
+
+def _metrics_banner(args: argparse.Namespace) -> None:
+    port = getattr(args, "metrics_port", 0)
+    if port:
+        last = port + args.gateways - 1
+        ports = str(port) if last == port else f"{port}-{last}"
+        print(f"  metrics:     gateways on port(s) {ports}; nodes and meta services on /metrics")
 
 
 def _console_args(args: argparse.Namespace, index: int) -> list[str]:
@@ -314,6 +333,7 @@ def up(args: argparse.Namespace) -> int:
         )
     )
     _banner(args, meta, endpoints, access, secret_key if generated else None, data, tls)
+    _metrics_banner(args)
     return 0
 
 

@@ -21,6 +21,7 @@ import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,7 +29,9 @@ from starlette.routing import Route
 
 from blockstore.cluster.membership import Membership
 from blockstore.cluster.replicated import ReplicatedBlocks
+from cairn import cluster_metrics, readiness
 from cairn.housekeeper import Housekeeper, Schedule
+from gateway import health, metrics
 from meta.election import Election
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
@@ -65,9 +68,21 @@ def run_meta(args: argparse.Namespace) -> int:
         manage_layout=lambda: election.is_leader,
         node_grace=args.node_grace,
     )
-    meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+    metrics.start_meta_metrics()
+    meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
     schedule = Schedule.of(args)
     keeper = Housekeeper(meta, blocks, schedule, is_leader=lambda: election.is_leader)
+    state = cluster_metrics.CachedSnapshot(
+        lambda: cluster_metrics.snapshot(meta, blocks, keeper, election.is_leader)
+    )
+    latest: list[dict | None] = [None]
+    REGISTRY.register(metrics.StateCollector(lambda: latest[0]))  # type: ignore[arg-type]
+
+    async def prometheus(request: Request) -> Response:
+        """This process's metrics and the store's state (taken at most every 5 s)."""
+        latest[0] = await state.get()
+        metrics.flush()  # the metadata timings recorded since the last scrape
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def status(request: Request) -> Response:
         body = {
@@ -89,7 +104,17 @@ def run_meta(args: argparse.Namespace) -> int:
             await blocks.close()
             await kv.close()
 
-    app = Starlette(routes=[Route("/status", status)], lifespan=lifespan)
+    ready = health.Readiness(lambda: readiness.meta_service_probe(kv))
+
+    async def health_check(request: Request) -> Response:
+        return await health.answer(request.url.path, request.method, ready)
+
+    routes = [
+        Route("/status", status),
+        Route("/metrics", prometheus),
+        Route(health.PREFIX + "{check}", health_check, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
     print(f"Cairn meta service {holder} on {args.meta}", flush=True)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,

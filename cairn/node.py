@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import uvicorn
 from blockstore import auth
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import tune_malloc
-from blockstore.scrub import scrub_loop
+from blockstore.scrub import ScrubProgress, scrub_loop
 from blockstore.server import create_node_app
 
 log = logging.getLogger("cairn.node")
@@ -70,12 +71,17 @@ def run_node(args: argparse.Namespace) -> int:
     node_id = node_identity(data)
     store = LmdbBlockStore(data / "blocks", capacity=args.capacity, verify_puts=True)
     background = []
+    beat = _LastBeat()
     if args.meta:
-        background.append(lambda: _heartbeat(args.meta, node_id, url, args.zone, store))
+        background.append(lambda: _heartbeat(args.meta, node_id, url, args.zone, store, beat))
+    scrub = ScrubProgress()
     if args.scrub_interval > 0:
         rate = args.scrub_rate * 1e6
-        background.append(lambda: scrub_loop(store, args.scrub_interval, rate))
-    app = create_node_app(store, node_id, key, auth.address_of(url), background)
+        background.append(lambda: scrub_loop(store, args.scrub_interval, rate, scrub))
+    app = create_node_app(
+        store, node_id, key, auth.address_of(url), background,
+        registered=beat.fresh if args.meta else None, scrub=scrub,
+    )  # fmt: skip
     print(f"Cairn node {node_id} at {url} ({data})", flush=True)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
@@ -92,8 +98,17 @@ async def _serve(server: uvicorn.Server, store: LmdbBlockStore) -> None:
         await store.close()
 
 
+class _LastBeat:
+    """When this node's registration last got through (readiness: within the lease)."""
+
+    at = float("-inf")
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.at < LEASE_TTL
+
+
 async def _heartbeat(
-    meta_spec: str, node_id: str, url: str, zone: str, store: LmdbBlockStore
+    meta_spec: str, node_id: str, url: str, zone: str, store: LmdbBlockStore, beat: _LastBeat
 ) -> None:
     """Register under a lease, then renew it and refresh the record (capacity, use) every
     HEARTBEAT_SECONDS. If the node dies, its lease expires after LEASE_TTL and gateways see
@@ -113,6 +128,7 @@ async def _heartbeat(
                     lease = await kv.grant_lease(LEASE_TTL)
                 s = await store.stats()
                 await registry.register(NodeRecord(node_id, url, zone, s.capacity, s.used), lease)
+                beat.at = time.monotonic()
             except LeaseExpired:
                 lease = None
             except Exception:  # noqa: BLE001 - the node serves blocks even if meta is away

@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
 import string
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,12 +22,14 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
-from cairn import console_setup, pki
+from cairn import cluster_metrics, console_setup, pki, readiness
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
+from gateway.access_log import AccessLog
 from gateway.app import create_app
 from gateway.balance import BalancedServer, ConnectionCounts
 from gateway.context import Services
+from gateway.health import Readiness
 from gateway.http_protocol import CairnHttpProtocol, HttpLimits
 from gateway.keyring import KeyRing
 from gateway.objects.service import ObjectService
@@ -173,20 +177,31 @@ def _run_gateway(
     def work(index: int, sock: socket.socket) -> None:
         tune_malloc()
         metrics.start_worker()
+        if index > 0:  # every worker sees the same cluster: worker 0 alone tells of it
+            logging.getLogger("cairn.membership").setLevel(logging.ERROR)
         kv, blocks, background = backend()
-        meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
+        meta = MetaStore(metrics.timed_kv(kv), gc_grace_ms=int(args.gc_grace * 1000))
+        background.append(metrics.worker_process_gauges)
+        background.append(metrics.flush_loop)
         objects = ObjectService(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )
         services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
-            background.append(Housekeeper(meta, blocks, housekeeping).run)
+            keeper = Housekeeper(meta, blocks, housekeeping)
+            background.append(keeper.run)
+            state = partial(cluster_metrics.snapshot, meta, blocks, keeper, True)
+            background.append(metrics.publish_state(state, cluster_metrics.SNAPSHOT_SECONDS))
         keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv, master))
         background.append(keyring.run)
         background.append(
             lambda: trim_when_idle(lambda: (objects.bodies_started, objects.bodies_running))
         )
-        app = create_app(services, keyring, domain=args.domain, background=background)
+        app = create_app(
+            services, keyring, domain=args.domain, background=background,
+            access=AccessLog.open(args.access_log),
+            readiness=Readiness(lambda: readiness.gateway_probe(kv, blocks)),
+        )  # fmt: skip
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
         console = None

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway import metrics
+from gateway import access_log, health, metrics
+from gateway.access_log import AccessLog
 from gateway.auth import post_policy
 from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
@@ -77,17 +78,90 @@ def create_app(
     *,
     domain: str | None = None,
     background: list[Callable[[], Awaitable[None]]] | None = None,
+    access: AccessLog | None = None,
+    readiness: health.Readiness | None = None,
 ) -> Starlette:
     """The ASGI app. ``keyring`` knows the access keys; ``background`` tasks (GC,
-    membership, key refresh) run for the app's lifetime."""
+    membership, key refresh) run for the app's lifetime. ``access``: where each request
+    is logged (none: not logged); ``readiness``: what /_cairn/health/ready checks."""
 
     authorizer = Authorizer(keyring, services.objects, services.owner_id)
+    jobs = [*(background or []), *([access.run] if access is not None else [])]
 
     async def handle(request: Request) -> Response:
-        return await _handle(request, services, keyring, authorizer, domain)
+        if health.is_health_path(request.scope["path"]):  # before any authentication
+            return await health.answer(request.scope["path"], request.method, readiness)
+        started = time.perf_counter()
+        trace = _Trace()
+        response = await _handle(request, services, keyring, authorizer, domain, trace)
+        _account(request, response, trace, started, keyring, access)
+        if trace.endpoint is not None and trace.endpoint.op in access_log.AUDITED:
+            await _audit(services, keyring, trace, response.status_code)
+        return response
 
     routes = [Route("/{path:path}", handle, methods=METHODS)]
-    return Starlette(routes=routes, lifespan=_lifespan(background or []))
+    return Starlette(routes=routes, lifespan=_lifespan(jobs))
+
+
+class _Trace:
+    """What a request turned out to be, for its metrics and its access-log line: filled
+    in by _handle as it learns it."""
+
+    __slots__ = ("request_id", "endpoint", "access_key", "error")
+
+    def __init__(self) -> None:
+        self.request_id = ""
+        self.endpoint: Endpoint | None = None
+        self.access_key = ""  # the key the request named (authenticated or not)
+        self.error = ""  # the S3 error code of a failure
+
+
+def _account(
+    request: Request,
+    response: Response,
+    trace: _Trace,
+    started: float,
+    keyring: KeyRing,
+    access: AccessLog | None,
+) -> None:
+    """Count and time the request (metrics) and log it (the access log)."""
+    seconds = time.perf_counter() - started
+    ep = trace.endpoint
+    operation = ep.op if ep is not None else "Unresolved"
+    bytes_in = _length(request.headers.get("content-length"))
+    bytes_out = 0 if request.method == "HEAD" else _length(response.headers.get("content-length"))
+    metrics.observe(operation, response.status_code, seconds, bytes_in, bytes_out)
+    if access is None:
+        return
+    ident = keyring.identity(trace.access_key) if trace.access_key else None
+    client = request.client
+    access.add(
+        access_log.line(
+            request_id=trace.request_id, remote=client.host if client else None,
+            access_key=trace.access_key, user=ident.display_name if ident else "",
+            operation=operation, bucket=ep.bucket if ep else None, key=ep.key if ep else None,
+            status=response.status_code, error=trace.error, bytes_in=bytes_in,
+            bytes_out=bytes_out, seconds=seconds,
+        )
+    )  # fmt: skip
+
+
+async def _audit(services: Services, keyring: KeyRing, trace: _Trace, status: int) -> None:
+    """An access change that succeeded goes into the audit trail: who, what, where."""
+    ep = trace.endpoint
+    if ep is None or status >= 300:
+        return
+    ident = keyring.identity(trace.access_key) if trace.access_key else None
+    who = f"{trace.access_key} ({ident.display_name})" if ident else trace.access_key
+    target = f"{ep.bucket}/{ep.key}" if ep.key else str(ep.bucket)
+    try:
+        await services.objects.audit(who or "anonymous", ep.op, target)
+    except Exception:  # noqa: BLE001 - the change stands; its trail entry is lost
+        log.warning("audit entry for request %s not written", trace.request_id, exc_info=True)
+
+
+def _length(value: str | None) -> int:
+    return int(value) if value is not None and value.isdigit() else 0
 
 
 async def _handle(
@@ -96,30 +170,33 @@ async def _handle(
     keyring: KeyRing,
     authorizer: Authorizer,
     domain: str | None,
+    trace: _Trace,
 ) -> Response:
-    """One request, start to end: every outcome is a response, timed and counted."""
-    request_id = os.urandom(8).hex().upper()
+    """One request, start to end: every outcome is a response; ``trace`` learns what it
+    was (operation, key, error code) for the caller to count and log."""
+    request_id = trace.request_id = os.urandom(8).hex().upper()
     scope = request.scope
     raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
     raw_path = raw_path.split("?", 1)[0]
     raw_query = scope.get("query_string", b"").decode("latin-1")
     headers = _headers(request)
-    started = time.perf_counter()
     operation = "Unresolved"
     try:
         endpoint = resolve(request.method, raw_path, raw_query, headers.get("host"), domain)
-        endpoint = _refine(endpoint, headers)
+        endpoint = trace.endpoint = _refine(endpoint, headers)
         operation = endpoint.op
         _check_framing(endpoint, headers)
         if endpoint.op == PREFLIGHT:  # unauthenticated by design (CORS)
             response = await preflight.answer(services, endpoint.bucket, endpoint.key, headers)
-            return _finish(response, request_id, operation, started)
+            return _finish(response, request_id)
         if endpoint.op == "PostObject":  # a browser form: its credentials are form fields
             endpoint, headers, auth, signed = await _authenticate_post(
                 request, endpoint, headers, keyring
             )
+            trace.endpoint, trace.access_key = endpoint, auth.access_key
         else:
             signed = _is_signed(headers, raw_query)
+            trace.access_key = _access_key_of(headers, raw_query) if signed else ""
             auth = (
                 await _authenticate(
                     keyring, request.method, raw_path, raw_query, headers, services.region
@@ -143,21 +220,20 @@ async def _handle(
     except NotModified as exc:
         response = Response(status_code=304, headers=exc.headers)
     except Exception as exc:  # noqa: BLE001 - every failure becomes S3 error XML
-        response = _error_response(exc, request, request_id, raw_path, headers)
+        response, trace.error = _error_response(exc, request, request_id, raw_path, headers)
     if operation != PREFLIGHT:
         await _add_cors_headers(response, request.method, headers, raw_path, services, domain)
-    return _finish(response, request_id, operation, started)
+    return _finish(response, request_id)
 
 
-def _finish(response: Response, request_id: str, operation: str, started: float) -> Response:
-    """The request id and server headers on every response, and its timing counted."""
+def _finish(response: Response, request_id: str) -> Response:
+    """The request id and server headers on every response."""
     rid = request_id.encode()
     response.raw_headers += [
         (b"x-amz-request-id", rid),
         (b"x-amz-id-2", rid),
         (b"server", b"Cairn"),
     ]
-    metrics.observe(operation, response.status_code, time.perf_counter() - started)
     return response
 
 
@@ -241,8 +317,9 @@ async def _authenticate_post(
 
 def _error_response(
     exc: Exception, request: Request, request_id: str, raw_path: str, headers: dict[str, str]
-) -> Response:
-    """Any failure as the S3 error a client sees (from_internal maps it once)."""
+) -> tuple[Response, str]:
+    """Any failure as the S3 error a client sees (from_internal maps it once), and its
+    error code."""
     err = from_internal(exc)
     if err.code == "InternalError":
         log.exception("request %s failed", request_id)
@@ -260,7 +337,7 @@ def _error_response(
         # The client may be waiting for "100 Continue" before it sends the body, or
         # still sending it: the connection's framing is unknown, so end it.
         response.headers["connection"] = "close"
-    return response
+    return response, err.code
 
 
 def _lifespan(

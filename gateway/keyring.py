@@ -131,7 +131,7 @@ class KeyRing:
                 await self._users.record_bootstrap("")
             sealed = await self._store.reseal()
             if sealed:
-                log.warning(
+                log.info(
                     "sealed %d key secret(s) under master key %s",
                     sealed,
                     self._master.key_id if self._master else "?",

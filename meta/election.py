@@ -62,7 +62,7 @@ class Election:
                 except TxnConflict:
                     return False  # somebody else leads
                 self._value = value
-                log.warning("%s is now the leader", self.holder)
+                log.info("%s is now the leader", self.holder)
             elif await self.kv.get(self.key) != self._value:
                 self._lost("the election key changed")
                 return False

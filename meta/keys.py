@@ -20,6 +20,7 @@ the object index is a range of byte keys:
     N<node id>, A<node id>, L          storage nodes, their liveness, layout (meta.nodes)
     E<name>                            leader election (meta.election)
     ST<bucket>, SD<bucket>\\0<id:16>   usage per bucket: folded total, per-commit deltas (meta.usage)
+    H<time ms:8><random:4>             audit trail of admin changes (meta.audit)
 
 Bucket names never contain NUL, so ``O<bucket>\\0`` .. ``O<bucket>\\1`` is exactly one
 bucket's objects. Object keys can be 1024 bytes but a backend key may be shorter (LMDB:
@@ -59,6 +60,7 @@ ELECTION = b"E"
 USAGE = b"S"
 USAGE_TOTAL = USAGE + b"T"
 USAGE_DELTA = USAGE + b"D"
+AUDIT = b"H"
 
 
 def bucket_key(bucket: str) -> bytes:

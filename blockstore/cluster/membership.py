@@ -72,6 +72,8 @@ class Membership:
                 self.blocks.stores[node_id] = HttpBlockStore(rec.url, self.secret)
         for node_id in set(self.blocks.stores) - set(records):
             await self.blocks.stores.pop(node_id).close()
+            self.blocks.down.discard(node_id)  # removed: neither down nor, later, "up"
+            log.info("node %s left the registry", node_id)
         self.records = records
         self.blocks.weights = {
             n: max(r.capacity / GiB, 0.001) if r.capacity else 1.0 for n, r in records.items()
@@ -87,7 +89,7 @@ class Membership:
         for n in down - self.blocks.down:
             log.warning("node %s is down", n)
         for n in self.blocks.down - down:
-            log.warning("node %s is up", n)
+            log.info("node %s is up", n)
         self.blocks.down = down
 
     async def _sync_layout(self) -> None:
@@ -118,7 +120,7 @@ class Membership:
             if cur is None or new.assignments != cur.assignments or new.replicas != cur.replicas:
                 try:
                     await self.registry.install_layout(new.to_dict(), current, raw)
-                    log.warning("installed layout v%d over %d nodes", new.version, len(nodes))
+                    log.info("installed layout v%d over %d nodes", new.version, len(nodes))
                 except TxnConflict:
                     pass  # another writer won; read theirs next round
                 current, previous, raw = await self.registry.layout()

@@ -49,16 +49,22 @@ class RepairStats:
     skipped_garbage: int = 0
     errors: int = 0
     complete: bool = True  # False when the byte budget cut the pass short
+    # Progress and findings, for metrics: blocks the pass will look at and has looked at,
+    # and known blocks it found short of a layout replica (before copying them back).
+    total: int = 0
+    checked: int = 0
+    under_replicated: int = 0
 
 
 class Repairer:
     def __init__(self, meta: MetaStore, blocks: ReplicatedBlocks) -> None:
         self.meta = meta
         self.blocks = blocks
+        self.current = RepairStats()  # the pass running, or the last one (metrics)
 
     async def run_once(self, max_bytes: int = 1 << 30) -> RepairStats:
         """One pass over every block the live nodes hold; stops after copying max_bytes."""
-        stats = RepairStats()
+        stats = self.current = RepairStats()
         layout = self.blocks.layout
         if layout is None or len(self.blocks.stores) < 2:
             return stats
@@ -73,7 +79,9 @@ class Repairer:
                 return stats
         everything = sorted(set().union(*held.values())) if held else []
         stats.partitions = len({partition_of(b) for b in everything})
+        stats.total = len(everything)
         for bid in everything:
+            stats.checked += 1
             if stats.copied_bytes >= max_bytes:
                 stats.complete = False
                 break
@@ -83,7 +91,7 @@ class Repairer:
                 stats.errors += 1
                 log.warning("repair of block %s failed: %s", bid.hex(), exc)
         if stats.copied or stats.dropped:
-            log.warning(
+            log.info(
                 "repair: copied %d blocks (%d MiB), dropped %d misplaced copies",
                 stats.copied, stats.copied_bytes >> 20, stats.dropped,
             )  # fmt: skip
@@ -99,6 +107,7 @@ class Repairer:
             if not await self.meta.block_known(bid):
                 stats.skipped_garbage += 1
                 return
+            stats.under_replicated += 1
             await self._copy(bid, missing, held, stats)
         # Every layout replica is live and holds it: copies elsewhere are surplus.
         if len(live_replicas) == len(replicas) == layout.replicas:

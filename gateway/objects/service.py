@@ -35,6 +35,7 @@ from gateway.objects.types import (
     VersionsPage,
     WriteCondition,
 )
+from meta import audit
 from meta.errors import (
     BucketNotFound,
     DeleteMarkerFound,
@@ -308,6 +309,10 @@ class ObjectService:
             head.set_tags(tags)
 
         return await self.meta.update_object(bucket, key, change, version_id)
+
+    async def audit(self, who: str, action: str, target: str) -> None:
+        """Add an entry to the audit trail (meta.audit): an access change was made."""
+        await audit.record(self.meta.kv, who, action, target)
 
     async def delete_object(
         self, bucket: str, key: str, version_id: str | None = None, owner: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -34,8 +35,14 @@ def test_metrics_sum_the_workers(tmp_path: Path) -> None:
         for _ in range(5):
             with pytest.raises(ClientError):
                 s3.get_object(Bucket="metrics-test", Key="missing")
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        counts = _samples(text, "cairn_s3_requests_total")
+        # Workers write their counts into the shared files once a second.
+        deadline = time.monotonic() + 10
+        while True:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            counts = _samples(text, "cairn_s3_requests_total")
+            if counts.get('operation="GetObject",status="404"') == 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert counts['operation="PutObject",status="200"'] == 30
         assert counts['operation="GetObject",status="404"'] == 5
         assert counts['operation="CreateBucket",status="200"'] == 1

@@ -1,0 +1,136 @@
+"""The access log: one JSON line per S3 request, failures included.
+
+Each line holds the time, request id, remote address, access key and user, operation,
+bucket, key, HTTP status, S3 error code, bytes in and out, and the time to the response
+headers in milliseconds. It holds no secret: not the Authorization header, not a
+presigned URL's query (its signature), not an SSE-C key; nothing from the request's
+headers is copied but what is listed here. Health probes are not logged.
+
+Cheap by design: a request appends a tuple to a list; a background task of the worker
+formats the lines (one f-string each; the strings a client chose are JSON-escaped, ASCII
+only) and writes them in one ``os.write`` per flush (every FLUSH_SECONDS, or sooner when
+BUFFER_LINES are waiting). Each worker of ``cairn serve`` writes its own
+lines to the same destination, opened in append mode, so whole lines never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+FLUSH_SECONDS = 0.25
+BUFFER_LINES = 512
+
+# Requests that change who may do what: each one that succeeds also goes into the audit
+# trail (meta.audit), beside its access-log line.
+AUDITED = frozenset(
+    {
+        "PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutObjectAcl",
+        "PutBucketOwnershipControls", "DeleteBucketOwnershipControls",
+        "PutPublicAccessBlock", "DeletePublicAccessBlock",
+    }
+)  # fmt: skip
+
+OFF = "off"
+STDERR = "-"
+
+
+@dataclass
+class AccessLog:
+    """Lines waiting for the next flush, and the file descriptor they go to."""
+
+    fd: int
+    pending: list[Entry] = field(default_factory=list)
+    _wake: asyncio.Event | None = None
+
+    @classmethod
+    def open(cls, destination: str) -> AccessLog | None:
+        """``off``: no log; ``-`` (the default): stderr; otherwise a file, appended to."""
+        if destination == OFF:
+            return None
+        if destination == STDERR:
+            return cls(sys.stderr.fileno())
+        return cls(os.open(destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+
+    def add(self, entry: Entry) -> None:
+        self.pending.append(entry)
+        if len(self.pending) >= BUFFER_LINES and self._wake is not None:
+            self._wake.set()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        entries, self.pending = self.pending, []
+        data = "".join(map(format_line, entries)).encode()
+        while data:  # a pipe may take a large write in parts
+            data = data[os.write(self.fd, data) :]
+
+    async def run(self) -> None:
+        """Flush every FLUSH_SECONDS (or when the buffer fills) for the app's lifetime,
+        and once more when it stops."""
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+                self._wake.clear()
+                self.flush()
+        finally:
+            self.flush()
+
+
+Entry = tuple[float, str, str, str, str, str, str, str, int, str, int, int, float]
+"""time, request id, remote, access key, user, operation, bucket, key, status, error
+code, bytes in, bytes out, seconds: one request, as the request path records it."""
+
+
+def line(
+    *,
+    request_id: str,
+    remote: str | None,
+    access_key: str,
+    user: str,
+    operation: str,
+    bucket: str | None,
+    key: str | None,
+    status: int,
+    error: str,
+    bytes_in: int,
+    bytes_out: int,
+    seconds: float,
+) -> Entry:
+    """One request's entry, formatted later by format_line."""
+    return (
+        time.time(), request_id, remote or "", access_key, user, operation, bucket or "",
+        key or "", status, error, bytes_in, bytes_out, seconds,
+    )  # fmt: skip
+
+
+def format_line(e: Entry) -> str:
+    """The JSON line of an entry. Request id, operation and error code are the gateway's
+    own (hex and letters); everything a client chose is escaped."""
+    t, rid, remote, access, user, op, bucket, key, status, error, n_in, n_out, secs = e
+    return (
+        f'{{"time":"{_stamp(t)}","request_id":"{rid}","remote":{_esc(remote)},'
+        f'"access_key":{_esc(access)},"user":{_esc(user)},"operation":"{op}",'
+        f'"bucket":{_esc(bucket)},"key":{_esc(key)},"status":{status},"error":"{error}",'
+        f'"bytes_in":{n_in},"bytes_out":{n_out},"duration_ms":{round(secs * 1000, 3)}}}\n'
+    )
+
+
+_esc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+def _stamp(t: float) -> str:
+    """ISO 8601 UTC with milliseconds; the date and time part formatted once a second."""
+    whole = int(t)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int((t - whole) * 1000):03d}Z"
