@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
+from cairn.housekeeper import Housekeeper
 from gateway.console.app import Console, create_console_app
 from gateway.console.rates import prometheus_totals
 from gateway.console.s3client import S3Endpoint
@@ -70,11 +71,19 @@ def usage_reader(meta: MetaStore):  # type: ignore[no-untyped-def]
 class ClusterSnapshot:
     """The cluster view's data, read from metadata and the worker's block client."""
 
-    def __init__(self, kv: KV, blocks: ReplicatedBlocks, mode: str, housekeeper: str) -> None:
+    def __init__(
+        self,
+        kv: KV,
+        blocks: ReplicatedBlocks,
+        mode: str,
+        housekeeper: str,
+        keeper: Housekeeper | None = None,
+    ) -> None:
         self.kv = kv
         self.blocks = blocks
         self.mode = mode
         self.housekeeper = housekeeper  # where GC and repair run
+        self.keeper = keeper  # the housekeeper itself, when it runs in this process
         self.registry = NodeRegistry(kv)
         self._cached: tuple[float, dict[str, Any]] | None = None
 
@@ -140,16 +149,38 @@ class ClusterSnapshot:
         journal = await self._count(keys.JOURNAL, keys.prefix_end(keys.JOURNAL))
         leader = await Election(self.kv, "housekeeping", "console").leader()
         where = f"cairn meta {leader}" if leader else self.housekeeper
+        gc_state = f"{_n(gc_due)} due now, {_n(gc_queued)} in grace"
+        if self.keeper is not None:
+            p = self.keeper.progress
+            gc_state += f"; {p.gc_passes} passes deleted {p.gc_deleted} blocks"
         jobs = [
-            _job("GC", where, f"{_n(gc_due)} due now, {_n(gc_queued)} in grace", gc_queued),
+            _job("GC", where, gc_state, gc_queued),
             _job("Journal recovery", where, "pending" if journal else "idle", journal),
-            _job("Repair & rebalance", where, self._moving(), None),
+            self._repair(where),
         ]
         delta = getattr(keys, "USAGE_DELTA", None)
         if delta is not None:  # the usage counters (meta/usage.py)
             pending = await self._count(delta, keys.prefix_end(delta))
             jobs.append(_job("Usage folding", where, "pending" if pending else "idle", pending))
         return jobs
+
+    def _repair(self, where: str) -> dict[str, Any]:
+        """Repair and rebalance: the running or last pass's progress when the housekeeper
+        runs here (cairn serve), else what the layouts tell."""
+        if self.keeper is None:
+            return _job("Repair & rebalance", where, self._moving(), None)
+        p, r = self.keeper.progress, self.keeper.repairer.current
+        verb = "running" if p.repair_running else f"{p.repair_passes} passes done; last"
+        state = (
+            f"{verb}: {r.checked} of {r.total} blocks checked, {r.copied} copied, "
+            f"{r.dropped} dropped, {r.under_replicated} under-replicated"
+        )
+        job = _job("Repair & rebalance", where, state, r.under_replicated)
+        if r.total:
+            job["progress"] = r.checked / r.total
+        elif p.repair_passes and not p.repair_running:
+            job["progress"] = 1.0  # a finished pass over no blocks is complete
+        return job
 
     def _moving(self) -> str:
         """Partitions whose replicas differ from the previous layout's: what a rebalance
@@ -175,12 +206,17 @@ def _job(name: str, where: str, state: str, backlog: int | None) -> dict[str, An
 
 
 def console_sources(
-    meta: MetaStore, kv: KV, blocks: ReplicatedBlocks, keyring: KeyRing, mode: str
+    meta: MetaStore,
+    kv: KV,
+    blocks: ReplicatedBlocks,
+    keyring: KeyRing,
+    mode: str,
+    keeper: Housekeeper | None = None,
 ) -> ConsoleSources:
     housekeeper = "worker 0 of cairn serve" if mode == "serve" else "the cairn meta leader"
     return ConsoleSources(
         usage=usage_reader(meta),
-        cluster=ClusterSnapshot(kv, blocks, mode, housekeeper),
+        cluster=ClusterSnapshot(kv, blocks, mode, housekeeper, keeper),
         is_admin=is_admin(keyring),
         request_totals=prometheus_totals,
     )

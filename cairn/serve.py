@@ -187,6 +187,7 @@ def _run_gateway(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )
         services = Services(objects=objects, region=args.region)
+        keeper = None
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             keeper = Housekeeper(meta, blocks, housekeeping)
             background.append(keeper.run)
@@ -207,7 +208,7 @@ def _run_gateway(
         console = None
         if console_sock is not None and index == 0:  # the console lives in worker 0
             mode = "serve" if housekeeping else "cluster"
-            sources = console_setup.console_sources(meta, kv, blocks, keyring, mode)
+            sources = console_setup.console_sources(meta, kv, blocks, keyring, mode, keeper)
             console_config = _uvicorn_config(
                 console_setup.console_app(args, sources, cert), args, ssl
             )

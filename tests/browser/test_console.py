@@ -77,7 +77,8 @@ def run_console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cai
     srv = CairnServer(
         tmp_path_factory.mktemp("console") / "data",
         workers=2,
-        extra_args=["--console-port", str(port)],
+        # Repair passes every 2 s, so that the cluster view has progress to show.
+        extra_args=["--console-port", str(port), "--repair-interval", "2"],
     )
     srv.console_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     srv.start()
@@ -408,3 +409,14 @@ def test_the_cluster_view_of_a_single_server(browser, console_server):
     assert nodes[0]["url"].startswith(str(console_server.data))
     jobs = rows(browser, "jobs-table", "data-job")
     assert "GC" in jobs and "Usage folding" in jobs
+    # The housekeeper runs in this process: its repair passes show with a progress bar.
+    repair = '#jobs-table tr[data-job="Repair & rebalance"]'
+    state = wait_for(
+        browser,
+        lambda: browser.execute_script(
+            "const r = document.querySelector(arguments[0]);"
+            "return r && r.querySelector('.job-bar') ? r.cells[2].textContent : null;",
+            repair,
+        ),
+    )
+    assert "passes done" in state and "blocks checked" in state, state

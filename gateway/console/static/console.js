@@ -216,10 +216,16 @@ async function refreshCluster() {
   for (const n of data.nodes) body.append(nodeRow(n));
   const jobs = $("jobs-table").tBodies[0]; jobs.replaceChildren();
   for (const j of data.jobs) jobs.append(el("tr", { "data-job": j.name },
-    el("td", { text: j.name }), el("td", { text: j.where }), el("td", { text: j.state }),
+    el("td", { text: j.name }), el("td", { text: j.where }),
+    el("td", { class: "job-state" }, ...(j.progress === null || j.progress === undefined ? [] : [progressBar(j.progress)]), j.state),
     el("td", { text: j.backlog === null || j.backlog === undefined ? "–" : String(j.backlog) })));
   chart($("chart-requests"), data.requests, ["all"]);
   chart($("chart-errors"), data.requests, ["4xx", "5xx"]);
+}
+
+function progressBar(fraction) {
+  const fill = el("span"); fill.style.width = (100 * Math.min(1, fraction)).toFixed(1) + "%";
+  return el("span", { class: "bar job-bar" }, fill);
 }
 
 function nodeRow(n) {
