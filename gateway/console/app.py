@@ -296,6 +296,8 @@ async def presign(console: Console, request: Request) -> Response:
 
 async def cluster(console: Console, request: Request) -> Response:
     session = console.session(request)
+    # Asked again on every request: a key narrowed or deleted since sign-in loses the view.
+    session.admin = console.sources.is_admin(session.keys.access_key)
     if not session.admin:
         raise ApiError(403, "AccessDenied", "The cluster view is for admins")
     snapshot = await console.sources.cluster()
