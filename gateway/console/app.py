@@ -150,7 +150,7 @@ async def sign_in(console: Console, request: Request) -> Response:
         if exc.code in BAD_KEYS:
             raise ApiError(401, "SignInFailed", "Unknown access key or wrong secret") from None
         raise
-    session_id, session = console.sessions.open(keys, console.sources.is_admin(access))
+    session_id, session = console.sessions.open(keys, await console.sources.is_admin(access))
     response = _json(_session_view(session))
     response.set_cookie(
         COOKIE, session_id, httponly=True, samesite="strict", secure=console.secure_cookie,
@@ -297,7 +297,7 @@ async def presign(console: Console, request: Request) -> Response:
 async def cluster(console: Console, request: Request) -> Response:
     session = console.session(request)
     # Asked again on every request: a key narrowed or deleted since sign-in loses the view.
-    session.admin = console.sources.is_admin(session.keys.access_key)
+    session.admin = await console.sources.is_admin(session.keys.access_key)
     if not session.admin:
         raise ApiError(403, "AccessDenied", "The cluster view is for admins")
     snapshot = await console.sources.cluster()

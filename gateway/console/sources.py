@@ -18,7 +18,7 @@ UsageReader = Callable[[str], Awaitable[tuple[int, int] | None]]
 ClusterReader = Callable[[], Awaitable[dict[str, Any]]]
 """A JSON-able snapshot: {"mode", "nodes": [...], "layout": {...}, "jobs": [...]}."""
 
-AdminCheck = Callable[[str], bool]
+AdminCheck = Callable[[str], Awaitable[bool]]
 """Whether an access key (already proven by a signed S3 request) may see the cluster."""
 
 RequestTotals = Callable[[], tuple[float, float, float]]

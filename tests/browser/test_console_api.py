@@ -5,6 +5,10 @@ is a clear error. The real `cairn serve --console-port` of tests/browser/test_co
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -169,3 +173,31 @@ def test_a_download_is_an_attachment_with_the_objects_bytes(signed_in, s3c, buck
     assert disposition.startswith('attachment; filename="na_ve _name_.txt"')
     assert "filename*=UTF-8''na%C3%AFve%20%22name%22.txt" in disposition
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def admin(server: CairnServer, *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "admin", "--data", str(server.data), *args, "--json"],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def test_the_cluster_view_follows_the_keys_rights(console_server):
+    """Another unrestricted key of the bootstrap user is an admin; once narrowed, its open
+    session loses the cluster view at the next request."""
+    made = admin(console_server, "key", "create")
+    with httpx.Client(base_url=console_server.console_url) as client:
+        answer = client.post(
+            "/api/session",
+            json={"access_key": made["access_key"], "secret_key": made["secret_key"]},
+        )
+        assert answer.status_code == 200 and answer.json()["admin"] is True
+        assert client.get("/api/cluster").status_code == 200
+        admin(console_server, "key", "deny", made["access_key"], "--bucket", "*", "--owner")
+        deadline = time.monotonic() + 15  # gateways re-read keys every 2 s
+        while client.get("/api/cluster").status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        answer = client.get("/api/cluster")
+        assert answer.status_code == 403 and answer.json()["error"] == "AccessDenied"
+        assert client.get("/api/session").json()["admin"] is False
