@@ -107,10 +107,11 @@ class _Trace:
     """What a request turned out to be, for its metrics and its access-log line: filled
     in by _handle as it learns it."""
 
-    __slots__ = ("request_id", "endpoint", "access_key", "error")
+    __slots__ = ("request_id", "endpoint", "access_key", "error", "content_length")
 
     def __init__(self) -> None:
         self.request_id = ""
+        self.content_length: str | None = None
         self.endpoint: Endpoint | None = None
         self.access_key = ""  # the key the request named (authenticated or not)
         self.error = ""  # the S3 error code of a failure
@@ -125,11 +126,13 @@ def _account(
     access: AccessLog | None,
 ) -> None:
     """Count and time the request (metrics) and log it (the access log)."""
+    if access is None and not metrics.enabled():
+        return
     seconds = time.perf_counter() - started
     ep = trace.endpoint
     operation = ep.op if ep is not None else "Unresolved"
-    bytes_in = _length(request.headers.get("content-length"))
-    bytes_out = 0 if request.method == "HEAD" else _length(response.headers.get("content-length"))
+    bytes_in = _length(trace.content_length)
+    bytes_out = 0 if request.method == "HEAD" else _response_length(response)
     metrics.observe(operation, response.status_code, seconds, bytes_in, bytes_out)
     if access is None:
         return
@@ -164,6 +167,13 @@ def _length(value: str | None) -> int:
     return int(value) if value is not None and value.isdigit() else 0
 
 
+def _response_length(response: Response) -> int:
+    for name, value in response.raw_headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
 async def _handle(
     request: Request,
     services: Services,
@@ -180,6 +190,7 @@ async def _handle(
     raw_path = raw_path.split("?", 1)[0]
     raw_query = scope.get("query_string", b"").decode("latin-1")
     headers = _headers(request)
+    trace.content_length = headers.get("content-length")
     operation = "Unresolved"
     try:
         endpoint = resolve(request.method, raw_path, raw_query, headers.get("host"), domain)

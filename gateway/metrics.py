@@ -114,27 +114,43 @@ class TimedKV:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._kv, name)
 
+    # Each call is timed inline (no wrapping coroutine): a GET makes one or two of them.
     async def get(self, key: bytes) -> Any:
-        return await self._timed("get", self._kv.get(key))
-
-    async def scan(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._timed("scan", self._kv.scan(*args, **kwargs))
-
-    async def commit(self, txn: Any) -> None:
-        await self._timed("commit", self._kv.commit(txn))
-
-    async def _timed(self, op: str, call: Awaitable[Any]) -> Any:
         started = time.perf_counter()
         try:
-            return await call
+            return await self._kv.get(key)
         except Exception as exc:
-            if type(exc).__name__ == "TxnConflict":
-                _meta_conflicts.inc()
-            else:
-                _meta_errors.labels(op).inc()
+            _meta_failed("get", exc)
             raise
         finally:
-            _pending.time(_pending.meta, op, time.perf_counter() - started)
+            _pending.time(_pending.meta, "get", time.perf_counter() - started)
+
+    async def scan(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self._kv.scan(*args, **kwargs)
+        except Exception as exc:
+            _meta_failed("scan", exc)
+            raise
+        finally:
+            _pending.time(_pending.meta, "scan", time.perf_counter() - started)
+
+    async def commit(self, txn: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await self._kv.commit(txn)
+        except Exception as exc:
+            _meta_failed("commit", exc)
+            raise
+        finally:
+            _pending.time(_pending.meta, "commit", time.perf_counter() - started)
+
+
+def _meta_failed(op: str, exc: Exception) -> None:
+    if type(exc).__name__ == "TxnConflict":  # a compare failed: the caller retries
+        _meta_conflicts.inc()
+    else:
+        _meta_errors.labels(op).inc()
 
 
 def timed_kv(kv: Any) -> Any:
@@ -320,6 +336,11 @@ class _Pending:
 
 _pending = _Pending()
 FLUSH_SECONDS = 1.0
+
+
+def enabled() -> bool:
+    """Whether this process records request metrics (a worker with --metrics-port)."""
+    return _requests is not None
 
 
 def observe(
