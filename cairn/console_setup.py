@@ -226,12 +226,15 @@ def console_sources(
     )
 
 
-def console_app(args: argparse.Namespace, sources: ConsoleSources, cert: Path | None) -> Starlette:
+def console_app(
+    args: argparse.Namespace, sources: ConsoleSources, cert: Path | None, verify: bool | str
+) -> Starlette:
+    """``verify``: how the console checks the gateway's certificate on loopback (the
+    self-signed certificate's file; False for an operator's certificate, which names the
+    public host, not 127.0.0.1)."""
     scheme = "https" if cert else "http"
     endpoint = S3Endpoint(
-        f"{scheme}://{loopback(args.host)}:{args.port}",
-        region=args.region,
-        verify=str(cert) if cert else True,
+        f"{scheme}://{loopback(args.host)}:{args.port}", region=args.region, verify=verify
     )
     console = Console(endpoint, sources, secure_cookie=cert is not None)
     return create_console_app(console)

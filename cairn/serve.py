@@ -209,9 +209,11 @@ def _run_gateway(
         if console_sock is not None and index == 0:  # the console lives in worker 0
             mode = "serve" if housekeeping else "cluster"
             sources = console_setup.console_sources(meta, kv, blocks, keyring, mode, keeper)
-            console_config = _uvicorn_config(
-                console_setup.console_app(args, sources, cert), args, ssl
-            )
+            # Its own S3 requests go over loopback and check --tls's self-signed
+            # certificate (made for 127.0.0.1 too).
+            verify = str(cert) if cert else True
+            console_app = console_setup.console_app(args, sources, cert, verify)
+            console_config = _uvicorn_config(console_app, args, ssl)
             console = (uvicorn.Server(console_config), console_sock)
         with (
             contextlib.suppress(KeyboardInterrupt),
