@@ -77,12 +77,22 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )  # fmt: skip
     s.add_argument("--log-level", default="warning", help=_LOG_LEVELS)
+    _console_option(s)
     _master_key_option(s)
     s.add_argument(
         "--workers", type=int, default=None,
         help="processes serving requests (default: one per core, at most 8)",
     )  # fmt: skip
     _connection_limits(s)
+
+
+def _console_option(s: argparse.ArgumentParser) -> None:
+    """The web console (docs/console.md): off unless given a port."""
+    s.add_argument(
+        "--console-port", type=int, default=0,
+        help="serve the web console on this port (sign in with S3 keys; 0: off; "
+        "default %(default)s)",
+    )  # fmt: skip
 
 
 def _connection_limits(s: argparse.ArgumentParser) -> None:
@@ -508,6 +518,11 @@ def _cluster_command(sub: Subparsers) -> None:
         "--metrics-port", type=int, default=0,
         help="gateway i serves Prometheus metrics on this port + i (default 0: off); nodes "
         "and meta services always answer /metrics on their own ports",
+    )  # fmt: skip
+    up.add_argument(
+        "--console-port", type=int, default=0,
+        help="serve the web console on the first gateway at this port (0: off; "
+        "default %(default)s)",
     )  # fmt: skip
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True, help="the cluster's directory")

@@ -250,10 +250,10 @@ def _start_gateways(
         run.start(
             "gateway",
             i,
-            [*shared, *state[i], *_metrics_port(args, i)],
+            [*shared, *state[i], *_metrics_port(args, i), *_console_args(args, i)],
             "/",
             port=ports.gateways[i],
-        )  # fmt: skip
+        )
         for i in range(args.gateways)
     ]
 
@@ -270,6 +270,12 @@ def _metrics_banner(args: argparse.Namespace) -> None:
         last = port + args.gateways - 1
         ports = str(port) if last == port else f"{port}-{last}"
         print(f"  metrics:     gateways on port(s) {ports}; nodes and meta services on /metrics")
+
+
+def _console_args(args: argparse.Namespace, index: int) -> list[str]:
+    """The web console (docs/console.md) on the first gateway, if asked for."""
+    port = getattr(args, "console_port", 0)
+    return ["--console-port", str(port)] if port and index == 0 else []
 
 
 def _child_env(data: Path, tls: LinkTls | None) -> tuple[dict[str, str], str, str, bool]:
@@ -350,6 +356,7 @@ def up(args: argparse.Namespace) -> int:
                 "processes": run.records,
                 "meta": meta,
                 "tls": cluster_secrets.tls_record(tls),
+                "console": _console_url(args),
             },
             indent=2,
         )
@@ -378,12 +385,19 @@ def _banner(
     )
     for i, endpoint in enumerate(endpoints):
         print(f"  S3 endpoint: {endpoint}  (gateway-{i})")
+    if _console_url(args):
+        print(f"  console:     {_console_url(args)}")
     print(f"  access key:  {access}")
     if new_secret is not None:
         print(f"  secret key:  {new_secret}  (generated now, shown once; also in credentials.json)")
     else:
         print("  secret key:  (from CAIRN_SECRET_KEY or credentials.json; not shown)")
     print(f"  processes:   {data / 'cluster.json'}")
+
+
+def _console_url(args: argparse.Namespace) -> str | None:
+    port = getattr(args, "console_port", 0)
+    return f"http://127.0.0.1:{port}/" if port else None
 
 
 def _is_ours(pid: int) -> bool:

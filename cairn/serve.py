@@ -22,7 +22,7 @@ import uvicorn
 from blockstore.cluster.replicated import ReplicatedBlocks
 from blockstore.lmdb_store import LmdbBlockStore
 from blockstore.memory import trim_when_idle, tune_malloc
-from cairn import cluster_metrics, pki, preflight, readiness
+from cairn import cluster_metrics, console_setup, pki, preflight, readiness
 from cairn.exits import CairnExit, Exit
 from cairn.housekeeper import Housekeeper, Schedule
 from gateway import metrics
@@ -136,12 +136,14 @@ def listen_first(args: argparse.Namespace) -> socket.socket:
     """The S3 socket, bound before any file is written; the metrics port checked too."""
     own_certificate(args)
     sock = preflight.listen(args.host, args.port, "the S3", "--port")
-    if args.metrics_port:
-        try:
+    try:
+        if args.metrics_port:
             preflight.port_free(args.host, args.metrics_port, "the metrics", "--metrics-port")
-        except CairnExit:
-            sock.close()
-            raise
+        if args.console_port:
+            preflight.port_free(args.host, args.console_port, "the console", "--console-port")
+    except CairnExit:
+        sock.close()
+        raise
     return sock
 
 
@@ -191,12 +193,21 @@ def _run_gateway(
     """Serve S3 in args.workers processes; with a `housekeeping` schedule, worker 0 also
     runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
     scheme, ssl = _tls(args, tls_dir)
+    cert = Path(ssl["ssl_certfile"]) if ssl else None
+    console_sock = (
+        preflight.listen(args.host, args.console_port, "the console", "--console-port")
+        if args.console_port
+        else None
+    )
     counts = ConnectionCounts(args.workers)  # shared by the workers forked below
     _announce(scheme, args, credentials)
     print(f"  {banner}; {args.workers} worker(s)", flush=True)
+    if console_sock is not None:
+        print(f"  console:    {scheme}://{args.host}:{args.console_port}/", flush=True)
 
-    if args.metrics_port:
+    if args.metrics_port or console_sock is not None:  # the console charts request rates
         metrics.enable(tls_dir / "metrics")
+    if args.metrics_port:
         metrics.serve(args.host, args.metrics_port)
         print(f"  metrics:    http://{args.host}:{args.metrics_port}/metrics", flush=True)
 
@@ -213,6 +224,7 @@ def _run_gateway(
             meta, blocks, block_size=args.block_size, inline_max=args.inline_max
         )
         services = Services(objects=objects, region=args.region)
+        keeper = None
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             keeper = Housekeeper(meta, blocks, housekeeping)
             background.append(keeper.run)
@@ -230,11 +242,23 @@ def _run_gateway(
         )  # fmt: skip
         config = _uvicorn_config(app, args, ssl)
         server = BalancedServer(config, sock, index, counts)
+        console = None
+        if console_sock is not None and index == 0:  # the console lives in worker 0
+            mode = "serve" if housekeeping else "cluster"
+            sources = console_setup.console_sources(meta, kv, blocks, keyring, mode, keeper)
+            # Its own S3 requests go over loopback and check --tls's self-signed
+            # certificate (made for 127.0.0.1 too); an operator's certificate names the
+            # public host, not 127.0.0.1, so it is not checked on that loopback hop.
+            self_signed = cert is not None and own_certificate(args) is None
+            verify: str | bool = str(cert) if self_signed else cert is None
+            console_app = console_setup.console_app(args, sources, cert, verify)
+            console_config = _uvicorn_config(console_app, args, ssl)
+            console = (uvicorn.Server(console_config), console_sock)
         with (
             contextlib.suppress(KeyboardInterrupt),
             asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
         ):
-            runner.run(_serve(server, kv, blocks))
+            runner.run(_serve(server, kv, blocks, console))
 
     try:
         run_workers(args.workers, sock, work)
@@ -244,9 +268,17 @@ def _run_gateway(
     return 0
 
 
-async def _serve(server: uvicorn.Server, kv: KV, blocks: ReplicatedBlocks) -> None:
+async def _serve(
+    server: uvicorn.Server,
+    kv: KV,
+    blocks: ReplicatedBlocks,
+    console: tuple[uvicorn.Server, socket.socket] | None = None,
+) -> None:
     try:
-        await server.serve()
+        if console is not None:
+            await console_setup.serve_beside(server, *console)
+        else:
+            await server.serve()
     finally:
         await blocks.close()
         await kv.close()
