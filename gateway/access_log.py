@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,9 +68,9 @@ class AccessLog:
         if not self.pending:
             return
         entries, self.pending = self.pending, []
-        data = "".join(map(format_line, entries)).encode()
-        while data:  # a pipe may take a large write in parts
-            data = data[os.write(self.fd, data) :]
+        for data in _whole_lines(map(format_line, entries)):
+            while data:  # a pipe may take a large write in parts
+                data = data[os.write(self.fd, data) :]
 
     async def run(self) -> None:
         """Flush every FLUSH_SECONDS (or when the buffer fills) for the app's lifetime,
@@ -83,6 +84,27 @@ class AccessLog:
                 self.flush()
         finally:
             self.flush()
+
+
+# A write of at most PIPE_BUF bytes to a pipe (stderr under docker or systemd) is never
+# interleaved with another process's: each worker writes whole lines in writes this big.
+PIPE_BUF = 4096
+
+
+def _whole_lines(lines: Iterable[str]) -> Iterator[bytes]:
+    """The lines, encoded, joined into chunks of at most PIPE_BUF bytes (a longer line
+    goes alone)."""
+    chunk: list[bytes] = []
+    size = 0
+    for text in lines:
+        line = text.encode()
+        if chunk and size + len(line) > PIPE_BUF:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        yield b"".join(chunk)
 
 
 Entry = tuple[float, str, str, str, str, str, str, str, int, str, int, int, float]

@@ -1,4 +1,4 @@
-"""The audit trail: who changed users, keys, access policies or the cluster, and when.
+"""The audit trail: who changed users, keys, access policies or the layout, and when.
 
 One record per change, ``H<time ms:8><random:4>`` -> a JSON object with ``time`` (ISO
 8601, UTC), ``who`` (the S3 access key and user of a gateway request, or the OS user and
@@ -25,6 +25,14 @@ def _key(ms: int) -> bytes:
 
 async def record(kv: KV, who: str, action: str, target: str) -> dict[str, Any]:
     """Append one entry (its own key: concurrent writers never conflict)."""
+    txn = Txn()
+    entry = add(txn, who, action, target)
+    await kv.commit(txn)
+    return entry
+
+
+def add(txn: Txn, who: str, action: str, target: str) -> dict[str, Any]:
+    """Put one entry into ``txn``: it is in the trail exactly if the change commits."""
     t = time.time()
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z",
@@ -32,7 +40,7 @@ async def record(kv: KV, who: str, action: str, target: str) -> dict[str, Any]:
         "action": action,
         "target": target,
     }
-    await kv.commit(Txn().put(_key(int(t * 1000)), json.dumps(entry).encode()))
+    txn.put(_key(int(t * 1000)), json.dumps(entry).encode())
     return entry
 
 

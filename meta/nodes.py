@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from meta import audit
 from meta.api import KV, Lease, Txn
 from meta.keys import ALIVE, LAYOUT, NODE, prefix_end
 from meta.records import now_ms
@@ -80,4 +81,8 @@ class NodeRegistry:
     ) -> None:
         """Install a new layout if nobody changed it since `expected` was read (TxnConflict)."""
         raw = json.dumps({"current": current, "previous": previous}).encode()
-        await self.kv.commit(Txn().expect(LAYOUT, expected).put(LAYOUT, raw))
+        txn = Txn().expect(LAYOUT, expected).put(LAYOUT, raw)
+        nodes = current.get("nodes") or []
+        target = f"v{current.get('version')}: {', '.join(map(str, nodes))}"  # type: ignore[call-overload]
+        audit.add(txn, "layout manager (elected meta service)", "install layout", target)
+        await self.kv.commit(txn)

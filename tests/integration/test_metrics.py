@@ -40,7 +40,10 @@ def test_metrics_sum_the_workers(tmp_path: Path) -> None:
         while True:
             text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             counts = _samples(text, "cairn_s3_requests_total")
-            if counts.get('operation="GetObject",status="404"') == 5 or time.monotonic() > deadline:
+            done = counts.get('operation="GetObject",status="404"') == 5
+            done = done and counts.get('operation="PutObject",status="200"') == 30
+            hist = _samples(text, "cairn_s3_request_seconds_count")
+            if (done and hist.get('operation="PutObject"') == 30) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         assert counts['operation="PutObject",status="200"'] == 30

@@ -41,3 +41,27 @@ async def test_a_removed_node_is_never_reported_up(
     finally:
         await blocks.close()
         await kv.close()
+
+
+async def test_an_installed_layout_is_in_the_audit_trail(tmp_path: Path) -> None:
+    """The layout manager's change is recorded in the same transaction as the layout."""
+    from meta import audit
+
+    kv = LmdbKV(tmp_path / "meta", map_size=1 << 26)
+    registry = NodeRegistry(kv)
+    blocks = ReplicatedBlocks(replicas=2)
+    membership = Membership(registry, blocks, "secret", manage_layout=True)
+    try:
+        lease = await kv.grant_lease(30)
+        for n in ("node-a", "node-b"):
+            await registry.register(NodeRecord(n, f"http://127.0.0.1:{free_port()}"), lease)
+        await membership.refresh()
+        await membership.refresh()  # unchanged: no second layout, no second entry
+        entries = await audit.entries(kv)
+        assert [(e["action"], e["target"]) for e in entries] == [
+            ("install layout", "v1: node-a, node-b")
+        ]
+        assert entries[0]["who"].startswith("layout manager")
+    finally:
+        await blocks.close()
+        await kv.close()
