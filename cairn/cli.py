@@ -25,6 +25,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=9000)
     s.add_argument("--tls", action="store_true", help="HTTPS with a self-signed certificate")
+    s.add_argument(
+        "--allow-ssec-over-http", action="store_true",
+        help="accept SSE-C customer keys over plain HTTP (tests only; AWS refuses them)",
+    )  # fmt: skip
     s.add_argument("--region", default="us-east-1")
     s.add_argument(
         "--domain",
@@ -257,8 +261,21 @@ def _admin_command(sub: Subparsers) -> None:
     asub.add_parser("layout", help="show the layout", parents=[json_flag])
     _admin_users(asub, json_flag)
     _admin_keys(asub, json_flag)
+    _admin_sse(asub, json_flag)
     a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
     _ca_commands(asub)
+
+
+def _admin_sse(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
+    """`cairn admin kms create|list` and `cairn admin rewrap` (docs/encryption.md)."""
+    kms = asub.add_parser("kms", help="named SSE-KMS keys in the master key file")
+    ksub = kms.add_subparsers(dest="kms_command", required=True)
+    ksub.add_parser("create", help="add a named key", parents=[json_flag]).add_argument("name")
+    ksub.add_parser("list", help="the keys' names (never the keys)", parents=[json_flag])
+    asub.add_parser(
+        "rewrap", help="seal SSE-S3 data keys under the current master key (after a rotation)",
+        parents=[json_flag],
+    )  # fmt: skip
 
 
 def _admin_users(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:

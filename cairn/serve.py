@@ -33,6 +33,7 @@ from gateway.workers import bind, run_workers
 from meta.access import AccessKeys
 from meta.api import KV
 from meta.sealing import (
+    KeyringFile,
     MasterKey,
     MasterKeyError,
     ensure_master_key,
@@ -146,6 +147,7 @@ def _run_gateway(
     banner: str,
     housekeeping: Schedule | None,
     master: MasterKey,
+    master_file: Path | None = None,
 ) -> int:
     """Serve S3 in args.workers processes; with a `housekeeping` schedule, worker 0 also
     runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
@@ -171,9 +173,14 @@ def _run_gateway(
         kv, blocks, background = backend()
         meta = MetaStore(kv, gc_grace_ms=int(args.gc_grace * 1000))
         objects = ObjectService(
-            meta, blocks, block_size=args.block_size, inline_max=args.inline_max
+            meta, blocks, block_size=args.block_size, inline_max=args.inline_max,
+            keys=KeyringFile(master, master_file),
+        )  # fmt: skip
+        services = Services(
+            objects=objects,
+            region=args.region,
+            ssec_over_http=getattr(args, "allow_ssec_over_http", False),
         )
-        services = Services(objects=objects, region=args.region)
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             background.append(Housekeeper(meta, blocks, housekeeping).run)
         keyring = KeyRing({credentials.access_key: credentials.secret_key}, AccessKeys(kv, master))
@@ -222,7 +229,12 @@ def serve(args: argparse.Namespace) -> int:
     banner = f"data:       {data} ({args.nodes} block store(s))"
     schedule = Schedule.of(args)
     master = gateway_master_key(args, data / "master.key")
-    return _run_gateway(args, backend, root_credentials(data), data, banner, schedule, master)
+    master_file = Path(
+        master_key_path(getattr(args, "master_key_file", None)) or data / "master.key"
+    )
+    return _run_gateway(
+        args, backend, root_credentials(data), data, banner, schedule, master, master_file
+    )
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -252,4 +264,8 @@ def gateway(args: argparse.Namespace) -> int:
         return kv, blocks, jobs
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
-    return _run_gateway(args, backend, root_credentials(state), state, banner, None, master)
+    master_file = master_key_path(getattr(args, "master_key_file", None))
+    return _run_gateway(
+        args, backend, root_credentials(state), state, banner, None, master,
+        Path(master_file) if master_file else None,
+    )  # fmt: skip

@@ -76,6 +76,9 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "cors"): "GetBucketCors",
     ("PUT", True, False, "cors"): "PutBucketCors",
     ("DELETE", True, False, "cors"): "DeleteBucketCors",
+    ("GET", True, False, "encryption"): "GetBucketEncryption",
+    ("PUT", True, False, "encryption"): "PutBucketEncryption",
+    ("DELETE", True, False, "encryption"): "DeleteBucketEncryption",
     ("GET", True, True, "attributes"): "GetObjectAttributes",
 }
 
@@ -114,9 +117,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("GET", False, "replication"): "GetBucketReplication",
     ("PUT", False, "replication"): "PutBucketReplication",
     ("DELETE", False, "replication"): "DeleteBucketReplication",
-    ("GET", False, "encryption"): "GetBucketEncryption",
-    ("PUT", False, "encryption"): "PutBucketEncryption",
-    ("DELETE", False, "encryption"): "DeleteBucketEncryption",
     ("GET", False, "object-lock"): "GetObjectLockConfiguration",
     ("PUT", False, "object-lock"): "PutObjectLockConfiguration",
     ("GET", True, "legal-hold"): "GetObjectLegalHold",

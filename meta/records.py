@@ -122,6 +122,18 @@ class ObjectHead:
         else:
             self.extra.pop("tags", None)
 
+    @property
+    def sse(self) -> dict[str, Any] | None:
+        """The version's SSE record (meta/datakeys.py: mode and wrapped data key, never a
+        key in the clear); None: stored as plaintext."""
+        return self.extra.get("sse")
+
+    def set_sse(self, record: dict[str, Any] | None) -> None:
+        if record:
+            self.extra["sse"] = record
+        else:
+            self.extra.pop("sse", None)
+
     def to_bytes(self) -> bytes:
         d: dict[str, Any] = {
             "k": self.key,
@@ -290,6 +302,7 @@ class Upload:
     owner: str = ""  # who started it (the completed object's owner); "": bootstrap user
     acl: dict[str, Any] | None = None  # the ACL the request set, applied at Complete
     tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, applied at Complete
+    sse: dict[str, Any] | None = None  # the upload's SSE record (meta/datakeys.py)
 
     def bumped(self) -> bytes:
         """The record with a new nonce: what a part commit writes."""
@@ -311,6 +324,7 @@ class Upload:
                 **({"o": self.owner} if self.owner else {}),
                 **({"a": self.acl} if self.acl is not None else {}),
                 **({"tg": self.tags} if self.tags else {}),
+                **({"se": self.sse} if self.sse else {}),
             },
             use_bin_type=True,
         )
@@ -320,7 +334,7 @@ class Upload:
         d = unpack_record(raw)
         return cls(
             upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
-            d.get("n", b""), d.get("o", ""), d.get("a"), d.get("tg", {}),
+            d.get("n", b""), d.get("o", ""), d.get("a"), d.get("tg", {}), d.get("se"),
         )  # fmt: skip
 
 

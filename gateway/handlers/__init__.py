@@ -8,6 +8,7 @@ from gateway.handlers import (
     bucket,
     copy,
     cors,
+    encryption,
     listing,
     multi_delete,
     multipart,
@@ -66,5 +67,8 @@ HANDLERS = {
     "GetBucketCors": cors.get_bucket_cors,
     "PutBucketCors": cors.put_bucket_cors,
     "DeleteBucketCors": cors.delete_bucket_cors,
+    "GetBucketEncryption": encryption.get_bucket_encryption,
+    "PutBucketEncryption": encryption.put_bucket_encryption,
+    "DeleteBucketEncryption": encryption.delete_bucket_encryption,
     "GetObjectAttributes": attributes.get_object_attributes,
 }

@@ -9,7 +9,9 @@ from starlette.responses import Response
 
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
+from gateway.encryption import COPY_CUSTOMER, customer_key, requested
 from gateway.errors import InvalidArgument, InvalidRequest
+from gateway.handlers.encryption import echo, write_encryption
 from gateway.handlers.object import check_key, request_tags, version_headers
 from gateway.objects.types import ObjectAttrs, StoredObject
 from gateway.wire import copy as wire
@@ -75,9 +77,11 @@ async def copy_object(ctx: RequestContext) -> Response:
             ArgumentValue=directive,
         )
     same = (src_bucket, src_key) == (ctx.bucket, ctx.key) and src_version is None
+    asked = requested(headers)  # a copy onto itself that changes encryption is allowed
     if (
         same
         and directive == "COPY"
+        and asked is None
         and "x-amz-storage-class" not in headers
         and "x-amz-website-redirect-location" not in headers
     ):
@@ -89,6 +93,7 @@ async def copy_object(ctx: RequestContext) -> Response:
     condition = write_condition(headers)
     access = new_object(ctx.access, headers, ObjectAttrs())
     tags = copy_tags(headers)
+    sse = await write_encryption(ctx)
 
     def replace() -> ObjectAttrs:
         return ObjectAttrs(stored_headers(headers), user_metadata(headers))
@@ -112,8 +117,10 @@ async def copy_object(ctx: RequestContext) -> Response:
         access=access,
         src_version=src_version,
         tags=tags,
+        encryption=sse,
+        source_encryption=customer_key(headers, COPY_CUSTOMER),
     )
-    out = version_headers(head)
+    out = {**version_headers(head), **echo(head.sse, sse)}
     if src_version is not None or src.vid != "null":
         out["x-amz-copy-source-version-id"] = src.vid
     return Response(wire.copy_object_result(head), media_type="application/xml", headers=out)

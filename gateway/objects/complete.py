@@ -159,6 +159,7 @@ def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
         acl=upload.acl,
     )
     head.set_tags(upload.tags)
+    head.set_sse(upload.sse)  # the parts were sealed under the upload's data key
     sums = _object_checksum(upload, parts)
     if sums:
         head.checksums, head.checksum_type = sums, upload.checksum_type
