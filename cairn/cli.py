@@ -388,6 +388,10 @@ def _cluster_command(sub: Subparsers) -> None:
     up.add_argument("--data", required=True)
     up.add_argument("--nodes", type=int, default=4)
     up.add_argument("--gateways", type=int, default=1)
+    up.add_argument(
+        "--allow-ssec-over-http", action="store_true",
+        help="gateways accept SSE-C keys over plain HTTP (tests only)",
+    )  # fmt: skip
     up.add_argument("--replicas", type=int, default=3)
     up.add_argument("--write-quorum", type=int, default=2)
     up.add_argument("--zones", type=int, default=0, help="spread nodes over this many zones")

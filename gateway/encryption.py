@@ -36,16 +36,17 @@ CUSTOMER_KEY_OPS = WRITES | {
     "GetObjectAttributes",
 }  # fmt: skip
 COPY_SOURCE_OPS = frozenset({"CopyObject", "UploadPartCopy"})
+# Reads refuse SSE-S3/SSE-KMS headers, as AWS does (the object's own encryption applies);
+# Complete and the parts of an upload may repeat their upload's headers.
+READS = frozenset({"GetObject", "HeadObject"})
 
 
 def check_request(operation: str, headers: Mapping[str, str], secure: bool) -> None:
     """Refuse a malformed or misplaced encryption request (``secure``: HTTPS, or the
     server allows SSE-C over HTTP)."""
-    if operation in WRITES:
-        requested(headers)
-    elif any(h in headers for h in (SSE, KMS_KEY, KMS_CONTEXT, BUCKET_KEY)) and operation in (
-        CUSTOMER_KEY_OPS | COPY_SOURCE_OPS
-    ):
+    if operation in WRITES or operation == "UploadPart":
+        requested(headers)  # a part may repeat its upload's headers (the upload's rule)
+    elif operation in READS and any(h in headers for h in (SSE, KMS_KEY, BUCKET_KEY)):
         raise InvalidArgument(
             "x-amz-server-side-encryption header is not supported for this operation.",
             ArgumentName=SSE,

@@ -90,11 +90,11 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
-    "cors", "attributes", "tagging",
+    "cors", "attributes", "tagging", "encryption",
 )  # fmt: skip
 UNSUPPORTED = (
     "lifecycle", "website", "logging",
-    "notification", "replication", "encryption", "object-lock", "legal-hold", "retention",
+    "notification", "replication", "object-lock", "legal-hold", "retention",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "restore", "select",
 )  # fmt: skip
