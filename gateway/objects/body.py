@@ -130,7 +130,7 @@ class BlockCutter:
             tail = bytes(rest)
             self.md5.update(tail)
             if self.cipher is not None:
-                tail = await asyncio.to_thread(seal_block, self.cipher, tail)
+                tail = bytes(await asyncio.to_thread(seal_block, self.cipher, tail))
             return StoredBody(self.total, self.md5.digest(), tail, [], {})
         if self.fill:
             await self._write(rest)

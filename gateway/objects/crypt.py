@@ -46,16 +46,22 @@ def sealed_size(plain_size: int) -> int:
     return plain_size + chunk_count(plain_size) * OVERHEAD
 
 
-def seal_block(key: AESGCM, data: bytes | bytearray | memoryview) -> bytes:
-    """The stored form of one block's plaintext (an empty block is one empty chunk)."""
+def seal_block(key: AESGCM, data: bytes | bytearray | memoryview) -> bytearray:
+    """The stored form of one block's plaintext (an empty block is one empty chunk).
+    Each chunk is encrypted straight into one buffer of the stored size: no copies."""
     view = memoryview(data)
     count = chunk_count(len(view))
-    out = bytearray()
+    out = bytearray(sealed_size(len(view)))
+    sealed = memoryview(out)
+    nonces = os.urandom(NONCE * count)  # one system call for the block's nonces
     for i in range(count):
-        nonce = os.urandom(NONCE)
-        out += nonce
-        out += key.encrypt(nonce, view[i * CHUNK : (i + 1) * CHUNK], _aad(i, i == count - 1))
-    return bytes(out)
+        piece = view[i * CHUNK : (i + 1) * CHUNK]
+        at = i * SEALED_CHUNK
+        nonce = nonces[i * NONCE : (i + 1) * NONCE]
+        sealed[at : at + NONCE] = nonce
+        end = at + NONCE + len(piece) + TAG
+        key.encrypt_into(nonce, piece, _aad(i, i == count - 1), sealed[at + NONCE : end])
+    return out
 
 
 def sealed_span(plain_size: int, start: int, end: int) -> tuple[int, int, int]:
@@ -73,28 +79,28 @@ def open_span(
     plain_size: int,
     start: int,
     end: int,
-) -> bytes:
-    """Plaintext [start, end) of a block from the stored bytes ``sealed_span`` named;
-    ChunkTampered if any chunk fails its tag."""
+) -> memoryview:
+    """Plaintext [start, end) of a block from the stored bytes ``sealed_span`` named,
+    decrypted straight into one buffer; ChunkTampered if any chunk fails its tag."""
     view = memoryview(stored)
     _, _, first = sealed_span(plain_size, start, end)
     count = chunk_count(plain_size)
-    out = bytearray()
-    offset, index = 0, first
-    while offset < len(view):
-        piece = view[offset : offset + SEALED_CHUNK]
-        if len(piece) <= OVERHEAD:
+    pieces = -(-len(view) // SEALED_CHUNK)
+    out = memoryview(bytearray(max(0, len(view) - pieces * OVERHEAD)))
+    for n in range(pieces):
+        piece = view[n * SEALED_CHUNK : (n + 1) * SEALED_CHUNK]
+        index = first + n
+        if len(piece) < OVERHEAD:
             raise ChunkTampered("a chunk is cut short")
+        target = out[n * CHUNK : n * CHUNK + len(piece) - OVERHEAD]
         try:
-            out += key.decrypt(piece[:NONCE], piece[NONCE:], _aad(index, index == count - 1))
-        except InvalidTag:
+            key.decrypt_into(piece[:NONCE], piece[NONCE:], _aad(index, index == count - 1), target)
+        except (InvalidTag, ValueError):
             raise ChunkTampered(f"chunk {index} does not verify") from None
-        offset += len(piece)
-        index += 1
     skip = start - first * CHUNK
     if len(out) < skip + (end - start):
         raise ChunkTampered("the block is shorter than its record says")
-    return bytes(out[skip : skip + end - start])
+    return out[skip : skip + end - start]
 
 
 def cipher(key: bytes) -> AESGCM:
