@@ -202,6 +202,11 @@ class KeyringFile:
         except OSError:
             return 0.0
 
+    def reload(self) -> MasterKey:
+        """The keyring as the file holds it now (a KMS key named a moment ago)."""
+        self._checked = float("-inf")
+        return self()
+
     def __call__(self) -> MasterKey:
         now = time.monotonic()
         if self._path is not None and now - self._checked >= 1.0:

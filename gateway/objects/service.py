@@ -267,7 +267,9 @@ class ObjectService:
 
     def has_kms_key(self, name: str) -> bool:
         """Whether the keyring holds a KMS key of that name (bucket defaults name one)."""
-        return self.keys is not None and name in dict(self.keys().kms)
+        return self.keys is not None and (
+            name in dict(self.keys().kms) or name in dict(sse.fresh(self.keys).kms)
+        )
 
     def data_key(self, obj: StoredObject, given: SseRequest | None) -> bytes | None:
         """The data key a read of ``obj`` needs (None: plaintext), after AWS's checks of

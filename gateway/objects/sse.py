@@ -49,11 +49,19 @@ def new_key(keys: Keys | None, req: SseRequest, data_key: bytes | None = None) -
         record = datakeys.wrap(_none(), dk, req.mode, customer_key=req.customer_key)
         return NewKey(crypt.cipher(dk), dk, record)
     master = _master(keys)
+    if req.mode == datakeys.SSE_KMS and req.kms_key not in dict(master.kms):
+        master = fresh(keys)  # made a moment ago with `cairn admin kms create`?
     try:
         record = datakeys.wrap(master, dk, req.mode, kms_key=req.kms_key, bucket_key=req.bucket_key)
     except datakeys.UnknownKmsKey:
         raise KmsNotFound(f"Invalid keyId {req.kms_key}") from None
     return NewKey(crypt.cipher(dk), dk, record)
+
+
+def fresh(keys: Keys | None) -> MasterKey:
+    """The keyring re-read from its file now, when it comes from one."""
+    reload = getattr(keys, "reload", None)
+    return reload() if callable(reload) else _master(keys)
 
 
 def from_record(
