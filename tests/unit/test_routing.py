@@ -54,6 +54,9 @@ ROUTED = {
     ("GET", BUCKET, "cors"): "GetBucketCors",
     ("PUT", BUCKET, "cors"): "PutBucketCors",
     ("DELETE", BUCKET, "cors"): "DeleteBucketCors",
+    ("GET", BUCKET, "encryption"): "GetBucketEncryption",
+    ("PUT", BUCKET, "encryption"): "PutBucketEncryption",
+    ("DELETE", BUCKET, "encryption"): "DeleteBucketEncryption",
     ("GET", OBJECT, "attributes"): "GetObjectAttributes",
 }
 
@@ -66,7 +69,6 @@ AWS_ONLY = {
     ("GET", _B, "logging"), ("PUT", _B, "logging"),
     ("GET", _B, "notification"), ("PUT", _B, "notification"),
     ("GET", _B, "replication"), ("PUT", _B, "replication"), ("DELETE", _B, "replication"),
-    ("GET", _B, "encryption"), ("PUT", _B, "encryption"), ("DELETE", _B, "encryption"),
     ("GET", _B, "object-lock"), ("PUT", _B, "object-lock"),
     ("GET", _O, "legal-hold"), ("PUT", _O, "legal-hold"),
     ("GET", _O, "retention"), ("PUT", _O, "retention"),
