@@ -121,7 +121,7 @@ class ReplicatedBlocks:
         block_id: bytes,
         start: int = 0,
         end: int | None = None,
-        opened: Callable[[bytes | memoryview], Awaitable[bytes]] | None = None,
+        opened: Callable[[bytes | memoryview], Awaitable[memoryview]] | None = None,
     ) -> bytes | memoryview:
         """The bytes [start, end) of a block from the first replica that serves them.
         ``opened`` (an encrypted block's decryption) may refuse a replica's bytes by

@@ -9,8 +9,9 @@ key, so equal plaintexts under different keys do not show equal ETags.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,18 +123,17 @@ def mode_of(record: dict[str, Any] | None) -> str | None:
 
 def opener(
     cipher: AESGCM, plain_size: int, start: int, end: int
-) -> Callable[[bytes | memoryview], Any]:
+) -> Callable[[bytes | memoryview], Awaitable[memoryview]]:
     """Decrypts a replica's bytes off the event loop; a tampered chunk is a corrupt replica
     (BlockCorrupt), so the block store reads the next one."""
-    import asyncio
 
-    def work(stored: bytes | memoryview) -> bytes:
+    def work(stored: bytes | memoryview) -> memoryview:
         try:
             return crypt.open_span(cipher, stored, plain_size, start, end)
         except crypt.ChunkTampered as exc:
             raise BlockCorrupt(str(exc)) from None
 
-    async def opened(stored: bytes | memoryview) -> bytes:
+    async def opened(stored: bytes | memoryview) -> memoryview:
         return await asyncio.to_thread(work, stored)
 
     return opened
@@ -146,4 +146,5 @@ def _master(keys: Keys | None) -> MasterKey:
 
 
 def _none() -> MasterKey:
+    """No keyring: SSE-C wraps its data key with the customer's key alone."""
     return MasterKey(())
