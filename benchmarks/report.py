@@ -17,6 +17,8 @@ from benchmarks.scenarios import (
     PUT_LARGE_CPU_PER_GB,
     ROWS,
     RSS_LIMIT_MIB,
+    SSE_GOAL,
+    SSE_PAIRS,
     TARGETS,
     VERSIONING_PAIRS,
     Settings,
@@ -215,27 +217,30 @@ def _targets(results: Results, medians: dict[str, Any]) -> list[dict[str, str]]:
                 cpu <= PUT_LARGE_CPU_PER_GB,
             )
         )
-    out += _policy_costs(results)
+    out += _paired_costs(results, POLICY_PAIRS, POLICY_GOAL)
+    out += _paired_costs(results, SSE_PAIRS, SSE_GOAL)
+    out += _paired_costs(results, VERSIONING_PAIRS, None)
     return out
 
 
-def _policy_costs(results: Results) -> list[dict[str, str]]:
-    """Cairn with a 20-statement bucket policy against Cairn without, and Cairn's PUT on a
-    versioned (or locked) bucket against an unversioned one, per round (same server, same
-    round, so the machine's drift cancels). Versioning has no goal: its ratio is shown."""
+def _paired_costs(
+    results: Results, pairs: list[tuple[str, str]], goal: float | None
+) -> list[dict[str, str]]:
+    """Cairn with a feature (a 20-statement bucket policy, SSE-S3, versioning) against Cairn
+    without, per round (same server, same round, so the machine's drift cancels): its
+    cost. ``goal`` None: the ratio is shown, with no goal (versioning)."""
     out = []
-    for row, bare in POLICY_PAIRS + VERSIONING_PAIRS:
+    for row, bare in pairs:
         a, b = results.get(row, {}).get("cairn", []), results.get(bare, {}).get("cairn", [])
         rs = [x["value"] / y["value"] for x, y in zip(a, b, strict=False) if y["value"]]
         rs = [r for r in rs if not math.isnan(r)]
         if not rs:
             continue
-        m = _median(rs)
-        name = f"{row} vs {bare} (cairn)"
-        if (row, bare) in POLICY_PAIRS:
-            out.append(_check(name, f">= {POLICY_GOAL:g}x", f"{_fmt(m)}x", m >= POLICY_GOAL))
-        else:
+        m, name = _median(rs), f"{row} vs {bare} (cairn)"
+        if goal is None:
             out.append({"check": name, "goal": "-", "measured": f"{_fmt(m)}x", "result": "-"})
+        else:
+            out.append(_check(name, f">= {goal:g}x", f"{_fmt(m)}x", m >= goal))
     return out
 
 

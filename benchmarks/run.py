@@ -35,6 +35,7 @@ from benchmarks.scenarios import (
     Settings,
 )
 from benchmarks.servers import CLUSTERS, Target
+from benchmarks.sse_bench import SSE_BUCKET, encrypt_by_default
 from benchmarks.versioning_bench import LOCKED_BUCKET, VERSIONED_BUCKET, install_versioning
 
 BUCKET, LIST_BUCKET = "bench", "bench-list"
@@ -168,6 +169,14 @@ class Bench:
             self.datasets[scenario, t.name] = self._preload(t, "mx", s.mixed_size, s.mixed_objects)
         elif scenario == "list":
             self._preload(t, "k", 64, s.list_keys, bucket=LIST_BUCKET)
+        elif scenario == "sse":
+            self._check(
+                f"{t.name} create {SSE_BUCKET}", self.lg.call(t, op="bucket", bucket=SSE_BUCKET)
+            )
+            encrypt_by_default(t, SSE_BUCKET)
+            for bucket in (BUCKET, SSE_BUCKET):
+                ds = self._preload(t, "sg", s.large_size, s.large_objects, bucket=bucket)
+                self.datasets[f"sse-{bucket}", t.name] = ds
         elif scenario == "policy":
             self._check(
                 f"{t.name} create {POLICY_BUCKET}",
@@ -189,6 +198,8 @@ class Bench:
             return self._policy(t, rnd)
         if scenario == "versioning":
             return self._versioning(t, rnd)
+        if scenario == "sse":
+            return self._sse(t, rnd)
         common: dict[str, Any] = {"bucket": BUCKET, "rng_seed": rnd}
         if scenario == "put-small":
             cmd = {"op": "put", "prefix": f"ps{rnd}", "size": s.small_size, "nonce": _nonce()}
@@ -249,6 +260,23 @@ class Bench:
             cmd |= {"concurrency": s.small_inflight, "duration": s.duration}
             r = self._check(f"{t.name} {row} round {rnd}", self.lg.call(t, **cmd))
             out[row] = _figures(row, r)
+        return out
+
+    def _sse(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
+        """Large PUT then GET, each on the plaintext bucket and on the SSE-S3 one, in turn."""
+        s, out = self.s, {}
+        for op in ("put", "get"):
+            for bucket, row in ((BUCKET, f"{op}-large-plain"), (SSE_BUCKET, f"{op}-large-sse")):
+                cmd: dict[str, Any] = {"bucket": bucket, "rng_seed": rnd}
+                cmd |= {"concurrency": s.large_inflight, "duration": s.large_duration}
+                if op == "put":
+                    cmd |= {"op": "put", "prefix": f"sp{rnd}", "size": s.large_size}
+                    cmd |= {"nonce": _nonce(), "verify_objects": [0]}
+                else:
+                    cmd |= {"op": "get", **self.datasets[f"sse-{bucket}", t.name]}
+                    cmd |= {"verify_every": 4}
+                r = self._check(f"{t.name} {row} round {rnd}", self.lg.call(t, **cmd))
+                out[row] = _figures(row, r)
         return out
 
     def _cp(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:

@@ -37,7 +37,17 @@ ROWS = {
     "put-unversioned": Row("put-unversioned", "ops/s", True, "1k ops"),
     "put-versioned": Row("put-versioned", "ops/s", True, "1k ops"),
     "put-locked": Row("put-locked", "ops/s", True, "1k ops"),
+    # "sse": 64 MiB PUT/GET on a plaintext bucket and on one whose default encryption is
+    # SSE-S3, interleaved in every round on the same server (issue 17).
+    "put-large-plain": Row("put-large-plain", "MB/s", True, "GB"),
+    "put-large-sse": Row("put-large-sse", "MB/s", True, "GB"),
+    "get-large-plain": Row("get-large-plain", "MB/s", True, "GB"),
+    "get-large-sse": Row("get-large-sse", "MB/s", True, "GB"),
 }
+# The cost of encryption at rest: SSE-S3 rows against plaintext rows, Cairn only (issue
+# 17: "within 25% of plaintext").
+SSE_PAIRS = [("put-large-sse", "put-large-plain"), ("get-large-sse", "get-large-plain")]
+SSE_GOAL = 0.75
 # The cost of authorization: the policy rows against the bare rows, Cairn only (issue 15:
 # "within 10%"); report.py prints the medians of the per-round ratios.
 POLICY_PAIRS = [("put-pol20", "put-bare"), ("get-pol20", "get-bare")]
@@ -47,11 +57,11 @@ VERSIONING_PAIRS = [("put-versioned", "put-unversioned"), ("put-locked", "put-un
 # Scenario names on the command line; "cp" produces the two rows cp-up and cp-down.
 SCENARIOS = ["put-small", "get-small", "put-large", "get-large", "list", "mixed", "cp"]
 # Run only when named (--scenarios policy): it needs PutBucketPolicy (issue 15).
-OPT_IN_SCENARIOS = ["policy", "versioning"]
+OPT_IN_SCENARIOS = ["policy", "versioning", "sse"]
 # The floor implements no listing and no multipart upload (aws s3 cp needs both): "-".
 UNSUPPORTED = {
-    "floor": {"list", "cp", "policy", "versioning"},
-    "moto": {"policy", "versioning"},
+    "floor": {"list", "cp", "policy", "versioning", "sse"},
+    "moto": {"policy", "versioning", "sse"},
 }
 
 

@@ -36,10 +36,12 @@ from meta.access import (
     summarize,
 )
 from meta.api import KV, MetaError, MetaUnavailable
+from meta.datakeys import rewrap_all
 from meta.nodes import NodeRegistry
 from meta.sealing import (
     MasterKey,
     MasterKeyError,
+    add_kms_key,
     load_master_key,
     rotate_master_key_file,
     write_master_key,
@@ -342,9 +344,14 @@ async def _inspect(args: argparse.Namespace, kv: KV) -> int:
 
 
 async def _admin(args: argparse.Namespace) -> int:
+    if args.admin_command == "kms":
+        return _kms_cmd(args)
     kv = open_existing(_meta_spec(args))
     try:
-        code = await _run(args, kv)
+        if args.admin_command == "rewrap":
+            code = await _rewrap(args, kv)
+        else:
+            code = await _run(args, kv)
         if code == 0:
             await audit.record_admin(kv, args)  # who changed what (cairn/audit.py)
         return code
@@ -362,6 +369,43 @@ def _as_exit(exc: Exception) -> CairnExit:
     if isinstance(exc, MetaError):
         return CairnExit(Exit.META_UNREACHABLE, f"the metadata store failed: {message}")
     return CairnExit(Exit.REFUSED, message)
+
+
+# ---------------------------------------------------------------------------------------
+# Server-side encryption: KMS keys and data-key rewrapping
+
+
+def _master_key_file(args: argparse.Namespace) -> Path:
+    """Where the keyring is: --master-key-file, $CAIRN_MASTER_KEY_FILE, --data DIR's."""
+    path = configured_master_key(args.master_key_file)
+    if path is not None:
+        return Path(path)
+    if args.data:
+        return Path(args.data) / "master.key"
+    raise AdminError("give --master-key-file FILE (or CAIRN_MASTER_KEY_FILE), or --data DIR")
+
+
+def _kms_cmd(args: argparse.Namespace) -> int:
+    """`cairn admin kms create NAME | list`: named keys of SSE-KMS in the master keyring.
+    Gateways see a new key within a second (they re-read the file when it changes)."""
+    path = _master_key_file(args)
+    if args.kms_command == "create":
+        add_kms_key(path, args.name)
+        _emit(args, {"kms_key_id": args.name}, f"KMS key {args.name} added to {path}")
+        return 0
+    names = [name for name, _ in load_master_key(path).kms]
+    _emit(args, {"kms_keys": names}, "\n".join(names) if names else "(no KMS keys)")
+    return 0
+
+
+async def _rewrap(args: argparse.Namespace, kv: KV) -> int:
+    """`cairn admin rewrap`: after `cairn master-key rotate`, seal every SSE-S3 data key
+    under the new master key, so the old one can be retired; no object data is rewritten."""
+    master = _master_key(args)
+    count = await rewrap_all(kv, master)
+    _emit(args, {"rewrapped": count, "master_key": master.key_id},
+          f"{count} data key(s) now sealed under master key {master.key_id}")  # fmt: skip
+    return 0
 
 
 def admin(args: argparse.Namespace) -> int:

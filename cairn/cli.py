@@ -50,6 +50,10 @@ def _gateway_options(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     s.add_argument("--tls-cert", help="HTTPS with your own certificate (PEM, chain first)")
     s.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    s.add_argument(
+        "--allow-ssec-over-http", action="store_true",
+        help="accept SSE-C customer keys over plain HTTP (tests only; AWS refuses them)",
+    )  # fmt: skip
     s.add_argument("--region", default="us-east-1", help="the region S3 clients sign for")
     s.add_argument(
         "--domain",
@@ -327,8 +331,21 @@ def _admin_command(sub: Subparsers) -> None:
     _admin_users(asub, json_flag)
     _admin_keys(asub, json_flag)
     _admin_inspection(asub, json_flag)
+    _admin_sse(asub, json_flag)
     a.set_defaults(func=_with_meta(_run("cairn.admin", "admin")))
     _ca_commands(asub, json_flag)
+
+
+def _admin_sse(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
+    """`cairn admin kms create|list` and `cairn admin rewrap` (docs/encryption.md)."""
+    kms = asub.add_parser("kms", help="named SSE-KMS keys in the master key file")
+    ksub = kms.add_subparsers(dest="kms_command", required=True)
+    ksub.add_parser("create", help="add a named key", parents=[json_flag]).add_argument("name")
+    ksub.add_parser("list", help="the keys' names (never the keys)", parents=[json_flag])
+    asub.add_parser(
+        "rewrap", help="seal SSE-S3 data keys under the current master key (after a rotation)",
+        parents=[json_flag],
+    )  # fmt: skip
 
 
 def _admin_users(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
@@ -493,6 +510,10 @@ def _cluster_command(sub: Subparsers) -> None:
     up.add_argument("--data", required=True, help="the cluster's directory (made, or restarted)")
     up.add_argument("--nodes", type=int, default=4, help="storage nodes")
     up.add_argument("--gateways", type=int, default=1, help="S3 gateways")
+    up.add_argument(
+        "--allow-ssec-over-http", action="store_true",
+        help="gateways accept SSE-C keys over plain HTTP (tests only)",
+    )  # fmt: skip
     up.add_argument("--replicas", type=int, default=3, help="copies of each block")
     up.add_argument("--write-quorum", type=int, default=2, help="copies a write waits for")
     up.add_argument("--zones", type=int, default=0, help="spread nodes over this many zones")

@@ -246,6 +246,8 @@ def _start_gateways(
     state = [["--state", str(run.data / f"gateway-{i}")] for i in range(args.gateways)]
     # On the command line too, so that a gateway restarted with it needs no environment.
     shared = [*shared, "--master-key-file", run.env[MASTER_KEY_ENV]]
+    if getattr(args, "allow_ssec_over_http", False):
+        shared.append("--allow-ssec-over-http")
     return [
         run.start(
             "gateway",

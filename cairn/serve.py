@@ -38,6 +38,7 @@ from gateway.workers import WorkerFailed, run_workers
 from meta.access import AccessKeys
 from meta.api import KV
 from meta.sealing import (
+    KeyringFile,
     MasterKey,
     MasterKeyError,
     ensure_master_key,
@@ -189,6 +190,7 @@ def _run_gateway(
     housekeeping: Schedule | None,
     master: MasterKey,
     sock: socket.socket,
+    master_file: Path | None = None,
 ) -> int:
     """Serve S3 in args.workers processes; with a `housekeeping` schedule, worker 0 also
     runs the housekeeper (cairn serve), without one nothing but S3 (cairn gateway)."""
@@ -221,9 +223,14 @@ def _run_gateway(
         background.append(metrics.worker_process_gauges)
         background.append(metrics.flush_loop)
         objects = ObjectService(
-            meta, blocks, block_size=args.block_size, inline_max=args.inline_max
+            meta, blocks, block_size=args.block_size, inline_max=args.inline_max,
+            keys=KeyringFile(master, master_file),
+        )  # fmt: skip
+        services = Services(
+            objects=objects,
+            region=args.region,
+            ssec_over_http=getattr(args, "allow_ssec_over_http", False),
         )
-        services = Services(objects=objects, region=args.region)
         keeper = None
         if housekeeping and index == 0:  # one housekeeper: worker 0 of cairn serve
             keeper = Housekeeper(meta, blocks, housekeeping)
@@ -305,8 +312,11 @@ def serve(args: argparse.Namespace) -> int:
     banner = f"data:       {data} ({args.nodes} block store(s))"
     schedule = Schedule.of(args)
     master = gateway_master_key(args, data / "master.key")
+    master_file = Path(
+        master_key_path(getattr(args, "master_key_file", None)) or data / "master.key"
+    )
     creds = root_credentials(data)
-    return _run_gateway(args, backend, creds, data, banner, schedule, master, sock)
+    return _run_gateway(args, backend, creds, data, banner, schedule, master, sock, master_file)
 
 
 def gateway(args: argparse.Namespace) -> int:
@@ -339,5 +349,9 @@ def gateway(args: argparse.Namespace) -> int:
         return kv, blocks, jobs
 
     banner = f"metadata:   {args.meta}; replicas {args.replicas}, write quorum {args.write_quorum}"
+    master_file = master_key_path(getattr(args, "master_key_file", None))
     creds = root_credentials(state)
-    return _run_gateway(args, backend, creds, state, banner, None, master, sock)
+    return _run_gateway(
+        args, backend, creds, state, banner, None, master, sock,
+        Path(master_file) if master_file else None,
+    )  # fmt: skip

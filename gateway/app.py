@@ -28,7 +28,7 @@ from gateway.auth.sigv4 import UNSIGNED_PAYLOAD
 from gateway.auth.verify import AuthResult, SignedRequest, authenticate
 from gateway.authz.step import Access, Authorizer
 from gateway.context import RequestContext, Services
-from gateway.encryption import refuse_encryption
+from gateway.encryption import check_request
 from gateway.errors import (
     AccessDenied,
     InvalidAccessKeyId,
@@ -224,7 +224,8 @@ async def _handle(
             scope.get("scheme") == "https",
         )
         _check_expected_owners(endpoint, headers, access)
-        refuse_encryption(endpoint.op, headers)  # never a silent plaintext write
+        secure = scope.get("scheme") == "https" or services.ssec_over_http
+        check_request(endpoint.op, headers, secure)  # bad SSE input: refused, nothing stored
         await _bucket_before_continue(endpoint, headers, services)
         ctx = RequestContext(request, request_id, endpoint, headers, auth, services, access)
         response = await HANDLERS[endpoint.op](ctx)

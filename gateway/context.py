@@ -27,6 +27,7 @@ class Services:
     region: str = "us-east-1"
     owner_id: str = "cairn"
     owner_name: str = "cairn"
+    ssec_over_http: bool = False  # --allow-ssec-over-http: SSE-C keys over plain HTTP
 
     @property
     def buckets(self) -> Buckets:

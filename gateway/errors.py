@@ -37,6 +37,22 @@ class S3Error(Exception):
         return f"{self.code}({self.text!r})"
 
 
+class KmsNotFound(S3Error):
+    """SSE-KMS with a key id the key provider does not have (AWS's code has a dot)."""
+
+    status = 400
+    message = "Invalid keyId"
+
+    @property
+    def code(self) -> str:
+        return "KMS.NotFoundException"
+
+
+class ServerSideEncryptionConfigurationNotFoundError(S3Error):
+    status = 404
+    message = "The server side encryption configuration was not found"
+
+
 class InternalError(S3Error):
     status = 500
 

@@ -76,6 +76,9 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
     ("GET", True, False, "cors"): "GetBucketCors",
     ("PUT", True, False, "cors"): "PutBucketCors",
     ("DELETE", True, False, "cors"): "DeleteBucketCors",
+    ("GET", True, False, "encryption"): "GetBucketEncryption",
+    ("PUT", True, False, "encryption"): "PutBucketEncryption",
+    ("DELETE", True, False, "encryption"): "DeleteBucketEncryption",
     ("GET", True, True, "attributes"): "GetObjectAttributes",
     # Object lock (gateway/handlers/lock.py)
     ("GET", True, False, "object-lock"): "GetObjectLockConfiguration",
@@ -98,12 +101,12 @@ OPERATIONS: dict[tuple[str, bool, bool, str], str] = {
 SUBRESOURCES = (
     "uploads", "uploadId", "delete", "location", "versioning", "versions", "list-type", "torrent",
     "acl", "policy", "policyStatus", "ownershipControls", "publicAccessBlock",
-    "cors", "attributes", "tagging", "lifecycle",
+    "cors", "attributes", "tagging", "lifecycle", "encryption",
     "object-lock", "retention", "legal-hold",
 )  # fmt: skip
 UNSUPPORTED = (
     "website", "logging",
-    "notification", "replication", "encryption",
+    "notification", "replication",
     "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "restore", "select",
 )  # fmt: skip
@@ -123,9 +126,6 @@ NOT_IMPLEMENTED: dict[tuple[str, bool, str], str] = {
     ("GET", False, "replication"): "GetBucketReplication",
     ("PUT", False, "replication"): "PutBucketReplication",
     ("DELETE", False, "replication"): "DeleteBucketReplication",
-    ("GET", False, "encryption"): "GetBucketEncryption",
-    ("PUT", False, "encryption"): "PutBucketEncryption",
-    ("DELETE", False, "encryption"): "DeleteBucketEncryption",
     ("GET", False, "accelerate"): "GetBucketAccelerateConfiguration",
     ("PUT", False, "accelerate"): "PutBucketAccelerateConfiguration",
     ("GET", False, "requestPayment"): "GetBucketRequestPayment",

@@ -128,6 +128,18 @@ class ObjectHead:
         else:
             self.extra.pop("tags", None)
 
+    @property
+    def sse(self) -> dict[str, Any] | None:
+        """The version's SSE record (meta/datakeys.py: mode and wrapped data key, never a
+        key in the clear); None: stored as plaintext."""
+        return self.extra.get("sse")
+
+    def set_sse(self, record: dict[str, Any] | None) -> None:
+        if record:
+            self.extra["sse"] = record
+        else:
+            self.extra.pop("sse", None)
+
     def to_bytes(self) -> bytes:
         d: dict[str, Any] = {
             "k": self.key,
@@ -298,6 +310,7 @@ class Upload:
     tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, applied at Complete
     # Object lock the request set (meta.lock's version entries), applied at Complete.
     lock: dict[str, Any] = field(default_factory=dict)
+    sse: dict[str, Any] | None = None  # the upload's SSE record (meta/datakeys.py)
 
     def bumped(self) -> bytes:
         """The record with a new nonce: what a part commit writes."""
@@ -320,6 +333,7 @@ class Upload:
                 **({"a": self.acl} if self.acl is not None else {}),
                 **({"tg": self.tags} if self.tags else {}),
                 **({"lk": self.lock} if self.lock else {}),
+                **({"se": self.sse} if self.sse else {}),
             },
             use_bin_type=True,
         )
@@ -330,6 +344,7 @@ class Upload:
         return cls(
             upload_id, d["b"], d["k"], d["i"], d["h"], d["m"], d.get("ca"), d.get("ct"),
             d.get("n", b""), d.get("o", ""), d.get("a"), d.get("tg", {}), d.get("lk", {}),
+            d.get("se"),
         )  # fmt: skip
 
 

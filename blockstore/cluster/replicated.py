@@ -117,13 +117,21 @@ class ReplicatedBlocks:
             await self.refresh()
 
     async def get(
-        self, block_id: bytes, start: int = 0, end: int | None = None
+        self,
+        block_id: bytes,
+        start: int = 0,
+        end: int | None = None,
+        opened: Callable[[bytes | memoryview], Awaitable[memoryview]] | None = None,
     ) -> bytes | memoryview:
+        """The bytes [start, end) of a block from the first replica that serves them.
+        ``opened`` (an encrypted block's decryption) may refuse a replica's bytes by
+        raising BlockCorrupt: then the next replica is read, as for a failed CRC."""
         await self._ensure_layout()
         last: BaseException = BlockNotFound(block_id.hex())
         for node in self._read_order(block_id):
             try:
-                return await self.stores[node].get(block_id, start, end)
+                data = await self.stores[node].get(block_id, start, end)
+                return data if opened is None else await opened(data)
             except BlockCorrupt as exc:
                 log.warning(
                     "block %s is corrupt on %s: reading another replica", block_id.hex(), node

@@ -86,6 +86,10 @@ NEEDS: dict[str, Need] = {
     "GetBucketCors": _b("s3:GetBucketCORS", OWNER),
     "PutBucketCors": _b("s3:PutBucketCORS", OWNER),
     "DeleteBucketCors": _b("s3:PutBucketCORS", OWNER),  # AWS has no s3:DeleteBucketCORS
+    "GetBucketEncryption": _b("s3:GetEncryptionConfiguration", OWNER),
+    "PutBucketEncryption": _b("s3:PutEncryptionConfiguration", OWNER),
+    # AWS has no s3:DeleteEncryptionConfiguration: deleting is putting
+    "DeleteBucketEncryption": _b("s3:PutEncryptionConfiguration", OWNER),
     "GetObjectAttributes": _o("s3:GetObjectAttributes", READ),
     # Object lock (gateway/handlers/lock.py): AWS has no version actions for these, a
     # versionId names the version and the action stays the same.

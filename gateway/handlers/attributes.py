@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from gateway.context import RequestContext
+from gateway.encryption import customer_key
 from gateway.handlers.object import version_headers, version_id
 from gateway.wire import attributes as wire
 from gateway.wire.headers import http_date
@@ -21,6 +22,7 @@ async def get_object_attributes(ctx: RequestContext) -> Response:
     names = wire.asked(ctx.headers)
     page = wire.parts_page(ctx.headers)
     head = await ctx.services.objects.get_object(ctx.bucket, ctx.key, version_id(ctx.query))
+    ctx.services.objects.data_key(head, customer_key(ctx.headers))  # SSE-C: its key, as GET
     attrs = wire.Attributes(
         etag=head.etag,
         size=head.size,

@@ -9,7 +9,9 @@ from starlette.responses import Response
 
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
+from gateway.encryption import COPY_CUSTOMER, customer_key, requested
 from gateway.errors import InvalidArgument, InvalidRequest
+from gateway.handlers.encryption import echo, write_encryption
 from gateway.handlers.lifecycle import expiration_headers
 from gateway.handlers.object import check_key, request_lock, request_tags, version_headers
 from gateway.objects.types import ObjectAttrs, StoredObject
@@ -76,9 +78,11 @@ async def copy_object(ctx: RequestContext) -> Response:
             ArgumentValue=directive,
         )
     same = (src_bucket, src_key) == (ctx.bucket, ctx.key) and src_version is None
+    asked = requested(headers)  # a copy onto itself that changes encryption is allowed
     if (
         same
         and directive == "COPY"
+        and asked is None
         and "x-amz-storage-class" not in headers
         and "x-amz-website-redirect-location" not in headers
     ):
@@ -91,6 +95,7 @@ async def copy_object(ctx: RequestContext) -> Response:
     access = new_object(ctx.access, headers, ObjectAttrs())
     tags = copy_tags(headers)
     lock = request_lock(headers)  # the copy's own; the source's lock is not copied
+    sse = await write_encryption(ctx)
 
     def replace() -> ObjectAttrs:
         return ObjectAttrs(stored_headers(headers), user_metadata(headers))
@@ -115,8 +120,10 @@ async def copy_object(ctx: RequestContext) -> Response:
         src_version=src_version,
         tags=tags,
         lock=lock,
+        encryption=sse,
+        source_encryption=customer_key(headers, COPY_CUSTOMER),
     )
-    out = version_headers(head)
+    out = {**version_headers(head), **echo(head.sse, sse)}
     out.update(await expiration_headers(ctx, head))
     if src_version is not None or src.vid != "null":
         out["x-amz-copy-source-version-id"] = src.vid

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from gateway import checksums
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
+from gateway.encryption import COPY_CUSTOMER, customer_key
 from gateway.errors import (
     BadDigest,
     EntityTooLarge,
@@ -18,6 +19,7 @@ from gateway.errors import (
     InvalidRequest,
 )
 from gateway.handlers.copy import parse_copy_source_version
+from gateway.handlers.encryption import echo, write_encryption
 from gateway.handlers.lifecycle import abort_headers
 from gateway.handlers.object import (
     MAX_PUT_SIZE,
@@ -81,8 +83,11 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
     attrs = new_object(ctx.access, h, ObjectAttrs(stored_headers(h), user_metadata(h)))
     attrs.tags = request_tags(h)
     attrs.lock = request_lock(h)  # kept with the upload, applied at Complete
-    upload = await ctx.services.multipart.create(ctx.bucket, ctx.key, attrs, algorithm, ctype)
-    out = await abort_headers(ctx)
+    sse = await write_encryption(ctx)
+    upload = await ctx.services.multipart.create(
+        ctx.bucket, ctx.key, attrs, algorithm, ctype, encryption=sse
+    )
+    out = {**await abort_headers(ctx), **echo(upload.sse, sse)}
     if algorithm:
         out |= {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": ctype or ""}
     return _xml(wire.initiate_result(upload), out)
@@ -95,6 +100,8 @@ async def upload_part(ctx: RequestContext) -> Response:
         raise EntityTooLarge()
     expected_md5 = content_md5(ctx.headers)
     upload = await _upload(ctx)
+    given = customer_key(ctx.headers)
+    ctx.services.multipart.data_key(upload, given)  # SSE-C: the upload's key, before the body
     reader = ctx.body(check_md5=False)  # the part's ETag is its MD5: compared in verify
 
     def verify(_size: int, md5: bytes) -> None:
@@ -102,9 +109,10 @@ async def upload_part(ctx: RequestContext) -> Response:
             raise BadDigest()
 
     part = await ctx.services.multipart.upload_part(
-        upload, number, reader, verify=verify, checksums=lambda: reader.checksums
-    )
-    out = {"etag": quote_etag(part.etag)}
+        upload, number, reader, verify=verify, checksums=lambda: reader.checksums,
+        encryption=given,
+    )  # fmt: skip
+    out = {"etag": quote_etag(part.etag), **echo(upload.sse, given)}
     for alg, value in part.checksums.items():
         out["x-amz-checksum-" + alg.lower()] = value
     return Response(headers=out)
@@ -144,8 +152,14 @@ async def upload_part_copy(ctx: RequestContext) -> Response:
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), src.size)
     if end - start > MAX_PUT_SIZE:
         raise EntityTooLarge()
-    part = await ctx.services.multipart.copy_part(upload, number, src, start, end)
-    return _xml(wire.copy_part_result(part.etag, part.mtime_ms, part.checksums))
+    given = customer_key(ctx.headers)
+    part = await ctx.services.multipart.copy_part(
+        upload, number, src, start, end,
+        encryption=given, source_encryption=customer_key(ctx.headers, COPY_CUSTOMER),
+    )  # fmt: skip
+    return _xml(
+        wire.copy_part_result(part.etag, part.mtime_ms, part.checksums), echo(upload.sse, given)
+    )
 
 
 async def complete_multipart_upload(ctx: RequestContext) -> Response:
@@ -156,6 +170,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     body_headers = {k: v for k, v in ctx.headers.items() if k not in checksums.BY_HEADER}
     body = await replace(ctx, headers=body_headers, _reader=None).read_body()
     requested = wire.parse_complete(body)
+    given = customer_key(ctx.headers)
+    sse = await ctx.services.multipart.check_key(ctx.bucket, ctx.key, upload_id, given)
     done = await ctx.services.multipart.complete(
         ctx.bucket, ctx.key, upload_id, requested, write_condition(ctx.headers), declared
     )
@@ -163,7 +179,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     response = _xml(
         wire.complete_result(
             location, ctx.bucket, ctx.key, done.etag, done.checksums, done.checksum_type
-        )
+        ),
+        echo(sse, given),
     )
     if done.version_id is not None:
         response.headers["x-amz-version-id"] = done.version_id

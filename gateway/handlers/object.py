@@ -12,6 +12,7 @@ from starlette.responses import Response
 from gateway import errors
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
+from gateway.encryption import customer_key
 from gateway.errors import (
     BadDigest,
     EntityTooLarge,
@@ -21,6 +22,7 @@ from gateway.errors import (
     InvalidRequest,
     KeyTooLongError,
 )
+from gateway.handlers.encryption import echo, write_encryption
 from gateway.handlers.lifecycle import expiration_headers
 from gateway.objects.types import ObjectAttrs, ObjectLock, StoredObject
 from gateway.responses import ObjectStream
@@ -105,6 +107,7 @@ async def put_object(ctx: RequestContext) -> Response:
     attrs.lock = request_lock(headers)
     if attrs.lock is not None and ctx.endpoint.op == "PutObject":
         wire_lock.require_integrity(headers)
+    sse = await write_encryption(ctx)
     reader = ctx.body(check_md5=False)  # the ETag is the MD5: compared in verify
 
     def verify(stored_size: int, md5: bytes) -> None:
@@ -121,8 +124,9 @@ async def put_object(ctx: RequestContext) -> Response:
         verify=verify,
         checksums=lambda: reader.checksums,
         condition=write_condition(headers),
+        encryption=sse,
     )
-    out = {"etag": quote_etag(head.etag), **version_headers(head)}
+    out = {"etag": quote_etag(head.etag), **version_headers(head), **echo(head.sse, sse)}
     out.update(await expiration_headers(ctx, head))
     for alg, value in head.checksums.items():
         out["x-amz-checksum-" + alg.lower()] = value
@@ -176,6 +180,8 @@ async def get_object_torrent(ctx: RequestContext) -> Response:
 
 async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     head = await _load(ctx)
+    given = customer_key(ctx.headers)
+    data_key = ctx.services.objects.data_key(head, given)  # SSE-C: the right key, or 400
     check_read_conditions(ctx.headers, head)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     part = _part_range(ctx, head)
@@ -187,6 +193,7 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     headers.update(wire_tagging.tagging_count(head.tags))
     headers.update(wire_lock.lock_headers(ctx.services.objects.locks.of(head)))
     headers.update(await expiration_headers(ctx, head))
+    headers.update(echo(head.sse, given))
     _overrides(ctx, headers)
     status = 200
     start, end = 0, head.size
@@ -197,9 +204,10 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
     headers["content-length"] = str(end - start)
     if not with_body:
         return Response(status_code=status, headers=headers)
-    if head.inline is not None:
+    if head.inline is not None and head.sse is None:
         return Response(head.inline[start:end], status_code=status, headers=headers)
-    return ObjectStream(ctx.services.objects.read(head, start, end), status, headers)
+    body = ctx.services.objects.read(head, start, end, data_key)
+    return ObjectStream(body, status, headers)
 
 
 async def delete_object(ctx: RequestContext) -> Response:

@@ -80,7 +80,8 @@ def _checksum_headers(stored: Response) -> dict[str, str]:
     return {
         k: v
         for k, v in stored.headers.items()
-        if k.startswith("x-amz-checksum-") or k == "x-amz-version-id"  # the new version's id
+        if k.startswith(("x-amz-checksum-", "x-amz-server-side-encryption"))
+        or k == "x-amz-version-id"  # the new version's id
     }
 
 

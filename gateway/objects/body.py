@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import crc32c
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from blockstore.address import block_id
 from blockstore.buffers import BLOCK_BUFFERS
 from blockstore.cluster.replicated import ReplicatedBlocks
+from gateway.objects.crypt import seal_block
 from meta.records import BlockRef
 from meta.store import MetaStore
 
@@ -56,8 +58,10 @@ class BlockCutter:
         size: int,
         inline_max: int,
         busy: Callable[[], bool],
+        cipher: AESGCM | None = None,
     ) -> None:
         self.meta = meta
+        self.cipher = cipher  # an encrypted object's: blocks are stored sealed (crypt.py)
         self.store = blocks
         self.size = size
         self.small_max = min(size, SMALL_BLOCK)
@@ -125,6 +129,8 @@ class BlockCutter:
         if not self.blocks and self.fill <= self.inline_max:
             tail = bytes(rest)
             self.md5.update(tail)
+            if self.cipher is not None:
+                tail = bytes(await asyncio.to_thread(seal_block, self.cipher, tail))
             return StoredBody(self.total, self.md5.digest(), tail, [], {})
         if self.fill:
             await self._write(rest)
@@ -135,11 +141,15 @@ class BlockCutter:
             self.pending.cancel()
 
     async def _write(self, block: bytes | bytearray | memoryview) -> None:
-        bid, crc = await asyncio.to_thread(_digest_block, self.md5, block)
+        size = len(block)
+        if self.cipher is not None:  # the stored bytes are the sealed block: its id too
+            block, bid, crc = await asyncio.to_thread(_seal_block, self.md5, self.cipher, block)
+        else:
+            bid, crc = await asyncio.to_thread(_digest_block, self.md5, block)
         if bid not in self.observed:
             self.observed[bid] = await self.meta.observe_block(bid)
             await self.store.put(bid, block, crc)
-        self.blocks.append((bid, len(block)))
+        self.blocks.append((bid, size))  # the plaintext size: offsets are the object's
 
 
 async def one_piece(
@@ -154,3 +164,13 @@ def _digest_block(md5: hashlib._Hash, block: bytes | bytearray | memoryview) -> 
     (what the block store checks on every read), in one thread hop."""
     md5.update(block)
     return block_id(block), crc32c.crc32c(block)
+
+
+def _seal_block(
+    md5: hashlib._Hash, cipher: AESGCM, block: bytes | bytearray | memoryview
+) -> tuple[bytes, bytes, int]:
+    """An encrypted object's block: the ETag MD5 over the plaintext, then the sealed bytes
+    with their id and CRC32C, in one thread hop."""
+    md5.update(block)
+    sealed = seal_block(cipher, block)
+    return sealed, block_id(sealed), crc32c.crc32c(sealed)

@@ -199,3 +199,31 @@ async def set_cors_rules(buckets: Buckets, name: str, rules: list[dict[str, Any]
             rec.config["cors"] = rules
 
     await buckets.meta.update_bucket(name, apply)
+
+
+# --------------------------------------------------------------- default encryption
+# The bucket's default encryption (PutBucketEncryption) lives in its record's config under
+# "sse" ({"m": mode, "kms": key id, "bk": bucket key}), beside CORS: not an access setting.
+
+
+async def default_encryption(buckets: Buckets, name: str) -> dict[str, Any] | None:
+    """The bucket's default encryption as stored; None: none set, or no such bucket."""
+    rec = await buckets.meta.bucket_record(name)
+    if rec is None:
+        return None
+    found = rec.config.get("sse")
+    return found if isinstance(found, dict) else None
+
+
+async def set_default_encryption(
+    buckets: Buckets, name: str, default: dict[str, Any] | None
+) -> None:
+    """Replace the bucket's default encryption in one compare-and-swap (None: delete)."""
+
+    def apply(rec: BucketRecord) -> None:
+        if default is None:
+            rec.config.pop("sse", None)
+        else:
+            rec.config["sse"] = default
+
+    await buckets.meta.update_bucket(name, apply)

@@ -160,6 +160,7 @@ def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
     )
     head.set_tags(upload.tags)
     head.extra.update(upload.lock)  # the upload's own object lock (meta.lock entries)
+    head.set_sse(upload.sse)  # the parts were sealed under the upload's data key
     sums = _object_checksum(upload, parts)
     if sums:
         head.checksums, head.checksum_type = sums, upload.checksum_type

@@ -8,9 +8,10 @@ object's block list is the concatenation of its parts'.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import checksums as checksum_algorithms
+from gateway.objects import crypt, sse
 from gateway.objects.complete import Completion
 from gateway.objects.lock import as_record as lock_record
 from gateway.objects.types import (
@@ -19,6 +20,7 @@ from gateway.objects.types import (
     PartInfo,
     PartsPage,
     RequestedPart,
+    SseRequest,
     StoredObject,
     UploadInfo,
     UploadsPage,
@@ -26,6 +28,7 @@ from gateway.objects.types import (
     WriteCondition,
 )
 from gateway.objects.upload_listing import page_uploads
+from meta.errors import UploadNotFound
 from meta.records import Part, Upload
 from meta.uploads import Uploads
 
@@ -46,7 +49,11 @@ class Multipart:
         attrs: ObjectAttrs,
         checksum_algorithm: str | None,
         checksum_type: str | None,
+        encryption: SseRequest | None = None,
     ) -> UploadInfo:
+        """An upload whose parts will be stored encrypted under one data key when
+        ``encryption`` asks for it (its wrapped form is kept in the upload record)."""
+        made = sse.new_key(self.objects.keys, encryption) if encryption else None
         upload = Upload(
             "",
             bucket,
@@ -59,6 +66,7 @@ class Multipart:
             acl=attrs.acl,
             tags=attrs.tags,
             lock=lock_record(attrs.lock),
+            sse=made.record if made else None,
         )
         if attrs.lock is not None:  # refused now rather than at Complete
             await self.objects.locks.require(bucket)
@@ -77,27 +85,63 @@ class Multipart:
         *,
         verify: Verify | None = None,
         checksums: Callable[[], dict[str, str]] | None = None,
+        encryption: SseRequest | None = None,
     ) -> PartInfo:
-        """Store body as part ``number``, replacing one with that number."""
-        stored = await self.objects.store_body(body, inline=False)
+        """Store body as part ``number``, replacing one with that number; an encrypted
+        upload's part under its data key (SSE-C: ``encryption`` must give the same key)."""
+        dk = self.data_key(upload, encryption)
+        cipher = crypt.cipher(dk) if dk is not None else None
+        stored = await self.objects.store_body(body, inline=False, cipher=cipher)
         if verify is not None:
             verify(stored.size, stored.md5)
         sums = dict(checksums()) if checksums is not None else {}
-        part = Part(number, stored.md5.hex(), stored.size, stored.blocks, checksums=sums)
+        etag = sse.etag(stored.md5, sse.mode_of(upload.sse), dk)
+        part = Part(number, etag, stored.size, stored.blocks, checksums=sums)
         await self.uploads.put_part(
             upload.bucket, upload.key, upload.upload_id, part, stored.observed
         )
         return _part_info(part)
 
+    async def check_key(
+        self, bucket: str, key: str, upload_id: str, given: SseRequest | None
+    ) -> dict[str, Any] | None:
+        """Complete of an SSE-C upload must give its key (as the Ceph suite and RGW
+        expect); the upload's SSE record, or None when it is plaintext or already gone."""
+        try:
+            upload, _ = await self.uploads.get(bucket, key, upload_id)
+        except UploadNotFound:
+            return None
+        self.data_key(_info(upload), given)
+        return upload.sse
+
+    def data_key(self, upload: UploadInfo, encryption: SseRequest | None) -> bytes | None:
+        """The data key of an upload's parts (None: plaintext); SSE-C checks the key."""
+        return sse.data_key(self.objects.keys, upload.sse, encryption)
+
     async def copy_part(
-        self, upload: UploadInfo, number: int, source: StoredObject, start: int, end: int
+        self,
+        upload: UploadInfo,
+        number: int,
+        source: StoredObject,
+        start: int,
+        end: int,
+        *,
+        encryption: SseRequest | None = None,
+        source_encryption: SseRequest | None = None,
     ) -> PartInfo:
-        """The bytes [start, end) of source as part ``number``, with the upload's checksum."""
+        """The bytes [start, end) of source as part ``number``, with the upload's checksum;
+        an encrypted source is read with its key, an encrypted upload's part sealed."""
+        src_dk = self.objects.data_key(source, source_encryption)
+        dk = self.data_key(upload, encryption)
         alg = upload.checksum_algorithm
         summer = checksum_algorithms.new(alg) if alg else None
         also = summer.update if summer is not None else None
-        stored = await self.objects.store_range(source, start, end, also)
-        part = Part(number, stored.md5.hex(), stored.size, stored.blocks)
+        stored = await self.objects.store_range(
+            source, start, end, also,
+            data_key=src_dk, cipher=crypt.cipher(dk) if dk is not None else None,
+        )  # fmt: skip
+        etag = sse.etag(stored.md5, sse.mode_of(upload.sse), dk)
+        part = Part(number, etag, stored.size, stored.blocks)
         if summer is not None:
             part.checksums = {summer.name: summer.digest_b64()}
         await self.uploads.put_part(
@@ -145,7 +189,7 @@ class Multipart:
 def _info(u: Upload) -> UploadInfo:
     return UploadInfo(
         u.upload_id, u.bucket, u.key, u.initiated_ms, u.checksum_algorithm, u.checksum_type,
-        u.owner,
+        u.owner, u.sse,
     )  # fmt: skip
 
 

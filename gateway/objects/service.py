@@ -17,8 +17,11 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, cast
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from blockstore.cluster.replicated import ReplicatedBlocks
 from gateway.errors import InvalidRequest
+from gateway.objects import crypt, sse
 from gateway.objects.body import OVERLAP_BODIES, BlockCutter, StoredBody, one_piece
 from gateway.objects.buckets import Buckets
 from gateway.objects.listing import Listing
@@ -34,6 +37,7 @@ from gateway.objects.types import (
     ObjectAttrs,
     ObjectLock,
     ReadCondition,
+    SseRequest,
     StoredObject,
     Verify,
     VersionsPage,
@@ -65,8 +69,10 @@ class ObjectService:
         blocks: ReplicatedBlocks,
         block_size: int = DEFAULT_BLOCK_SIZE,
         inline_max: int = DEFAULT_INLINE_MAX,
+        keys: sse.Keys | None = None,
     ) -> None:
         self.meta = meta
+        self.keys = keys  # the master keyring (SSE-S3, SSE-KMS); None: those refused
         self.blocks = blocks
         self.block_size = block_size
         self.inline_max = inline_max
@@ -81,18 +87,24 @@ class ObjectService:
     # ------------------------------------------------------------------ write
 
     async def store_body(
-        self, body: AsyncIterable[bytes | bytearray | memoryview], *, inline: bool = True
+        self,
+        body: AsyncIterable[bytes | bytearray | memoryview],
+        *,
+        inline: bool = True,
+        cipher: AESGCM | None = None,
     ) -> StoredBody:
         """Cut body into blocks and store them; nothing refers to them until a commit.
 
         ``inline=False`` (multipart parts) always makes blocks, since a completed object
-        is the concatenation of its parts' block lists."""
+        is the concatenation of its parts' block lists. With a ``cipher`` the blocks (and
+        inline bytes) are stored encrypted (gateway/objects/crypt.py)."""
         cut = BlockCutter(
             self.meta,
             self.blocks,
             self.block_size,
             self.inline_max if inline else -1,
             self._busy,
+            cipher,
         )
         self.bodies_running += 1
         self.bodies_started += 1
@@ -122,13 +134,16 @@ class ObjectService:
         verify: Verify | None = None,
         checksums: Callable[[], dict[str, str]] | None = None,
         condition: WriteCondition | None = None,
+        encryption: SseRequest | None = None,
     ) -> StoredObject:
         """Store body and commit it as the current version of bucket/key.
 
         ``verify`` may refuse the stored body (then nothing becomes visible and the blocks
         are left for GC); ``checksums`` are asked for once the body has been read, since
-        a trailer brings them after the last byte.
+        a trailer brings them after the last byte. ``encryption``: stored encrypted under a
+        new data key, whose wrapped form the head keeps.
         """
+        key_ = sse.new_key(self.keys, encryption) if encryption is not None else None
         attrs = attrs or ObjectAttrs()
         head = ObjectHead(
             key, headers=attrs.headers, user_meta=attrs.user_meta, owner=attrs.owner, acl=attrs.acl
@@ -139,9 +154,10 @@ class ObjectService:
             await self.locks.require(bucket)
         if condition is not None:  # fail fast before reading the body; re-checked at commit
             await self._precheck(bucket, key, condition)
-        stored = await self.store_body(body)
+        stored = await self.store_body(body, cipher=key_.cipher if key_ else None)
         head.size = stored.size
-        head.etag = stored.md5.hex()
+        head.set_sse(key_.record if key_ else None)
+        head.etag = sse.etag(stored.md5, sse.mode_of(head.sse), key_.data_key if key_ else None)
         head.inline = stored.inline
         head.blocks = stored.blocks if stored.inline is None else None
         if verify is not None:
@@ -173,6 +189,8 @@ class ObjectService:
         src_version: str | None = None,
         tags: dict[str, str] | None = None,
         lock: ObjectLock | None = None,
+        encryption: SseRequest | None = None,
+        source_encryption: SseRequest | None = None,
     ) -> tuple[StoredObject, StoredObject]:
         """Copy by reference: the new version shares the source's blocks, no bytes move.
         Returns (the new version, the source version).
@@ -182,10 +200,15 @@ class ObjectService:
         or unmatched source is reported before anything wrong with the new metadata.
         ``tags``: the copy's tags (x-amz-tagging-directive REPLACE); None keeps the
         source's (COPY, the default). ``lock``: the copy's own object lock; a source's
-        lock is never copied (the bucket's default retention applies instead)."""
+        lock is never copied (the bucket's default retention applies instead).
+        ``encryption``: the copy's (None: plaintext); ``source_encryption`` carries the
+        source's SSE-C key. Between modes of one ETag kind the copy shares the source's
+        blocks and wraps its data key anew; otherwise the bytes are read, decrypted and
+        stored again."""
         src, src_raw, src_stored = await self._source(src_bucket, src_key, src_version)
         if source_condition is not None:
             source_condition(src)
+        src_dk = sse.data_key(self.keys, src.sse, source_encryption)
         if replace is not None:
             attrs = replace()
             head = ObjectHead(
@@ -200,15 +223,42 @@ class ObjectService:
                 checksum_type=src.checksum_type,
                 mtime_ms=now_ms(),
             )
-        head.size, head.etag, head.inline = src.size, src.etag, src.inline
-        head.parts = src.parts
         head.set_tags(src.tags if tags is None else tags)
         apply_lock(head, lock)
         if access is not None:  # the copy's owner and ACL (the writer's, not the source's)
             head.owner, head.acl = access.owner, access.acl
-        head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
-        await self.meta.put_object(dst_bucket, head, {}, condition, source=(src_stored, src_raw))
+        dst_mode = encryption.mode if encryption is not None else None
+        observed: dict[bytes, bytes] = {}
+        if sse.etag_kind(dst_mode) == sse.etag_kind(sse.mode_of(src.sse)):
+            head.size, head.etag, head.inline = src.size, src.etag, src.inline
+            head.parts = src.parts
+            head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
+            if encryption is not None:  # the same data key, wrapped for the copy's mode
+                head.set_sse(sse.new_key(self.keys, encryption, src_dk).record)
+        else:
+            observed = await self._recrypt(src, src_dk, head, encryption)
+        await self.meta.put_object(
+            dst_bucket, head, observed, condition, source=(src_stored, src_raw)
+        )
         return head, src
+
+    async def _recrypt(
+        self,
+        src: ObjectHead,
+        src_dk: bytes | None,
+        head: ObjectHead,
+        encryption: SseRequest | None,
+    ) -> dict[bytes, bytes]:
+        """A copy between encryption kinds: the source's plaintext stored anew."""
+        key_ = sse.new_key(self.keys, encryption) if encryption is not None else None
+        stored = await self.store_body(
+            self.read(src, 0, None, src_dk), cipher=key_.cipher if key_ else None
+        )
+        head.size, head.inline = stored.size, stored.inline
+        head.blocks = stored.blocks if stored.inline is None else None
+        head.set_sse(key_.record if key_ else None)
+        head.etag = sse.etag(stored.md5, dst_mode_of(key_), key_.data_key if key_ else None)
+        return stored.observed
 
     async def _source(
         self, bucket: str, key: str, version_id: str | None
@@ -229,23 +279,56 @@ class ObjectService:
         """The version an UploadPartCopy reads (as CopyObject's source)."""
         return (await self._source(bucket, key, version_id))[0]
 
+    def has_kms_key(self, name: str) -> bool:
+        """Whether the keyring holds a KMS key of that name (bucket defaults name one)."""
+        return self.keys is not None and (
+            name in dict(self.keys().kms) or name in dict(sse.fresh(self.keys).kms)
+        )
+
+    def data_key(self, obj: StoredObject, given: SseRequest | None) -> bytes | None:
+        """The data key a read of ``obj`` needs (None: plaintext), after AWS's checks of
+        the SSE-C key ``given`` (missing, wrong, or given for an object without one)."""
+        return sse.data_key(self.keys, obj.sse, given)
+
     async def store_range(
         self,
         source: StoredObject,
         start: int,
         end: int,
         also: Callable[[bytes | bytearray], None] | None = None,
+        *,
+        data_key: bytes | None = None,
+        cipher: AESGCM | None = None,
     ) -> StoredBody:
         """The bytes [start, end) of a version as a part: blocks that lie wholly inside the
         range are shared, only the partial blocks at its edges are written anew. The bytes
         are still read, since the part's ETag is their MD5; ``also`` sees them in the same
         pass (the part's checksum), so they are read once."""
         src = cast(ObjectHead, source)
+        if src.sse is not None or cipher is not None:  # no block can be shared: re-encrypt
+            return await self._store_read_range(src, start, end, also, data_key, cipher)
         if src.inline is not None:
             if also is not None:
                 also(src.inline[start:end])
             return await self.store_body(one_piece(src.inline[start:end]), inline=False)
         return await RangeCopy(self, start, end, also).run(await self.meta.block_list(src))
+
+    async def _store_read_range(
+        self,
+        src: ObjectHead,
+        start: int,
+        end: int,
+        also: Callable[[bytes | bytearray], None] | None,
+        data_key: bytes | None,
+        cipher: AESGCM | None,
+    ) -> StoredBody:
+        async def plaintext() -> AsyncIterator[bytes | bytearray | memoryview]:
+            async for piece in self.read(src, start, end, data_key):
+                if also is not None:
+                    also(bytes(piece))
+                yield piece
+
+        return await self.store_body(plaintext(), inline=False, cipher=cipher)
 
     # ----------------------------------------------------------- read, delete
 
@@ -261,25 +344,48 @@ class ObjectService:
         return (await self.meta.get_version(bucket, key, version_id))[0]
 
     async def read(
-        self, obj: StoredObject, start: int = 0, end: int | None = None
+        self,
+        obj: StoredObject,
+        start: int = 0,
+        end: int | None = None,
+        data_key: bytes | None = None,
     ) -> AsyncIterator[bytes]:
-        """The bytes [start, end) of a version; the next block is fetched while one is sent."""
+        """The bytes [start, end) of a version; the next block is fetched while one is sent.
+        An encrypted version needs its ``data_key`` (``data_key()``): only the chunks that
+        hold the range are read and decrypted."""
         head = cast(ObjectHead, obj)  # the service handed it out: one of its own records
         end = head.size if end is None else min(end, head.size)
+        cipher = None
+        if head.sse is not None:
+            if data_key is None:
+                raise ValueError("an encrypted version is read with its data key")
+            cipher = crypt.cipher(data_key)
         if start >= end:
             return
         if head.inline is not None:
-            yield head.inline[start:end]
+            if cipher is None:
+                yield head.inline[start:end]
+            else:
+                yield crypt.open_span(cipher, head.inline, head.size, start, end)
             return
         wanted = _pieces(await self.meta.block_list(head), start, end)
-        nxt: asyncio.Task[bytes | memoryview] | None = None
+
+        def fetch(piece: tuple[bytes, int, int, int]) -> asyncio.Future[bytes | memoryview]:
+            bid, s, e, size = piece
+            if cipher is None:
+                return asyncio.ensure_future(self.blocks.get(bid, s, e))
+            cs, ce, _ = crypt.sealed_span(size, s, e)
+            return asyncio.ensure_future(
+                self.blocks.get(bid, cs, ce, sse.opener(cipher, size, s, e))
+            )
+
+        nxt: asyncio.Future[bytes | memoryview] | None = None
         try:
-            for i, (bid, s, e) in enumerate(wanted):
-                cur = nxt if nxt is not None else asyncio.ensure_future(self.blocks.get(bid, s, e))
+            for i, piece in enumerate(wanted):
+                cur = nxt if nxt is not None else fetch(piece)
                 nxt = None
                 if i + 1 < len(wanted):
-                    nb, ns, ne = wanted[i + 1]
-                    nxt = asyncio.ensure_future(self.blocks.get(nb, ns, ne))
+                    nxt = fetch(wanted[i + 1])
                 data = await cur
                 del cur  # the block's buffer goes back to the pool once the socket sent it
                 yield data
@@ -403,9 +509,14 @@ class ObjectService:
         return VersionsPage(page.entries, page.truncated, page.next_key, page.next_version)
 
 
-def _pieces(block_list: list[BlockRef], start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """(block id, start, end within the block) of the blocks that hold [start, end)."""
-    wanted: list[tuple[bytes, int, int]] = []
+def dst_mode_of(key_: sse.NewKey | None) -> str | None:
+    return None if key_ is None else sse.mode_of(key_.record)
+
+
+def _pieces(block_list: list[BlockRef], start: int, end: int) -> list[tuple[bytes, int, int, int]]:
+    """(block id, start, end within the block, block size) of the blocks that hold
+    [start, end)."""
+    wanted: list[tuple[bytes, int, int, int]] = []
     offset = 0
     for bid, size in block_list:
         b_start, b_end = offset, offset + size
@@ -414,5 +525,5 @@ def _pieces(block_list: list[BlockRef], start: int, end: int) -> list[tuple[byte
             continue
         if b_start >= end:
             break
-        wanted.append((bid, max(start - b_start, 0), min(end, b_end) - b_start))
+        wanted.append((bid, max(start - b_start, 0), min(end, b_end) - b_start, size))
     return wanted

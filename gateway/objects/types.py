@@ -42,6 +42,8 @@ class StoredObject(Protocol):
     def order(self) -> bytes: ...  # b"": written before its bucket was versioned
     @property
     def tags(self) -> dict[str, str]: ...  # the version's object tags, sorted by key
+    @property
+    def sse(self) -> dict[str, Any] | None: ...  # its SSE record: "m" mode, "kms", "bk"
 
 
 class ObjectSummary(Protocol):
@@ -123,6 +125,19 @@ class ObjectAttrs:
     acl: dict[str, Any] | None = None  # its ACL (gateway.authz.acl.Acl.to_dict); None: private
     tags: dict[str, str] = field(default_factory=dict)  # its object tags (x-amz-tagging)
     lock: ObjectLock | None = None  # its own object lock; None: the bucket's default, if any
+
+
+@dataclass(frozen=True)
+class SseRequest:
+    """The server-side encryption a request asks for (gateway/encryption.py parses it):
+    ``mode`` "AES256" (SSE-S3), "aws:kms" (SSE-KMS) or "SSE-C"; the customer key only
+    for this request, never stored."""
+
+    mode: str
+    customer_key: bytes | None = field(default=None, repr=False)
+    customer_key_md5: str = ""
+    kms_key: str | None = None
+    bucket_key: bool = False
 
 
 @dataclass
@@ -228,6 +243,7 @@ class UploadInfo:
     checksum_algorithm: str | None
     checksum_type: str | None
     owner: str = ""
+    sse: dict[str, Any] | None = None  # the upload's SSE record: its parts' encryption
 
 
 @dataclass

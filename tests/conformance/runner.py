@@ -97,6 +97,16 @@ class Target:
             made["access_key"], made["secret_key"],
         )  # fmt: skip
 
+    def create_kms_key(self, name: str) -> str:
+        """A named SSE-KMS key (`cairn admin kms create`), for the suite's kms_keyid."""
+        cmd = [sys.executable, "-m", "cairn.cli", "admin", *self.admin_where(), "kms", "create"]
+        done = subprocess.run(
+            [*cmd, name], capture_output=True, text=True, timeout=60, env=self.admin_env()
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"cairn admin kms create {name} failed:\n{done.stderr}")
+        return name
+
     def main_user(self) -> SuiteUser:
         user_id, name, email = MAIN_USER
         return SuiteUser(user_id, name, email, self.access_key, self.secret_key)
@@ -109,7 +119,9 @@ class ServeTarget(Target):
     def __init__(self, work: Path, workers: int) -> None:
         from tests.server import CairnServer
 
-        self.server = CairnServer(work / "data", workers=workers, extra_args=LC_DAY).start()
+        self.server = CairnServer(
+            work / "data", workers=workers, extra_args=["--allow-ssec-over-http", *LC_DAY]
+        ).start()
         self.endpoint = self.server.endpoint
         self.access_key, self.secret_key = self.server.access_key, self.server.secret_key
         self.meta = f"lmdb:{self.server.data / 'meta'}"
@@ -126,7 +138,7 @@ class ClusterTarget(Target):
     def __init__(self, work: Path, etcd: bool) -> None:
         from tests.cluster_util import CairnCluster
 
-        extra = (["--etcd", "3"] if etcd else []) + LC_DAY
+        extra = ["--allow-ssec-over-http", *(["--etcd", "3"] if etcd else []), *LC_DAY]
         self.cluster = CairnCluster(work / "cluster", nodes=4, gateways=1, extra_args=extra)
         self.cluster.start()
         self.endpoint = self.cluster.endpoints[0]
@@ -155,7 +167,12 @@ def start_target(kind: str, work: Path, workers: int) -> Target:
 # The suite's config and run
 
 
-def write_config(path: Path, target: Target, users: dict[str, SuiteUser]) -> None:
+KMS_KEYS = ("testkey-1", "testkey-2")  # the suite's kms_keyid and kms_keyid2
+
+
+def write_config(
+    path: Path, target: Target, users: dict[str, SuiteUser], kms: tuple[str, ...] = ()
+) -> None:
     host_port = target.endpoint.split("://", 1)[1]
     host, port = host_port.rsplit(":", 1)
     cfg = configparser.RawConfigParser()
@@ -177,6 +194,8 @@ def write_config(path: Path, target: Target, users: dict[str, SuiteUser]) -> Non
             # No LocationConstraint: Cairn's region is us-east-1, which AWS names by none.
             section["api_name"] = ""
             section["lc_debug_interval"] = str(LC_DAY_SECONDS)
+            if kms:
+                section["kms_keyid"], section["kms_keyid2"] = kms[0], kms[1]
         if role == "tenant":
             section["tenant"] = "cairntenant"
         cfg[f"s3 {role}"] = section
@@ -411,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         for role, (name, email) in OTHER_USERS.items():
             users[role] = target.create_user(name, email)
         config = work / "s3tests.conf"
-        write_config(config, target, users)
+        kms = tuple(target.create_kms_key(name) for name in KMS_KEYS)
+        write_config(config, target, users, kms)
         junit = work / "junit.xml"
         log = work / "pytest.log"
         cmd = pytest_args(junit, args.only, args.workers, args.timeout)

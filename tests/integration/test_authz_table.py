@@ -131,6 +131,7 @@ _TAGS = {"TagSet": [{"Key": "team", "Value": "b"}]}
 _LIFECYCLE = {
     "Rules": [{"ID": "r", "Prefix": "none/", "Status": "Enabled", "Expiration": {"Days": 3650}}]
 }
+_SSE = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 _CORS = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]}
 
 ROWS: dict[str, Row] = {
@@ -279,6 +280,21 @@ ROWS: dict[str, Row] = {
         _nothing, lambda w, b, c: w.cb.put_bucket_cors(Bucket=b, CORSConfiguration=_CORS)
     ),
     "DeleteBucketCors": Row(_nothing, lambda w, b, c: w.cb.delete_bucket_cors(Bucket=b)),
+    "GetBucketEncryption": Row(
+        lambda w, b: (
+            w.ca.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration=_SSE) and {}
+        ),
+        lambda w, b, c: w.cb.get_bucket_encryption(Bucket=b),
+    ),
+    "PutBucketEncryption": Row(
+        _nothing,
+        lambda w, b, c: w.cb.put_bucket_encryption(
+            Bucket=b, ServerSideEncryptionConfiguration=_SSE
+        ),
+    ),
+    "DeleteBucketEncryption": Row(
+        _nothing, lambda w, b, c: w.cb.delete_bucket_encryption(Bucket=b)
+    ),
     "GetObjectAttributes": Row(
         _object,
         lambda w, b, c: w.cb.get_object_attributes(

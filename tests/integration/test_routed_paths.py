@@ -96,7 +96,7 @@ def test_delete_object_with_a_bucket_subresource_deletes_nothing(server, s3, buc
     ("method", "key", "sub"),
     [
         ("GET", None, "website"),
-        ("PUT", None, "encryption"),
+        ("PUT", None, "accelerate"),
         ("DELETE", None, "replication"),
         ("GET", None, "logging"),
         ("PUT", None, "logging"),
