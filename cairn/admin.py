@@ -394,7 +394,7 @@ def _kms_cmd(args: argparse.Namespace) -> int:
         _emit(args, {"kms_key_id": args.name}, f"KMS key {args.name} added to {path}")
         return 0
     names = [name for name, _ in load_master_key(path).kms]
-    _emit(args, {"kms_keys": names}, "\n".join(names) if names else "(no KMS keys)")
+    _emit(args, {"kms_keys": names}, "\n".join(names) if names else "no KMS keys")
     return 0
 
 

@@ -340,7 +340,8 @@ def _admin_sse(asub: Subparsers, json_flag: argparse.ArgumentParser) -> None:
     """`cairn admin kms create|list` and `cairn admin rewrap` (docs/encryption.md)."""
     kms = asub.add_parser("kms", help="named SSE-KMS keys in the master key file")
     ksub = kms.add_subparsers(dest="kms_command", required=True)
-    ksub.add_parser("create", help="add a named key", parents=[json_flag]).add_argument("name")
+    create = ksub.add_parser("create", help="add a named key", parents=[json_flag])
+    create.add_argument("name", help="the key id clients name in x-amz-…-aws-kms-key-id")
     ksub.add_parser("list", help="the keys' names (never the keys)", parents=[json_flag])
     asub.add_parser(
         "rewrap", help="seal SSE-S3 data keys under the current master key (after a rotation)",
