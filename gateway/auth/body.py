@@ -102,6 +102,15 @@ class BodyReader:
             else None
         )
 
+    def also_hash(self, name: str) -> None:
+        """Hash with ``name`` too, declared or not (UploadPart: a part of an upload made
+        with a checksum algorithm gets that algorithm's checksum even when the client sent
+        none, so the object's checksum can be made from every part's)."""
+        if self._started:
+            raise RuntimeError("also_hash must come before the body is read")
+        cls = checksums.algorithm(name)
+        self._hashers.setdefault(cls.name, cls())
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Decoded payload bytes, in pieces; raises on any integrity failure before ending."""
         if self._started:

@@ -93,6 +93,8 @@ async def upload_part(ctx: RequestContext) -> Response:
     expected_md5 = content_md5(ctx.headers)
     upload = await _upload(ctx)
     reader = ctx.body(check_md5=False)  # the part's ETag is its MD5: compared in verify
+    if upload.checksum_algorithm:
+        reader.also_hash(upload.checksum_algorithm)
 
     def verify(_size: int, md5: bytes) -> None:
         if expected_md5 is not None and md5 != expected_md5:

@@ -162,6 +162,8 @@ def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
     sums = _object_checksum(upload, parts)
     if sums:
         head.checksums, head.checksum_type = sums, upload.checksum_type
+        alg = next(iter(sums))
+        head.part_checksums = checksums.pack_part_checksums(alg, [p.checksums[alg] for p in parts])
     return head
 
 

@@ -186,6 +186,7 @@ class ObjectService:
                 user_meta=dict(src.user_meta),
                 checksums=dict(src.checksums),
                 checksum_type=src.checksum_type,
+                part_checksums=src.part_checksums,
                 mtime_ms=now_ms(),
             )
         head.size, head.etag, head.inline = src.size, src.etag, src.inline
