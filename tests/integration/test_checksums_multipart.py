@@ -19,6 +19,7 @@ from awscrt import checksums as crt
 from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
+from tests.integration.helpers import object_absent, s3_error
 
 
 @pytest.fixture
@@ -146,3 +147,15 @@ def test_upload_without_algorithm_has_no_part_checksums(s3, mp_bucket):
         Bucket=mp_bucket, Key="plain", ObjectAttributes=["ObjectParts"]
     )["ObjectParts"]["Parts"]
     assert rows == [{"PartNumber": 1, "Size": 1}]
+
+
+@pytest.mark.parametrize("algorithm", ["SHA256", "CRC64NVME"])
+def test_malformed_checksum_is_invalid_request_not_bad_digest(s3, bucket, algorithm):
+    """A value that is not base64 of a digest is AWS's InvalidRequest ("Value for
+    x-amz-checksum-... header is invalid."); the Ceph suite's test_object_checksum_*
+    expect BadDigest (tests/conformance/SELECTION.md). Nothing is stored."""
+    with s3_error("InvalidRequest", 400) as caught:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"A" * 1024, **{f"Checksum{algorithm}": "bad"})
+    message = caught.value.response["Error"]["Message"]
+    assert message == f"Value for x-amz-checksum-{algorithm.lower()} header is invalid."
+    assert object_absent(s3, bucket, "bad")
