@@ -94,6 +94,9 @@ class BodyReader:
         self._declared = _declared_checksums(headers)
         self._trailer_names = _trailer_names(headers)
         wanted = _wanted_algorithms(headers, self._declared, self._trailer_names)
+        # The algorithms the client named (header, trailer or SDK header), before the
+        # server adds its own (also_hash): UploadPart compares them with the upload's.
+        self.named_algorithms = frozenset(wanted)
         self._hashers = {name: checksums.new(name) for name in sorted(wanted)}
         self._content_md5 = _content_md5(headers)
         self._md5 = (

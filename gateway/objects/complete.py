@@ -13,7 +13,13 @@ import hashlib
 from collections.abc import Sequence
 
 from gateway import checksums
-from gateway.errors import EntityTooSmall, InvalidPart, InvalidPartOrder, SlowDown
+from gateway.errors import (
+    EntityTooSmall,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRequest,
+    SlowDown,
+)
 from gateway.objects.types import Completed, RequestedPart, WriteCondition
 from meta.errors import PartChanged, UploadNotFound
 from meta.records import ObjectHead, Part, Upload
@@ -71,6 +77,7 @@ class Completion:
         head = object_head(key, upload, [p for p, _ in used])
         if checksum is not None:
             checksums.verify_object_checksum(checksum, head.checksums, upload.checksum_algorithm)
+        check_part_checksums(upload, requested)
         try:
             await self.uploads.complete(upload, upload_raw, head, used, condition)
         except UploadNotFound:
@@ -141,6 +148,29 @@ def chosen_parts(
             )
         used.append(found)
     return used
+
+
+def check_part_checksums(upload: Upload, requested: Sequence[RequestedPart]) -> None:
+    """AWS's rules for the part list of an upload made with a checksum algorithm: the
+    numbers start at 1 and follow each other (InvalidPartOrder), and for a COMPOSITE
+    checksum each part names its checksum, since the object's is made from them
+    (InvalidRequest). Checked after the declared whole-object value, as that one's
+    mismatch (BadDigest) says more."""
+    alg = upload.checksum_algorithm
+    if alg is None:
+        return
+    numbers = sorted({r.number for r in requested})
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise InvalidPartOrder()
+    if upload.checksum_type != "COMPOSITE":
+        return
+    for r in requested:
+        if alg not in r.checksums:
+            raise InvalidRequest(
+                f"The upload was created using a {alg.lower()} checksum. The complete "
+                "request must include the checksum for each part. It was missing for part "
+                f"{r.number} in the request."
+            )
 
 
 def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:

@@ -96,7 +96,11 @@ def render(attrs: Attributes, names: frozenset[str], page: PartsPage) -> bytes:
 
 
 def _checksum(sums: Mapping[str, str], checksum_type: str | None) -> str:
-    inner = "".join(el("Checksum" + alg.upper(), v) for alg, v in sorted(sums.items()))
+    # A COMPOSITE value is shown without its "-N" part count (which GET, HEAD and
+    # Complete carry): AWS gives it so here, next to ObjectParts' count.
+    inner = "".join(
+        el("Checksum" + alg.upper(), v.split("-")[0]) for alg, v in sorted(sums.items())
+    )
     return "<Checksum>" + inner + opt("ChecksumType", checksum_type) + "</Checksum>"
 
 

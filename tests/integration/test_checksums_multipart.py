@@ -107,26 +107,84 @@ def test_each_part_keeps_its_checksum(s3, mp_bucket, algorithm, checksum_type):
     attrs = s3.get_object_attributes(
         Bucket=mp_bucket, Key="obj", ObjectAttributes=["Checksum", "ObjectParts"]
     )
-    assert attrs["Checksum"] == {field: whole, "ChecksumType": checksum_type}
+    # GetObjectAttributes gives a COMPOSITE value without its "-N", as AWS does.
+    assert attrs["Checksum"] == {field: whole.split("-")[0], "ChecksumType": checksum_type}
     rows = attrs["ObjectParts"]["Parts"]
     assert [(r["PartNumber"], r["Size"], r[field]) for r in rows] == [
         (n, len(body), b64(digest(algorithm, body))) for n, body in enumerate(BODIES, start=1)
     ]
 
 
-def test_part_without_checksum_gets_the_uploads_algorithm(server, mp_bucket):
-    """A client that sends no checksum with its parts (botocore's "when_required") still
-    gets the upload's algorithm's checksum of each part, and the object its checksum."""
+def test_full_object_part_without_checksum_gets_it_computed(server, mp_bucket):
+    """A FULL_OBJECT upload's part sent without a checksum (botocore's "when_required")
+    gets the upload's algorithm's checksum, and the object its combined CRC."""
     s3 = make_client(server, request_checksum_calculation="when_required")
-    created = s3.create_multipart_upload(Bucket=mp_bucket, Key="k", ChecksumAlgorithm="SHA256")
+    created = s3.create_multipart_upload(
+        Bucket=mp_bucket, Key="k", ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT"
+    )
     uid = created["UploadId"]
     r = s3.upload_part(Bucket=mp_bucket, Key="k", UploadId=uid, PartNumber=1, Body=BODIES[1])
-    assert r["ChecksumSHA256"] == b64(digest("SHA256", BODIES[1]))
+    assert r["ChecksumCRC32C"] == b64(digest("CRC32C", BODIES[1]))
     done = s3.complete_multipart_upload(
         Bucket=mp_bucket,
         Key="k",
         UploadId=uid,
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]},
+    )
+    assert done["ChecksumCRC32C"] == object_checksum("CRC32C", "FULL_OBJECT", [BODIES[1]])
+
+
+def test_part_of_another_algorithm_is_refused(server, mp_bucket):
+    """AWS's "Checksum Type mismatch": a part of a SHA256 upload sent with a CRC32
+    checksum, or (COMPOSITE) with none, is refused and not stored."""
+    s3 = make_client(server, request_checksum_calculation="when_required")
+    uid = s3.create_multipart_upload(Bucket=mp_bucket, Key="k", ChecksumAlgorithm="SHA256")[
+        "UploadId"
+    ]
+    for args, actual in (({"ChecksumAlgorithm": "CRC32"}, "crc32"), ({}, "null")):
+        with s3_error("InvalidRequest", 400) as caught:
+            s3.upload_part(Bucket=mp_bucket, Key="k", UploadId=uid, PartNumber=1, Body=b"x", **args)
+        assert caught.value.response["Error"]["Message"] == (
+            "Checksum Type mismatch occurred, expected checksum Type: sha256, "
+            f"actual checksum Type: {actual}"
+        )
+    assert s3.list_parts(Bucket=mp_bucket, Key="k", UploadId=uid).get("Parts", []) == []
+
+
+def test_composite_complete_must_name_each_part_checksum(s3, mp_bucket):
+    """A COMPOSITE upload's Complete lists every part's checksum (InvalidRequest
+    otherwise), and a checksum upload's part numbers start at 1 and follow each other
+    (InvalidPartOrder); a refused Complete leaves the upload open and no object."""
+    uid = s3.create_multipart_upload(Bucket=mp_bucket, Key="k", ChecksumAlgorithm="SHA256")[
+        "UploadId"
+    ]
+    parts = []
+    for n in (1, 3):
+        r = s3.upload_part(
+            Bucket=mp_bucket,
+            Key="k",
+            UploadId=uid,
+            PartNumber=n,
+            Body=BODIES[1],
+            ChecksumAlgorithm="SHA256",
+        )
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    with s3_error("InvalidPartOrder", 400):
+        s3.complete_multipart_upload(
+            Bucket=mp_bucket, Key="k", UploadId=uid, MultipartUpload={"Parts": parts[1:]}
+        )
+    bare = [{"PartNumber": 1, "ETag": parts[0]["ETag"]}]
+    with s3_error("InvalidRequest", 400) as caught:
+        s3.complete_multipart_upload(
+            Bucket=mp_bucket, Key="k", UploadId=uid, MultipartUpload={"Parts": bare}
+        )
+    assert caught.value.response["Error"]["Message"] == (
+        "The upload was created using a sha256 checksum. The complete request must include "
+        "the checksum for each part. It was missing for part 1 in the request."
+    )
+    assert object_absent(s3, mp_bucket, "k")
+    done = s3.complete_multipart_upload(
+        Bucket=mp_bucket, Key="k", UploadId=uid, MultipartUpload={"Parts": parts[:1]}
     )
     assert done["ChecksumSHA256"] == object_checksum("SHA256", "COMPOSITE", [BODIES[1]])
 
