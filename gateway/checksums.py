@@ -231,3 +231,26 @@ def verify_object_checksum(
     ours = computed.get(name)
     if ours is None or value.strip().split("-")[0] != ours.split("-")[0]:
         raise BadDigest(f"The {name} you specified did not match the calculated checksum.")
+
+
+def pack_part_checksums(name: str, values: Sequence[str]) -> bytes:
+    """The parts' wire-form checksums as one blob of raw digests (what a multipart
+    object's head keeps: a quarter less than base64, fixed width so a part is a slice)."""
+    return b"".join(decode_value(name, v) for v in values)
+
+
+def part_checksum(name: str, packed: bytes, number: int) -> str | None:
+    """Part ``number``'s (1-based) wire-form checksum out of a packed blob, or None when
+    the blob holds none for it."""
+    size = algorithm(name).digest_size
+    raw = packed[(number - 1) * size : number * size]
+    if number < 1 or len(raw) != size:
+        return None
+    return base64.b64encode(raw).decode("ascii")
+
+
+def of_part(object_checksums: Mapping[str, str], packed: bytes, number: int) -> dict[str, str]:
+    """Part ``number``'s checksums by algorithm, for the algorithms of the object's
+    ``object_checksums`` whose part digests ``packed`` holds; {} when none is kept."""
+    found = {alg: part_checksum(alg, packed, number) for alg in object_checksums}
+    return {alg: value for alg, value in found.items() if value is not None}

@@ -103,6 +103,9 @@ class ObjectHead:
     checksums: dict[str, str] = field(default_factory=dict)  # "CRC32" -> base64
     checksum_type: str | None = None
     parts: list[int] | None = None  # part sizes of a multipart object
+    # The parts' raw digests in the object's checksum algorithm, concatenated in part order
+    # (GET ?partNumber and GetObjectAttributes show them); b"": none kept.
+    part_checksums: bytes = b""
     owner: str = ""  # the writer's (or bucket owner's) user id; "": the bootstrap user
     acl: dict[str, Any] | None = None  # the object's ACL (to_dict form); None: owner only
     # Versioning (meta.versions): the S3 version id ("null" for writes of an unversioned or
@@ -164,6 +167,8 @@ class ObjectHead:
             d["xt"] = self.checksum_type
         if self.parts:
             d["pt"] = self.parts
+        if self.part_checksums:
+            d["pc"] = self.part_checksums
         if self.owner:
             d["o"] = self.owner
         if self.acl is not None:
@@ -196,6 +201,7 @@ class ObjectHead:
             checksums=d.get("x", {}),
             checksum_type=d.get("xt"),
             parts=d.get("pt"),
+            part_checksums=d.get("pc", b""),
             owner=d.get("o", ""),
             acl=d.get("a"),
             vid=version_id(d),

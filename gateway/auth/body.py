@@ -94,6 +94,9 @@ class BodyReader:
         self._declared = _declared_checksums(headers)
         self._trailer_names = _trailer_names(headers)
         wanted = _wanted_algorithms(headers, self._declared, self._trailer_names)
+        # The algorithms the client named (header, trailer or SDK header), before the
+        # server adds its own (also_hash): UploadPart compares them with the upload's.
+        self.named_algorithms = frozenset(wanted)
         self._hashers = {name: checksums.new(name) for name in sorted(wanted)}
         self._content_md5 = _content_md5(headers)
         self._md5 = (
@@ -101,6 +104,15 @@ class BodyReader:
             if self._content_md5 is not None and check_md5
             else None
         )
+
+    def also_hash(self, name: str) -> None:
+        """Hash with ``name`` too, declared or not (UploadPart: a part of an upload made
+        with a checksum algorithm gets that algorithm's checksum even when the client sent
+        none, so the object's checksum can be made from every part's)."""
+        if self._started:
+            raise RuntimeError("also_hash must come before the body is read")
+        cls = checksums.algorithm(name)
+        self._hashers.setdefault(cls.name, cls())
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Decoded payload bytes, in pieces; raises on any integrity failure before ending."""

@@ -93,6 +93,22 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
     return _xml(wire.initiate_result(upload), out)
 
 
+def check_part_algorithm(upload: UploadInfo, named: frozenset[str]) -> None:
+    """A part of an upload made with a checksum algorithm carries that algorithm's
+    checksum, as AWS requires: another algorithm is a "Checksum Type mismatch"
+    (InvalidRequest), and so is none for a COMPOSITE upload, whose object checksum is
+    made of the parts' (a FULL_OBJECT part without one gets it computed here)."""
+    expected = upload.checksum_algorithm
+    if expected is None or expected in named:
+        return
+    if named or upload.checksum_type == "COMPOSITE":
+        actual = ", ".join(sorted(n.lower() for n in named)) or "null"
+        raise InvalidRequest(
+            f"Checksum Type mismatch occurred, expected checksum Type: {expected.lower()}, "
+            f"actual checksum Type: {actual}"
+        )
+
+
 async def upload_part(ctx: RequestContext) -> Response:
     number = _part_number(ctx)
     size = declared_length(ctx.headers)
@@ -103,6 +119,9 @@ async def upload_part(ctx: RequestContext) -> Response:
     given = customer_key(ctx.headers)
     ctx.services.multipart.data_key(upload, given)  # SSE-C: the upload's key, before the body
     reader = ctx.body(check_md5=False)  # the part's ETag is its MD5: compared in verify
+    if upload.checksum_algorithm:
+        check_part_algorithm(upload, reader.named_algorithms)
+        reader.also_hash(upload.checksum_algorithm)
 
     def verify(_size: int, md5: bytes) -> None:
         if expected_md5 is not None and md5 != expected_md5:

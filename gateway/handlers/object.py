@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
-from gateway import errors
+from gateway import checksums, errors
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.encryption import customer_key
@@ -163,6 +163,20 @@ def _part_range(ctx: RequestContext, head: StoredObject) -> tuple[int, int] | No
     return start, start + parts[n - 1]
 
 
+def part_checksum_headers(head: StoredObject, number: int) -> dict[str, str]:
+    """The checksum headers of GET/HEAD ?partNumber=N: the part's own checksum (AWS gives a
+    part's, not the object's, whichever the checksum type), or the object's when the
+    object is one simple part."""
+    if head.parts:
+        sums = checksums.of_part(head.checksums, head.part_checksums, number)
+    else:
+        sums = head.checksums
+    out = {"x-amz-checksum-" + alg.lower(): value for alg, value in sums.items()}
+    if out and head.checksum_type:
+        out["x-amz-checksum-type"] = head.checksum_type
+    return out
+
+
 async def get_object(ctx: RequestContext) -> Response:
     return await _get_or_head(ctx, with_body=True)
 
@@ -189,6 +203,8 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
         raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
     rng = part or parse_range(ctx.headers.get("range"), head.size)
     headers = object_headers(head, checksum_mode=checksum_mode and rng is None)
+    if checksum_mode and part is not None:
+        headers.update(part_checksum_headers(head, int(ctx.query["partNumber"])))
     headers.update(version_headers(head, asked="versionId" in ctx.query))
     headers.update(wire_tagging.tagging_count(head.tags))
     headers.update(wire_lock.lock_headers(ctx.services.objects.locks.of(head)))

@@ -13,7 +13,13 @@ import hashlib
 from collections.abc import Sequence
 
 from gateway import checksums
-from gateway.errors import EntityTooSmall, InvalidPart, InvalidPartOrder, SlowDown
+from gateway.errors import (
+    EntityTooSmall,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRequest,
+    SlowDown,
+)
 from gateway.objects.types import Completed, RequestedPart, WriteCondition
 from meta.errors import PartChanged, UploadNotFound
 from meta.records import ObjectHead, Part, Upload
@@ -71,6 +77,7 @@ class Completion:
         head = object_head(key, upload, [p for p, _ in used])
         if checksum is not None:
             checksums.verify_object_checksum(checksum, head.checksums, upload.checksum_algorithm)
+        check_part_checksums(upload, requested)
         try:
             await self.uploads.complete(upload, upload_raw, head, used, condition)
         except UploadNotFound:
@@ -143,6 +150,29 @@ def chosen_parts(
     return used
 
 
+def check_part_checksums(upload: Upload, requested: Sequence[RequestedPart]) -> None:
+    """AWS's rules for the part list of an upload made with a checksum algorithm: the
+    numbers start at 1 and follow each other (InvalidPartOrder), and for a COMPOSITE
+    checksum each part names its checksum, since the object's is made from them
+    (InvalidRequest). Checked after the declared whole-object value, as that one's
+    mismatch (BadDigest) says more."""
+    alg = upload.checksum_algorithm
+    if alg is None:
+        return
+    numbers = sorted({r.number for r in requested})
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise InvalidPartOrder()
+    if upload.checksum_type != "COMPOSITE":
+        return
+    for r in requested:
+        if alg not in r.checksums:
+            raise InvalidRequest(
+                f"The upload was created using a {alg.lower()} checksum. The complete "
+                "request must include the checksum for each part. It was missing for part "
+                f"{r.number} in the request."
+            )
+
+
 def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
     """The completed object: the parts' blocks in order, the multipart ETag (the MD5 of
     the parts' MD5s, then "-" and the part count) and the combined checksum."""
@@ -164,6 +194,8 @@ def object_head(key: str, upload: Upload, parts: list[Part]) -> ObjectHead:
     sums = _object_checksum(upload, parts)
     if sums:
         head.checksums, head.checksum_type = sums, upload.checksum_type
+        alg = next(iter(sums))
+        head.part_checksums = checksums.pack_part_checksums(alg, [p.checksums[alg] for p in parts])
     return head
 
 

@@ -221,6 +221,7 @@ class ObjectService:
                 user_meta=dict(src.user_meta),
                 checksums=dict(src.checksums),
                 checksum_type=src.checksum_type,
+                part_checksums=src.part_checksums,
                 mtime_ms=now_ms(),
             )
         head.set_tags(src.tags if tags is None else tags)

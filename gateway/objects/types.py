@@ -37,6 +37,8 @@ class StoredObject(Protocol):
     @property
     def parts(self) -> list[int] | None: ...
     @property
+    def part_checksums(self) -> bytes: ...  # the parts' raw digests (gateway.checksums)
+    @property
     def vid(self) -> str: ...  # the S3 version id; "null" when written unversioned
     @property
     def order(self) -> bytes: ...  # b"": written before its bucket was versioned

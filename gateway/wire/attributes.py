@@ -5,7 +5,7 @@ Checksum, ObjectParts, StorageClass, ObjectSize); an empty or unknown name is re
 AWS refuses it. The ETag is given without quotes, as AWS gives it here. ObjectParts is
 shown only for a multipart object, a page of its parts after ``x-amz-part-number-marker``
 of at most ``x-amz-max-parts`` (default and cap 1,000); a part's checksum is shown only
-when one is stored for it.
+when one is stored for it (a multipart upload made with a checksum algorithm).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class Attributes:
     checksums: Mapping[str, str]
     checksum_type: str | None
     parts: Sequence[int] | None
+    # Each part's checksums by algorithm, in part order; empty: none kept for the parts.
+    part_checksums: Sequence[Mapping[str, str]] = ()
 
 
 def asked(headers: Mapping[str, str]) -> frozenset[str]:
@@ -85,7 +87,7 @@ def render(attrs: Attributes, names: frozenset[str], page: PartsPage) -> bytes:
     if "Checksum" in names and attrs.checksums:
         out.append(_checksum(attrs.checksums, attrs.checksum_type))
     if "ObjectParts" in names and attrs.parts:
-        out.append(_parts(attrs.parts, page))
+        out.append(_parts(attrs.parts, attrs.part_checksums, page))
     if "StorageClass" in names:
         out.append(el("StorageClass", attrs.storage_class))
     if "ObjectSize" in names:
@@ -94,16 +96,29 @@ def render(attrs: Attributes, names: frozenset[str], page: PartsPage) -> bytes:
 
 
 def _checksum(sums: Mapping[str, str], checksum_type: str | None) -> str:
-    inner = "".join(el("Checksum" + alg.upper(), v) for alg, v in sorted(sums.items()))
+    # A COMPOSITE value is shown without its "-N" part count (which GET, HEAD and
+    # Complete carry): AWS gives it so here, next to ObjectParts' count.
+    inner = "".join(
+        el("Checksum" + alg.upper(), v.split("-")[0]) for alg, v in sorted(sums.items())
+    )
     return "<Checksum>" + inner + opt("ChecksumType", checksum_type) + "</Checksum>"
 
 
-def _parts(sizes: Sequence[int], page: PartsPage) -> str:
+def _part_sums(sums: Mapping[str, str]) -> str:
+    return "".join(el("Checksum" + alg.upper(), v) for alg, v in sorted(sums.items()))
+
+
+def _parts(sizes: Sequence[int], part_sums: Sequence[Mapping[str, str]], page: PartsPage) -> str:
     first = page.marker  # part numbers start at 1: the page begins after the marker
     shown = list(enumerate(sizes[first : first + page.max_parts], start=first + 1))
     truncated = first + page.max_parts < len(sizes)
     rows = "".join(
-        "<Part>" + el("PartNumber", n) + el("Size", size) + "</Part>" for n, size in shown
+        "<Part>"
+        + el("PartNumber", n)
+        + el("Size", size)
+        + _part_sums(part_sums[n - 1] if n <= len(part_sums) else {})
+        + "</Part>"
+        for n, size in shown
     )
     return (
         "<ObjectParts>"

@@ -911,7 +911,8 @@ def test_part_with_wrong_checksum_is_bad_digest(s3, mp_bucket, algorithm):
             **{f"Checksum{algorithm}": wrong},
         )
     assert listed_part_numbers(s3, mp_bucket, key, upload_id) == []
-    # A wrong Content-MD5 as well.
+    # A wrong Content-MD5 as well (with the upload's algorithm: a part of another one is
+    # refused before its body is read, see test_checksums_multipart.py).
     with s3_error("BadDigest", 400):
         s3.upload_part(
             Bucket=mp_bucket,
@@ -919,6 +920,7 @@ def test_part_with_wrong_checksum_is_bad_digest(s3, mp_bucket, algorithm):
             UploadId=upload_id,
             PartNumber=1,
             Body=body,
+            ChecksumAlgorithm=algorithm,
             ContentMD5=base64.b64encode(hashlib.md5(b"x").digest()).decode(),
         )
     assert listed_part_numbers(s3, mp_bucket, key, upload_id) == []

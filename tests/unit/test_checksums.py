@@ -110,3 +110,16 @@ def test_composite_known_value():
     expected = base64.b64encode(hashlib.sha256(a + b).digest()).decode() + "-2"
     values = [base64.b64encode(a).decode(), base64.b64encode(b).decode()]
     assert checksums.combine_composite("SHA256", values) == expected
+
+
+@pytest.mark.parametrize("name", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+def test_packed_part_checksums_give_each_part_back(name):
+    values = [checksums.of(name, os.urandom(n)) for n in (0, 1, 1000)]
+    packed = checksums.pack_part_checksums(name, values)
+    assert len(packed) == 3 * checksums.algorithm(name).digest_size
+    got = [checksums.part_checksum(name, packed, n) for n in (1, 2, 3)]
+    assert got == values
+    assert checksums.part_checksum(name, packed, 0) is None
+    assert checksums.part_checksum(name, packed, 4) is None
+    assert checksums.of_part({name: "x"}, packed, 2) == {name: values[1]}
+    assert checksums.of_part({name: "x"}, b"", 1) == {}

@@ -77,3 +77,20 @@ def test_parts_pages(
     assert [p.findtext(NS + "PartNumber") for p in parts.iter(NS + "Part")] == numbers
     assert parts.findtext(NS + "IsTruncated") == truncated
     assert parts.findtext(NS + "NextPartNumberMarker") == next_marker
+
+
+def test_part_rows_carry_their_checksums():
+    attrs = wire.Attributes(
+        etag='"abc-2"',
+        size=7,
+        storage_class="STANDARD",
+        checksums={"SHA256": "whole-2"},
+        checksum_type="COMPOSITE",
+        parts=[5, 2],
+        part_checksums=[{"SHA256": "p1"}, {"SHA256": "p2"}],
+    )
+    doc = ET.fromstring(wire.render(attrs, frozenset({"ObjectParts"}), wire.PartsPage(1, 1)))
+    rows = doc.findall(f"{NS}ObjectParts/{NS}Part")
+    assert [(r.findtext(NS + "PartNumber"), r.findtext(NS + "ChecksumSHA256")) for r in rows] == [
+        ("2", "p2")
+    ]
