@@ -392,6 +392,11 @@ def _cluster_command(sub: Subparsers) -> None:
         help="seconds between a node's re-hashes of its blocks (default %(default)s)",
     )  # fmt: skip
     _cluster_security_options(up)
+    up.add_argument(
+        "--node-advertise-ports",
+        help="test hook: comma-separated ports, node i registers at 127.0.0.1:PORT[i] (a "
+        "proxy there forwards to its own port; tests/chaos/linkcut.py cuts links with it)",
+    )
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True)
     c.set_defaults(func=_run("cairn.launcher", "cluster"))
