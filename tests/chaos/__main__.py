@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.chaos.repair_time import repair_time
 from tests.chaos.report import Campaign
 from tests.chaos.trial import FAULTS, run_trial
 
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--faults", default=",".join(FAULTS), help="comma-separated fault kinds (default: all)"
     )
+    p.add_argument(
+        "--repair-gib",
+        type=float,
+        help="also time re-replication after a node holding this much is lost",
+    )
     args = p.parse_args(argv)
     campaign = Campaign()
     stop_at = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
@@ -35,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         result = run_trial(args.seed + i, args.seconds, root, tuple(args.faults.split(",")))
         campaign.add(result)
         print(campaign.line(result), flush=True)
+        if args.report:
+            Path(args.report).write_text(json.dumps(campaign.to_dict(), indent=2))
+    if args.repair_gib:
+        campaign.repair = repair_time(args.repair_gib)
         if args.report:
             Path(args.report).write_text(json.dumps(campaign.to_dict(), indent=2))
     print(campaign.summary())

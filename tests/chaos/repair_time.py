@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -31,17 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=4)
     p.add_argument("--replicas", type=int, default=3)
     args = p.parse_args(argv)
+    print(repair_time(args.gib, args.nodes, args.replicas), flush=True)
+    return 0
+
+
+def repair_time(gib: float, nodes: int = 3, replicas: int = 2) -> str:
+    """Run the measurement on a cluster of its own; returns the line that says the result."""
     data = Path(tempfile.mkdtemp(prefix="chaos-repair-"))
     cluster = CairnCluster(
-        data / "c", nodes=args.nodes, replicas=args.replicas, write_quorum=args.replicas,
+        data / "c", nodes=nodes, replicas=replicas, write_quorum=replicas,
         extra_args=["--etcd", "3", "--repair-interval", "1", "--node-grace", "3"],
     )  # fmt: skip
     try:
         cluster.start()
-        print(measure(cluster, int(args.gib * (1 << 30))), flush=True)
+        return measure(cluster, int(gib * (1 << 30)))
     finally:
         teardown(cluster)
-    return 0
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def measure(cluster: CairnCluster, target: int) -> str:

@@ -12,6 +12,7 @@ from tests.chaos.trial import TrialResult
 @dataclass
 class Campaign:
     results: list[TrialResult] = field(default_factory=list)
+    repair: str = ""  # the re-replication measurement, when one ran (--repair-gib)
 
     def add(self, result: TrialResult) -> None:
         self.results.append(result)
@@ -55,6 +56,7 @@ class Campaign:
             "faults": dict(self.faults()),
             "anomalies_by_kind": self.anomalies(),
             "trials_with_harness_errors": [r.seed for r in self.results if r.errors],
+            "repair_after_node_loss": self.repair,
             "seconds_per_trial": round(sum(r.seconds for r in self.results) / n, 1) if n else 0,
             "results": [
                 {**asdict(r), "anomalies": [asdict(a) for a in r.anomalies]} for r in self.results
@@ -71,4 +73,5 @@ class Campaign:
             f"faults: {faults or 'none'}\n"
             f"anomalies: {anomalies or 'none'}\n"
             f"trials with harness errors: {d['trials_with_harness_errors'] or 'none'}"
+            + (f"\nrepair after a node is lost: {self.repair}" if self.repair else "")
         )
