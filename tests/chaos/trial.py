@@ -196,10 +196,10 @@ def _exercise(
     ops = work.history.ops
     result.ops = len(ops)
     result.acked_writes = sum(o.kind is Kind.WRITE and o.outcome is Outcome.OK for o in ops)
-    result.anomalies = check_history(ops)
     mark = time.monotonic()
-    result.anomalies += _final_state(cluster, work, s3, [p.listen for p in proxies.values()])
+    final = _final_state(cluster, work, s3, [p.listen for p in proxies.values()])
     result.phases["final_state"] = time.monotonic() - mark
+    result.anomalies += check_history(work.history.ops) + final
 
 
 def _final_reads(work: Workload, s3, deadline: float = 30.0) -> None:
@@ -214,31 +214,39 @@ def _final_state(
     cluster: CairnCluster, work: Workload, s3, proxy_ports: list[int], deadline: float = 30.0
 ) -> list[Anomaly]:
     """Once housekeeping has had time: listing == live keys, R copies, no orphans. Polled
-    until it holds or the deadline passes (then the last look's anomalies count)."""
-    present, referenced = {}, set()
-    for op in reversed(work.history.ops):
-        if op.process == -2 and op.outcome is Outcome.OK and op.key not in present:
-            present[op.key] = op.value
-    for _key, ident in present.items():
-        if ident not in (None, ABSENT):
-            referenced |= blocks_of(work.values[ident])
-    live = frozenset(k for k, v in present.items() if v not in (None, ABSENT))
+    until it holds or the deadline passes (then the last look's anomalies count). A key
+    whose listing disagrees with its last read is read again: a write whose outcome was
+    unknown may land late (a gateway that was paused mid-commit), and that new read goes
+    into the history the checker judges afterwards."""
     _abort_uploads(s3)
     urls = [f"http://127.0.0.1:{port}" for port in proxy_ports]  # the nodes' registered URLs
     secret = (cluster.data / "cluster-secret").read_text().strip()
     end = time.monotonic() + deadline
     while True:
+        live = _live_keys(work)
+        referenced = frozenset().union(*(blocks_of(work.values[v]) for v in live.values()))
         listed = frozenset(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
         copies = node_holdings(urls, secret)
         unreferenced = set(copies) - referenced
         refs = ref_states(cluster.info["meta"], unreferenced) if unreferenced else {}
         state = FinalState(
-            listed, live, cluster.replicas, copies, frozenset(referenced), refs, now_ms()
+            listed, frozenset(live), cluster.replicas, copies, referenced, refs, now_ms()
         )
         anomalies = check_final(state)
         if not anomalies or time.monotonic() > end:
             return anomalies
+        for key in sorted(listed ^ set(live)):
+            work.get(-2, s3, key)
         time.sleep(1.0)
+
+
+def _live_keys(work: Workload) -> dict[str, str]:
+    """Key -> the value its last final read found, for keys found present."""
+    last: dict[str, str | None] = {}
+    for op in work.history.ops:
+        if op.process == -2 and op.outcome is Outcome.OK:
+            last[op.key] = op.value
+    return {k: v for k, v in last.items() if v not in (None, ABSENT)}
 
 
 def _abort_uploads(s3) -> None:
