@@ -122,6 +122,7 @@ class Nemesis:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(120)
+        self.heal()  # and anything that died between faults is restarted (and counted)
 
     def _run(self) -> None:
         while not self._stop.is_set():

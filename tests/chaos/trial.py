@@ -108,7 +108,7 @@ def run_trial(
 
 def mount_small_disk(path: Path, megabytes: int) -> bool:
     """A small tmpfs as the node's data directory, which the nemesis can fill; False (no
-    disk-full faults in this trial, said in its errors) where mounting is not allowed."""
+    disk-full faults in this trial, said in its notes) where mounting is not allowed."""
     path.mkdir(parents=True, mode=0o700)
     got = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(path)],
