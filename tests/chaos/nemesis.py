@@ -70,15 +70,22 @@ class Proxy:
         self.proc.wait()
 
 
-def meta_leader(cluster: CairnCluster) -> int | None:
+def meta_leaders(cluster: CairnCluster) -> list[int]:
+    """The meta services that say they lead now (GET /status)."""
+    out = []
     for i, proc in enumerate(cluster.processes("meta")):
         try:
             with urllib.request.urlopen(f"{proc['url']}/status", timeout=1) as resp:
                 if json.loads(resp.read()).get("leader"):
-                    return i
+                    out.append(i)
         except OSError:
             continue
-    return None
+    return out
+
+
+def meta_leader(cluster: CairnCluster) -> int | None:
+    leaders = meta_leaders(cluster)
+    return leaders[0] if leaders else None
 
 
 def etcd_roles(cluster: CairnCluster) -> tuple[int | None, list[int]]:
@@ -104,6 +111,7 @@ class Nemesis:
     disks: dict[int, Path] = field(default_factory=dict)  # node index -> its tmpfs
     faults: Counter = field(default_factory=Counter)
     crashes: Counter = field(default_factory=Counter)  # processes found dead, by role
+    split_brain: int = 0  # times two meta services said they lead at once
     log: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -201,6 +209,8 @@ class Nemesis:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p, signal.SIGCONT)
             del self._paused[(role, index)]
+            if role == "meta":
+                self._watch_leaders()
         for role, index in sorted(self._dead | self._crashed()):
             self._restart(role, index)
         self._dead.clear()
@@ -208,6 +218,17 @@ class Nemesis:
             proxy.heal()
         for disk in self.disks.values():
             (disk / "filler").unlink(missing_ok=True)
+
+    def _watch_leaders(self, seconds: float = 1.5) -> None:
+        """Right after a paused meta leader wakes: never two processes acting as leader."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            leaders = meta_leaders(self.cluster)
+            if len(leaders) > 1:
+                self.split_brain += 1
+                self._note(f"two meta leaders at once: {leaders}")
+                return
+            time.sleep(0.1)
 
     def _crashed(self) -> set[tuple[str, int]]:
         """Processes that died of a fault other than a kill (a node on a full disk)."""

@@ -190,6 +190,10 @@ def _exercise(
         Anomaly("process-crash", role, f"{n} {role} process(es) died without being killed")
         for role, n in sorted(nemesis.crashes.items())
     ]
+    if nemesis.split_brain:
+        result.anomalies.append(
+            Anomaly("two-meta-leaders", "meta", f"{nemesis.split_brain} time(s) after a pause")
+        )
     mark = time.monotonic()
     _final_reads(work, s3)
     result.phases["final_reads"] = time.monotonic() - mark
