@@ -93,7 +93,8 @@ def run_trial(
         disks = {int(small.name[5:]): small}
         _exercise(cluster, seed, seconds, result, faults, proxies, disks)
     except Exception as exc:  # noqa: BLE001 - recorded in the report
-        result.errors.append(f"{type(exc).__name__}: {exc}")
+        said = getattr(exc, "stderr", None) or b""  # `cluster up`'s reason, when it failed
+        result.errors.append(f"{type(exc).__name__}: {exc} {said[-300:].decode(errors='replace')}")
     finally:
         mark = time.monotonic()
         teardown(cluster)
