@@ -46,12 +46,21 @@ def check_key(key: str, ops: list[Op]) -> list[Anomaly]:
     reads = [o for o in ops if o.kind is Kind.READ and o.outcome is Outcome.OK]
     torn = [o for o in reads if o.value is None]
     out = [Anomaly("torn-read", key, f"read at {o.invoke:.3f}: {o.note}") for o in torn]
-    events = [_event(o) for o in ops if _counts(o)]
-    if _linearizable(events):
+    events = _prune([_event(o) for o in ops if _counts(o)])
+    verdict = _linearizable(events)
+    if verdict:
         return out
-    if len(events) > 0 and _state_cap_hit(events):
+    if verdict is None:
         return [*out, Anomaly("undecided", key, f"{len(events)} operations, search too large")]
     return [*out, _explain(key, events)]
+
+
+def _prune(events: list[_Event]) -> list[_Event]:
+    """Drop writes of unknown outcome whose value no read saw: placing one anywhere only
+    forces the next read to see it, so an order with it exists only if one without it
+    does. This keeps the search small when a pause leaves many writes unknown."""
+    seen = {e.value for e in events if e.kind is Kind.READ}
+    return [e for e in events if e.required or e.kind is Kind.READ or e.value in seen]
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,9 @@ def _event(op: Op) -> _Event:
     return _Event(op.kind, value, op.invoke, op.complete if ok else INF, ok)
 
 
-def _linearizable(events: list[_Event], cap: list[int] | None = None) -> bool:
-    """Depth-first search over linearization prefixes, memoizing (done set, value)."""
+def _linearizable(events: list[_Event]) -> bool | None:
+    """Depth-first search over linearization prefixes, memoizing (done set, value); None
+    when it gave up after MAX_STATES states."""
     events = sorted(events, key=lambda e: e.invoke)
     len(events)
     need = sum(1 << i for i, e in enumerate(events) if e.required)
@@ -99,9 +109,8 @@ def _linearizable(events: list[_Event], cap: list[int] | None = None) -> bool:
         if (done, value) in seen:
             continue
         seen.add((done, value))
-        if cap is not None and len(seen) > MAX_STATES:
-            cap.append(1)
-            return False
+        if len(seen) > MAX_STATES:
+            return None
         # An operation may go next only if it was invoked before every pending required
         # operation completed (otherwise that one had to come first).
         horizon = min(
@@ -117,12 +126,6 @@ def _linearizable(events: list[_Event], cap: list[int] | None = None) -> bool:
             else:
                 stack.append((done | 1 << i, e.value))
     return False
-
-
-def _state_cap_hit(events: list[_Event]) -> bool:
-    cap: list[int] = []
-    _linearizable(events, cap)
-    return bool(cap)
 
 
 def _explain(key: str, events: list[_Event]) -> Anomaly:

@@ -123,3 +123,22 @@ def test_final_state_rejections() -> None:
         ("orphan-block", b"z".hex()),  # queued, but long overdue
         ("under-replicated", b"x".hex()),
     ]  # q: queued and not yet due, as a failed upload's blocks are
+
+
+def test_many_unknown_writes_nobody_read_do_not_blow_up_the_search() -> None:
+    """A paused gateway leaves many writes unknown; a lost write must still be named
+    (without pruning them the search would try 2^40 subsets)."""
+    unknown = [w(f"u{i}", 2 + i / 100, 0, UNKNOWN) for i in range(40)]
+    assert kinds([w("a", 0, 1), *unknown, r(ABSENT, 5, 6)]) == ["lost-write"]
+
+
+def test_a_search_too_large_is_undecided_not_accepted() -> None:
+    from tests.chaos import checker
+
+    saved = checker.MAX_STATES
+    checker.MAX_STATES = 5
+    try:
+        ops = [w(f"v{i}", 0, 10) for i in range(8)] + [r("v0", 11, 12), r("v1", 13, 14)]
+        assert kinds(ops) == ["undecided"]
+    finally:
+        checker.MAX_STATES = saved

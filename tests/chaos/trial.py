@@ -64,6 +64,7 @@ class TrialResult:
     nemesis_log: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
     notes: list[str] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # only when an anomaly was found
 
 
 def run_trial(
@@ -205,6 +206,8 @@ def _exercise(
     final = _final_state(cluster, work, s3, [p.listen for p in proxies.values()])
     result.phases["final_state"] = time.monotonic() - mark
     result.anomalies += check_history(work.history.ops) + final
+    if result.anomalies:  # kept in the report, to study the anomaly
+        result.history = [op.to_dict() for op in work.history.ops]
 
 
 def _final_reads(work: Workload, s3, deadline: float = 30.0) -> None:
