@@ -546,6 +546,11 @@ def _cluster_command(sub: Subparsers) -> None:
         help="serve the web console on the first gateway at this port (0: off; "
         "default %(default)s)",
     )  # fmt: skip
+    up.add_argument(
+        "--node-advertise-ports",
+        help="test hook: comma-separated ports, node i registers at 127.0.0.1:PORT[i] (a "
+        "proxy there forwards to its own port; tests/chaos/linkcut.py cuts links with it)",
+    )
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True, help="the cluster's directory")
     c.set_defaults(func=_run("cairn.launcher", "cluster"))

@@ -211,13 +211,25 @@ def _start_etcd(
     return spec
 
 
+def _advertised_port(args: argparse.Namespace, i: int) -> int | None:
+    """Test hook (--node-advertise-ports): the port node i registers at instead of its own,
+    where a test runs a proxy that can cut the node's links (tests/chaos/linkcut.py)."""
+    ports = getattr(args, "node_advertise_ports", None)
+    return int(ports.split(",")[i]) if ports else None
+
+
 def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str, ports: PortPlan) -> None:
     for i in range(args.nodes):
         port = ports.nodes[i]
         zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
         secret = run.env["CAIRN_CLUSTER_SECRET"]
-        # First: it issues the node's certificate, which its --meta spec names.
-        node_args = cluster_secrets.node_secrets(run.data, run.tls, secret, i, port)
+        advertised = _advertised_port(args, i)
+        # First: it issues the node's certificate, which its --meta spec names. Its key
+        # is derived from the address it registers at, which gateways derive it from.
+        node_args = cluster_secrets.node_secrets(run.data, run.tls, secret, i, advertised or port)
+        if advertised:
+            scheme = "https" if run.tls else "http"
+            node_args += ["--advertise", f"{scheme}://127.0.0.1:{advertised}"]
         node_meta = cluster_secrets.node_meta(meta, run.data, run.tls, i)
         node_args += ["--data", str(run.data / f"node-{i}"), "--meta", node_meta]
         node_args += [*zone, "--scrub-interval", str(args.scrub_interval)]

@@ -126,6 +126,16 @@ class BlockRefs:
         raw = await self.kv.get(keys.refcount_key(block_id))
         return RefCount.from_bytes(raw).count if raw is not None else 0
 
+    async def queue_unknown(self, block_id: bytes) -> bool:
+        """Queue for GC a block a node holds although no record names it (GC deleted it
+        while that node was unreachable, and dropped the record); True if it did. The
+        record made is a writer's zero-count one, so GC takes the block under its claim,
+        never while a PUT that deduplicates onto it is in flight."""
+        if await self.kv.get(keys.refcount_key(block_id)) is not None:
+            return False
+        await self.observe_block(block_id)
+        return True
+
     async def block_known(self, block_id: bytes) -> bool:
         """Whether metadata still knows the block: it has a reference record that GC has
         not claimed. Repair copies only such blocks, so it never resurrects garbage."""

@@ -9,7 +9,9 @@ move, spare copies written around a full or dead node). The id lists are held in
 for the pass: 32 bytes per block per node.
 
 Only blocks that metadata still knows (a reference record that GC has not claimed) are
-copied. Repair never takes a copy back: GC may claim the block while the copies are in
+copied; a block some node holds that has no record at all (GC deleted it while that node
+was unreachable, then dropped the record) is queued for GC again instead. Repair never
+takes a copy back: GC may claim the block while the copies are in
 flight, and by the time repair could notice, a new PUT of the same content may have been
 acknowledged onto those very nodes (issue 14, item 6). Instead, after copying, repair
 observes the block's reference record the way a writer does (MetaStore.observe_block):
@@ -106,6 +108,9 @@ class Repairer:
         if missing:
             if not await self.meta.block_known(bid):
                 stats.skipped_garbage += 1
+                # A copy GC could not reach (its node was down) outlives the record GC
+                # dropped: queue it again, or nothing ever deletes it.
+                await self.meta.refs.queue_unknown(bid)
                 return
             stats.under_replicated += 1
             await self._copy(bid, missing, held, stats)
