@@ -116,7 +116,7 @@ class Multipart:
 
     def data_key(self, upload: UploadInfo, encryption: SseRequest | None) -> bytes | None:
         """The data key of an upload's parts (None: plaintext); SSE-C checks the key."""
-        return sse.data_key(self.objects.keys, upload.sse, encryption)
+        return sse.part_data_key(self.objects.keys, upload.sse, encryption)
 
     async def copy_part(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from blockstore.api import BlockCorrupt
-from gateway.errors import InvalidArgument, InvalidRequest, KmsNotFound
+from gateway.errors import AccessDenied, InvalidArgument, InvalidRequest, KmsNotFound
 from gateway.objects import crypt
 from gateway.objects.types import SseRequest
 from meta import datakeys
@@ -27,11 +27,11 @@ from meta.sealing import MasterKey
 Keys = Callable[[], MasterKey]
 """The keyring of this gateway, as it is now (a KMS key made meanwhile is in it)."""
 
+WRONG_KEY = "The provided encryption parameters did not match the ones used originally."
 NEED_KEY = (
     "The object was stored using a form of Server Side Encryption. The correct parameters "
     "must be provided to retrieve the object."
 )
-WRONG_KEY = "The provided encryption parameters did not match the ones used originally."
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,6 @@ def fresh(keys: Keys | None) -> MasterKey:
     return reload() if callable(reload) else _master(keys)
 
 
-def from_record(
-    keys: Keys | None, record: dict[str, Any] | None, customer: bytes | None
-) -> NewKey | None:
-    """An upload's encryption, for one more part (the customer key of SSE-C checked)."""
-    if not record:
-        return None
-    dk = _unwrap(keys, record, customer)
-    return NewKey(crypt.cipher(dk), dk, record)
-
-
 def data_key(
     keys: Keys | None, record: dict[str, Any] | None, req: SseRequest | None
 ) -> bytes | None:
@@ -93,6 +83,17 @@ def data_key(
     return _unwrap(keys, record, given)
 
 
+def part_data_key(
+    keys: Keys | None, record: dict[str, Any] | None, req: SseRequest | None
+) -> bytes | None:
+    """An upload's data key for a part: a part under another SSE-C key than the upload's
+    is a bad request (400 InvalidRequest), not a read refused (403)."""
+    try:
+        return data_key(keys, record, req)
+    except AccessDenied:
+        raise InvalidRequest(WRONG_KEY) from None
+
+
 def _unwrap(keys: Keys | None, record: dict[str, Any], customer: bytes | None) -> bytes:
     try:
         if record["m"] == datakeys.SSE_C:
@@ -101,7 +102,9 @@ def _unwrap(keys: Keys | None, record: dict[str, Any], customer: bytes | None) -
             return datakeys.unwrap(_none(), record, customer)
         return datakeys.unwrap(_master(keys), record)
     except datakeys.WrongCustomerKey:
-        raise InvalidRequest(WRONG_KEY) from None
+        # A key that is well formed but not the object's: AWS answers 403 AccessDenied
+        # (as MinIO does, minio#6432), a missing key 400 InvalidRequest.
+        raise AccessDenied() from None
 
 
 def etag(md5: bytes, mode: str | None, dk: bytes | None) -> str:
