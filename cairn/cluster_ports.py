@@ -62,7 +62,9 @@ def plan(data: Path, args: argparse.Namespace, draw: Callable[[], int]) -> PortP
     shape = shape_of(args)
     path = data / FILE
     if not path.exists():
-        if (data / "node-0").exists() or (data / "meta").exists():
+        # A directory made ready beforehand (an empty node-0, say a mount point) is no
+        # cluster yet; a node's store, the meta state or cluster.json are.
+        if any((data / p).exists() for p in ("node-0/data.mdb", "meta", "cluster.json")):
             raise CairnExit(
                 Exit.CLUSTER_REFUSED,
                 f"{data} holds a cluster started before ports were recorded ({FILE}): it "

@@ -61,10 +61,18 @@ def test_a_taken_port_is_named(tmp_path: Path) -> None:
 
 def test_a_directory_from_before_ports_were_recorded_is_refused(tmp_path: Path) -> None:
     (tmp_path / "node-0").mkdir()
+    (tmp_path / "node-0" / "data.mdb").write_bytes(b"")  # a node's store: a cluster ran here
     counter = itertools.count(20000)
     with pytest.raises(CairnExit, match="before ports were recorded"):
         plan(tmp_path, _args(), lambda: next(counter))
     assert not (tmp_path / "ports.json").exists()
+
+
+def test_a_prepared_empty_directory_is_a_first_start(tmp_path: Path) -> None:
+    """An empty node-0 made beforehand (a mount point for the node's disk) is no cluster."""
+    (tmp_path / "node-0").mkdir()
+    plan(tmp_path, _args(etcd=0), free_port).save(tmp_path)
+    assert (tmp_path / "ports.json").exists()
 
 
 def test_the_record_is_plain_json(tmp_path: Path) -> None:
