@@ -189,16 +189,22 @@ async def cors_rules(buckets: Buckets, name: str) -> list[dict[str, Any]] | None
     return rules if isinstance(rules, list) else None
 
 
-async def set_cors_rules(buckets: Buckets, name: str, rules: list[dict[str, Any]] | None) -> None:
-    """Replace the bucket's CORS rules in one compare-and-swap (None: delete them)."""
+async def set_config(buckets: Buckets, name: str, entry: str, value: Any | None) -> None:
+    """Replace one entry of the bucket's config (CORS rules, default encryption, lifecycle
+    rules) in one compare-and-swap of its record; None deletes the entry."""
 
     def apply(rec: BucketRecord) -> None:
-        if rules is None:
-            rec.config.pop("cors", None)
+        if value is None:
+            rec.config.pop(entry, None)
         else:
-            rec.config["cors"] = rules
+            rec.config[entry] = value
 
     await buckets.meta.update_bucket(name, apply)
+
+
+async def set_cors_rules(buckets: Buckets, name: str, rules: list[dict[str, Any]] | None) -> None:
+    """Replace the bucket's CORS rules (None: delete them)."""
+    await set_config(buckets, name, "cors", rules)
 
 
 # --------------------------------------------------------------- default encryption
@@ -218,12 +224,5 @@ async def default_encryption(buckets: Buckets, name: str) -> dict[str, Any] | No
 async def set_default_encryption(
     buckets: Buckets, name: str, default: dict[str, Any] | None
 ) -> None:
-    """Replace the bucket's default encryption in one compare-and-swap (None: delete)."""
-
-    def apply(rec: BucketRecord) -> None:
-        if default is None:
-            rec.config.pop("sse", None)
-        else:
-            rec.config["sse"] = default
-
-    await buckets.meta.update_bucket(name, apply)
+    """Replace the bucket's default encryption (None: delete it)."""
+    await set_config(buckets, name, "sse", default)

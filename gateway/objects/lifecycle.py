@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.objects.buckets import Buckets
+from gateway.objects.buckets import Buckets, set_config
 from gateway.objects.types import StoredObject
 from meta import lifecycle
 from meta.errors import BucketNotFound
@@ -33,15 +33,8 @@ async def lifecycle_rules(buckets: Buckets, name: str) -> list[dict[str, Any]] |
 async def set_lifecycle_rules(
     buckets: Buckets, name: str, rules: list[dict[str, Any]] | None
 ) -> None:
-    """Replace the bucket's rules in one compare-and-swap (None: delete them)."""
-
-    def apply(rec: BucketRecord) -> None:
-        if rules is None:
-            rec.config.pop("lifecycle", None)
-        else:
-            rec.config["lifecycle"] = rules
-
-    await buckets.meta.update_bucket(name, apply)
+    """Replace the bucket's rules (None: delete them)."""
+    await set_config(buckets, name, "lifecycle", rules)
 
 
 async def _rules(buckets: Buckets, bucket: str) -> list[lifecycle.Rule]:
