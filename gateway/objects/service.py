@@ -43,7 +43,7 @@ from gateway.objects.types import (
     VersionsPage,
     WriteCondition,
 )
-from meta import audit
+from meta import audit, datakeys
 from meta.errors import (
     BucketNotFound,
     DeleteMarkerFound,
@@ -203,8 +203,8 @@ class ObjectService:
         lock is never copied (the bucket's default retention applies instead).
         ``encryption``: the copy's (None: plaintext); ``source_encryption`` carries the
         source's SSE-C key. Between modes of one ETag kind the copy shares the source's
-        blocks and wraps its data key anew; otherwise the bytes are read, decrypted and
-        stored again."""
+        blocks and wraps its data key anew (see _may_share); otherwise the bytes are
+        read, decrypted and stored again."""
         src, src_raw, src_stored = await self._source(src_bucket, src_key, src_version)
         if source_condition is not None:
             source_condition(src)
@@ -228,9 +228,8 @@ class ObjectService:
         apply_lock(head, lock)
         if access is not None:  # the copy's owner and ACL (the writer's, not the source's)
             head.owner, head.acl = access.owner, access.acl
-        dst_mode = encryption.mode if encryption is not None else None
         observed: dict[bytes, bytes] = {}
-        if sse.etag_kind(dst_mode) == sse.etag_kind(sse.mode_of(src.sse)):
+        if _may_share(src.sse, source_encryption, encryption):
             head.size, head.etag, head.inline = src.size, src.etag, src.inline
             head.parts = src.parts
             head.blocks = list(await self.meta.block_list(src)) if src.inline is None else None
@@ -528,3 +527,18 @@ def _pieces(block_list: list[BlockRef], start: int, end: int) -> list[tuple[byte
             break
         wanted.append((bid, max(start - b_start, 0), min(end, b_end) - b_start, size))
     return wanted
+
+
+def _may_share(
+    src_record: dict[str, Any] | None, src_req: SseRequest | None, dst_req: SseRequest | None
+) -> bool:
+    """Whether a copy may keep the source's blocks (and data key). Not across ETag kinds,
+    and not into SSE-C under another customer key than the source's: copying an object
+    onto a new key is how S3 users rotate SSE-C keys, and the old key (with the old
+    record) must not open the new copy's bytes."""
+    dst_mode = dst_req.mode if dst_req is not None else None
+    if sse.etag_kind(dst_mode) != sse.etag_kind(sse.mode_of(src_record)):
+        return False
+    if dst_mode != datakeys.SSE_C or dst_req is None:
+        return True
+    return src_req is not None and src_req.customer_key == dst_req.customer_key

@@ -344,3 +344,25 @@ def test_bucket_default_with_an_unknown_kms_key_is_refused(s3, bucket):
 def test_kms_keys_are_listed_by_name_only(sse_server):
     listed = json.loads(admin(sse_server, "kms", "list", "--json"))
     assert listed == {"kms_keys": ["app-key"]}
+
+
+def test_copy_onto_a_new_customer_key_encrypts_anew(s3, bucket):
+    """Copying an SSE-C object onto another key is how S3 users rotate keys: the copy gets
+    a data key of its own (its ETag, MD5 of the plaintext MD5 and the data key, differs),
+    while a copy under the same key may share the source's blocks and data key."""
+    body = os.urandom(BLOCK + CHUNK + 5)
+    src = s3.put_object(Bucket=bucket, Key="src", Body=body, **SSE_C)
+    source_key = {f"CopySource{k}": v for k, v in SSE_C.items()}
+    same = s3.copy_object(
+        Bucket=bucket, Key="same", CopySource={"Bucket": bucket, "Key": "src"},
+        **SSE_C, **source_key,
+    )  # fmt: skip
+    moved = s3.copy_object(
+        Bucket=bucket, Key="moved", CopySource={"Bucket": bucket, "Key": "src"},
+        **customer(KEY_B), **source_key,
+    )  # fmt: skip
+    assert same["CopyObjectResult"]["ETag"] == src["ETag"]
+    assert moved["CopyObjectResult"]["ETag"] != src["ETag"]
+    assert get_bytes(s3, bucket, "moved", **customer(KEY_B)) == body
+    with s3_error("AccessDenied", 403):
+        s3.get_object(Bucket=bucket, Key="moved", **SSE_C)
