@@ -90,14 +90,9 @@ def requested(headers: Mapping[str, str]) -> SseRequest | None:
     if customer is not None:
         return customer
     if mode == SSE_KMS:
-        if not kms_key:
-            raise InvalidArgument(
-                "Cairn has no default KMS key: name one with "
-                "x-amz-server-side-encryption-aws-kms-key-id",
-                ArgumentName=KMS_KEY,
-            )
+        # No key id: the default KMS key, as AWS's managed key aws/s3 (objects/sse.py).
         bucket_key = headers.get(BUCKET_KEY, "false").lower() == "true"
-        return SseRequest(SSE_KMS, kms_key=kms_key, bucket_key=bucket_key)
+        return SseRequest(SSE_KMS, kms_key=kms_key or None, bucket_key=bucket_key)
     return SseRequest(SSE_S3) if mode == SSE_S3 else None
 
 
@@ -106,9 +101,8 @@ def with_default(asked: SseRequest | None, default: Mapping[str, Any] | None) ->
     if asked is not None or not default:
         return asked
     if default["m"] == SSE_KMS:
-        if not default.get("kms"):
-            raise InvalidArgument("Cairn has no default KMS key; the bucket's default names none")
-        return SseRequest(SSE_KMS, kms_key=default["kms"], bucket_key=bool(default.get("bk")))
+        kms_key = default.get("kms") or None  # None: the default KMS key
+        return SseRequest(SSE_KMS, kms_key=kms_key, bucket_key=bool(default.get("bk")))
     return SseRequest(SSE_S3)
 
 

@@ -33,6 +33,9 @@ ALGORITHM = "AES-256-GCM"
 ENV_VAR = "CAIRN_MASTER_KEY_FILE"
 KEY_BYTES = 32
 KMS_PREFIX = "kms:"  # the "kid" of a value sealed under a named KMS key
+# The KMS key of SSE-KMS requests that name none, as AWS's managed key aws/s3: every new
+# key file has one (an older file gets it with `cairn admin kms create aws/s3`).
+DEFAULT_KMS_KEY = "aws/s3"
 NONCE_BYTES = 12
 
 
@@ -123,7 +126,7 @@ class MasterKey:
 
     @classmethod
     def generate(cls) -> MasterKey:
-        return cls((_new_key(),))
+        return cls((_new_key(),), ((DEFAULT_KMS_KEY, secrets.token_bytes(KEY_BYTES)),))
 
 
 def _new_key() -> tuple[str, bytes]:

@@ -22,7 +22,7 @@ from gateway.errors import AccessDenied, InvalidArgument, InvalidRequest, KmsNot
 from gateway.objects import crypt
 from gateway.objects.types import SseRequest
 from meta import datakeys
-from meta.sealing import MasterKey
+from meta.sealing import DEFAULT_KMS_KEY, MasterKey
 
 Keys = Callable[[], MasterKey]
 """The keyring of this gateway, as it is now (a KMS key made meanwhile is in it)."""
@@ -50,12 +50,15 @@ def new_key(keys: Keys | None, req: SseRequest, data_key: bytes | None = None) -
         record = datakeys.wrap(_none(), dk, req.mode, customer_key=req.customer_key)
         return NewKey(crypt.cipher(dk), dk, record)
     master = _master(keys)
-    if req.mode == datakeys.SSE_KMS and req.kms_key not in dict(master.kms):
-        master = fresh(keys)  # made a moment ago with `cairn admin kms create`?
+    kms_key = None
+    if req.mode == datakeys.SSE_KMS:
+        kms_key = req.kms_key or DEFAULT_KMS_KEY  # none named: as AWS's managed aws/s3
+        if kms_key not in dict(master.kms):
+            master = fresh(keys)  # made a moment ago with `cairn admin kms create`?
     try:
-        record = datakeys.wrap(master, dk, req.mode, kms_key=req.kms_key, bucket_key=req.bucket_key)
+        record = datakeys.wrap(master, dk, req.mode, kms_key=kms_key, bucket_key=req.bucket_key)
     except datakeys.UnknownKmsKey:
-        raise KmsNotFound(f"Invalid keyId {req.kms_key}") from None
+        raise KmsNotFound(f"Invalid keyId {kms_key}") from None
     return NewKey(crypt.cipher(dk), dk, record)
 
 

@@ -183,7 +183,6 @@ def test_bad_encryption_input_is_refused_and_stores_nothing(s3, bucket):
         {**SSE_C, "SSECustomerAlgorithm": "AES128"},  # an unknown algorithm
         {**SSE_C, **SSE_S3},  # SSE-C and SSE-S3 in one request
         {"ServerSideEncryption": "AES256", "SSEKMSKeyId": "app-key"},  # key id without kms
-        {"ServerSideEncryption": "aws:kms"},  # no key id: Cairn has no default KMS key
     ]  # fmt: skip
     for extra in cases:
         with s3_error("InvalidArgument", 400):
@@ -343,7 +342,7 @@ def test_bucket_default_with_an_unknown_kms_key_is_refused(s3, bucket):
 
 def test_kms_keys_are_listed_by_name_only(sse_server):
     listed = json.loads(admin(sse_server, "kms", "list", "--json"))
-    assert listed == {"kms_keys": ["app-key"]}
+    assert listed == {"kms_keys": ["aws/s3", "app-key"]}  # the default one, then ours
 
 
 def test_copy_onto_a_new_customer_key_encrypts_anew(s3, bucket):
@@ -366,3 +365,19 @@ def test_copy_onto_a_new_customer_key_encrypts_anew(s3, bucket):
     assert get_bytes(s3, bucket, "moved", **customer(KEY_B)) == body
     with s3_error("AccessDenied", 403):
         s3.get_object(Bucket=bucket, Key="moved", **SSE_C)
+
+
+def test_aws_kms_without_a_key_id_uses_the_default_kms_key(s3, bucket):
+    """As on AWS, whose managed key aws/s3 encrypts what names no key: a new key file has
+    a KMS key of that name, for requests and bucket defaults that name none."""
+    r = s3.put_object(Bucket=bucket, Key="k", Body=b"kms bytes", ServerSideEncryption="aws:kms")
+    assert r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"] == "aws/s3"
+    assert get_bytes(s3, bucket, "k") == b"kms bytes"
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    h = s3.head_object(Bucket=bucket, Key=s3.put_object(Bucket=bucket, Key="d", Body=b"d") and "d")
+    assert h["ServerSideEncryption"] == "aws:kms" and h["SSEKMSKeyId"] == "aws/s3"
