@@ -60,20 +60,26 @@ def _status(exc: BaseException) -> str:
 # ============================================================================ faults
 
 
-def test_kill9_etcd_leader_under_put_stream(own_cluster: CairnCluster) -> None:
+@pytest.mark.parametrize("versioning", [False, True], ids=["unversioned", "versioned"])
+def test_kill9_etcd_leader_under_put_stream(own_cluster: CairnCluster, versioning: bool) -> None:
     """Kill -9 the etcd leader while 6 threads PUT through both gateways: every
     acknowledged PUT stays readable and listed through both gateways afterwards, a failed
     PUT left either nothing or its whole body, and PUTs succeed again soon after the
-    remaining members elect a leader."""
+    remaining members elect a leader. On a versioned bucket each key is written twice, so
+    the stream leaves noncurrent versions too: each acknowledged one is listed by
+    ListObjectVersions through both gateways and reads back by its version id."""
     c = own_cluster
     gw = gateway_clients(c)
     bucket = "elect"
     gw[0].create_bucket(Bucket=bucket)
+    if versioning:
+        gw[0].put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
     stop = threading.Event()
     lock = threading.Lock()
-    attempted: dict[str, str] = {}  # key -> md5 of the body sent
-    acked: dict[str, str] = {}
+    attempts: dict[str, list[tuple[str, bool]]] = {}  # key -> (md5 sent, acked) in order
+    acked: dict[str, str] = {}  # key -> md5 of its last acknowledged body
+    versions: list[tuple[str, str, str]] = []  # acknowledged (key, version id, md5)
     oks: list[tuple[float, float]] = []  # (started, finished)
     failures: list[tuple[float, float, str, str]] = []  # started, finished, key, status
 
@@ -82,20 +88,22 @@ def test_kill9_etcd_leader_under_put_stream(own_cluster: CairnCluster) -> None:
         sizes = (8 * KiB, 256 * KiB)
         n = 0
         while not stop.is_set():
-            key = f"t{t}/{n:05d}"
+            key = f"t{t}/{n // 2 if versioning else n:05d}"  # versioned: each key twice
             body = os.urandom(sizes[n % 2])
             n += 1
-            with lock:
-                attempted[key] = md5(body)
             started = time.monotonic()
             try:
-                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                resp = s3.put_object(Bucket=bucket, Key=key, Body=body)
             except Exception as exc:  # noqa: BLE001 - counted and judged below
                 with lock:
+                    attempts.setdefault(key, []).append((md5(body), False))
                     failures.append((started, time.monotonic(), key, _status(exc)))
                 continue
             with lock:
+                attempts.setdefault(key, []).append((md5(body), True))
                 acked[key] = md5(body)
+                if versioning:
+                    versions.append((key, resp["VersionId"], md5(body)))
                 oks.append((started, time.monotonic()))
 
     threads = [threading.Thread(target=putter, args=(t,), daemon=True) for t in range(6)]
@@ -148,26 +156,65 @@ def test_kill9_etcd_leader_under_put_stream(own_cluster: CairnCluster) -> None:
     assert len(failures) <= len(acked), "more PUTs failed than succeeded"
     assert any(s > t_resumed for s, _ in oks), "the stream did not resume"
 
+    def may_read(key: str) -> set[str]:
+        """What the key may read as: its last acknowledged body, or that of a later
+        failed PUT (a 5xx is ambiguous: it may have been applied, but whole)."""
+        tried = attempts[key]
+        last_ok = max((j for j, (_, ok) in enumerate(tried) if ok), default=-1)
+        return {m for j, (m, ok) in enumerate(tried) if j >= last_ok and (ok or j > last_ok)}
+
+    failed_keys = {key for _, _, key, _ in failures}
     for i, s3 in enumerate(gw):
         listed = listing(s3, bucket)
         missing = sorted(set(acked) - set(listed))
         assert not missing, f"gateway {i}: acknowledged keys not listed: {missing[:10]}"
         problems = []
-        for key, want in sorted(acked.items()):
+        for key in sorted(set(acked) | (failed_keys & set(listed))):
             try:
                 got = md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             except ClientError as exc:
                 problems.append(f"{key}: {_status(exc)}")
                 continue
-            if got != want:
-                problems.append(f"{key}: md5 {got} != {want}")
-        # A failed PUT may still have been applied (the ambiguity of a 5xx), but whole.
-        for _, _, key, _ in failures:
-            if key in listed:
-                got = md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                if got != attempted[key]:
-                    problems.append(f"failed {key}: torn, md5 {got}")
+            if got not in may_read(key):
+                problems.append(f"{key}: md5 {got}, not a body sent last")
+        if versioning:
+            problems += _version_problems(s3, bucket, versions, attempts)
         assert not problems, f"gateway {i}: {problems[:10]}"
+    if versioning:
+        noncurrent = len(versions) - len(acked)
+        FIGURES["etcd_kill_noncurrent_versions"] = noncurrent
+        assert noncurrent > 0, "no key was overwritten: no noncurrent version to check"
+
+
+def _version_problems(
+    s3, bucket: str, versions: list[tuple[str, str, str]], attempts: dict[str, list]
+) -> list[str]:
+    """Every acknowledged version listed by ListObjectVersions, and each one that is not
+    its key's newest read back by its version id; a version nobody acknowledged may be
+    listed only as a failed PUT's whole body (the probe's are not checked)."""
+    listed: dict[tuple[str, str], bool] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []):
+            listed[(v["Key"], v["VersionId"])] = v["IsLatest"]
+    problems = [f"{k} {vid}: not listed" for k, vid, _ in versions if (k, vid) not in listed]
+    known = {(k, vid) for k, vid, _ in versions}
+    to_read = [
+        (k, vid, {m}) for k, vid, m in versions if (k, vid) in listed and not listed[(k, vid)]
+    ]
+    to_read += [
+        (k, vid, {m for m, ok in attempts.get(k, []) if not ok})
+        for k, vid in listed
+        if (k, vid) not in known and k != "probe"
+    ]
+    for key, vid, want in to_read:
+        try:
+            got = md5(s3.get_object(Bucket=bucket, Key=key, VersionId=vid)["Body"].read())
+        except ClientError as exc:
+            problems.append(f"{key} {vid}: {_status(exc)}")
+            continue
+        if got not in want:
+            problems.append(f"{key} {vid}: md5 {got} is no body sent as that version")
+    return problems
 
 
 def _slow_body(data: bytes, chunk: int, pause: float, sent: threading.Event, after: int):
@@ -319,12 +366,15 @@ def _kill_meta_leader(c: CairnCluster) -> tuple[int, float]:
 
 class _PutStream:
     """Threads PUTting through both gateways until stopped; each body is derived from its
-    key (``body_of``), so every acknowledged object can be checked byte for byte."""
+    key (``body_of``), so every acknowledged object can be checked byte for byte. With
+    ``twice`` each key is written twice (versioned buckets: ``versions`` records each
+    acknowledged version id and the name its body derives from)."""
 
     SIZES = (8 * KiB, 256 * KiB, 5 * MiB)  # inline, one block, several blocks
 
-    def __init__(self, c: CairnCluster, bucket: str, threads: int = 4) -> None:
-        self.c, self.bucket = c, bucket
+    def __init__(self, c: CairnCluster, bucket: str, threads: int = 4, twice: bool = False) -> None:
+        self.c, self.bucket, self.twice = c, bucket, twice
+        self.versions: list[tuple[str, str | None, str]] = []  # (key, version id, body's name)
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.acked: list[tuple[float, str]] = []  # (finished, key)
@@ -343,16 +393,18 @@ class _PutStream:
         s3 = s3_client(c.endpoints[t % 2], c.access_key, c.secret_key, read_timeout=30)
         n = 0
         while not self.stop.is_set():
-            key = f"t{t}/{n:05d}"
+            key = f"t{t}/{n // 2:05d}#{n % 2}" if self.twice else f"t{t}/{n:05d}"
+            name, key = key, key.split("#")[0]
             n += 1
             try:
-                s3.put_object(Bucket=self.bucket, Key=key, Body=self.body_of(key))
+                resp = s3.put_object(Bucket=self.bucket, Key=key, Body=self.body_of(name))
             except Exception as exc:  # noqa: BLE001 - counted and judged by the test
                 with self.lock:
                     self.failures.append((time.monotonic(), key, _status(exc)))
                 continue
             with self.lock:
                 self.acked.append((time.monotonic(), key))
+                self.versions.append((key, resp.get("VersionId"), name))
 
     def __enter__(self) -> _PutStream:
         for t in self.threads:
@@ -370,15 +422,22 @@ class _PutStream:
             return sum(1 for done, _ in self.acked if done > when)
 
 
-def test_kill9_meta_leader(own_cluster: CairnCluster) -> None:
+@pytest.mark.parametrize("versioning", [False, True], ids=["unversioned", "versioned"])
+def test_kill9_meta_leader(own_cluster: CairnCluster, versioning: bool) -> None:
     """Kill -9 the leading meta service under a stream of PUTs through both gateways: the
     other takes over within the lease TTL, the layout stays, no PUT fails (the meta
     service is not on the write path), and every acknowledged object reads back byte for
-    byte through both gateways, and is listed."""
+    byte through both gateways, and is listed. On a versioned bucket each key is written
+    twice, and every acknowledged version is listed by ListObjectVersions and reads back
+    by its version id."""
     c = own_cluster
     bucket = "meta-kill"
     gateway_clients(c)[0].create_bucket(Bucket=bucket)
-    with _PutStream(c, bucket) as stream:
+    if versioning:
+        gateway_clients(c)[0].put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+    with _PutStream(c, bucket, twice=versioning) as stream:
         deadline = time.monotonic() + 30
         while stream.acked_since(0) < 20 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -401,17 +460,25 @@ def test_kill9_meta_leader(own_cluster: CairnCluster) -> None:
     assert out.startswith("layout v"), out
     assert out.count(" partitions") == 1 and len(_layout_rows(out)) == 4, out
 
-    acked = sorted(key for _, key in stream.acked)
+    acked = sorted({key for _, key in stream.acked})
+    last = {key: name for key, _, name in stream.versions}  # acked in order: the newest
     for i, s3 in enumerate(gateway_clients(c)):
         listed = listing(s3, bucket)
         assert sorted(listed) == acked, f"gateway {i}: listing differs from the acked PUTs"
         problems = []
         for key in acked:
-            want = _PutStream.body_of(key)
+            want = _PutStream.body_of(last[key])
             got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             if got != want:
                 problems.append(f"{key}: {len(got)} bytes, want {len(want)}")
+        if versioning:
+            versions = [
+                (key, vid, md5(_PutStream.body_of(name))) for key, vid, name in stream.versions
+            ]
+            problems += _version_problems(s3, bucket, versions, {})
         assert not problems, f"gateway {i}: {problems[:10]}"
+    if versioning:
+        assert len(stream.versions) > len(acked), "no key was overwritten"
 
 
 # ============================================================================ shared cluster

@@ -205,6 +205,8 @@ class Traffic:
     put_started: dict[str, float] = field(default_factory=dict)  # key -> attempt's start
     put_size: dict[str, int] = field(default_factory=dict)  # key -> attempted size
     blocks: dict[str, list[bytes]] = field(default_factory=dict)  # acked key -> block ids
+    # Every acknowledged PUT in order: key, its version id (None when unversioned), body.
+    versions: list[tuple[str, str | None, Expected]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -248,7 +250,7 @@ class Traffic:
                 self.put_started[key] = started
                 self.put_size[key] = size
             try:
-                s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+                resp = s3.put_object(Bucket=self.bucket, Key=key, Body=body)
             except Exception as exc:  # noqa: BLE001 - recorded and judged by the test
                 with self._lock:
                     self.put_failed[key] = error_code(exc)
@@ -256,6 +258,7 @@ class Traffic:
                 continue
             with self._lock:
                 self.acked[key] = Expected(md5(body), size)
+                self.versions.append((key, resp.get("VersionId"), self.acked[key]))
                 self.blocks[key] = block_ids(body) if size > INLINE_MAX else []
                 self.puts_ok_times.append(time.monotonic())
 
@@ -300,13 +303,56 @@ def listing(s3, bucket: str) -> dict[str, dict]:
     return out
 
 
-def put_seed(s3, bucket: str, prefix: str, count: int) -> dict[str, Expected]:
-    """`count` objects cycling through SIZES, written sequentially (all must succeed)."""
+def put_seed(
+    s3,
+    bucket: str,
+    prefix: str,
+    count: int,
+    versions: list[tuple[str, str | None, Expected]] | None = None,
+) -> dict[str, Expected]:
+    """`count` objects cycling through SIZES, written sequentially (all must succeed);
+    each (key, version id, body) is appended to `versions` when given."""
     out = {}
     for i in range(count):
         size = SIZES[i % len(SIZES)]
         body = os.urandom(size)
         key = f"{prefix}/{i:04d}"
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        resp = s3.put_object(Bucket=bucket, Key=key, Body=body)
         out[key] = Expected(md5(body), size)
+        if versions is not None:
+            versions.append((key, resp.get("VersionId"), out[key]))
     return out
+
+
+def version_problems(
+    s3, bucket: str, acked: list[tuple[str, str | None, Expected]]
+) -> tuple[list[str], int]:
+    """On a versioned bucket: problems found comparing ListObjectVersions with every
+    acknowledged PUT (each listed, the last of its key as the latest, nothing else
+    listed) and reading each noncurrent version by its id; and how many noncurrent
+    versions were read."""
+    listed: dict[tuple[str, str], bool] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []):
+            listed[(v["Key"], v["VersionId"])] = v["IsLatest"]
+        assert not page.get("DeleteMarkers"), "nothing was deleted, yet there are markers"
+    latest = {key: vid for key, vid, _ in acked}  # acked in order: the last one wins
+    problems = []
+    for key, vid, _ in acked:
+        assert vid is not None, f"{key}: PUT on a versioned bucket gave no version id"
+        if (key, vid) not in listed:
+            problems.append(f"{key} {vid}: acknowledged version not listed")
+        elif listed[(key, vid)] != (latest[key] == vid):
+            problems.append(f"{key} {vid}: IsLatest {listed[(key, vid)]}")
+    extra = set(listed) - {(key, vid) for key, vid, _ in acked}
+    problems += [f"{key} {vid}: listed, never acknowledged" for key, vid in sorted(extra)]
+    noncurrent = [(key, vid, want) for key, vid, want in acked if latest[key] != vid]
+    for key, vid, want in noncurrent:
+        try:
+            data = s3.get_object(Bucket=bucket, Key=key, VersionId=vid)["Body"].read()
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{key} {vid}: {error_code(exc)}")
+            continue
+        if len(data) != want.size or md5(data) != want.md5:
+            problems.append(f"{key} {vid}: {len(data)} bytes, md5 {md5(data)} != {want.md5}")
+    return problems, len(noncurrent)

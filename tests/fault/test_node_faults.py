@@ -2,7 +2,10 @@
 down, restarts, a corrupted block on disk, and the node's own guards (cluster secret,
 hash check on PUT).
 
-The scenario tests (phase 1 -> 2 -> 3) share one cluster and run in file order."""
+The scenario tests (phase 1 -> 2 -> 3) share one cluster and run in file order, once on
+an unversioned bucket and once on a versioned one; on the versioned one, phase 3 also
+finds every acknowledged version listed by ListObjectVersions and reads the noncurrent
+ones (overwritten during the faults) by version id."""
 
 from __future__ import annotations
 
@@ -39,19 +42,34 @@ from tests.fault.conftest import (
     put_seed,
     read_back,
     start_cluster,
+    version_problems,
 )
 
 TIMINGS: dict[str, float | None] = {}
 
 
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+@pytest.fixture(scope="module", params=[False, True], ids=["unversioned", "versioned"])
+def scenario(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
+    versioning: bool = request.param
     with pytest.MonkeyPatch.context() as mp:
         c = start_cluster(tmp_path_factory.mktemp("fault") / "c", mp)
         try:
             s3 = make_s3(c)
             s3.create_bucket(Bucket="fault")
-            yield {"cluster": c, "s3": s3, "bucket": "fault", "expected": {}}
+            if versioning:
+                s3.put_bucket_versioning(
+                    Bucket="fault", VersioningConfiguration={"Status": "Enabled"}
+                )
+            yield {
+                "cluster": c,
+                "s3": s3,
+                "bucket": "fault",
+                "expected": {},
+                "versioning": versioning,
+                "versions": [],  # every acknowledged PUT: key, version id, body
+            }
         finally:
             c.stop()
             print(f"\n[fault timings] {TIMINGS}")
@@ -85,8 +103,8 @@ def test_phase1_kill9_one_node_mid_stream(scenario: dict) -> None:
     c: CairnCluster = scenario["cluster"]
     s3, bucket = scenario["s3"], scenario["bucket"]
     # Written with all 4 nodes up: 3 replicas of every block.
-    seed = put_seed(s3, bucket, "seed", 12)
-    overwrite = put_seed(s3, bucket, "ow", 6)  # overwritten in phase 2
+    seed = put_seed(s3, bucket, "seed", 12, scenario["versions"])
+    overwrite = put_seed(s3, bucket, "ow", 6, scenario["versions"])  # overwritten in phase 2
     scenario["seed"], scenario["ow"] = seed, overwrite
     scenario["expected"].update(seed)
     scenario["expected"].update(overwrite)
@@ -95,6 +113,7 @@ def test_phase1_kill9_one_node_mid_stream(scenario: dict) -> None:
     victim, t_kill, detected = _kill_under_traffic(c, traffic, 1, 2.0)
     TIMINGS["phase1_detect_down_s"] = detected
     scenario["expected"].update(traffic.acked)
+    scenario["versions"] += traffic.versions
     scenario["p1"] = dict(traffic.acked)
     acked_after_kill = sum(1 for t in traffic.puts_ok_times if t > t_kill)
     print(
@@ -141,6 +160,7 @@ def test_phase2_second_node_down(scenario: dict) -> None:
     )
     # Bookkeeping for phase 3: acknowledged overwrites replace the expected content.
     scenario["expected"].update(traffic.acked)
+    scenario["versions"] += traffic.versions
     scenario["p2"] = dict(traffic.acked)
     scenario["p2_failed"] = dict(traffic.put_failed)
 
@@ -214,6 +234,7 @@ def test_phase2b_third_node_down_writes_fail_cleanly(scenario: dict) -> None:
         f"{traffic.get_ok} GETs ok, {len(traffic.get_failures)} failed"
     )
     scenario["expected"].update(traffic.acked)
+    scenario["versions"] += traffic.versions
     scenario["p2b"] = dict(traffic.acked)
 
     # Each key is attempted once per phase. Once the third node is known down, only
@@ -252,6 +273,7 @@ def test_phase3_restart_the_dead_nodes(scenario: dict) -> None:
             t0 = time.monotonic()
             c.restart("node", i)  # returns once the node answers /health
             up.append(watcher.wait(node_id(c, i), "up", t0, timeout=15))
+        scenario["restarted"] = True
         TIMINGS["phase3_detect_up_s"] = max((u for u in up if u is not None), default=None)
     finally:
         watcher.close()
@@ -270,7 +292,7 @@ def test_phase3_restart_the_dead_nodes(scenario: dict) -> None:
     print(f"[phase 3] {missing} layout replicas missing for {len(lost_two)} placed-around blocks")
     assert None not in up, "the gateway never saw a restarted node as up"
 
-    fresh = put_seed(s3, bucket, "p3", 9)  # every one must succeed
+    fresh = put_seed(s3, bucket, "p3", 9, scenario["versions"])  # every one must succeed
     scenario["expected"].update(fresh)
     expected: dict[str, Expected] = scenario["expected"]
     assert read_back(s3, bucket, expected) == []
@@ -278,6 +300,22 @@ def test_phase3_restart_the_dead_nodes(scenario: dict) -> None:
     assert sorted(listed) == sorted(expected)
     for key, want in expected.items():
         assert listed[key]["ETag"] == f'"{want.md5}"', key
+
+
+def test_phase3_versions_after_recovery(scenario: dict) -> None:
+    """Versioned bucket: the versions overwritten during the faults are history now. Each
+    acknowledged PUT is listed by ListObjectVersions (the last of its key as the latest,
+    nothing else: no failed PUT left a version), and each noncurrent one reads back by
+    its version id, byte for byte."""
+    if not scenario["versioning"]:
+        pytest.skip("the bucket is not versioned")
+    if "restarted" not in scenario:
+        pytest.skip("phase 3 did not restart the nodes")
+    s3, bucket = scenario["s3"], scenario["bucket"]
+    problems, noncurrent = version_problems(s3, bucket, scenario["versions"])
+    print(f"\n[phase 3] {noncurrent} noncurrent versions read back by version id")
+    assert problems == [], problems[:10]
+    assert noncurrent > 0, "no overwrite was acknowledged: no noncurrent version to read"
 
 
 # --- a corrupted block on disk ------------------------------------------------------------
