@@ -547,6 +547,10 @@ def _cluster_command(sub: Subparsers) -> None:
         "default %(default)s)",
     )  # fmt: skip
     up.add_argument(
+        "--log-level", default="warning",
+        help="the log level of every node, meta service and gateway; " + _LOG_LEVELS,
+    )  # fmt: skip
+    up.add_argument(
         "--node-advertise-ports",
         help="test hook: comma-separated ports, node i registers at 127.0.0.1:PORT[i] (a "
         "proxy there forwards to its own port; tests/chaos/linkcut.py cuts links with it)",

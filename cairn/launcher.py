@@ -211,6 +211,11 @@ def _start_etcd(
     return spec
 
 
+def _log_level(args: argparse.Namespace) -> list[str]:
+    """--log-level for every process the cluster starts (routine events are INFO)."""
+    return ["--log-level", getattr(args, "log_level", "warning")]
+
+
 def _advertised_port(args: argparse.Namespace, i: int) -> int | None:
     """Test hook (--node-advertise-ports): the port node i registers at instead of its own,
     where a test runs a proxy that can cut the node's links (tests/chaos/linkcut.py)."""
@@ -232,7 +237,7 @@ def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str, ports: Po
             node_args += ["--advertise", f"{scheme}://127.0.0.1:{advertised}"]
         node_meta = cluster_secrets.node_meta(meta, run.data, run.tls, i)
         node_args += ["--data", str(run.data / f"node-{i}"), "--meta", node_meta]
-        node_args += [*zone, "--scrub-interval", str(args.scrub_interval)]
+        node_args += [*zone, "--scrub-interval", str(args.scrub_interval), *_log_level(args)]
         run.start("node", i, node_args, "/health", port=port, https=run.tls is not None)
 
 
@@ -356,6 +361,7 @@ def up(args: argparse.Namespace) -> int:
         run.wait()
         shared = ["--meta", meta, "--replicas", str(args.replicas)]
         shared += ["--write-quorum", str(args.write_quorum), "--gc-grace", str(args.gc_grace)]
+        shared += _log_level(args)
         _start_meta_services(run, args, shared, ports)
         endpoints = _start_gateways(run, args, shared, ports)
         run.wait()

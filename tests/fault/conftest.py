@@ -99,7 +99,10 @@ def node_call(cluster: CairnCluster, index: int, method: str, *args, secret: str
 
 
 def start_cluster(data: Path, mp: pytest.MonkeyPatch) -> CairnCluster:
-    cluster = CairnCluster(data, nodes=4, replicas=3, write_quorum=2)
+    # INFO: the log watcher reads the gateways' "node X is up" lines, routine events.
+    cluster = CairnCluster(
+        data, nodes=4, replicas=3, write_quorum=2, extra_args=["--log-level", "info"]
+    )
     # A secret set for another cluster (below) must not leak into this one.
     mp.delenv("CAIRN_CLUSTER_SECRET", raising=False)
     try:
