@@ -167,6 +167,8 @@ class HttpBlockStore:
 
     async def has(self, block_ids: list[bytes]) -> list[bool]:
         resp = await self._request("POST", "/has", content=b"".join(block_ids))
+        if resp.status_code != 200 or len(resp.content) != len(block_ids):
+            raise BlockStoreUnavailable(f"{self.url}: HTTP {resp.status_code} on has")
         return [b == 1 for b in resp.content]
 
     async def delete(self, block_id: bytes) -> None:
@@ -177,6 +179,11 @@ class HttpBlockStore:
             "GET", "/list", {"start": start.hex(), "end": end.hex(), "limit": str(limit)}
         )
         body = resp.content
+        # Anything but a 200 of whole ids is not a node's answer (say a 404 page from
+        # whatever now listens at a node's old address): taken as ids, the "Not Found"
+        # body made all_ids ask again from after it, for ever (the fault campaign).
+        if resp.status_code != 200 or len(body) % ID_SIZE:
+            raise BlockStoreUnavailable(f"{self.url}: HTTP {resp.status_code} on list")
         return [body[i : i + ID_SIZE] for i in range(0, len(body), ID_SIZE)]
 
     async def stats(self) -> StoreStats:
