@@ -31,7 +31,8 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CairnCl
         gateways=2,
         replicas=2,
         write_quorum=2,
-        extra_args=["--gc-grace", "0", "--gc-interval", "0.2"],
+        # INFO: the test reads the routine "installed layout" line from the logs.
+        extra_args=["--gc-grace", "0", "--gc-interval", "0.2", "--log-level", "info"],
     )
     try:
         yield c.start()
