@@ -73,6 +73,9 @@ __all__ = ["RAW_BODY_MIN", "BodyPieces", "CairnHttpProtocol", "HttpLimits"]
 RAW_BODY_MIN = 256 * 1024
 
 
+LINGER_SECONDS = 2.0  # how long a refused connection's late bytes are read and dropped
+
+
 class BodyPieces:
     """Body pieces received and not yet read by the app; ``bytes()`` of it joins them."""
 
@@ -327,7 +330,17 @@ class CairnHttpProtocol(HttpToolsProtocol):
             b"server: Cairn\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close after the answer, drop what the client still sends for a moment,
+        then close (as nginx's lingering close). Closing at once, with the client's bytes
+        unread, makes the kernel send a reset, which can destroy the answer before the
+        client reads it: a client still trickling its head never saw its RequestTimeout."""
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.flow.resume_reading()  # data_received drops it: the connection is refused
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()
