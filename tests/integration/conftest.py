@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from cairn.launcher import free_port
 from tests.cluster_util import CairnCluster
+from tests.integration.helpers import LIFECYCLE_DAY
 from tests.server import CairnServer
 
 TARGETS = ["serve"] + (
@@ -35,5 +37,19 @@ def server(
             gateways=2,
             extra_args=["--etcd", "3", "--meta-services", "2"],
         ).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def lc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
+    """A `cairn serve` whose lifecycle days last LIFECYCLE_DAY seconds, with metrics (its
+    port is ``metrics_port``); one per module, so each module's counters start at 0."""
+    port = free_port()
+    srv = CairnServer(
+        tmp_path_factory.mktemp("lifecycle") / "data",
+        extra_args=["--lifecycle-day-seconds", str(LIFECYCLE_DAY), "--metrics-port", str(port)],
+    ).start()
+    srv.metrics_port = port  # type: ignore[attr-defined]
     yield srv
     srv.stop()

@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 from tests.server import CairnServer
 
 REGION = "us-east-1"
+# A lifecycle "day" on the lifecycle tests' server (lc_server), in seconds.
+LIFECYCLE_DAY = 2.0
 
 
 def md5_hex(data: bytes) -> str:

@@ -10,30 +10,17 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
 
-from cairn.launcher import free_port
 from tests.conftest import make_client
-from tests.integration.helpers import headers_of, s3_error
+from tests.integration.helpers import LIFECYCLE_DAY, headers_of, s3_error
 from tests.server import CairnServer
 
-DAY = 2.0  # seconds in a lifecycle day on the test server
-
-
-@pytest.fixture(scope="module")
-def lc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    port = free_port()
-    srv = CairnServer(
-        tmp_path_factory.mktemp("lifecycle") / "data",
-        extra_args=["--lifecycle-day-seconds", str(DAY), "--metrics-port", str(port)],
-    ).start()
-    srv.metrics_port = port  # type: ignore[attr-defined]
-    yield srv
-    srv.stop()
+DAY = LIFECYCLE_DAY  # seconds in a lifecycle day on the test server (lc_server)
 
 
 @pytest.fixture

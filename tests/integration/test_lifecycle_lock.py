@@ -9,15 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from cairn.launcher import free_port
 from tests.conftest import make_client
 from tests.integration.helpers import unique
 from tests.integration.test_lifecycle import DAY, metric, wait_for
-from tests.server import CairnServer
 
 RULE = {
     "ID": "expire-all",
@@ -26,18 +21,6 @@ RULE = {
     "Expiration": {"Days": 1},
     "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
 }
-
-
-@pytest.fixture(scope="module")
-def lc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    port = free_port()
-    srv = CairnServer(
-        tmp_path_factory.mktemp("lifecycle-lock") / "data",
-        extra_args=["--lifecycle-day-seconds", str(DAY), "--metrics-port", str(port)],
-    ).start()
-    srv.metrics_port = port  # type: ignore[attr-defined]
-    yield srv
-    srv.stop()
 
 
 def _versions(s3, bucket: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
