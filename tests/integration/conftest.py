@@ -13,6 +13,7 @@ import pytest
 
 from cairn.launcher import free_port
 from tests.cluster_util import CairnCluster
+from tests.integration.authz_util import User, new_user, user_client
 from tests.integration.helpers import LIFECYCLE_DAY
 from tests.server import CairnServer
 
@@ -53,3 +54,19 @@ def lc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]
     srv.metrics_port = port  # type: ignore[attr-defined]
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
+    """A `cairn serve` of the module's own, for tests that add users and policies."""
+    server = CairnServer(tmp_path_factory.mktemp("srv") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bob(srv: CairnServer) -> User:
+    """A second user on ``srv``, known to its worker before the first test."""
+    user = new_user(srv, "bob")
+    user_client(srv, user).list_buckets()
+    return user

@@ -23,7 +23,6 @@ from tests.integration.authz_util import (
     User,
     bootstrap_user,
     code,
-    new_user,
     user_client,
 )
 from tests.integration.helpers import (
@@ -476,20 +475,6 @@ def test_a_locked_version_survives_every_delete_path(s3, locked) -> None:
 
 
 # ------------------------------------------------------------ bypass needs permission
-
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    server = CairnServer(tmp_path_factory.mktemp("lockauthz") / "data").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def bob(srv: CairnServer) -> User:
-    user = new_user(srv, "bob")
-    user_client(srv, user).list_buckets()
-    return user
 
 
 def _policy(bucket: str, principal: str, effect: str, actions: list[str]) -> dict[str, Any]:

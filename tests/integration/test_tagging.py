@@ -6,7 +6,6 @@ AWS gives (and nothing changed), and a bucket policy deciding on s3:ExistingObje
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,7 +15,6 @@ from tests.integration.authz_util import (
     User,
     bootstrap_user,
     code,
-    new_user,
     unique,
     user_client,
 )
@@ -290,20 +288,6 @@ def test_bucket_tagging(s3, bucket, server) -> None:
 
 
 # ---------------------------------------------------------------- policy keys
-
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    server = CairnServer(tmp_path_factory.mktemp("tagauthz") / "data").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def bob(srv: CairnServer) -> User:
-    user = new_user(srv, "bob")
-    user_client(srv, user).list_buckets()
-    return user
 
 
 def _tag_policy(name: str, bob: User, actions: list[str], condition: dict) -> str:

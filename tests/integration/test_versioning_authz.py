@@ -5,34 +5,16 @@ s3:DeleteObject lets another user read and delete current objects, not versions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from tests.integration.authz_util import (
     DENIED,
     User,
     bootstrap_user,
     code,
-    new_user,
     unique,
     user_client,
 )
 from tests.server import CairnServer
-
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CairnServer]:
-    server = CairnServer(tmp_path_factory.mktemp("vauthz") / "data").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def bob(srv: CairnServer) -> User:
-    user = new_user(srv, "bob")
-    user_client(srv, user).list_buckets()
-    return user
 
 
 def _policy(name: str, bob: User, actions: list[str]) -> str:
