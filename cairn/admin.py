@@ -27,6 +27,7 @@ from cairn.admin_nodes import node_rows, print_nodes, serve_node_rows
 from cairn.exits import CairnExit, Exit
 from cairn.metadata import cluster_spec, open_existing, serve_spec
 from cairn.tables import print_table
+from meta import audit as meta_audit
 from meta.access import (
     BOOTSTRAP_USER_ID,
     AccessError,
@@ -424,7 +425,35 @@ def admin(args: argparse.Namespace) -> int:
 
 def master_key(args: argparse.Namespace) -> int:
     """`cairn master-key create|rotate FILE`: the key that seals secrets, kept outside
-    the metadata. Every gateway needs the same file (--master-key-file)."""
+    the metadata. Every gateway needs the same file (--master-key-file). With --meta or
+    --data the change also goes to that metadata's audit trail (the new key's id, never
+    its bytes); without them nothing but the file is written."""
+    if not (args.meta or args.data):
+        return _master_key_file(args)[0]
+    spec = str(args.meta) if args.meta else serve_spec(args.data)
+    try:
+        return asyncio.run(_master_key_recorded(args, spec))
+    except MetaError as exc:
+        raise _as_exit(exc) from None
+
+
+async def _master_key_recorded(args: argparse.Namespace, spec: str) -> int:
+    """The file change, then its audit entry; the metadata is asked first, so that a
+    trail that cannot be written refuses the command before the file changes."""
+    kv = open_existing(spec)
+    try:
+        await meta_audit.entries(kv, limit=1)
+        code, key_id = _master_key_file(args)
+        if code == 0:
+            action = f"master-key {args.master_key_command}"
+            await meta_audit.record(kv, audit.operator(), action, f"key_id={key_id}")
+        return code
+    finally:
+        await kv.close()
+
+
+def _master_key_file(args: argparse.Namespace) -> tuple[int, str]:
+    """Create or rotate the file: (exit status, the new key's id)."""
     try:
         if args.master_key_command == "create":
             made = MasterKey.generate()
@@ -432,15 +461,14 @@ def master_key(args: argparse.Namespace) -> int:
             print(f"master key {made.key_id} written to {args.file} (mode 0600)")
             print("give the same file to every gateway (--master-key-file) and keep a copy:")
             print("without it no stored access key can be used")
-        else:
-            rotated = rotate_master_key_file(args.file)
-            print(f"new master key {rotated.key_id} in front of {len(rotated.keys) - 1} older")
-            print("copy the file to every gateway and restart them: a gateway re-seals the")
-            print("stored secrets under the new key at start; the older keys still open them")
+            return 0, made.key_id
+        rotated = rotate_master_key_file(args.file)
+        print(f"new master key {rotated.key_id} in front of {len(rotated.keys) - 1} older")
+        print("copy the file to every gateway and restart them: a gateway re-seals the")
+        print("stored secrets under the new key at start; the older keys still open them")
+        return 0, rotated.key_id
     except FileExistsError:
         print(f"cairn master-key: {args.file} exists; it is never overwritten", file=sys.stderr)
-        return 1
     except (MasterKeyError, OSError) as exc:
         print(f"cairn master-key: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return 1, ""

@@ -1,6 +1,7 @@
 """The audit trail of `cairn admin` changes, and a reader for the whole trail.
 
-A `cairn admin` command that changes users, keys or the cluster's nodes adds one entry
+A `cairn admin` command that changes users, keys or the cluster's nodes, and a `cairn
+master-key create|rotate` given --meta or --data (its key id, never its bytes), add one entry
 to the trail in the metadata (meta.audit) after it succeeded: who ran it (OS user and
 host), the command, and what it named (never a secret: secrets are generated, printed
 once, and not arguments). Gateways add the S3 requests that change access (policies,
@@ -54,11 +55,15 @@ def admin_change(args: argparse.Namespace) -> tuple[str, str] | None:
     return action, target
 
 
+def operator() -> str:
+    """Who runs this command: the OS user and host."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
 async def record_admin(kv: KV, args: argparse.Namespace) -> None:
     change = admin_change(args)
     if change is not None:
-        who = f"{getpass.getuser()}@{socket.gethostname()}"
-        await audit.record(kv, who, *change)
+        await audit.record(kv, operator(), *change)
 
 
 def main(argv: list[str] | None = None) -> int:

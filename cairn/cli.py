@@ -488,12 +488,14 @@ def _cluster_security_options(up: argparse.ArgumentParser) -> None:
 def _master_key_command(sub: Subparsers) -> None:
     m = sub.add_parser("master-key", help="the key that seals access-key secrets")
     msub = m.add_subparsers(dest="master_key_command", required=True)
-    msub.add_parser("create", help="write a new master key file (mode 0600)").add_argument(
-        "file", help="the key file to write (never overwritten)"
-    )
-    msub.add_parser(
-        "rotate", help="add a new sealing key in front; older keys still open"
-    ).add_argument("file", help="the key file to rotate in place")
+    create = msub.add_parser("create", help="write a new master key file (mode 0600)")
+    create.add_argument("file", help="the key file to write (never overwritten)")
+    rotate = msub.add_parser("rotate", help="add a new sealing key in front; older keys still open")
+    rotate.add_argument("file", help="the key file to rotate in place")
+    for verb in (create, rotate):  # the audit trail (cairn/audit.py), when it is named
+        where = verb.add_mutually_exclusive_group()
+        where.add_argument("--meta", help="record it in this metadata's audit trail")
+        where.add_argument("--data", help="record it in this cairn serve's audit trail")
     m.set_defaults(func=_run("cairn.admin", "master_key"))
 
 

@@ -74,6 +74,7 @@ def _housekeeping(keeper: Housekeeper) -> dict[str, float]:
         "under_replicated": r.under_replicated,
         "repair_copied_all": p.repair_copied,
         "under_replicated_all": p.under_replicated,
+        "blocks_missing": keeper.repairer.missing,
     }
 
 

@@ -177,7 +177,8 @@ class ClusterSnapshot:
         verb = "running" if p.repair_running else f"{p.repair_passes} passes done; last"
         state = (
             f"{verb}: {r.checked} of {r.total} blocks checked, {r.copied} copied, "
-            f"{r.dropped} dropped, {r.under_replicated} under-replicated"
+            f"{r.dropped} dropped, {r.under_replicated} under-replicated, "
+            f"{self.keeper.repairer.missing} missing (no live copy)"
         )
         job = _job("Repair & rebalance", where, state, r.under_replicated)
         if r.total:

@@ -311,6 +311,11 @@ def state_families(state: dict[str, Any]) -> Iterator[Any]:
             "Known blocks it found short of a layout replica",
             hk["under_replicated"],
         )
+        yield gauge(  # cairn/cluster_metrics.py: counted by the last repair pass
+            "cairn_blocks_missing",
+            "Referenced blocks the last repair pass found on no live node",
+            hk.get("blocks_missing", 0),
+        )
 
 
 class _Pending:

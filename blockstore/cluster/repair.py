@@ -26,6 +26,13 @@ from layout replicas, so such a drop leaves the block on R layout replicas, or o
 W that a PUT acknowledged meanwhile wrote; it never needs GC's claim.
 
 It is a step of the housekeeper (cairn/housekeeper.py), a bounded number of bytes per pass.
+
+Missing blocks: a block with no live copy at all is in no node's listing, so the walk
+above never meets it. After the walk, the pass pages through the reference records
+(MISSING_PAGE at a time) and counts each block that committed versions refer to (count
+above zero) but no live node listed, asking the nodes again first (a PUT may have
+committed since the listing). It counts and logs them; nothing can copy them back. This
+is the one place the count is made, once per pass, never per scrape.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ from dataclasses import dataclass
 from blockstore.api import BlockStoreError, all_ids
 from blockstore.cluster.placement import partition_of
 from blockstore.cluster.replicated import ReplicatedBlocks
+from meta import keys
 from meta.errors import BlockVanished
+from meta.records import RefCount
 from meta.store import MetaStore
 
 log = logging.getLogger("cairn.repair")
+MISSING_PAGE = 1000  # reference records read per metadata call when counting missing blocks
 
 
 @dataclass
@@ -56,6 +66,8 @@ class RepairStats:
     total: int = 0
     checked: int = 0
     under_replicated: int = 0
+    # Referenced blocks that no live node holds: no copy is left to repair from.
+    missing: int = 0
 
 
 class Repairer:
@@ -63,6 +75,9 @@ class Repairer:
         self.meta = meta
         self.blocks = blocks
         self.current = RepairStats()  # the pass running, or the last one (metrics)
+        # Missing blocks as the last pass that got to count them found (a gauge that does
+        # not drop to zero while the next pass walks, nor when a pass cannot list a node).
+        self.missing = 0
 
     async def run_once(self, max_bytes: int = 1 << 30) -> RepairStats:
         """One pass over every block the live nodes hold; stops after copying max_bytes."""
@@ -79,7 +94,8 @@ class Repairer:
                 log.warning("repair: cannot list %s (%s); skipping this pass", node, exc)
                 stats.errors += 1
                 return stats
-        everything = sorted(set().union(*held.values())) if held else []
+        listed: set[bytes] = set().union(*held.values()) if held else set()
+        everything = sorted(listed)
         stats.partitions = len({partition_of(b) for b in everything})
         stats.total = len(everything)
         for bid in everything:
@@ -92,6 +108,9 @@ class Repairer:
             except (BlockStoreError, OSError) as exc:
                 stats.errors += 1
                 log.warning("repair of block %s failed: %s", bid.hex(), exc)
+        stats.missing = self.missing = await self._count_missing(listed, live)
+        if stats.missing:
+            log.warning("repair: %d referenced blocks have no copy on any live node", stats.missing)
         if stats.copied or stats.dropped:
             log.info(
                 "repair: copied %d blocks (%d MiB), dropped %d misplaced copies",
@@ -153,6 +172,35 @@ class Repairer:
             await self.blocks.stores[node].delete(bid)
             held[node].discard(bid)
             stats.dropped += 1
+
+    async def _count_missing(self, listed: set[bytes], live: list[str]) -> int:
+        """Blocks that committed versions refer to and no live node holds (see the module
+        doc): candidates from one walk of the reference records, confirmed by asking."""
+        start, end = keys.REFCOUNT, keys.prefix_end(keys.REFCOUNT)
+        missing = 0
+        while True:
+            page = await self.meta.kv.scan(start, end, MISSING_PAGE)
+            unlisted = [
+                k[len(keys.REFCOUNT) :] for k, v in page
+                if RefCount.from_bytes(v).count > 0 and k[len(keys.REFCOUNT) :] not in listed
+            ]  # fmt: skip
+            if unlisted:
+                missing += await self._held_nowhere(unlisted, live)
+            if len(page) < MISSING_PAGE:
+                return missing
+            start = page[-1][0] + b"\0"
+
+    async def _held_nowhere(self, bids: list[bytes], live: list[str]) -> int:
+        """How many of bids no live node holds now; an unreachable node counts as not
+        holding them, as in the listing."""
+        nowhere = [True] * len(bids)
+        for node in live:
+            try:
+                found = await self.blocks.stores[node].has(bids)
+            except (BlockStoreError, OSError):
+                continue
+            nowhere = [n and not f for n, f in zip(nowhere, found, strict=True)]
+        return sum(nowhere)
 
     async def _list(self, node: str) -> set[bytes]:
         return {bid async for page in all_ids(self.blocks.stores[node]) for bid in page}

@@ -26,6 +26,7 @@ from gateway.console.s3client import S3Endpoint, S3Failure, UserS3
 from gateway.console.sessions import COOKIE, CSRF_HEADER, Session, Sessions
 from gateway.console.signing import Keys
 from gateway.console.sources import ConsoleSources
+from gateway.console.throttle import SignInThrottle
 
 log = logging.getLogger("cairn.console")
 STATIC = Path(__file__).parent / "static"
@@ -58,12 +59,14 @@ class Console:
         public_s3_url: str | None = None,
         secure_cookie: bool = False,
         sessions: Sessions | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.sources = sources
         self.public_s3_url = public_s3_url
         self.secure_cookie = secure_cookie
         self.sessions = sessions or Sessions()
+        self.throttle = throttle or SignInThrottle()
         totals = sources.request_totals
         self.rates = RateSampler(totals) if totals is not None else None
 
@@ -143,19 +146,34 @@ async def sign_in(console: Console, request: Request) -> Response:
     access, secret = str(form.get("access_key", "")).strip(), str(form.get("secret_key", ""))
     if not access or not secret:
         raise ApiError(400, "InvalidArgument", "Give an access key and its secret")
+    address = request.client.host if request.client else ""
+    wait = console.throttle.retry_after(address, access)
+    if wait is not None:  # before the keys are tried: a locked-out guess learns nothing
+        return _too_many_sign_ins(wait)
     keys = Keys(access, secret)
     try:
         await UserS3(console.endpoint, keys).list_buckets(limit=1)
     except S3Failure as exc:
         if exc.code in BAD_KEYS:
+            console.throttle.failed(address, access)
             raise ApiError(401, "SignInFailed", "Unknown access key or wrong secret") from None
         raise
+    console.throttle.succeeded(address, access)
     session_id, session = console.sessions.open(keys, await console.sources.is_admin(access))
     response = _json(_session_view(session))
     response.set_cookie(
         COOKIE, session_id, httponly=True, samesite="strict", secure=console.secure_cookie,
         path="/",
     )  # fmt: skip
+    return response
+
+
+def _too_many_sign_ins(wait: int) -> Response:
+    response = _json(
+        {"error": "TooManySignIns", "message": f"Too many failed sign-ins; retry in {wait} s"},
+        429,
+    )
+    response.headers["Retry-After"] = str(wait)
     return response
 
 

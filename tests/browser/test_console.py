@@ -420,3 +420,4 @@ def test_the_cluster_view_of_a_single_server(browser, console_server):
         ),
     )
     assert "passes done" in state and "blocks checked" in state, state
+    assert "0 missing (no live copy)" in state, state
