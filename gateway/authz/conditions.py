@@ -3,13 +3,13 @@ built in one place from the request (AWS's global aws:* keys and S3's s3:* keys)
 
 Names are as AWS spells them; the policy engine compares them case-insensitively.
 s3:ExistingObjectTag/<key> are the tags of the object a request acts on: read (one
-metadata read) only when the bucket's policy names such a key (``reads_existing_tags``).
+metadata read) only when a statement naming such a key can apply to the request
+(``gateway.authz.policies.reads_existing_tags``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
 
 from gateway.authz.caller import Caller
 from gateway.routing import Endpoint
@@ -115,13 +115,6 @@ def build(
     for key, value in (existing_tags or {}).items():
         ctx["s3:ExistingObjectTag/" + key] = [value]
     return ctx
-
-
-@lru_cache(maxsize=256)  # keyed by the policy text, which the bucket config keeps
-def reads_existing_tags(policy: str | None) -> bool:
-    """Whether a bucket policy's conditions may test s3:ExistingObjectTag/<key>: only
-    then is the object read for its tags before the decision."""
-    return policy is not None and "s3:existingobjecttag/" in policy.lower()
 
 
 def _request_tags(value: str | None) -> dict[str, str]:

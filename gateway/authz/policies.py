@@ -8,7 +8,7 @@ that decides on it, kept here by its text so a request pays only the evaluation.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.authz import policy as engine
@@ -79,6 +79,30 @@ def evaluate(
         return None
     req = engine.PolicyRequest(action, resource, user_id, display_name, context)
     return engine.evaluate(policy, req)
+
+
+def reads_existing_tags(
+    text: str | None,
+    bucket: str,
+    asks: Iterable[tuple[str, str]],
+    user_id: str | None,
+    display_name: str | None,
+) -> bool:
+    """Whether deciding these (action, resource ARN) pairs for this caller may test
+    s3:ExistingObjectTag: some statement that names the tag key can apply to one of them
+    (its action, its principal, its resource). Only then is the object read for its tags
+    before the decision, so a policy with tag conditions on other prefixes or actions
+    costs requests elsewhere no metadata read."""
+    if text is None:
+        return False
+    policy = parsed(text, bucket)
+    if not policy.reads_tags:
+        return False
+    return any(
+        s.reads_tags and s.may_cover(resource)
+        for action, resource in asks
+        for s in policy.candidates(action.lower(), user_id, display_name)
+    )
 
 
 _WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")

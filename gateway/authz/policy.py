@@ -215,7 +215,8 @@ S3_CONDITION_KEYS = frozenset(
     ]
 )
 # Keys with a free-form suffix; the suffix (a tag key) keeps its case.
-S3_CONDITION_KEY_PREFIXES = ("s3:existingobjecttag/", "s3:requestobjecttag/", "s3:buckettag/")
+EXISTING_TAG_PREFIX = "s3:existingobjecttag/"
+S3_CONDITION_KEY_PREFIXES = (EXISTING_TAG_PREFIX, "s3:requestobjecttag/", "s3:buckettag/")
 
 
 @lru_cache(maxsize=4096)
@@ -870,6 +871,17 @@ class Statement:
     not_resource: bool
     conditions: tuple[_Condition, ...]
     raw: Mapping[str, Any]
+    # Whether the statement names s3:ExistingObjectTag/<key> anywhere (a condition key or a
+    # ${...} variable): only such a statement needs the object read before the decision.
+    reads_tags: bool = False
+
+    def may_cover(self, resource: str) -> bool:
+        """Could the Resource part name this resource? Exact for plain patterns; True when
+        the answer depends on the request (policy variables, NotResource)."""
+        r = self.resources
+        if self.not_resource or r.dynamic:
+            return True
+        return r.static is not None and r.static.fullmatch(resource) is not None
 
     def admits_action(self, action: str) -> bool:
         """Does the Action/NotAction part let this (lower-cased) action through?"""
@@ -907,6 +919,7 @@ class Policy:
     id: str | None
     statements: tuple[Statement, ...]
     public: bool = False  # S3's "public policy" (is_public), decided once at parse time
+    reads_tags: bool = False  # some statement names s3:ExistingObjectTag/<key>
     # action -> (statements for callers named nowhere, {user id: its statements}); built
     # per action on first use, so a request only looks at statements that can apply.
     _by_action: dict[str, _ActionIndex] = field(default_factory=dict, compare=False, repr=False)
@@ -998,9 +1011,10 @@ def _parse_statement(
     conditions = _parse_conditions(raw["Condition"], variables) if "Condition" in raw else ()
     if conditions and not not_action:
         _check_conditions_fit(conditions, named)
+    reads_tags = EXISTING_TAG_PREFIX in json.dumps(raw).lower()
     return Statement(
         sid, effect, principals, not_principal, exact, wild, not_action, resources, not_resource,
-        conditions, raw,
+        conditions, raw, reads_tags,
     )  # fmt: skip
 
 
@@ -1060,7 +1074,8 @@ def parse_policy(text: str, bucket: str, user_exists: Callable[[str], bool]) -> 
     if len(sids) != len(set(sids)):
         raise MalformedPolicy(ERR_DUPLICATE_SID)
     public = any(_statement_is_public(s) for s in statements)
-    return Policy(text, version, policy_id, statements, public)
+    reads_tags = any(s.reads_tags for s in statements)
+    return Policy(text, version, policy_id, statements, public, reads_tags)
 
 
 def evaluate(policy: Policy, req: PolicyRequest) -> Effect | None:
