@@ -51,7 +51,9 @@ def _statements_for(text: str, bucket: str, action: str, denies_only: bool) -> A
         )
         if len(_narrowed) >= _MAX_CACHED:
             _narrowed.clear()
-        hit = _narrowed[key] = dataclasses.replace(full, statements=kept)
+        # A fresh per-action index: the narrowed policy must not share (and fill) the full
+        # one's, or the statements one variant kept would answer for the other.
+        hit = _narrowed[key] = dataclasses.replace(full, statements=kept, _by_action={})
     return hit
 
 
