@@ -350,35 +350,58 @@ class PolicyRequest:
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
+# A request context may carry ``keys_normalized = True``: its keys are already as
+# ``normalize_key`` makes them, so the engine looks keys up in it without copying it.
+KEYS_NORMALIZED = "keys_normalized"
+
+
+def _principal_keys(req: PolicyRequest) -> dict[str, Sequence[str]]:
+    """The keys the caller defines, unless the request's context gives them itself."""
+    if req.user_id is None:
+        return {"aws:principaltype": ("Anonymous",)}
+    keys: dict[str, Sequence[str]] = {
+        "aws:userid": (req.user_id,),
+        "aws:principalaccount": (req.user_id,),
+        "aws:principaltype": ("Account",),
+    }
+    if req.display_name is not None:
+        keys["aws:username"] = (req.display_name,)
+    return keys
+
+
 class _Context:
     """The request's condition keys, normalized once per evaluation and only when needed."""
 
-    __slots__ = ("_req", "_keys")
+    __slots__ = ("_req", "_keys", "_direct")
 
     def __init__(self, req: PolicyRequest) -> None:
         self._req = req
         self._keys: dict[str, Sequence[str]] | None = None
+        # A context whose keys are already normalized is read key by key, as conditions
+        # ask: nothing is copied per evaluation (the gateway's context is one of these).
+        context = req.context
+        self._direct = context if getattr(context, KEYS_NORMALIZED, False) else None
 
     def _build(self) -> dict[str, Sequence[str]]:
-        req = self._req
-        keys: dict[str, Sequence[str]] = {}
-        if req.user_id is not None:
-            keys["aws:userid"] = (req.user_id,)
-            keys["aws:principalaccount"] = (req.user_id,)
-            keys["aws:principaltype"] = ("Account",)
-            if req.display_name is not None:
-                keys["aws:username"] = (req.display_name,)
-        else:
-            keys["aws:principaltype"] = ("Anonymous",)
-        for key, values in req.context.items():
+        keys = _principal_keys(self._req)
+        for key, values in self._req.context.items():
             keys[normalize_key(key)] = (values,) if isinstance(values, str) else values
         self._keys = keys
         return keys
 
+    def _lookup(self, key: str) -> Sequence[str] | None:
+        direct = self._direct
+        if direct is None:
+            keys = self._keys if self._keys is not None else self._build()
+            return keys.get(key)
+        values = direct.get(key)
+        if values is None:
+            return _principal_keys(self._req).get(key)  # the context's own win (as above)
+        return (values,) if isinstance(values, str) else values
+
     def get(self, key: str) -> Sequence[str] | None:
         """Values of a normalized key; aws:CurrentTime/aws:EpochTime default to now."""
-        keys = self._keys if self._keys is not None else self._build()
-        values = keys.get(key)
+        values = self._lookup(key)
         if values is None and key in ("aws:currenttime", "aws:epochtime"):
             now = time.time()
             if key == "aws:epochtime":
