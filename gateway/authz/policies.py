@@ -15,6 +15,7 @@ from gateway.authz import policy as engine
 
 _parsed: dict[tuple[str, str], Any] = {}
 _narrowed: dict[tuple[str, str, str, bool], Any] = {}
+_readers: dict[tuple[str, str, str, str | None, str | None], tuple[Any, ...]] = {}
 _MAX_CACHED = 1024
 
 
@@ -30,6 +31,7 @@ def parsed(text: str, bucket: str) -> Any:
         if len(_parsed) >= _MAX_CACHED:
             _parsed.clear()
             _narrowed.clear()
+            _readers.clear()
         hit = engine.parse_policy(text, bucket, lambda _id: True)
         _parsed[(bucket, text)] = hit
     return hit
@@ -97,14 +99,28 @@ def reads_existing_tags(
     costs requests elsewhere no metadata read."""
     if text is None:
         return False
-    policy = parsed(text, bucket)
-    if not policy.reads_tags:
-        return False
     return any(
-        s.reads_tags and s.may_cover(resource)
+        s.may_cover(resource)
         for action, resource in asks
-        for s in policy.candidates(action.lower(), user_id, display_name)
+        for s in _tag_readers(text, bucket, action, user_id, display_name)
     )
+
+
+def _tag_readers(
+    text: str, bucket: str, action: str, user_id: str | None, display_name: str | None
+) -> tuple[Any, ...]:
+    """The statements naming s3:ExistingObjectTag that this action and caller can meet,
+    kept per (policy, action, caller): usually none, and then a request pays one lookup."""
+    key = (bucket, text, action, user_id, display_name)
+    hit = _readers.get(key)
+    if hit is None:
+        policy = parsed(text, bucket)
+        candidates = policy.candidates(action.lower(), user_id, display_name)
+        hit = tuple(s for s in candidates if s.reads_tags) if policy.reads_tags else ()
+        if len(_readers) >= _MAX_CACHED:
+            _readers.clear()
+        _readers[key] = hit
+    return hit
 
 
 _WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")

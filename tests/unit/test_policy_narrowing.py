@@ -97,3 +97,22 @@ def test_the_cached_narrowed_answers_equal_the_plain_evaluator(seed: int) -> Non
         req = PolicyRequest(action, resource, user, "n", {"aws:SourceIp": [ip]})
         want = evaluate(fresh, req)
         assert got == (("Deny" if want == "Deny" else None) if denies_only else want)
+
+
+def test_a_changed_policy_is_answered_at_once() -> None:
+    """The caches are keyed by the policy text: a new text is a new entry, never the old
+    answer (the bucket record hands the new text the moment it is stored)."""
+    allow = _text().replace('"Deny"', '"Allow"')
+    for text, want in ((allow, "Allow"), (_text(), "Deny"), (allow, "Allow")):
+        got = policies.evaluate(text, BUCKET, "s3:GetObject", f"{ARN}/no/k", OTHER, "p", {})
+        assert got == want
+
+
+def test_the_caches_are_bounded() -> None:
+    base = _text()
+    for i in range(policies._MAX_CACHED + 50):
+        text = base + " " * i  # distinct texts, same policy
+        policies.evaluate(text, BUCKET, "s3:GetObject", f"{ARN}/k", OTHER, "p", {})
+        policies.reads_existing_tags(text, BUCKET, [("s3:GetObject", f"{ARN}/k")], OTHER, "p")
+    for cache in (policies._parsed, policies._narrowed, policies._readers):
+        assert 0 < len(cache) <= policies._MAX_CACHED
