@@ -231,10 +231,13 @@ class Bench:
         return {scenario: _figures(scenario, r)}
 
     def _policy(self, t: Target, rnd: int) -> dict[str, dict[str, Any]]:
-        """Small PUT then GET, each on the bare bucket and on the 20-statement one, in turn."""
+        """Small PUT then GET, each on the bare bucket and on the 20-statement one, in turn;
+        which bucket goes first alternates by round (A B, then B A), so a machine that
+        slows down or speeds up during a round does not favour one side every time."""
         s, out = self.s, {}
         for op in ("put", "get"):
-            for bucket, row in ((BUCKET, f"{op}-bare"), (POLICY_BUCKET, f"{op}-pol20")):
+            pair = [(BUCKET, f"{op}-bare"), (POLICY_BUCKET, f"{op}-pol20")]
+            for bucket, row in pair if rnd % 2 == 0 else reversed(pair):
                 cmd: dict[str, Any] = {"bucket": bucket, "rng_seed": rnd}
                 cmd |= {"concurrency": s.small_inflight, "duration": s.duration}
                 if op == "put":

@@ -1,15 +1,16 @@
 """The condition context of a request: every key a bucket policy's Condition may test,
 built in one place from the request (AWS's global aws:* keys and S3's s3:* keys).
 
-Names are as AWS spells them; the policy engine compares them case-insensitively.
+Names are normalized as the policy engine compares them (``normalize_key``: lower-cased,
+a tag key after '/' as sent), so the engine reads them without a copy per evaluation.
 s3:ExistingObjectTag/<key> are the tags of the object a request acts on: read (one
-metadata read) only when the bucket's policy names such a key (``reads_existing_tags``).
+metadata read) only when a statement naming such a key can apply to the request
+(``gateway.authz.policies.reads_existing_tags``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
 
 from gateway.authz.caller import Caller
 from gateway.routing import Endpoint
@@ -19,7 +20,11 @@ Context = Mapping[str, list[str]]
 
 class Lazy(Mapping[str, list[str]]):
     """The context, built on first use: only a bucket with a policy reads it, so a request
-    to a bucket without one does not pay for it."""
+    to a bucket without one does not pay for it. Its keys are normalized as the policy
+    engine compares them (names lower-cased, a tag key after '/' as sent), so the engine
+    reads them in place (``keys_normalized``) instead of copying them per evaluation."""
+
+    keys_normalized = True  # gateway.authz.policy.KEYS_NORMALIZED
 
     def __init__(self, build: Callable[[], dict[str, list[str]]]) -> None:
         self._build = build
@@ -38,6 +43,10 @@ class Lazy(Mapping[str, list[str]]):
 
     def __len__(self) -> int:
         return len(self._context())
+
+    def get(self, key: str, default: list[str] | None = None) -> list[str] | None:  # type: ignore[override]
+        """One key (the engine's lookup): the dict's own, not Mapping's KeyError path."""
+        return self._context().get(key, default)
 
     def items(self):  # type: ignore[no-untyped-def,override]
         """The built dict's own view: the policy engine walks every item once per
@@ -78,25 +87,26 @@ def build(
     secure: bool,
     existing_tags: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
+    """The request's condition keys (normalized names: see the module docstring)."""
     # aws:CurrentTime and aws:EpochTime are the policy engine's to fill, with the time it
     # evaluates at, and only when a condition reads them.
     ctx: dict[str, list[str]] = {
-        "aws:SecureTransport": ["true" if secure else "false"],
-        "s3:authType": ["REST-HEADER" if "authorization" in headers else "REST-QUERY-STRING"],
+        "aws:securetransport": ["true" if secure else "false"],
+        "s3:authtype": ["REST-HEADER" if "authorization" in headers else "REST-QUERY-STRING"],
     }
     if client_ip:
-        ctx["aws:SourceIp"] = [client_ip]
+        ctx["aws:sourceip"] = [client_ip]
     if caller.user_id is not None:
         ctx["aws:userid"] = [caller.user_id]
-        ctx["aws:PrincipalAccount"] = [caller.user_id]
+        ctx["aws:principalaccount"] = [caller.user_id]
         ctx["aws:username"] = [caller.display_name or caller.user_id]
-        ctx["aws:PrincipalType"] = ["User"]
+        ctx["aws:principaltype"] = ["User"]
     else:
-        ctx["aws:PrincipalType"] = ["Anonymous"]
+        ctx["aws:principaltype"] = ["Anonymous"]
     if "user-agent" in headers:
-        ctx["aws:UserAgent"] = [headers["user-agent"]]
+        ctx["aws:useragent"] = [headers["user-agent"]]
     if "referer" in headers:
-        ctx["aws:Referer"] = [headers["referer"]]
+        ctx["aws:referer"] = [headers["referer"]]
     for name in _HEADER_KEYS:
         if name in headers:
             ctx["s3:" + name] = [headers[name].strip()]
@@ -107,21 +117,14 @@ def build(
         if name in endpoint.query and endpoint.op.startswith("List"):
             ctx["s3:" + name] = [endpoint.query[name]]
     if "versionId" in endpoint.query:
-        ctx["s3:VersionId"] = [endpoint.query["versionId"]]
+        ctx["s3:versionid"] = [endpoint.query["versionId"]]
     for key, value in _request_tags(headers.get("x-amz-tagging")).items():
-        ctx["s3:RequestObjectTag/" + key] = [value]
+        ctx["s3:requestobjecttag/" + key] = [value]
     if "x-amz-tagging" in headers:
-        ctx["s3:RequestObjectTagKeys"] = list(_request_tags(headers["x-amz-tagging"]))
+        ctx["s3:requestobjecttagkeys"] = list(_request_tags(headers["x-amz-tagging"]))
     for key, value in (existing_tags or {}).items():
-        ctx["s3:ExistingObjectTag/" + key] = [value]
+        ctx["s3:existingobjecttag/" + key] = [value]
     return ctx
-
-
-@lru_cache(maxsize=256)  # keyed by the policy text, which the bucket config keeps
-def reads_existing_tags(policy: str | None) -> bool:
-    """Whether a bucket policy's conditions may test s3:ExistingObjectTag/<key>: only
-    then is the object read for its tags before the decision."""
-    return policy is not None and "s3:existingobjecttag/" in policy.lower()
 
 
 def _request_tags(value: str | None) -> dict[str, str]:

@@ -8,13 +8,14 @@ that decides on it, kept here by its text so a request pays only the evaluation.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.authz import policy as engine
 
 _parsed: dict[tuple[str, str], Any] = {}
 _narrowed: dict[tuple[str, str, str, bool], Any] = {}
+_readers: dict[tuple[str, str, str, str | None, str | None], tuple[Any, ...]] = {}
 _MAX_CACHED = 1024
 
 
@@ -30,6 +31,7 @@ def parsed(text: str, bucket: str) -> Any:
         if len(_parsed) >= _MAX_CACHED:
             _parsed.clear()
             _narrowed.clear()
+            _readers.clear()
         hit = engine.parse_policy(text, bucket, lambda _id: True)
         _parsed[(bucket, text)] = hit
     return hit
@@ -51,7 +53,9 @@ def _statements_for(text: str, bucket: str, action: str, denies_only: bool) -> A
         )
         if len(_narrowed) >= _MAX_CACHED:
             _narrowed.clear()
-        hit = _narrowed[key] = dataclasses.replace(full, statements=kept)
+        # A fresh per-action index: the narrowed policy must not share (and fill) the full
+        # one's, or the statements one variant kept would answer for the other.
+        hit = _narrowed[key] = dataclasses.replace(full, statements=kept, _by_action={})
     return hit
 
 
@@ -79,6 +83,44 @@ def evaluate(
         return None
     req = engine.PolicyRequest(action, resource, user_id, display_name, context)
     return engine.evaluate(policy, req)
+
+
+def reads_existing_tags(
+    text: str | None,
+    bucket: str,
+    asks: Iterable[tuple[str, str]],
+    user_id: str | None,
+    display_name: str | None,
+) -> bool:
+    """Whether deciding these (action, resource ARN) pairs for this caller may test
+    s3:ExistingObjectTag: some statement that names the tag key can apply to one of them
+    (its action, its principal, its resource). Only then is the object read for its tags
+    before the decision, so a policy with tag conditions on other prefixes or actions
+    costs requests elsewhere no metadata read."""
+    if text is None:
+        return False
+    return any(
+        s.may_cover(resource)
+        for action, resource in asks
+        for s in _tag_readers(text, bucket, action, user_id, display_name)
+    )
+
+
+def _tag_readers(
+    text: str, bucket: str, action: str, user_id: str | None, display_name: str | None
+) -> tuple[Any, ...]:
+    """The statements naming s3:ExistingObjectTag that this action and caller can meet,
+    kept per (policy, action, caller): usually none, and then a request pays one lookup."""
+    key = (bucket, text, action, user_id, display_name)
+    hit = _readers.get(key)
+    if hit is None:
+        policy = parsed(text, bucket)
+        candidates = policy.candidates(action.lower(), user_id, display_name)
+        hit = tuple(s for s in candidates if s.reads_tags) if policy.reads_tags else ()
+        if len(_readers) >= _MAX_CACHED:
+            _readers.clear()
+        _readers[key] = hit
+    return hit
 
 
 _WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")

@@ -215,7 +215,8 @@ S3_CONDITION_KEYS = frozenset(
     ]
 )
 # Keys with a free-form suffix; the suffix (a tag key) keeps its case.
-S3_CONDITION_KEY_PREFIXES = ("s3:existingobjecttag/", "s3:requestobjecttag/", "s3:buckettag/")
+EXISTING_TAG_PREFIX = "s3:existingobjecttag/"
+S3_CONDITION_KEY_PREFIXES = (EXISTING_TAG_PREFIX, "s3:requestobjecttag/", "s3:buckettag/")
 
 
 @lru_cache(maxsize=4096)
@@ -349,35 +350,58 @@ class PolicyRequest:
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
+# A request context may carry ``keys_normalized = True``: its keys are already as
+# ``normalize_key`` makes them, so the engine looks keys up in it without copying it.
+KEYS_NORMALIZED = "keys_normalized"
+
+
+def _principal_keys(req: PolicyRequest) -> dict[str, Sequence[str]]:
+    """The keys the caller defines, unless the request's context gives them itself."""
+    if req.user_id is None:
+        return {"aws:principaltype": ("Anonymous",)}
+    keys: dict[str, Sequence[str]] = {
+        "aws:userid": (req.user_id,),
+        "aws:principalaccount": (req.user_id,),
+        "aws:principaltype": ("Account",),
+    }
+    if req.display_name is not None:
+        keys["aws:username"] = (req.display_name,)
+    return keys
+
+
 class _Context:
     """The request's condition keys, normalized once per evaluation and only when needed."""
 
-    __slots__ = ("_req", "_keys")
+    __slots__ = ("_req", "_keys", "_direct")
 
     def __init__(self, req: PolicyRequest) -> None:
         self._req = req
         self._keys: dict[str, Sequence[str]] | None = None
+        # A context whose keys are already normalized is read key by key, as conditions
+        # ask: nothing is copied per evaluation (the gateway's context is one of these).
+        context = req.context
+        self._direct = context if getattr(context, KEYS_NORMALIZED, False) else None
 
     def _build(self) -> dict[str, Sequence[str]]:
-        req = self._req
-        keys: dict[str, Sequence[str]] = {}
-        if req.user_id is not None:
-            keys["aws:userid"] = (req.user_id,)
-            keys["aws:principalaccount"] = (req.user_id,)
-            keys["aws:principaltype"] = ("Account",)
-            if req.display_name is not None:
-                keys["aws:username"] = (req.display_name,)
-        else:
-            keys["aws:principaltype"] = ("Anonymous",)
-        for key, values in req.context.items():
+        keys = _principal_keys(self._req)
+        for key, values in self._req.context.items():
             keys[normalize_key(key)] = (values,) if isinstance(values, str) else values
         self._keys = keys
         return keys
 
+    def _lookup(self, key: str) -> Sequence[str] | None:
+        direct = self._direct
+        if direct is None:
+            keys = self._keys if self._keys is not None else self._build()
+            return keys.get(key)
+        values = direct.get(key)
+        if values is None:
+            return _principal_keys(self._req).get(key)  # the context's own win (as above)
+        return (values,) if isinstance(values, str) else values
+
     def get(self, key: str) -> Sequence[str] | None:
         """Values of a normalized key; aws:CurrentTime/aws:EpochTime default to now."""
-        keys = self._keys if self._keys is not None else self._build()
-        values = keys.get(key)
+        values = self._lookup(key)
         if values is None and key in ("aws:currenttime", "aws:epochtime"):
             now = time.time()
             if key == "aws:epochtime":
@@ -870,6 +894,17 @@ class Statement:
     not_resource: bool
     conditions: tuple[_Condition, ...]
     raw: Mapping[str, Any]
+    # Whether the statement names s3:ExistingObjectTag/<key> anywhere (a condition key or a
+    # ${...} variable): only such a statement needs the object read before the decision.
+    reads_tags: bool = False
+
+    def may_cover(self, resource: str) -> bool:
+        """Could the Resource part name this resource? Exact for plain patterns; True when
+        the answer depends on the request (policy variables, NotResource)."""
+        r = self.resources
+        if self.not_resource or r.dynamic:
+            return True
+        return r.static is not None and r.static.fullmatch(resource) is not None
 
     def admits_action(self, action: str) -> bool:
         """Does the Action/NotAction part let this (lower-cased) action through?"""
@@ -907,6 +942,7 @@ class Policy:
     id: str | None
     statements: tuple[Statement, ...]
     public: bool = False  # S3's "public policy" (is_public), decided once at parse time
+    reads_tags: bool = False  # some statement names s3:ExistingObjectTag/<key>
     # action -> (statements for callers named nowhere, {user id: its statements}); built
     # per action on first use, so a request only looks at statements that can apply.
     _by_action: dict[str, _ActionIndex] = field(default_factory=dict, compare=False, repr=False)
@@ -998,9 +1034,10 @@ def _parse_statement(
     conditions = _parse_conditions(raw["Condition"], variables) if "Condition" in raw else ()
     if conditions and not not_action:
         _check_conditions_fit(conditions, named)
+    reads_tags = EXISTING_TAG_PREFIX in json.dumps(raw).lower()
     return Statement(
         sid, effect, principals, not_principal, exact, wild, not_action, resources, not_resource,
-        conditions, raw,
+        conditions, raw, reads_tags,
     )  # fmt: skip
 
 
@@ -1060,7 +1097,8 @@ def parse_policy(text: str, bucket: str, user_exists: Callable[[str], bool]) -> 
     if len(sids) != len(set(sids)):
         raise MalformedPolicy(ERR_DUPLICATE_SID)
     public = any(_statement_is_public(s) for s in statements)
-    return Policy(text, version, policy_id, statements, public)
+    reads_tags = any(s.reads_tags for s in statements)
+    return Policy(text, version, policy_id, statements, public, reads_tags)
 
 
 def evaluate(policy: Policy, req: PolicyRequest) -> Effect | None:

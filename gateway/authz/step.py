@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gateway.authz import conditions, decide
+from gateway.authz import conditions, decide, policies
 from gateway.authz.acl import Resolver
 from gateway.authz.actions import (
     BYPASS_GOVERNANCE,
@@ -28,6 +28,7 @@ from gateway.authz.actions import (
     SOURCE_ACTION,
     SOURCE_VERSION_ACTION,
     VERSION_NEEDS,
+    Need,
     need,
 )
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
@@ -170,10 +171,13 @@ class Authorizer:
             access.may_delete = self._deleter(caller, bucket, context_of)
             return access
         load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
-        context = context_of(await _existing_tags(bucket, load))
+        op_need = need(endpoint.op, endpoint.query)
+        lock_needs = _lock_needs(headers) if endpoint.op in LOCK_WRITE_OPERATIONS else []
+        asks = [op_need, *lock_needs]  # every decision this context serves
+        context = context_of(await _existing_tags(caller, bucket, endpoint.key, asks, load))
         await decide.authorize(
             caller,
-            need(endpoint.op, endpoint.query),
+            op_need,
             bucket,
             endpoint.key,
             context,
@@ -181,8 +185,10 @@ class Authorizer:
             self.bootstrap_user,
             self._initiator(endpoint),
         )
-        if endpoint.op in LOCK_WRITE_OPERATIONS:
-            await self._lock_headers(caller, bucket, endpoint, headers, context, load)
+        for lock_need in lock_needs:  # a write that sets object lock through headers
+            await decide.authorize(
+                caller, lock_need, bucket, endpoint.key, context, load, self.bootstrap_user
+            )
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context_of)
         return access
@@ -197,7 +203,7 @@ class Authorizer:
             s3:DeleteObjectVersion, decided on that version's owner and ACL."""
             action = DELETE_OBJECT if version is None else VERSION_NEEDS["DeleteObject"]
             load = _loader(self.objects, bucket.name, key, version)
-            tags = await _existing_tags(bucket, load)
+            tags = await _existing_tags(caller, bucket, key, [action], load)
             context = context_of(tags) if tags else plain
             try:
                 await decide.authorize(
@@ -215,27 +221,12 @@ class Authorizer:
 
         return may_delete
 
-    async def _lock_headers(
-        self,
-        caller: Caller,
-        bucket: BucketView,
-        endpoint: Endpoint,
-        headers: Mapping[str, str],
-        context: conditions.Lazy,
-        load: decide.ObjectLoader,
-    ) -> None:
-        """A write that sets object lock through headers also needs the lock's action."""
-        needs = {LOCK_HEADER_NEEDS[h] for h in LOCK_HEADER_NEEDS if h in headers}
-        for lock_need in sorted(needs, key=lambda n: n.action):
-            await decide.authorize(
-                caller, lock_need, bucket, endpoint.key, context, load, self.bootstrap_user
-            )
-
     def _bypasser(self, caller: Caller, bucket: BucketView, context_of: ContextOf) -> Bypass:
         async def may_bypass(key: str, version: str | None) -> bool:
             """s3:BypassGovernanceRetention on this version, decided like any action."""
             load = _loader(self.objects, bucket.name, key, version)
-            context = context_of(await _existing_tags(bucket, load))
+            tags = await _existing_tags(caller, bucket, key, [BYPASS_GOVERNANCE], load)
+            context = context_of(tags)
             try:
                 await decide.authorize(
                     caller, BYPASS_GOVERNANCE, bucket, key, context, load, self.bootstrap_user
@@ -275,7 +266,8 @@ class Authorizer:
             return None  # the handler answers NoSuchBucket
         load = _loader(self.objects, src_bucket, src_key, src_version)
         action = SOURCE_ACTION if src_version is None else SOURCE_VERSION_ACTION
-        context = context_of(await _existing_tags(bucket, load))  # the source's tags
+        tags = await _existing_tags(caller, bucket, src_key, [action], load)  # the source's
+        context = context_of(tags)
         await decide.authorize(caller, action, bucket, src_key, context, load, self.bootstrap_user)
         return bucket.owner.id
 
@@ -284,10 +276,26 @@ ContextOf = Callable[[Mapping[str, str]], conditions.Lazy]
 """The request's condition context with the s3:ExistingObjectTag keys of one object."""
 
 
-async def _existing_tags(bucket: BucketView, load: decide.ObjectLoader) -> Mapping[str, str]:
-    """The tags of the object a decision is about, read only when the bucket's policy
-    names s3:ExistingObjectTag (the loader keeps the object for the decision itself)."""
-    if not conditions.reads_existing_tags(bucket.policy):
+def _lock_needs(headers: Mapping[str, str]) -> list[Need]:
+    """The lock actions a write's object lock headers also need (AWS), in a fixed order."""
+    needs = {LOCK_HEADER_NEEDS[h] for h in LOCK_HEADER_NEEDS if h in headers}
+    return sorted(needs, key=lambda n: n.action)
+
+
+async def _existing_tags(
+    caller: Caller,
+    bucket: BucketView,
+    key: str | None,
+    needs: Iterable[Need],
+    load: decide.ObjectLoader,
+) -> Mapping[str, str]:
+    """The tags of the object a decision is about, read only when a statement that names
+    s3:ExistingObjectTag can apply to one of these decisions (the loader keeps the object
+    for the decision itself): a policy with tag conditions elsewhere costs no read here."""
+    asks = [(n.action, decide.resource_arn(bucket.name, key, n.on_object)) for n in needs]
+    if not policies.reads_existing_tags(
+        bucket.policy, bucket.name, asks, caller.user_id, caller.display_name
+    ):
         return {}
     obj = await load()
     return obj.tags if obj is not None else {}
