@@ -2,19 +2,21 @@
 both off, on `cairn serve` servers measured in the same run.
 
     python -m benchmarks.observability [--rounds 6] [--duration 4] [--workers 1] [--no-split]
+        [--control]
 
 "on" runs with `--access-log FILE --metrics-port P` (a line per request written to a
 file, Prometheus counters and histograms per request, metadata timings, the state
 snapshot every 5 s); "off" with `--access-log off` and no metrics port; "log" with the
 access log alone and "metrics" with the metrics alone, so the two costs show apart
-(`--no-split` leaves those two out). Each round runs PUT then GET on every server,
-rotating which goes first. The machine is shared, so a round's ops/s move with whatever
-else runs: each row gives the median of the per-round ratios to "off" (a round measures
-both within seconds) and the servers' CPU seconds per 1,000 requests (the process tree's
-utime+stime, steadier than ops/s, since it does not count time spent waiting for a core)
-with the median of its per-round ratios too. The goal: ops/s within 5% (>= 0.95x).
-All servers get the same `--workers` (default 1: one worker per server keeps them from
-fighting for the machine's two cores).
+(`--no-split` leaves those two out). `--control` adds "off-twin", a second "off": how
+far two identical servers differ is the floor under which no difference means anything.
+Each round runs PUT then GET on every server, rotating which goes first. The machine is
+shared, so a round's ops/s move with whatever else runs: each row gives the median of the
+per-round ratios to "off" (a round measures both within seconds) and the servers' CPU
+seconds per 1,000 requests (the process tree's utime+stime, steadier than ops/s, since it
+does not count time spent waiting for a core) with the median of its per-round ratios
+too. The goal: ops/s within 5% (>= 0.95x). All servers get the same `--workers`
+(default 1: one worker per server keeps them from fighting for the machine's two cores).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ CONFIGS = {
     "log": ("log",),
     "metrics": ("metrics",),
     "off": (),
+    "off-twin": (),  # --control: a second "off", the floor of process-to-process noise
 }
 
 
@@ -74,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=4.0, help="seconds per measured row")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-split", action="store_true", help="only the on and off servers")
+    p.add_argument("--control", action="store_true", help='a second "off" server too')
     args = p.parse_args(argv)
-    names = ["on", "off"] if args.no_split else list(CONFIGS)
+    names = ["on", "off"] if args.no_split else ["on", "log", "metrics", "off"]
+    names += ["off-twin"] if args.control else []
     servers = {name: start(CONFIGS[name], args.workers) for name in names}
     lg = Loadgen(7)
     nonce = os.urandom(8).hex()
