@@ -8,9 +8,10 @@ headers is copied but what is listed here. Health probes are not logged.
 
 Cheap by design: a request appends a tuple to a list; a background task of the worker
 formats the lines (one f-string each; the strings a client chose are JSON-escaped, ASCII
-only) and writes them in one ``os.write`` per flush (every FLUSH_SECONDS, or sooner when
-BUFFER_LINES are waiting). Each worker of ``cairn serve`` writes its own
-lines to the same destination, opened in append mode, so whole lines never interleave.
+only, each distinct one once per flush) and writes them in writes of whole lines (every
+FLUSH_SECONDS, or sooner when BUFFER_LINES are waiting). Each worker of ``cairn serve``
+writes its own lines to the same destination, opened in append mode, so whole lines never
+interleave.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class AccessLog:
         if not self.pending:
             return
         entries, self.pending = self.pending, []
-        for data in _whole_lines(map(format_line, entries)):
+        escaped = _Escaped()  # remote, key id, user and bucket repeat from line to line
+        for data in _whole_lines(format_line(e, escaped) for e in entries):
             while data:  # a pipe may take a large write in parts
                 data = data[os.write(self.fd, data) :]
 
@@ -93,18 +95,18 @@ PIPE_BUF = 4096
 
 def _whole_lines(lines: Iterable[str]) -> Iterator[bytes]:
     """The lines, encoded, joined into chunks of at most PIPE_BUF bytes (a longer line
-    goes alone)."""
-    chunk: list[bytes] = []
+    goes alone). The lines are ASCII (format_line escapes), so a line's length in
+    characters is its length in bytes and each chunk is encoded once, not each line."""
+    chunk: list[str] = []
     size = 0
     for text in lines:
-        line = text.encode()
-        if chunk and size + len(line) > PIPE_BUF:
-            yield b"".join(chunk)
+        if chunk and size + len(text) > PIPE_BUF:
+            yield "".join(chunk).encode()
             chunk, size = [], 0
-        chunk.append(line)
-        size += len(line)
+        chunk.append(text)
+        size += len(text)
     if chunk:
-        yield b"".join(chunk)
+        yield "".join(chunk).encode()
 
 
 Entry = tuple[float, str, str, str, str, str, str, str, int, str, int, int, float]
@@ -134,20 +136,31 @@ def line(
     )  # fmt: skip
 
 
-def format_line(e: Entry) -> str:
+class _Escaped(dict[str, str]):
+    """JSON-escaped strings, each escaped once per flush: a flush's lines mostly share
+    their remote address, access key, user and bucket."""
+
+    def __missing__(self, text: str) -> str:
+        value = self[text] = _esc(text)
+        return value
+
+
+def format_line(e: Entry, escaped: dict[str, str] | None = None) -> str:
     """The JSON line of an entry. Request id, operation and error code are the gateway's
-    own (hex and letters); everything a client chose is escaped."""
+    own (hex and letters); everything a client chose is escaped, so the line is ASCII."""
+    esc = _Escaped() if escaped is None else escaped
     t, rid, remote, access, user, op, bucket, key, status, error, n_in, n_out, secs = e
     return (
-        f'{{"time":"{_stamp(t)}","request_id":"{rid}","remote":{_esc(remote)},'
-        f'"access_key":{_esc(access)},"user":{_esc(user)},"operation":"{op}",'
-        f'"bucket":{_esc(bucket)},"key":{_esc(key)},"status":{status},"error":"{error}",'
-        f'"bytes_in":{n_in},"bytes_out":{n_out},"duration_ms":{round(secs * 1000, 3)}}}\n'
+        f'{{"time":"{_stamp(t)}","request_id":"{rid}","remote":{esc[remote]},'
+        f'"access_key":{esc[access]},"user":{esc[user]},"operation":"{op}",'
+        f'"bucket":{esc[bucket]},"key":{_esc(key)},"status":{status},"error":"{error}",'
+        f'"bytes_in":{n_in},"bytes_out":{n_out},"duration_ms":{secs * 1000:.3f}}}\n'
     )
 
 
 _esc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))  # formatted once, not per line
 
 
 def _stamp(t: float) -> str:
@@ -155,4 +168,4 @@ def _stamp(t: float) -> str:
     whole = int(t)
     if whole != _second[0]:
         _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int((t - whole) * 1000):03d}Z"
+    return _second[1] + _MILLIS[int((t - whole) * 1000)]

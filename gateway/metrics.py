@@ -112,7 +112,12 @@ class TimedKV:
         self.max_key_size = kv.max_key_size
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._kv, name)
+        """The KV's own attribute; a method is kept on this object, so the next lookup
+        of it is a plain attribute read rather than a call of this function."""
+        value = getattr(self._kv, name)
+        if callable(value):
+            setattr(self, name, value)
+        return value
 
     # Each call is timed inline (no wrapping coroutine): a GET makes one or two of them.
     async def get(self, key: bytes) -> Any:
