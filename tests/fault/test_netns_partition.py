@@ -1,0 +1,124 @@
+"""The fault campaign's network partitions are real (tests/chaos/netns.py): a node in its
+own network namespace, cut in the kernel. `partition-node` makes the node unreachable from
+the gateways while its heartbeat keeps its lease alive; `isolate-node` cuts the heartbeat
+too, so the lease expires; healing brings the node back. Needs root (as CI runs), for
+`ip netns`."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meta.nodes import NodeRegistry
+from meta.open import open_kv
+from tests.chaos import netns
+from tests.chaos.nemesis import NODE_LEASE
+from tests.chaos.netns import NodeLinks
+from tests.cluster_util import CairnCluster
+from tests.fault.conftest import LogWatcher, gateway_log, make_s3, node_id
+
+BUCKET = "partitioned"
+
+
+@pytest.fixture
+def netns_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
+    assert netns.available(), "network namespaces need root and iproute2 (CI runs as root)"
+    monkeypatch.delenv("CAIRN_CLUSTER_SECRET", raising=False)
+    with NodeLinks(3) as links:
+        cluster = CairnCluster(
+            tmp_path / "c", nodes=3, gateways=1, replicas=2, write_quorum=1,
+            extra_args=["--etcd", "1", "--meta-services", "1", "--log-level", "info",
+                        "--node-netns", links.spec()],
+        )  # fmt: skip
+        try:
+            cluster.start()
+            yield cluster, links
+        finally:
+            cluster.stop()
+
+
+def live_nodes(cluster: CairnCluster) -> set[str]:
+    """The node ids whose lease etcd holds now."""
+
+    async def read() -> set[str]:
+        kv = open_kv(cluster.info["meta"])
+        try:
+            return await NodeRegistry(kv).live()
+        finally:
+            await kv.close()
+
+    return asyncio.run(read())
+
+
+def connects(address: str, timeout: float = 1.5) -> bool:
+    """Whether a TCP connection from the host's namespace (where gateways run) completes;
+    a timeout, not a refusal, is what a partition looks like."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except TimeoutError:
+        return False
+
+
+def test_partition_node_is_unreachable_but_keeps_its_lease(netns_cluster: tuple) -> None:
+    cluster, links = netns_cluster
+    address = cluster.processes("node")[0]["address"]
+    assert address.startswith(links.links[0].node_ip + ":"), address
+    victim = node_id(cluster, 0)
+    s3 = make_s3(cluster)
+    s3.create_bucket(Bucket=BUCKET)
+    body = b"x" * 100_000  # not inline: its block lives on 2 of the 3 nodes
+    s3.put_object(Bucket=BUCKET, Key="k", Body=body)
+    assert connects(address) and victim in live_nodes(cluster)
+    watcher = LogWatcher(gateway_log(cluster))
+    try:
+        cut = time.monotonic()
+        links.links[0].partition()
+        assert not connects(address), "the partitioned node still accepts connections"
+        assert watcher.wait(victim, "down", cut) is not None, "the gateway never saw it down"
+        while time.monotonic() < cut + NODE_LEASE + 3:  # longer than a lease: it lives on
+            assert victim in live_nodes(cluster), "the heartbeat was cut too"
+            time.sleep(1)
+        # The object's other copy serves reads meanwhile.
+        assert s3.get_object(Bucket=BUCKET, Key="k")["Body"].read() == body
+        healed = time.monotonic()
+        links.links[0].heal()
+        assert connects(address), "healing did not restore the link"
+        assert watcher.wait(victim, "up", healed) is not None, "the gateway never saw it up"
+    finally:
+        watcher.close()
+
+
+def test_isolate_node_loses_its_lease_and_heal_brings_it_back(netns_cluster: tuple) -> None:
+    cluster, links = netns_cluster
+    address = cluster.processes("node")[1]["address"]
+    victim = node_id(cluster, 1)
+    assert victim in live_nodes(cluster)
+    cut = time.monotonic()
+    links.links[1].isolate()
+    assert not connects(address)
+    while victim in live_nodes(cluster):
+        assert time.monotonic() < cut + NODE_LEASE + 6, "the lease outlived the isolation"
+        time.sleep(0.5)
+    healed = time.monotonic()
+    links.links[1].heal()
+    assert connects(address)
+    while victim not in live_nodes(cluster):  # its heartbeat registers it again
+        assert time.monotonic() < healed + 20, "the node did not come back after healing"
+        time.sleep(0.5)
+
+
+def test_the_trial_removes_its_namespaces() -> None:
+    """What NodeLinks makes, it deletes: namespaces and host-side veths alike."""
+    with NodeLinks(2) as links:
+        names = [link.namespace for link in links.links]
+        assert set(names) <= set(netns.ip("netns", "list").stdout.split())
+    listed = netns.ip("netns", "list").stdout.split()
+    assert not set(names) & set(listed)
+    assert all(link.host_side not in netns.ip("-o", "link", "show").stdout for link in links.links)
