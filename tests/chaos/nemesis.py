@@ -112,6 +112,8 @@ class Nemesis:
         self.heal()  # and anything that died between faults is restarted (and counted)
 
     def _run(self) -> None:
+        if not self.kinds:  # every kind asked for needs what this machine lacks (root)
+            return
         while not self._stop.is_set():
             if self._stop.wait(self.rng.uniform(0.3, 1.5)):
                 return

@@ -6,6 +6,7 @@ too, so the lease expires; healing brings the node back. Needs root (as CI runs)
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import socket
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cairn import launcher
 from meta.nodes import NodeRegistry
 from meta.open import open_kv
 from tests.chaos import netns
@@ -122,3 +124,20 @@ def test_the_trial_removes_its_namespaces() -> None:
     listed = netns.ip("netns", "list").stdout.split()
     assert not set(names) & set(listed)
     assert all(link.host_side not in netns.ip("-o", "link", "show").stdout for link in links.links)
+
+
+def test_the_hook_adds_etcd_addresses_and_refuses_what_it_cannot_do() -> None:
+    """--node-netns: etcd keeps 127.0.0.1 and adds each link's address; the node's spec
+    names every member there; a wrong count or internal TLS is refused before any start."""
+    spec = "ns0/10.201.0.2/10.201.0.3,ns1/10.201.1.2/10.201.1.3"
+    args = argparse.Namespace(nodes=2, internal_tls=False, node_netns=spec)
+    cmd = ["etcd", "--listen-client-urls", "http://127.0.0.1:2379", "--name", "e"]
+    urls = launcher._listen_for_netns(cmd, args, 2379)[2]
+    assert urls == "http://127.0.0.1:2379,http://10.201.0.3:2379,http://10.201.1.3:2379"
+    link = launcher._node_netns(args)[1]
+    meta = launcher._netns_meta("etcd://127.0.0.1:2379,127.0.0.1:2381", link)
+    assert meta == "etcd://10.201.1.3:2379,10.201.1.3:2381"
+    with pytest.raises(SystemExit, match="2 namespaces for 3 nodes"):
+        launcher._node_netns(argparse.Namespace(nodes=3, internal_tls=False, node_netns=spec))
+    with pytest.raises(SystemExit, match="--no-internal-tls"):
+        launcher._node_netns(argparse.Namespace(nodes=2, internal_tls=True, node_netns=spec))
