@@ -14,8 +14,10 @@ so the two directions of interest can be cut apart:
 
 - partition(i): a blackhole route to 10.201.<S+i>.1 inside the namespace. The node's
   answers to gateways and meta services vanish (their SYNs arrive, no SYN-ACK returns;
-  open connections stall both ways, as no ACK comes back), while its heartbeats to .3 go
-  on: the node stays "up" in the registry and cannot be reached.
+  open connections stall both ways, as no ACK comes back: a request's first window may
+  still land, its answer is lost), while its heartbeats to .3 go on: the node stays "up"
+  in the registry and cannot be reached. (A drop on the way in would need tc actions,
+  which this kernel lacks; the blackhole alone already stalls TCP both ways.)
 - isolate(i): the namespace side of the veth goes down. Everything stops, the heartbeat
   too (its lease expires, repair starts); the host side sees silence, not resets.
 - heal(i): the route is removed and the link comes up. TCP connections that survived
