@@ -63,7 +63,8 @@ def node_secrets(
     pki.write_private(key_file, auth.node_key(secret, address).hex().encode())
     extra = ["--node-key-file", str(key_file)]
     if tls:
-        cert = pki.issue(data / "pki", f"node-{i}", ["127.0.0.1", "localhost"])
+        sans = ["127.0.0.1", "localhost", *([host] if host != "127.0.0.1" else [])]
+        cert = pki.issue(data / "pki", f"node-{i}", sans)
         extra += [
             "--tls-cert",
             str(cert.cert),

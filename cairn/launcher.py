@@ -189,7 +189,8 @@ def _start_etcd(
     for i, (client, peer) in enumerate(ports.etcd):
         tls = None
         if run.tls:
-            got = pki.issue(data / "pki", f"etcd-{i}", ["127.0.0.1", "localhost"])
+            sans = ["127.0.0.1", "localhost", *(n.etcd_ip for n in _node_netns(args) or [])]
+            got = pki.issue(data / "pki", f"etcd-{i}", sans)
             tls = EtcdTls(got.cert, got.key, got.ca)
         cmd = etcd_command(
             f"etcd-{i}", data / f"etcd-{i}", client, peer, initial, token, binary=binary, tls=tls
@@ -230,7 +231,7 @@ class _NodeNetns:
 
     namespace: str
     node_ip: str
-    etcd_ip: str
+    etcd_ip: str  # also in the etcd members' and the node's certificates, with TLS
 
 
 def _node_netns(args: argparse.Namespace) -> list[_NodeNetns] | None:
@@ -240,8 +241,6 @@ def _node_netns(args: argparse.Namespace) -> list[_NodeNetns] | None:
     found = [_NodeNetns(*item.split("/")) for item in spec.split(",")]
     if len(found) != args.nodes:
         raise SystemExit(f"--node-netns names {len(found)} namespaces for {args.nodes} nodes")
-    if getattr(args, "internal_tls", True):
-        raise SystemExit("--node-netns needs --no-internal-tls (certificates name 127.0.0.1)")
     return found
 
 
@@ -251,14 +250,17 @@ def _listen_for_netns(cmd: list[str], args: argparse.Namespace, client: int) -> 
     if not links:
         return cmd
     at = cmd.index("--listen-client-urls") + 1
-    extra = [f"http://{link.etcd_ip}:{client}" for link in links]
+    scheme = cmd[at].partition("://")[0]
+    extra = [f"{scheme}://{link.etcd_ip}:{client}" for link in links]
     return [*cmd[:at], ",".join([cmd[at], *extra]), *cmd[at + 1 :]]
 
 
 def _netns_meta(meta: str, link: _NodeNetns) -> str:
-    """The node's etcd spec inside its namespace: every member, at the link's etcd address."""
-    ports = [item.rsplit(":", 1)[1] for item in meta.removeprefix("etcd://").split(",")]
-    return "etcd://" + ",".join(f"{link.etcd_ip}:{port}" for port in ports)
+    """The node's etcd spec inside its namespace: every member, at the link's etcd address
+    (the query, with TLS its certificate's files, is kept)."""
+    members, sep, query = meta.removeprefix("etcd://").partition("?")
+    ports = [item.rsplit(":", 1)[1] for item in members.split(",")]
+    return "etcd://" + ",".join(f"{link.etcd_ip}:{port}" for port in ports) + sep + query
 
 
 def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str, ports: PortPlan) -> None:
@@ -275,7 +277,8 @@ def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str, ports: Po
         node_meta = cluster_secrets.node_meta(meta, run.data, run.tls, i)
         wrap = None
         if link:
-            node_args += ["--host", host, "--advertise", f"http://{host}:{port}"]
+            scheme = "https" if run.tls else "http"
+            node_args += ["--host", host, "--advertise", f"{scheme}://{host}:{port}"]
             node_meta, wrap = _netns_meta(meta, link), ["ip", "netns", "exec", link.namespace]
         node_args += ["--data", str(run.data / f"node-{i}"), "--meta", node_meta]
         node_args += [*zone, "--scrub-interval", str(args.scrub_interval), *_log_level(args)]

@@ -27,8 +27,11 @@ from tests.fault.conftest import LogWatcher, gateway_log, make_s3, node_id
 BUCKET = "partitioned"
 
 
-@pytest.fixture
-def netns_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
+@pytest.fixture(params=[False, True], ids=["plain", "tls"])
+def netns_cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple]:
+    """Three nodes in namespaces; with TLS on the internal links and to etcd, or not."""
     assert netns.available(), "network namespaces need root and iproute2 (CI runs as root)"
     monkeypatch.delenv("CAIRN_CLUSTER_SECRET", raising=False)
     with NodeLinks(3) as links:
@@ -36,6 +39,7 @@ def netns_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
             tmp_path / "c", nodes=3, gateways=1, replicas=2, write_quorum=1,
             extra_args=["--etcd", "1", "--meta-services", "1", "--log-level", "info",
                         "--node-netns", links.spec()],
+            internal_tls=request.param,
         )  # fmt: skip
         try:
             cluster.start()
@@ -97,6 +101,7 @@ def test_partition_node_is_unreachable_but_keeps_its_lease(netns_cluster: tuple)
         watcher.close()
 
 
+@pytest.mark.parametrize("netns_cluster", [False], ids=["plain"], indirect=True)
 def test_isolate_node_loses_its_lease_and_heal_brings_it_back(netns_cluster: tuple) -> None:
     cluster, links = netns_cluster
     address = cluster.processes("node")[1]["address"]
@@ -126,9 +131,10 @@ def test_the_trial_removes_its_namespaces() -> None:
     assert all(link.host_side not in netns.ip("-o", "link", "show").stdout for link in links.links)
 
 
-def test_the_hook_adds_etcd_addresses_and_refuses_what_it_cannot_do() -> None:
+def test_the_hook_adds_etcd_addresses_and_refuses_a_wrong_count() -> None:
     """--node-netns: etcd keeps 127.0.0.1 and adds each link's address; the node's spec
-    names every member there; a wrong count or internal TLS is refused before any start."""
+    names every member there (with TLS, its certificate's files too); a wrong count is
+    refused before any start."""
     spec = "ns0/10.201.0.2/10.201.0.3,ns1/10.201.1.2/10.201.1.3"
     args = argparse.Namespace(nodes=2, internal_tls=False, node_netns=spec)
     cmd = ["etcd", "--listen-client-urls", "http://127.0.0.1:2379", "--name", "e"]
@@ -139,5 +145,9 @@ def test_the_hook_adds_etcd_addresses_and_refuses_what_it_cannot_do() -> None:
     assert meta == "etcd://10.201.1.3:2379,10.201.1.3:2381"
     with pytest.raises(SystemExit, match="2 namespaces for 3 nodes"):
         launcher._node_netns(argparse.Namespace(nodes=3, internal_tls=False, node_netns=spec))
-    with pytest.raises(SystemExit, match="--no-internal-tls"):
-        launcher._node_netns(argparse.Namespace(nodes=2, internal_tls=True, node_netns=spec))
+    tls = "etcd://127.0.0.1:2379?ca=/p/ca.pem&cert=/p/node-1.pem&key=/p/node-1.key"
+    assert (
+        launcher._netns_meta(tls, link) == "etcd://10.201.1.3:2379" + tls[len(tls.split("?")[0]) :]
+    )
+    https = ["etcd", "--listen-client-urls", "https://127.0.0.1:2379"]
+    assert launcher._listen_for_netns(https, args, 2379)[2].endswith(",https://10.201.1.3:2379")
