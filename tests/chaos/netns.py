@@ -168,14 +168,22 @@ class NodeLinks:
         return ",".join(link.spec() for link in self.links)
 
 
+def _stale(name: str, prefix: str, sep: str) -> bool:
+    """Whether `name` is `<prefix><PID><sep><i>` for this process or for a PID that no
+    longer runs (a campaign killed before its cleanup): never a live campaign's."""
+    pid, _, index = name.removeprefix(prefix).partition(sep)
+    if not name.startswith(prefix) or not pid.isdigit() or not index.isdigit():
+        return False
+    return int(pid) == os.getpid() or not os.path.exists(f"/proc/{pid}")
+
+
 def sweep() -> None:
-    """Delete the namespaces and veths named for this process that still exist (a trial
-    interrupted before its cleanup); other campaigns' names carry other PIDs."""
-    pid = os.getpid()
+    """Delete the namespaces and veths a trial left behind: this process's, or those of a
+    campaign whose process is gone. A live campaign's names carry a live PID: kept."""
     for name in ip("netns", "list").stdout.split():
-        if name.startswith(f"cairn{pid}-n"):
+        if _stale(name, "cairn", "-n"):
             ip("netns", "del", name, check=False)
     for line in ip("-o", "link", "show").stdout.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(f"c{pid}r"):
+        if _stale(name, "c", "r"):
             ip("link", "del", name, check=False)

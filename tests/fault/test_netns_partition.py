@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from meta.nodes import NodeRegistry
 from meta.open import open_kv
 from tests.chaos import netns
 from tests.chaos.nemesis import NODE_LEASE
-from tests.chaos.netns import NodeLinks
+from tests.chaos.netns import NodeLink, NodeLinks
 from tests.cluster_util import CairnCluster
 from tests.fault.conftest import LogWatcher, gateway_log, make_s3, node_id
 
@@ -151,3 +152,28 @@ def test_the_hook_adds_etcd_addresses_and_refuses_a_wrong_count() -> None:
     )
     https = ["etcd", "--listen-client-urls", "https://127.0.0.1:2379"]
     assert launcher._listen_for_netns(https, args, 2379)[2].endswith(",https://10.201.1.3:2379")
+
+
+def test_the_sweep_deletes_a_dead_campaigns_namespaces_and_keeps_a_live_ones() -> None:
+    """A campaign killed by SIGKILL leaves its namespaces; the next one's sweep removes
+    them, and leaves alone those of a campaign still running (its PID is alive)."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        made = [
+            NodeLink(f"cairn{pid}-n0", f"c{pid}r0", f"c{pid}n0", 250 + k)
+            for k, pid in enumerate((dead.pid, live.pid))
+        ]
+        for link in made:
+            link.create()
+        netns.sweep()
+        names = netns.ip("netns", "list").stdout.split()
+        links = netns.ip("-o", "link", "show").stdout
+        assert made[0].namespace not in names and made[0].host_side + "@" not in links
+        assert made[1].namespace in names and made[1].host_side + "@" in links
+    finally:
+        live.kill()
+        live.wait()
+        for link in made:
+            link.remove()
