@@ -238,7 +238,10 @@ def _node_netns(args: argparse.Namespace) -> list[_NodeNetns] | None:
     spec = getattr(args, "node_netns", None)
     if not spec:
         return None
-    found = [_NodeNetns(*item.split("/")) for item in spec.split(",")]
+    items = [item.split("/") for item in spec.split(",")]
+    if any(len(item) != 3 for item in items):
+        raise SystemExit(f"--node-netns: NS/NODE_IP/ETCD_IP per node, comma-separated: {spec}")
+    found = [_NodeNetns(*item) for item in items]
     if len(found) != args.nodes:
         raise SystemExit(f"--node-netns names {len(found)} namespaces for {args.nodes} nodes")
     return found
@@ -257,7 +260,10 @@ def _listen_for_netns(cmd: list[str], args: argparse.Namespace, client: int) -> 
 
 def _netns_meta(meta: str, link: _NodeNetns) -> str:
     """The node's etcd spec inside its namespace: every member, at the link's etcd address
-    (the query, with TLS its certificate's files, is kept)."""
+    (the query, with TLS its certificate's files, is kept). LMDB metadata is a file, which
+    the namespace shares with the host."""
+    if not meta.startswith("etcd://"):
+        return meta
     members, sep, query = meta.removeprefix("etcd://").partition("?")
     ports = [item.rsplit(":", 1)[1] for item in members.split(",")]
     return "etcd://" + ",".join(f"{link.etcd_ip}:{port}" for port in ports) + sep + query
@@ -392,6 +398,7 @@ def up(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
     if data.exists():
         _refuse_running(data)
+    _node_netns(args)  # a test hook's malformed spec is refused before anything starts
     ports = plan(data, args, free_port)  # refuses a different cluster before any write
     _private_dirs(data)
     ports.save(data)

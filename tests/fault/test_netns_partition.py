@@ -144,6 +144,9 @@ def test_the_hook_adds_etcd_addresses_and_refuses_a_wrong_count() -> None:
     link = launcher._node_netns(args)[1]
     meta = launcher._netns_meta("etcd://127.0.0.1:2379,127.0.0.1:2381", link)
     assert meta == "etcd://10.201.1.3:2379,10.201.1.3:2381"
+    assert launcher._netns_meta("lmdb:/d/meta", link) == "lmdb:/d/meta"  # a shared file
+    with pytest.raises(SystemExit, match="NS/NODE_IP/ETCD_IP"):
+        launcher._node_netns(argparse.Namespace(nodes=1, node_netns="ns0/10.201.0.2"))
     with pytest.raises(SystemExit, match="2 namespaces for 3 nodes"):
         launcher._node_netns(argparse.Namespace(nodes=3, internal_tls=False, node_netns=spec))
     tls = "etcd://127.0.0.1:2379?ca=/p/ca.pem&cert=/p/node-1.pem&key=/p/node-1.key"
