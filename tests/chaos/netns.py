@@ -139,6 +139,8 @@ class NodeLinks:
     links: list[NodeLink] = field(default_factory=list)
 
     def __enter__(self) -> NodeLinks:
+        if self.count > SLOT_WIDTH:
+            raise ValueError(f"at most {SLOT_WIDTH} nodes per trial have namespaces")
         sweep()
         first = _free_slot()
         pid = os.getpid()
