@@ -552,11 +552,9 @@ def _cluster_command(sub: Subparsers) -> None:
         "--log-level", default="warning",
         help="the log level of every node, meta service and gateway; " + _LOG_LEVELS,
     )  # fmt: skip
-    up.add_argument(
-        "--node-advertise-ports",
-        help="test hook: comma-separated ports, node i registers at 127.0.0.1:PORT[i] (a "
-        "proxy there forwards to its own port; tests/chaos/linkcut.py cuts links with it)",
-    )
+    # Test hook, hidden from --help (docs/fault-campaign.md): NS/NODE_IP/ETCD_IP per node,
+    # comma-separated; node i runs in network namespace NS (made by tests/chaos/netns.py).
+    up.add_argument("--node-netns", help=argparse.SUPPRESS)
     down = csub.add_parser("down", help="stop what `cluster up` started")
     down.add_argument("--data", required=True, help="the cluster's directory")
     c.set_defaults(func=_run("cairn.launcher", "cluster"))

@@ -50,17 +50,21 @@ def role_env(env: dict[str, str], role: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in drop}
 
 
-def node_secrets(data: Path, tls: LinkTls | None, secret: str, i: int, port: int) -> list[str]:
-    """Node i's own key file and, with TLS, its certificate: the only secrets it gets."""
+def node_secrets(
+    data: Path, tls: LinkTls | None, secret: str, i: int, port: int, host: str = "127.0.0.1"
+) -> list[str]:
+    """Node i's own key file and, with TLS, its certificate: the only secrets it gets. The
+    key is derived from the address the node registers at (`host`:`port`)."""
     node_dir = data / f"node-{i}"
     node_dir.mkdir(mode=0o700, exist_ok=True)
     scheme = "https" if tls else "http"
-    address = auth.address_of(f"{scheme}://127.0.0.1:{port}")
+    address = auth.address_of(f"{scheme}://{host}:{port}")
     key_file = node_dir / "node-key"
     pki.write_private(key_file, auth.node_key(secret, address).hex().encode())
     extra = ["--node-key-file", str(key_file)]
     if tls:
-        cert = pki.issue(data / "pki", f"node-{i}", ["127.0.0.1", "localhost"])
+        sans = ["127.0.0.1", "localhost", *([host] if host != "127.0.0.1" else [])]
+        cert = pki.issue(data / "pki", f"node-{i}", sans)
         extra += [
             "--tls-cert",
             str(cert.cert),

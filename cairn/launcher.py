@@ -66,11 +66,14 @@ def _open_log(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
-def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], log: Path, env: dict[str, str], wrap: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`cairn ARGS` in its own session; `wrap` prefixes the command (`ip netns exec NS`)."""
     out = _open_log(log)
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "cairn.cli", *args],
+            [*(wrap or []), sys.executable, "-m", "cairn.cli", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -144,15 +147,16 @@ class _Processes:
         *,
         port: int = 0,
         https: bool = False,
+        host: str = "127.0.0.1",
+        wrap: list[str] | None = None,
     ) -> str:
         """Spawn `cairn ROLE COMMAND --port P`; returns its URL (awaited by `wait`)."""
         port = port or free_port()
         log = self.data / "logs" / f"{role}-{i}.log"
-        p = _spawn(
-            [role, *command, "--port", str(port)], log, cluster_secrets.role_env(self.env, role)
-        )
+        env = cluster_secrets.role_env(self.env, role)
+        p = _spawn([role, *command, "--port", str(port)], log, env, wrap)
         self.procs.append(p)
-        address = f"127.0.0.1:{port}"
+        address = f"{host}:{port}"
         url = f"{'https' if https else 'http'}://{address}"
         self.pending.append((url + probe, p))
         self.records.append(
@@ -185,11 +189,13 @@ def _start_etcd(
     for i, (client, peer) in enumerate(ports.etcd):
         tls = None
         if run.tls:
-            got = pki.issue(data / "pki", f"etcd-{i}", ["127.0.0.1", "localhost"])
+            sans = ["127.0.0.1", "localhost", *(n.etcd_ip for n in _node_netns(args) or [])]
+            got = pki.issue(data / "pki", f"etcd-{i}", sans)
             tls = EtcdTls(got.cert, got.key, got.ca)
         cmd = etcd_command(
             f"etcd-{i}", data / f"etcd-{i}", client, peer, initial, token, binary=binary, tls=tls
         )
+        cmd = _listen_for_netns(cmd, args, client)
         log = _open_log(data / "logs" / f"etcd-{i}.log")
         try:
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -216,29 +222,74 @@ def _log_level(args: argparse.Namespace) -> list[str]:
     return ["--log-level", getattr(args, "log_level", "warning")]
 
 
-def _advertised_port(args: argparse.Namespace, i: int) -> int | None:
-    """Test hook (--node-advertise-ports): the port node i registers at instead of its own,
-    where a test runs a proxy that can cut the node's links (tests/chaos/linkcut.py)."""
-    ports = getattr(args, "node_advertise_ports", None)
-    return int(ports.split(",")[i]) if ports else None
+@dataclass(frozen=True)
+class _NodeNetns:
+    """Test hook (--node-netns, tests/chaos/netns.py): node i runs in network namespace
+    `namespace`, listens and registers at `node_ip`, and reaches etcd at `etcd_ip`, an
+    address of the host's end of its veth link, so that a fault campaign can cut the
+    node's links in the kernel, and its heartbeat apart from the rest."""
+
+    namespace: str
+    node_ip: str
+    etcd_ip: str  # also in the etcd members' and the node's certificates, with TLS
+
+
+def _node_netns(args: argparse.Namespace) -> list[_NodeNetns] | None:
+    spec = getattr(args, "node_netns", None)
+    if not spec:
+        return None
+    items = [item.split("/") for item in spec.split(",")]
+    if any(len(item) != 3 for item in items):
+        raise SystemExit(f"--node-netns: NS/NODE_IP/ETCD_IP per node, comma-separated: {spec}")
+    found = [_NodeNetns(*item) for item in items]
+    if len(found) != args.nodes:
+        raise SystemExit(f"--node-netns names {len(found)} namespaces for {args.nodes} nodes")
+    return found
+
+
+def _listen_for_netns(cmd: list[str], args: argparse.Namespace, client: int) -> list[str]:
+    """With --node-netns, etcd also listens on each node link's etcd address."""
+    links = _node_netns(args)
+    if not links:
+        return cmd
+    at = cmd.index("--listen-client-urls") + 1
+    scheme = cmd[at].partition("://")[0]
+    extra = [f"{scheme}://{link.etcd_ip}:{client}" for link in links]
+    return [*cmd[:at], ",".join([cmd[at], *extra]), *cmd[at + 1 :]]
+
+
+def _netns_meta(meta: str, link: _NodeNetns) -> str:
+    """The node's etcd spec inside its namespace: every member, at the link's etcd address
+    (the query, with TLS its certificate's files, is kept). LMDB metadata is a file, which
+    the namespace shares with the host."""
+    if not meta.startswith("etcd://"):
+        return meta
+    members, sep, query = meta.removeprefix("etcd://").partition("?")
+    ports = [item.rsplit(":", 1)[1] for item in members.split(",")]
+    return "etcd://" + ",".join(f"{link.etcd_ip}:{port}" for port in ports) + sep + query
 
 
 def _start_nodes(run: _Processes, args: argparse.Namespace, meta: str, ports: PortPlan) -> None:
+    links = _node_netns(args)
     for i in range(args.nodes):
         port = ports.nodes[i]
         zone = ["--zone", f"zone-{i % args.zones}"] if args.zones else []
         secret = run.env["CAIRN_CLUSTER_SECRET"]
-        advertised = _advertised_port(args, i)
+        link = links[i] if links else None
+        host = link.node_ip if link else "127.0.0.1"
         # First: it issues the node's certificate, which its --meta spec names. Its key
         # is derived from the address it registers at, which gateways derive it from.
-        node_args = cluster_secrets.node_secrets(run.data, run.tls, secret, i, advertised or port)
-        if advertised:
-            scheme = "https" if run.tls else "http"
-            node_args += ["--advertise", f"{scheme}://127.0.0.1:{advertised}"]
+        node_args = cluster_secrets.node_secrets(run.data, run.tls, secret, i, port, host)
         node_meta = cluster_secrets.node_meta(meta, run.data, run.tls, i)
+        wrap = None
+        if link:
+            scheme = "https" if run.tls else "http"
+            node_args += ["--host", host, "--advertise", f"{scheme}://{host}:{port}"]
+            node_meta, wrap = _netns_meta(meta, link), ["ip", "netns", "exec", link.namespace]
         node_args += ["--data", str(run.data / f"node-{i}"), "--meta", node_meta]
         node_args += [*zone, "--scrub-interval", str(args.scrub_interval), *_log_level(args)]
-        run.start("node", i, node_args, "/health", port=port, https=run.tls is not None)
+        https = run.tls is not None
+        run.start("node", i, node_args, "/health", port=port, https=https, host=host, wrap=wrap)
 
 
 def _start_meta_services(
@@ -347,6 +398,7 @@ def up(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
     if data.exists():
         _refuse_running(data)
+    _node_netns(args)  # a test hook's malformed spec is refused before anything starts
     ports = plan(data, args, free_port)  # refuses a different cluster before any write
     _private_dirs(data)
     ports.save(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also time re-replication after a node holding this much is lost",
     )
     args = p.parse_args(argv)
+    # SIGTERM exits like Ctrl-C: finally blocks and atexit delete the trial's namespaces.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     campaign = Campaign()
     stop_at = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
     for i in range(args.trials):

@@ -7,8 +7,11 @@ Faults (their names are the report's "faults by kind"):
 - pause-node / pause-gateway / pause-meta-leader: SIGSTOP for longer than a lease (the
   node's 6 s, the election's 5 s), then SIGCONT; a gateway is paused with its workers,
   mid-request when traffic is on, and a meta leader that wakes must find it lost the lead;
-- partition-node: the node's link proxy (linkcut.py) stops passing bytes both ways, so
-  gateways and meta services cannot reach a node whose lease stays alive in etcd;
+- partition-node: in the node's network namespace (netns.py), a blackhole route to the
+  host side's address: gateways and meta services cannot reach a node whose heartbeat to
+  etcd goes on, so its lease stays alive ("up" in the registry, unreachable);
+- isolate-node: the node's veth link goes down, heartbeat too, for longer than its lease:
+  it leaves the live set and repair may start;
 - disk-full: a filler file takes all the free space of the node's small tmpfs.
 """
 
@@ -19,8 +22,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -28,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.chaos.netns import NodeLink
 from tests.cluster_util import CairnCluster, _alive
 from tests.etcd_cluster import member_status
 
@@ -44,30 +46,6 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
     return out
-
-
-class Proxy:
-    """A linkcut.py process in front of one node; cut() and heal() signal it."""
-
-    def __init__(self, listen: int, target: int) -> None:
-        self.listen = listen
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.linkcut", str(listen), str(target)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        self.proc.stdout.readline()  # listening
-
-    def cut(self) -> None:
-        self.proc.send_signal(signal.SIGUSR1)
-
-    def heal(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGUSR2)
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 def meta_leaders(cluster: CairnCluster) -> list[int]:
@@ -107,7 +85,7 @@ class Nemesis:
     cluster: CairnCluster
     rng: random.Random
     kinds: tuple[str, ...]
-    proxies: dict[int, Proxy] = field(default_factory=dict)  # node index -> its link proxy
+    links: dict[int, NodeLink] = field(default_factory=dict)  # node index -> its namespace
     disks: dict[int, Path] = field(default_factory=dict)  # node index -> its tmpfs
     faults: Counter = field(default_factory=Counter)
     crashes: Counter = field(default_factory=Counter)  # processes found dead, by role
@@ -121,6 +99,7 @@ class Nemesis:
         self._t0 = time.monotonic()
         self._dead: set[tuple[str, int]] = set()
         self._paused: dict[tuple[str, int], list[int]] = {}
+        self._cut: set[int] = set()  # nodes whose link is partitioned or down
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -133,6 +112,8 @@ class Nemesis:
         self.heal()  # and anything that died between faults is restarted (and counted)
 
     def _run(self) -> None:
+        if not self.kinds:  # every kind asked for needs what this machine lacks (root)
+            return
         while not self._stop.is_set():
             if self._stop.wait(self.rng.uniform(0.3, 1.5)):
                 return
@@ -164,9 +145,14 @@ class Nemesis:
             lease = NODE_LEASE if role == "node" else META_LEASE
             self._pause(role, index)
             self._stop.wait(lease + self.rng.uniform(0.5, 1.5))
-        elif action == "partition" and index in self.proxies:
-            self.proxies[index].cut()
+        elif action == "partition" and index in self.links:
+            self._cut.add(index)
+            self.links[index].partition()
             self._stop.wait(self.rng.uniform(1.0, 5.0))
+        elif action == "isolate" and index in self.links:
+            self._cut.add(index)
+            self.links[index].isolate()
+            self._stop.wait(NODE_LEASE + self.rng.uniform(1.0, 3.0))
         elif action == "disk":
             self._fill(index)
             self._stop.wait(self.rng.uniform(1.0, 4.0))
@@ -214,8 +200,9 @@ class Nemesis:
         for role, index in sorted(self._dead | self._crashed()):
             self._restart(role, index)
         self._dead.clear()
-        for proxy in self.proxies.values():
-            proxy.heal()
+        for index in sorted(self._cut):
+            self.links[index].heal()
+        self._cut.clear()
         for disk in self.disks.values():
             (disk / "filler").unlink(missing_ok=True)
 

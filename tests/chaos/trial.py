@@ -14,19 +14,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.launcher import _is_ours, free_port
+from cairn.launcher import _is_ours
 from meta.records import now_ms
+from tests.chaos import netns
 from tests.chaos.checker import Anomaly, FinalState, check_final, check_history
 from tests.chaos.fsck import blocks_of, node_holdings, ref_states
 from tests.chaos.history import ABSENT, Kind, Outcome
-from tests.chaos.nemesis import Nemesis, Proxy, children
+from tests.chaos.nemesis import Nemesis, children
+from tests.chaos.netns import NodeLink, NodeLinks
 from tests.chaos.workload import BUCKET, SIZES, Workload, s3_client
 from tests.cluster_util import CairnCluster
 
 FAULTS = (
     "kill-node", "kill-gateway", "kill-etcd-leader", "kill-etcd-follower", "kill-meta-leader",
-    "pause-node", "pause-gateway", "pause-meta-leader", "partition-node", "disk-full",
+    "pause-node", "pause-gateway", "pause-meta-leader", "partition-node", "isolate-node",
+    "disk-full",
 )  # fmt: skip
+NETWORK_FAULTS = ("partition-node", "isolate-node")  # need node namespaces (root)
 DISK_MB = 192  # the tmpfs of the node whose disk the nemesis fills
 GC_GRACE = 2.0  # seconds: short, so GC runs (and races dedup) during the faults
 
@@ -76,36 +80,52 @@ def run_trial(
     result = TrialResult(seed, shape)
     started = time.monotonic()
     data = Path(tempfile.mkdtemp(prefix=f"chaos-{seed}-", dir=root))
-    proxy_ports = [free_port() for _ in range(shape.nodes)]
-    cluster = CairnCluster(
-        data / "c", nodes=shape.nodes, gateways=shape.gateways, replicas=shape.replicas,
-        write_quorum=shape.write_quorum, extra_args=_cluster_args(shape, proxy_ports),
-    )  # fmt: skip
     small = data / "c" / f"node-{random.Random(seed).randrange(shape.nodes)}"
-    proxies: dict[int, Proxy] = {}
     try:
-        if not mount_small_disk(small, DISK_MB):
-            faults = tuple(f for f in faults if f != "disk-full")
-            result.notes.append("no tmpfs (not root?): no disk-full faults")
-        cluster.start()
-        for i, proc in enumerate(cluster.processes("node")):
-            proxies[i] = Proxy(proxy_ports[i], int(proc["address"].rsplit(":", 1)[1]))
-        result.phases["up"] = time.monotonic() - started
-        disks = {int(small.name[5:]): small}
-        _exercise(cluster, seed, seconds, result, faults, proxies, disks)
+        with contextlib.ExitStack() as stack:
+            links = _node_links(stack, shape, faults, result)
+            if links is None:
+                faults = tuple(f for f in faults if f not in NETWORK_FAULTS)
+            if not mount_small_disk(small, DISK_MB):
+                faults = tuple(f for f in faults if f != "disk-full")
+                result.notes.append("no tmpfs (not root?): no disk-full faults")
+            stack.callback(unmount, small)
+            cluster = CairnCluster(
+                data / "c", nodes=shape.nodes, gateways=shape.gateways, replicas=shape.replicas,
+                write_quorum=shape.write_quorum, extra_args=_cluster_args(shape, links),
+            )  # fmt: skip
+            stack.callback(_down, cluster, result)  # before the links and the disk go
+            cluster.start()
+            result.phases["up"] = time.monotonic() - started
+            node_links = dict(enumerate(links.links)) if links else {}
+            disks = {int(small.name[5:]): small}
+            _exercise(cluster, seed, seconds, result, faults, node_links, disks)
     except Exception as exc:  # noqa: BLE001 - recorded in the report
         said = getattr(exc, "stderr", None) or b""  # `cluster up`'s reason, when it failed
         result.errors.append(f"{type(exc).__name__}: {exc} {said[-300:].decode(errors='replace')}")
     finally:
-        mark = time.monotonic()
-        teardown(cluster)
-        for proxy in proxies.values():
-            proxy.stop()
-        unmount(small)
-        result.phases["down"] = time.monotonic() - mark
         shutil.rmtree(data, ignore_errors=True)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _node_links(
+    stack: contextlib.ExitStack, shape: Shape, faults: tuple[str, ...], result: TrialResult
+) -> NodeLinks | None:
+    """A network namespace per node when the trial's faults include a partition and this
+    machine allows it (root); None otherwise (then no partitions, said in the notes)."""
+    if not set(faults) & set(NETWORK_FAULTS):
+        return None
+    if not netns.available():
+        result.notes.append("no network namespaces (not root?): no partition faults")
+        return None
+    return stack.enter_context(NodeLinks(shape.nodes))
+
+
+def _down(cluster: CairnCluster, result: TrialResult) -> None:
+    mark = time.monotonic()
+    teardown(cluster)
+    result.phases["down"] = time.monotonic() - mark
 
 
 def mount_small_disk(path: Path, megabytes: int) -> bool:
@@ -142,9 +162,9 @@ def teardown(cluster: CairnCluster) -> None:
     (cluster.data / "cluster.json").unlink(missing_ok=True)
 
 
-def _cluster_args(shape: Shape, proxy_ports: list[int]) -> list[str]:
+def _cluster_args(shape: Shape, links: NodeLinks | None) -> list[str]:
     return [
-        "--node-advertise-ports", ",".join(map(str, proxy_ports)),
+        *(["--node-netns", links.spec()] if links else []),
         "--etcd", "3", "--meta-services", "2", "--zones", str(shape.zones),
         "--gc-grace", str(GC_GRACE), "--gc-interval", "1", "--repair-interval", "2",
         "--node-grace", "3", "--upload-expiry", "30",
@@ -157,7 +177,7 @@ def _exercise(
     seconds: float,
     result: TrialResult,
     faults: tuple[str, ...],
-    proxies: dict[int, Proxy],
+    links: dict[int, NodeLink],
     disks: dict[int, Path],
 ) -> None:
     rng = random.Random(seed)
@@ -169,7 +189,7 @@ def _exercise(
     s3.create_bucket(Bucket=BUCKET)
     for i, key in enumerate(work.sources):
         value = work.new_value(key, SIZES[i % len(SIZES)])
-        for _ in range(20):  # the gateways may not have probed every node's proxy yet
+        for _ in range(20):  # the gateways may not have probed every node yet
             if work.put(-1, s3, key, value) is Outcome.OK:
                 break
             time.sleep(0.5)
@@ -177,7 +197,7 @@ def _exercise(
             notes = [o.note for o in work.history.ops if o.key == key]
             raise RuntimeError(f"the copy source {key} could not be written: {notes[-3:]}")
         work.source_values[key] = value.ident
-    nemesis = Nemesis(cluster, random.Random(rng.random()), faults, proxies, disks)
+    nemesis = Nemesis(cluster, random.Random(rng.random()), faults, links, disks)
     mark = time.monotonic()
     work.start(threads=4)
     nemesis.start()
@@ -203,7 +223,7 @@ def _exercise(
     result.ops = len(ops)
     result.acked_writes = sum(o.kind is Kind.WRITE and o.outcome is Outcome.OK for o in ops)
     mark = time.monotonic()
-    final = _final_state(cluster, work, s3, [p.listen for p in proxies.values()])
+    final = _final_state(cluster, work, s3)
     result.phases["final_state"] = time.monotonic() - mark
     result.anomalies += check_history(work.history.ops) + final
     if result.anomalies:  # kept in the report, to study the anomaly
@@ -219,7 +239,7 @@ def _final_reads(work: Workload, s3, deadline: float = 30.0) -> None:
 
 
 def _final_state(
-    cluster: CairnCluster, work: Workload, s3, proxy_ports: list[int], deadline: float = 30.0
+    cluster: CairnCluster, work: Workload, s3, deadline: float = 30.0
 ) -> list[Anomaly]:
     """Once housekeeping has had time: listing == live keys, R copies, no orphans. Polled
     until it holds or the deadline passes (then the last look's anomalies count). A key
@@ -227,7 +247,7 @@ def _final_state(
     unknown may land late (a gateway that was paused mid-commit), and that new read goes
     into the history the checker judges afterwards."""
     _abort_uploads(s3)
-    urls = [f"http://127.0.0.1:{port}" for port in proxy_ports]  # the nodes' registered URLs
+    urls = [f"http://{p['address']}" for p in cluster.processes("node")]  # as registered
     secret = (cluster.data / "cluster-secret").read_text().strip()
     end = time.monotonic() + deadline
     while True:
