@@ -144,6 +144,21 @@ LOCK_HEADER_NEEDS = {
     "x-amz-object-lock-legal-hold": _o("s3:PutObjectLegalHold", WRITE),
 }
 
+# HEAD and GET show a version's lock headers only to a caller that may read them (AWS:
+# x-amz-object-lock-mode and -retain-until-date need s3:GetObjectRetention,
+# x-amz-object-lock-legal-hold s3:GetObjectLegalHold); the handler asks, on demand.
+LOCK_SHOWN_OPERATIONS = frozenset({"GetObject", "HeadObject"})
+LOCK_READ_NEEDS = {
+    "retention": _o("s3:GetObjectRetention", READ),
+    "legal_hold": _o("s3:GetObjectLegalHold", READ),
+}
+
+# Operations that need a second action besides their own row (AWS: GetObjectAttributes
+# needs s3:GetObject too, or s3:GetObjectVersion for a version named by id).
+ALSO_NEEDS: dict[str, tuple[Need, Need]] = {
+    "GetObjectAttributes": (_o("s3:GetObject", READ), _o("s3:GetObjectVersion", READ)),
+}
+
 # What the source of a copy needs: reading it, as a GetObject of it would.
 SOURCE_ACTION = _o("s3:GetObject", READ)
 SOURCE_VERSION_ACTION = _o("s3:GetObjectVersion", READ)  # a source named with ?versionId=
@@ -160,3 +175,12 @@ def need(op: str, query: Mapping[str, str] | None = None) -> Need:
     if query is not None and "versionId" in query and op in VERSION_NEEDS:
         return VERSION_NEEDS[op]
     return NEEDS[op]
+
+
+def also_needs(op: str, query: Mapping[str, str]) -> list[Need]:
+    """The operation's further actions (ALSO_NEEDS), the version one when a versionId is
+    named."""
+    pair = ALSO_NEEDS.get(op)
+    if pair is None:
+        return []
+    return [pair[1] if "versionId" in query else pair[0]]

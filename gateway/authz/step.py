@@ -22,6 +22,8 @@ from gateway.authz.actions import (
     COPY_OPERATIONS,
     DELETE_OBJECT,
     LOCK_HEADER_NEEDS,
+    LOCK_READ_NEEDS,
+    LOCK_SHOWN_OPERATIONS,
     LOCK_WRITE_OPERATIONS,
     PER_KEY_OPERATION,
     SERVICE_OPERATIONS,
@@ -29,6 +31,7 @@ from gateway.authz.actions import (
     SOURCE_VERSION_ACTION,
     VERSION_NEEDS,
     Need,
+    also_needs,
     need,
 )
 from gateway.authz.caller import ANONYMOUS, Caller, caller_of
@@ -41,6 +44,10 @@ from gateway.routing import Endpoint
 
 
 async def _nobody(_key: str, _version: str | None = None) -> bool:
+    return False
+
+
+async def _never(_need: Need) -> bool:
     return False
 
 
@@ -68,6 +75,11 @@ class Access:
     # bypass a version's GOVERNANCE retention (s3:BypassGovernanceRetention)? None: the
     # request did not ask, and a GOVERNANCE retention holds.
     bypass_governance: Bypass | None = None
+    # The object (or version) the decision read, if it read one: GET and HEAD serve it.
+    object_seen: Callable[[], ObjectAccess | None] = field(default=lambda: None)
+    # GET and HEAD: may the caller also do this (show the lock headers only to a caller
+    # that may read the retention or the legal hold, as AWS does)? Decided here, on demand.
+    may: Callable[[Need], Awaitable[bool]] = field(default=_never)
 
     def owner_of(self, user_id: str) -> tuple[str, str]:
         return user_id, self.display_name(user_id)
@@ -172,8 +184,11 @@ class Authorizer:
             return access
         load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
         op_need = need(endpoint.op, endpoint.query)
-        lock_needs = _lock_needs(headers) if endpoint.op in LOCK_WRITE_OPERATIONS else []
-        asks = [op_need, *lock_needs]  # every decision this context serves
+        also = also_needs(endpoint.op, endpoint.query)
+        if endpoint.op in LOCK_WRITE_OPERATIONS:
+            also += _lock_needs(headers)  # a write that sets object lock through headers
+        shown = list(LOCK_READ_NEEDS.values()) if endpoint.op in LOCK_SHOWN_OPERATIONS else []
+        asks = [op_need, *also, *shown]  # every decision this context serves
         context = context_of(await _existing_tags(caller, bucket, endpoint.key, asks, load))
         await decide.authorize(
             caller,
@@ -185,10 +200,13 @@ class Authorizer:
             self.bootstrap_user,
             self._initiator(endpoint),
         )
-        for lock_need in lock_needs:  # a write that sets object lock through headers
+        for extra in also:
             await decide.authorize(
-                caller, lock_need, bucket, endpoint.key, context, load, self.bootstrap_user
+                caller, extra, bucket, endpoint.key, context, load, self.bootstrap_user
             )
+        access.object_seen = load.seen
+        if shown:
+            access.may = _asker(caller, bucket, endpoint.key, context, load, self.bootstrap_user)
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context_of)
         return access
@@ -301,18 +319,55 @@ async def _existing_tags(
     return obj.tags if obj is not None else {}
 
 
+class _ObjectRead:
+    """Reads the object (or the named version) at most once, and only if a decision asks:
+    its owner, ACL and tags decide. The handler of a GET or HEAD serves the version read
+    here (``Access.object_seen``) instead of reading it again: a read inside the request
+    is as good as the handler's own, and a policy that makes the owner's reads look at
+    objects would otherwise cost every GET a second metadata read."""
+
+    def __init__(
+        self, objects: ObjectService, bucket: str, key: str | None, version_id: str | None
+    ) -> None:
+        self.objects, self.bucket, self.key, self.version_id = objects, bucket, key, version_id
+        self._read: list[ObjectAccess | None] = []
+
+    async def __call__(self) -> ObjectAccess | None:
+        if self.key is None:
+            return None
+        if not self._read:
+            self._read.append(
+                await self.objects.object_access(self.bucket, self.key, self.version_id)
+            )
+        return self._read[0]
+
+    def seen(self) -> ObjectAccess | None:
+        """The version read, if a decision read one (None: not read, or no such version)."""
+        return self._read[0] if self._read else None
+
+
 def _loader(
     objects: ObjectService, bucket: str, key: str | None, version_id: str | None = None
-) -> decide.ObjectLoader:
-    """Reads the object's (or the named version's) owner and ACL at most once, and only
-    if a decision asks."""
-    cache: list[ObjectAccess | None] = []
+) -> _ObjectRead:
+    return _ObjectRead(objects, bucket, key, version_id)
 
-    async def load() -> ObjectAccess | None:
-        if key is None:
-            return None
-        if not cache:
-            cache.append(await objects.object_access(bucket, key, version_id))
-        return cache[0]
 
-    return load
+def _asker(
+    caller: Caller,
+    bucket: BucketView,
+    key: str | None,
+    context: Mapping[str, list[str]],
+    load: _ObjectRead,
+    bootstrap_user: str,
+) -> Callable[[Need], Awaitable[bool]]:
+    """A further decision on the request's own object and context, asked by its handler
+    (the lock headers of GET and HEAD): the one decision, answered yes or no."""
+
+    async def may(extra: Need) -> bool:
+        try:
+            await decide.authorize(caller, extra, bucket, key, context, load, bootstrap_user)
+        except AccessDenied:
+            return False
+        return True
+
+    return may

@@ -6,10 +6,13 @@ import base64
 import binascii
 import time
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import cast
 
 from starlette.responses import Response
 
 from gateway import checksums, errors
+from gateway.authz.actions import LOCK_READ_NEEDS
 from gateway.authz.writes import new_object
 from gateway.context import RequestContext
 from gateway.encryption import customer_key
@@ -134,7 +137,23 @@ async def put_object(ctx: RequestContext) -> Response:
 
 
 async def _load(ctx: RequestContext) -> StoredObject:
-    return await ctx.services.objects.get_object(ctx.bucket, ctx.key, version_id(ctx.query))
+    """The version to serve: the one the authorization step read to decide, if it read
+    one (no second metadata read), else the object service's."""
+    vid = version_id(ctx.query)
+    seen = ctx.access.object_seen()
+    if seen is not None:
+        return cast(StoredObject, seen)
+    return await ctx.services.objects.get_object(ctx.bucket, ctx.key, vid)
+
+
+async def _visible_lock(ctx: RequestContext, lock: ObjectLock) -> ObjectLock:
+    """The lock headers a caller may see: the retention with s3:GetObjectRetention, the
+    legal hold with s3:GetObjectLegalHold (AWS leaves the headers out otherwise)."""
+    if lock.mode is not None and not await ctx.access.may(LOCK_READ_NEEDS["retention"]):
+        lock = replace(lock, mode=None, until_ms=None)
+    if lock.legal_hold is not None and not await ctx.access.may(LOCK_READ_NEEDS["legal_hold"]):
+        lock = replace(lock, legal_hold=None)
+    return lock
 
 
 def _overrides(ctx: RequestContext, headers: dict[str, str]) -> None:
@@ -207,7 +226,10 @@ async def _get_or_head(ctx: RequestContext, with_body: bool) -> Response:
         headers.update(part_checksum_headers(head, int(ctx.query["partNumber"])))
     headers.update(version_headers(head, asked="versionId" in ctx.query))
     headers.update(wire_tagging.tagging_count(head.tags))
-    headers.update(wire_lock.lock_headers(ctx.services.objects.locks.of(head)))
+    lock = ctx.services.objects.locks.of(head)
+    if lock != ObjectLock():  # most versions have none: nothing to decide
+        lock = await _visible_lock(ctx, lock)
+    headers.update(wire_lock.lock_headers(lock))
     headers.update(await expiration_headers(ctx, head))
     headers.update(echo(head.sse, given))
     _overrides(ctx, headers)

@@ -300,6 +300,7 @@ ROWS: dict[str, Row] = {
         lambda w, b, c: w.cb.get_object_attributes(
             Bucket=b, Key=c["key"], ObjectAttributes=["ETag", "ObjectSize"]
         ),
+        actions=["s3:GetObjectAttributes", "s3:GetObject"],  # AWS asks for both
     ),
     # Object lock: A's bucket is versioned and (but for PutObjectLockConfiguration) locked.
     "GetObjectLockConfiguration": Row(

@@ -108,8 +108,9 @@ def test_errors(server, s3, bucket):
 
 
 def test_a_version_by_id_needs_the_version_action(tmp_path):
-    """s3:GetObjectAttributes serves the current version only; one named by versionId
-    needs s3:GetObjectVersionAttributes, as on AWS."""
+    """s3:GetObjectAttributes with s3:GetObject serves the current version only, and
+    neither alone does; one named by versionId needs s3:GetObjectVersionAttributes with
+    s3:GetObjectVersion, as on AWS."""
     srv = CairnServer(tmp_path / "data").start()
     try:
         bob = new_user(srv, "bob")
@@ -119,9 +120,9 @@ def test_a_version_by_id_needs_the_version_action(tmp_path):
         ca.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         v1 = ca.put_object(Bucket=name, Key="k", Body=b"one")["VersionId"]
 
-        def grant(action: str) -> None:
+        def grant(*actions: str) -> None:
             ca.put_bucket_policy(
-                Bucket=name, Policy=policy_for(bob.user_id, [action], [f"arn:aws:s3:::{name}/*"])
+                Bucket=name, Policy=policy_for(bob.user_id, [*actions], [f"arn:aws:s3:::{name}/*"])
             )
 
         def current() -> object:
@@ -134,9 +135,15 @@ def test_a_version_by_id_needs_the_version_action(tmp_path):
 
         assert code(current) in DENIED
         grant("s3:GetObjectAttributes")
+        assert code(current) in DENIED  # without s3:GetObject
+        grant("s3:GetObject")
+        assert code(current) in DENIED  # without s3:GetObjectAttributes
+        grant("s3:GetObjectAttributes", "s3:GetObject")
         assert current()["VersionId"] == v1  # type: ignore[index]
         assert code(by_id) in DENIED
         grant("s3:GetObjectVersionAttributes")
+        assert code(by_id) in DENIED  # without s3:GetObjectVersion
+        grant("s3:GetObjectVersionAttributes", "s3:GetObjectVersion")
         assert by_id()["VersionId"] == v1  # type: ignore[index]
         assert code(current) in DENIED
     finally:

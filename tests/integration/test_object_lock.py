@@ -575,3 +575,48 @@ def test_bypass_header_does_not_unlock_without_asking(s3, locked) -> None:
         s3.delete_object(Bucket=locked, Key="k", VersionId=vid, BypassGovernanceRetention=False)
     assert headers_of(ei.value.response) and ei.value.response["Error"]["Code"] == "AccessDenied"
     assert versions_of(s3, locked) == [vid]
+
+
+def test_head_and_get_show_lock_headers_only_with_the_read_actions(
+    srv: CairnServer, bob: User
+) -> None:
+    """As on AWS: HEAD and GET show x-amz-object-lock-mode and -retain-until-date only to
+    a caller that may s3:GetObjectRetention, and x-amz-object-lock-legal-hold only with
+    s3:GetObjectLegalHold; the object itself is served either way."""
+    ca, cb = user_client(srv, bootstrap_user(srv)), user_client(srv, bob)
+    name = unique("lockshow")
+    ca.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    ca.put_object(
+        Bucket=name,
+        Key="k",
+        Body=b"locked",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=LATER,
+        ObjectLockLegalHoldStatus="ON",
+    )
+
+    def shown(client) -> set[str]:
+        head = client.head_object(Bucket=name, Key="k")
+        got = client.get_object(Bucket=name, Key="k")
+        assert got["Body"].read() == b"locked"
+        fields = {"ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus"}
+        assert fields & set(head) == fields & set(got)
+        return fields & set(head)
+
+    everything = {"ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus"}
+    assert shown(ca) == everything  # the owner may do all of it
+    _set_policy(ca, name, _policy(name, bob.user_id, "Allow", ["s3:GetObject"]))
+    assert shown(cb) == set()
+    _set_policy(
+        ca, name, _policy(name, bob.user_id, "Allow", ["s3:GetObject", "s3:GetObjectRetention"])
+    )
+    assert shown(cb) == {"ObjectLockMode", "ObjectLockRetainUntilDate"}
+    _set_policy(
+        ca, name, _policy(name, bob.user_id, "Allow", ["s3:GetObject", "s3:GetObjectLegalHold"])
+    )
+    assert shown(cb) == {"ObjectLockLegalHoldStatus"}
+    # The owner too is refused what the policy denies it.
+    alice = bootstrap_user(srv)
+    deny = _policy(name, alice.user_id, "Deny", ["s3:GetObjectLegalHold"])
+    _set_policy(ca, name, _policy(name, bob.user_id, "Allow", ["s3:GetObject"]), deny)
+    assert shown(ca) == {"ObjectLockMode", "ObjectLockRetainUntilDate"}
