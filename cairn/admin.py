@@ -429,7 +429,7 @@ def master_key(args: argparse.Namespace) -> int:
     --data the change also goes to that metadata's audit trail (the new key's id, never
     its bytes); without them nothing but the file is written."""
     if not (args.meta or args.data):
-        return _master_key_file(args)[0]
+        return _write_master_key_file(args)[0]
     spec = str(args.meta) if args.meta else serve_spec(args.data)
     try:
         return asyncio.run(_master_key_recorded(args, spec))
@@ -443,7 +443,7 @@ async def _master_key_recorded(args: argparse.Namespace, spec: str) -> int:
     kv = open_existing(spec)
     try:
         await meta_audit.entries(kv, limit=1)
-        code, key_id = _master_key_file(args)
+        code, key_id = _write_master_key_file(args)
         if code == 0:
             action = f"master-key {args.master_key_command}"
             await meta_audit.record(kv, audit.operator(), action, f"key_id={key_id}")
@@ -452,7 +452,7 @@ async def _master_key_recorded(args: argparse.Namespace, spec: str) -> int:
         await kv.close()
 
 
-def _master_key_file(args: argparse.Namespace) -> tuple[int, str]:
+def _write_master_key_file(args: argparse.Namespace) -> tuple[int, str]:
     """Create or rotate the file: (exit status, the new key's id)."""
     try:
         if args.master_key_command == "create":
