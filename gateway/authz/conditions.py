@@ -26,9 +26,17 @@ class Lazy(Mapping[str, list[str]]):
 
     keys_normalized = True  # gateway.authz.policy.KEYS_NORMALIZED
 
-    def __init__(self, build: Callable[[], dict[str, list[str]]]) -> None:
+    def __init__(
+        self,
+        build: Callable[[], dict[str, list[str]]],
+        free: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self._build = build
         self._built: dict[str, list[str]] | None = None
+        # Keys known without building anything (the source address, TLS): the usual
+        # conditions (an IP-range Deny, a TLS-only Deny) read only these, and then the
+        # rest of the context is never built.
+        self._free = free or {}
 
     def _context(self) -> dict[str, list[str]]:
         if self._built is None:
@@ -46,6 +54,8 @@ class Lazy(Mapping[str, list[str]]):
 
     def get(self, key: str, default: list[str] | None = None) -> list[str] | None:  # type: ignore[override]
         """One key (the engine's lookup): the dict's own, not Mapping's KeyError path."""
+        if self._built is None and key in self._free:
+            return self._free[key]
         return self._context().get(key, default)
 
     def items(self):  # type: ignore[no-untyped-def,override]
@@ -79,6 +89,14 @@ _LOCK_KEYS = {
 _LIST_KEYS = ("prefix", "delimiter", "max-keys")
 
 
+def free_keys(client_ip: str | None, secure: bool) -> dict[str, list[str]]:
+    """The keys ``build`` gives that cost nothing to know (Lazy answers them unbuilt)."""
+    free = {"aws:securetransport": ["true" if secure else "false"]}
+    if client_ip:
+        free["aws:sourceip"] = [client_ip]
+    return free
+
+
 def build(
     endpoint: Endpoint,
     headers: Mapping[str, str],
@@ -90,12 +108,8 @@ def build(
     """The request's condition keys (normalized names: see the module docstring)."""
     # aws:CurrentTime and aws:EpochTime are the policy engine's to fill, with the time it
     # evaluates at, and only when a condition reads them.
-    ctx: dict[str, list[str]] = {
-        "aws:securetransport": ["true" if secure else "false"],
-        "s3:authtype": ["REST-HEADER" if "authorization" in headers else "REST-QUERY-STRING"],
-    }
-    if client_ip:
-        ctx["aws:sourceip"] = [client_ip]
+    ctx = free_keys(client_ip, secure)
+    ctx["s3:authtype"] = ["REST-HEADER" if "authorization" in headers else "REST-QUERY-STRING"]
     if caller.user_id is not None:
         ctx["aws:userid"] = [caller.user_id]
         ctx["aws:principalaccount"] = [caller.user_id]

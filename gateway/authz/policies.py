@@ -8,6 +8,7 @@ that decides on it, kept here by its text so a request pays only the evaluation.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from gateway.authz import policy as engine
 
 _parsed: dict[tuple[str, str], Any] = {}
 _narrowed: dict[tuple[str, str, str, bool], Any] = {}
-_readers: dict[tuple[str, str, str, str | None, str | None], tuple[Any, ...]] = {}
+_readers: dict[tuple[str, str, str, str | None, str | None], re.Pattern[str] | bool | None] = {}
 _MAX_CACHED = 1024
 
 
@@ -99,28 +100,38 @@ def reads_existing_tags(
     costs requests elsewhere no metadata read."""
     if text is None:
         return False
-    return any(
-        s.may_cover(resource)
-        for action, resource in asks
-        for s in _tag_readers(text, bucket, action, user_id, display_name)
-    )
+    for action, resource in asks:
+        cover = _tag_cover(text, bucket, action, user_id, display_name)
+        if cover is True or (cover is not None and cover.fullmatch(resource) is not None):
+            return True
+    return False
 
 
-def _tag_readers(
+def _tag_cover(
     text: str, bucket: str, action: str, user_id: str | None, display_name: str | None
-) -> tuple[Any, ...]:
-    """The statements naming s3:ExistingObjectTag that this action and caller can meet,
-    kept per (policy, action, caller): usually none, and then a request pays one lookup."""
+) -> re.Pattern[str] | bool | None:
+    """Which resources of this action and caller a statement naming s3:ExistingObjectTag
+    can cover, kept per (policy, action, caller): None for none (the usual answer, one
+    lookup per request), True when it depends on the request (policy variables,
+    NotResource), else one regex of all their Resource patterns (one match per request)."""
     key = (bucket, text, action, user_id, display_name)
-    hit = _readers.get(key)
-    if hit is None:
-        policy = parsed(text, bucket)
+    if key in _readers:
+        return _readers[key]
+    policy = parsed(text, bucket)
+    readers = ()
+    if policy.reads_tags:
         candidates = policy.candidates(action.lower(), user_id, display_name)
-        hit = tuple(s for s in candidates if s.reads_tags) if policy.reads_tags else ()
-        if len(_readers) >= _MAX_CACHED:
-            _readers.clear()
-        _readers[key] = hit
-    return hit
+        readers = tuple(s for s in candidates if s.reads_tags)
+    cover: re.Pattern[str] | bool | None = None
+    if any(s.not_resource or s.resources.dynamic for s in readers):
+        cover = True
+    elif readers:
+        patterns = [s.resources.static.pattern for s in readers if s.resources.static]
+        cover = re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.DOTALL)
+    if len(_readers) >= _MAX_CACHED:
+        _readers.clear()
+    _readers[key] = cover
+    return cover
 
 
 _WRITES = ("s3:putobject", "s3:completemultipartupload", "s3:uploadpart")

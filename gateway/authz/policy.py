@@ -898,14 +898,6 @@ class Statement:
     # ${...} variable): only such a statement needs the object read before the decision.
     reads_tags: bool = False
 
-    def may_cover(self, resource: str) -> bool:
-        """Could the Resource part name this resource? Exact for plain patterns; True when
-        the answer depends on the request (policy variables, NotResource)."""
-        r = self.resources
-        if self.not_resource or r.dynamic:
-            return True
-        return r.static is not None and r.static.fullmatch(resource) is not None
-
     def admits_action(self, action: str) -> bool:
         """Does the Action/NotAction part let this (lower-cased) action through?"""
         hit = action in self.exact_actions or (

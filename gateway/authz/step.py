@@ -22,7 +22,6 @@ from gateway.authz.actions import (
     COPY_OPERATIONS,
     DELETE_OBJECT,
     LOCK_HEADER_NEEDS,
-    LOCK_READ_NEEDS,
     LOCK_SHOWN_OPERATIONS,
     LOCK_WRITE_OPERATIONS,
     PER_KEY_OPERATION,
@@ -165,12 +164,15 @@ class Authorizer:
             return access  # the handler answers NoSuchBucket
         access.bucket = bucket
 
+        free = conditions.free_keys(client_ip, secure) if bucket.policy is not None else None
+
         def context_of(existing_tags: Mapping[str, str]) -> conditions.Lazy:
             """The request's condition context, with one object's tags."""
             return conditions.Lazy(
                 lambda: conditions.build(
                     endpoint, headers, caller, client_ip, secure, existing_tags
-                )
+                ),
+                free,
             )
 
         if endpoint.op in BYPASS_OPERATIONS and headers.get(BYPASS_HEADER, "").lower() == "true":
@@ -187,8 +189,7 @@ class Authorizer:
         also = also_needs(endpoint.op, endpoint.query)
         if endpoint.op in LOCK_WRITE_OPERATIONS:
             also += _lock_needs(headers)  # a write that sets object lock through headers
-        shown = list(LOCK_READ_NEEDS.values()) if endpoint.op in LOCK_SHOWN_OPERATIONS else []
-        asks = [op_need, *also, *shown]  # every decision this context serves
+        asks = [op_need, *also]  # every decision this context serves
         context = context_of(await _existing_tags(caller, bucket, endpoint.key, asks, load))
         await decide.authorize(
             caller,
@@ -205,8 +206,8 @@ class Authorizer:
                 caller, extra, bucket, endpoint.key, context, load, self.bootstrap_user
             )
         access.object_seen = load.seen
-        if shown:
-            access.may = _asker(caller, bucket, endpoint.key, context, load, self.bootstrap_user)
+        if endpoint.op in LOCK_SHOWN_OPERATIONS:
+            access.may = _asker(caller, bucket, endpoint.key, context_of, load, self.bootstrap_user)
         if endpoint.op in COPY_OPERATIONS and "x-amz-copy-source" in headers:
             access.source_owner = await self._source(caller, headers, context_of)
         return access
@@ -356,14 +357,16 @@ def _asker(
     caller: Caller,
     bucket: BucketView,
     key: str | None,
-    context: Mapping[str, list[str]],
+    context_of: ContextOf,
     load: _ObjectRead,
     bootstrap_user: str,
 ) -> Callable[[Need], Awaitable[bool]]:
-    """A further decision on the request's own object and context, asked by its handler
-    (the lock headers of GET and HEAD): the one decision, answered yes or no."""
+    """A further decision on the request's own object, asked by its handler (the lock
+    headers of GET and HEAD, only for a version that has a lock): the one decision,
+    answered yes or no, with the object's tags when a statement may test them."""
 
     async def may(extra: Need) -> bool:
+        context = context_of(await _existing_tags(caller, bucket, key, [extra], load))
         try:
             await decide.authorize(caller, extra, bucket, key, context, load, bootstrap_user)
         except AccessDenied:
