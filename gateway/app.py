@@ -107,13 +107,14 @@ class _Trace:
     """What a request turned out to be, for its metrics and its access-log line: filled
     in by _handle as it learns it."""
 
-    __slots__ = ("request_id", "endpoint", "access_key", "error", "content_length")
+    __slots__ = ("request_id", "endpoint", "access_key", "user", "error", "content_length")
 
     def __init__(self) -> None:
         self.request_id = ""
         self.content_length: str | None = None
         self.endpoint: Endpoint | None = None
         self.access_key = ""  # the key the request named (authenticated or not)
+        self.user: str | None = None  # its user's name, once authorization named it
         self.error = ""  # the S3 error code of a failure
 
 
@@ -132,17 +133,20 @@ def _account(
     ep = trace.endpoint
     operation = ep.op if ep is not None else "Unresolved"
     bytes_in = _length(trace.content_length)
-    bytes_out = 0 if request.method == "HEAD" else _response_length(response)
+    bytes_out = 0 if request.scope["method"] == "HEAD" else _response_length(response)
     status = response.status_code
     metrics.observe(operation, status, seconds, bytes_in, bytes_out)
     if access is None:
         return
-    ident = keyring.identity(trace.access_key) if trace.access_key else None
+    user = trace.user
+    if user is None:  # refused before authorization: look the key's user up
+        ident = keyring.identity(trace.access_key) if trace.access_key else None
+        user = ident.display_name if ident else ""
     client = request.scope.get("client")  # (host, port): Request.client builds a tuple
     # An access_log.Entry, built in place (access_log.line's fields, in its order).
     access.add((
         time.time(), trace.request_id, client[0] if client else "", trace.access_key,
-        ident.display_name if ident else "", operation, (ep.bucket or "") if ep else "",
+        user, operation, (ep.bucket or "") if ep else "",
         (ep.key or "") if ep else "", status, trace.error, bytes_in, bytes_out, seconds,
     ))  # fmt: skip
 
@@ -226,6 +230,7 @@ async def _handle(
             request.client.host if request.client else None,
             scope.get("scheme") == "https",
         )
+        trace.user = access.caller.display_name or ""
         _check_expected_owners(endpoint, headers, access)
         secure = scope.get("scheme") == "https" or services.ssec_over_http
         check_request(endpoint.op, headers, secure)  # bad SSE input: refused, nothing stored

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import json
 import logging
 import os
@@ -128,7 +129,7 @@ class TimedKV:
             _meta_failed("get", exc)
             raise
         finally:
-            _pending.time(_pending.meta, "get", time.perf_counter() - started)
+            _pending.meta_get.append(time.perf_counter() - started)
 
     async def scan(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -138,7 +139,7 @@ class TimedKV:
             _meta_failed("scan", exc)
             raise
         finally:
-            _pending.time(_pending.meta, "scan", time.perf_counter() - started)
+            _pending.meta_scan.append(time.perf_counter() - started)
 
     async def commit(self, txn: Any) -> None:
         started = time.perf_counter()
@@ -148,7 +149,7 @@ class TimedKV:
             _meta_failed("commit", exc)
             raise
         finally:
-            _pending.time(_pending.meta, "commit", time.perf_counter() - started)
+            _pending.meta_commit.append(time.perf_counter() - started)
 
 
 def _meta_failed(op: str, exc: Exception) -> None:
@@ -324,24 +325,32 @@ def state_families(state: dict[str, Any]) -> Iterator[Any]:
 
 
 class _Pending:
-    """What requests recorded since the last flush, in plain dicts: a request costs a few
-    dict updates, and the shared metric files (a lock and an mmap write per value) are
-    written once a second per label set, by ``flush_loop``, instead of per request."""
+    """What requests recorded since the last flush, in plain lists and dicts: a request
+    appends its durations and bumps a few counters, and ``flush_loop`` sorts the
+    durations into histogram buckets and writes the shared metric files (a lock and an
+    mmap write per value) once a second per label set, instead of per request."""
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, int], int] = {}
-        self.latency: dict[str, list[float]] = {}  # op -> per-bucket counts, then the sum
+        self.latency: dict[str, list[float]] = {}  # op -> its requests' durations
         self.bytes_in: dict[str, int] = {}
         self.bytes_out: dict[str, int] = {}
-        self.meta: dict[str, list[float]] = {}
+        # metadata calls' durations (TimedKV appends to these directly: no call per get)
+        self.meta_get: list[float] = []
+        self.meta_scan: list[float] = []
+        self.meta_commit: list[float] = []
 
-    @staticmethod
-    def time(table: dict[str, list[float]], key: str, seconds: float) -> None:
-        row = table.get(key)
-        if row is None:
-            row = table[key] = [0.0] * (len(BUCKETS) + 2)  # ... +Inf, sum
-        row[bisect.bisect_left(BUCKETS, seconds)] += 1  # le: the first bound >= seconds
-        row[-1] += seconds
+    def meta(self) -> dict[str, list[float]]:
+        return {"get": self.meta_get, "scan": self.meta_scan, "commit": self.meta_commit}
+
+
+def histogram_row(samples: list[float]) -> list[float]:
+    """Counts per bucket (le: the first bound >= the value, then +Inf) and the sum."""
+    row = [0.0] * (len(BUCKETS) + 2)
+    for i in map(functools.partial(bisect.bisect_left, BUCKETS), samples):
+        row[i] += 1
+    row[-1] = sum(samples)
+    return row
 
 
 _pending = _Pending()
@@ -361,7 +370,10 @@ def observe(
     p = _pending
     key = (operation, status)
     p.requests[key] = p.requests.get(key, 0) + 1
-    p.time(p.latency, operation, seconds)
+    durations = p.latency.get(operation)
+    if durations is None:
+        durations = p.latency[operation] = []
+    durations.append(seconds)
     if bytes_in:
         p.bytes_in[operation] = p.bytes_in.get(operation, 0) + bytes_in
     if bytes_out:
@@ -379,11 +391,12 @@ def flush() -> None:
             _bytes_in.labels(op).inc(n)
         for op, n in p.bytes_out.items():
             _bytes_out.labels(op).inc(n)
-        for op, row in p.latency.items():
-            _add_to_histogram(_latency.labels(op), row)
+        for op, durations in p.latency.items():
+            _add_to_histogram(_latency.labels(op), histogram_row(durations))
     if _meta_latency is not None:
-        for op, row in p.meta.items():
-            _add_to_histogram(_meta_latency.labels(op), row)
+        for op, durations in p.meta().items():
+            if durations:
+                _add_to_histogram(_meta_latency.labels(op), histogram_row(durations))
 
 
 def _add_to_histogram(child: Any, row: list[float]) -> None:
