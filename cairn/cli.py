@@ -217,6 +217,11 @@ def _serve_command(sub: Subparsers) -> None:
     s.add_argument("--nodes", type=int, default=1, help="local LMDB block stores (directories)")
     s.add_argument("--replicas", type=int, default=1, help="copies of each block")
     _meta_map_size(s)
+    s.add_argument(
+        "--block-map-size", type=_size, default=1 << 40,
+        help="size of each LMDB block store's map (sparse: only what is written takes "
+        "disk; lower it where address space is limited, e.g. under valgrind) (default 1TiB)",
+    )  # fmt: skip
     _gateway_options(s)
     _housekeeping_options(s)
     s.set_defaults(func=_run("cairn.serve", "serve"))

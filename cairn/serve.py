@@ -302,7 +302,9 @@ def serve(args: argparse.Namespace) -> int:
 
     def backend() -> tuple[KV, ReplicatedBlocks, list[Callable[[], Awaitable[None]]]]:
         stores = {
-            f"node-{i}": LmdbBlockStore(data / "blocks" / f"node-{i}", verify_puts=False)
+            f"node-{i}": LmdbBlockStore(
+                data / "blocks" / f"node-{i}", map_size=args.block_map_size, verify_puts=False
+            )
             for i in range(args.nodes)
         }
         blocks = ReplicatedBlocks(stores, replicas=min(args.replicas, args.nodes))
