@@ -94,6 +94,7 @@ class KeyRing:
         self._opened: dict[str, tuple[object, str]] = {}  # access -> (sealed value, secret)
         self._refreshed = 0.0
         self._started = False
+        self._asked = asyncio.Lock()  # refresh_for: one look at a time
 
     # ------------------------------------------------------------------ lookups
 
@@ -182,10 +183,20 @@ class KeyRing:
         every worker and gateway."""
         if access_key in self._keys and not known_too:
             return False
-        if time.monotonic() - self._refreshed < 0.2:
-            return False
-        await self.refresh()
+        await self._refresh_since(time.monotonic())
         return access_key in self._keys
+
+    async def _refresh_since(self, asked: float) -> None:
+        """A look at the store that began after ``asked``, at most one every 0.2 s: a
+        caller inside the 0.2 s waits for the next look rather than being refused (a
+        key rotated just after a look must still work at once), and callers that asked
+        together share one look."""
+        wait = self._refreshed + 0.2 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        async with self._asked:
+            if self._refreshed < asked:
+                await self.refresh()
 
     async def learn_users(self, user_ids: set[str]) -> None:
         """Users named in stored records (owners, grantees) that this process does not

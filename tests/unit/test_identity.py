@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -146,6 +147,37 @@ async def test_rotate_changes_the_secret_and_the_ring_follows(
     assert new != old
     await ring.refresh()
     assert ring.secret_for(key.access_key) == new
+
+
+async def test_a_key_rotated_just_after_a_look_works_at_once(kv: LmdbKV, master: MasterKey) -> None:
+    """The ring looks again at most every 0.2 s; a signature with a secret rotated inside
+    that window waits for the next look instead of being refused (it was, until the next
+    periodic refresh: a flaky identity test under load found it)."""
+    users = _users(kv, master)
+    cleo = await users.create("cleo")
+    key, _ = await users.create_key(cleo)
+    ring = KeyRing({}, AccessKeys(kv, master))
+    await ring.start()  # a look, just now
+    _, new = await users.keys.rotate(key.access_key)
+    assert await ring.refresh_for(key.access_key, known_too=True)
+    assert ring.secret_for(key.access_key) == new
+
+
+async def test_misses_asked_together_share_one_look(kv: LmdbKV, master: MasterKey) -> None:
+    ring = KeyRing({}, AccessKeys(kv, master))
+    await ring.start()
+    looks = 0
+    refresh = ring.refresh
+
+    async def counted() -> None:
+        nonlocal looks
+        looks += 1
+        await refresh()
+
+    ring.refresh = counted  # type: ignore[method-assign]
+    found = await asyncio.gather(*(ring.refresh_for(f"NOSUCHKEY{i}") for i in range(20)))
+    assert found == [False] * 20
+    assert looks == 1
 
 
 async def test_keys_of_a_deleted_user_are_refused(kv: LmdbKV, master: MasterKey) -> None:
