@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         "--faults", default=",".join(FAULTS), help="comma-separated fault kinds (default: all)"
     )
     p.add_argument(
+        "--keep-logs",
+        help="copy the process logs of anomalous or failed trials to DIR/seed-N",
+    )
+    p.add_argument(
         "--repair-gib",
         type=float,
         help="also time re-replication after a node holding this much is lost",
@@ -41,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if time.monotonic() > stop_at:
             break
         root = Path(args.root) if args.root else None
-        result = run_trial(args.seed + i, args.seconds, root, tuple(args.faults.split(",")))
+        keep = Path(args.keep_logs) if args.keep_logs else None
+        result = run_trial(args.seed + i, args.seconds, root, tuple(args.faults.split(",")), keep)
         campaign.add(result)
         print(campaign.line(result), flush=True)
         if args.report:

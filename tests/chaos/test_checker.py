@@ -142,3 +142,22 @@ def test_a_search_too_large_is_undecided_not_accepted() -> None:
         assert kinds(ops) == ["undecided"]
     finally:
         checker.MAX_STATES = saved
+
+
+def test_an_anomalous_trials_logs_are_kept_and_a_clean_ones_are_not(tmp_path) -> None:
+    from tests.chaos.checker import Anomaly
+    from tests.chaos.trial import Shape, TrialResult, keep_trial_logs
+
+    logs = tmp_path / "c" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "meta-0.log").write_text("repair: cannot list node-0\n")
+    keep = tmp_path / "kept"
+    clean = TrialResult(7, Shape.of(7))
+    assert keep_trial_logs(logs, clean, keep) is None and not keep.exists()
+    bad = TrialResult(8, Shape.of(8), anomalies=[Anomaly("under-replicated", "b1", "2 of 3")])
+    kept = keep_trial_logs(logs, bad, keep)
+    assert kept == keep / "seed-8"
+    assert (kept / "meta-0.log").read_text() == "repair: cannot list node-0\n"
+    failed = TrialResult(9, Shape.of(9), errors=["cluster up timed out"])
+    assert keep_trial_logs(logs, failed, keep) == keep / "seed-9"
+    assert keep_trial_logs(logs, bad, None) is None

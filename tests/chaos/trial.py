@@ -72,10 +72,15 @@ class TrialResult:
 
 
 def run_trial(
-    seed: int, seconds: float = 8.0, root: Path | None = None, faults: tuple[str, ...] = FAULTS
+    seed: int,
+    seconds: float = 8.0,
+    root: Path | None = None,
+    faults: tuple[str, ...] = FAULTS,
+    keep_logs: Path | None = None,
 ) -> TrialResult:
     """Run trial `seed`; a cluster that cannot start is an error of the trial, not an
-    anomaly (the report lists both)."""
+    anomaly (the report lists both). With ``keep_logs``, an anomalous or failed trial's
+    process logs are kept there (the trial's directory is removed either way)."""
     shape = Shape.of(seed)
     result = TrialResult(seed, shape)
     started = time.monotonic()
@@ -104,9 +109,20 @@ def run_trial(
         said = getattr(exc, "stderr", None) or b""  # `cluster up`'s reason, when it failed
         result.errors.append(f"{type(exc).__name__}: {exc} {said[-300:].decode(errors='replace')}")
     finally:
+        keep_trial_logs(data / "c" / "logs", result, keep_logs)
         shutil.rmtree(data, ignore_errors=True)
     result.seconds = time.monotonic() - started
     return result
+
+
+def keep_trial_logs(logs: Path, result: TrialResult, keep: Path | None) -> Path | None:
+    """Copy an anomalous or failed trial's logs to keep/seed-N: a seed reproduces the fault
+    schedule, not the interleaving, so these logs may be all there is to go on."""
+    if keep is None or not (result.anomalies or result.errors) or not logs.is_dir():
+        return None
+    target = keep / f"seed-{result.seed}"
+    shutil.copytree(logs, target, dirs_exist_ok=True)
+    return target
 
 
 def _node_links(
