@@ -33,6 +33,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.observability import Served
 from benchmarks.policy_bench import POLICY_BUCKET, install_policy
 from benchmarks.run import BUCKET, Loadgen
 from benchmarks.servers import Target, free_port
@@ -44,10 +45,9 @@ IDLE_SECONDS = 5.0
 
 
 @dataclass
-class Counted(Target):
+class Counted(Served):
     """`cairn serve --workers 1` under callgrind, counting off until switched on."""
 
-    extra: list[str] = field(default_factory=list)
     out: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cairn-ir-")))
 
     def command(self) -> tuple[list[str], dict[str, str]]:
@@ -58,7 +58,7 @@ class Counted(Target):
             f"--vgdb-prefix={self.out}/vgdb",  # the server's TMPDIR is its own
         ]  # fmt: skip
         small = ["--block-map-size", "4GiB", "--meta-map-size", "4GiB"]  # valgrind's space
-        return [*valgrind, *cmd, "--workers", "1", *small, *self.extra], env
+        return [*valgrind, *cmd, "--workers", "1", *small], env
 
     def control(self, *args: str) -> None:
         """Send a callgrind command. vgdb delivers it only when the process runs, and an
