@@ -184,7 +184,9 @@ class Authorizer:
                 raise AccessDenied()
             access.may_delete = self._deleter(caller, bucket, context_of)
             return access
-        load = _loader(self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId"))
+        load = _ObjectRead(
+            self.objects, endpoint.bucket, endpoint.key, endpoint.query.get("versionId")
+        )
         op_need = need(endpoint.op, endpoint.query)
         also = also_needs(endpoint.op, endpoint.query)
         if endpoint.op in LOCK_WRITE_OPERATIONS:
@@ -221,38 +223,20 @@ class Authorizer:
             """A key named with a VersionId is a DeleteObject of that version: it needs
             s3:DeleteObjectVersion, decided on that version's owner and ACL."""
             action = DELETE_OBJECT if version is None else VERSION_NEEDS["DeleteObject"]
-            load = _loader(self.objects, bucket.name, key, version)
-            tags = await _existing_tags(caller, bucket, key, [action], load)
-            context = context_of(tags) if tags else plain
-            try:
-                await decide.authorize(
-                    caller,
-                    action,
-                    bucket,
-                    key,
-                    context,
-                    load,
-                    self.bootstrap_user,
-                )
-            except AccessDenied:
-                return False
-            return True
+            load = _ObjectRead(self.objects, bucket.name, key, version)
+            return await _allowed(
+                caller, action, bucket, key, context_of, load, self.bootstrap_user, plain
+            )
 
         return may_delete
 
     def _bypasser(self, caller: Caller, bucket: BucketView, context_of: ContextOf) -> Bypass:
         async def may_bypass(key: str, version: str | None) -> bool:
             """s3:BypassGovernanceRetention on this version, decided like any action."""
-            load = _loader(self.objects, bucket.name, key, version)
-            tags = await _existing_tags(caller, bucket, key, [BYPASS_GOVERNANCE], load)
-            context = context_of(tags)
-            try:
-                await decide.authorize(
-                    caller, BYPASS_GOVERNANCE, bucket, key, context, load, self.bootstrap_user
-                )
-            except AccessDenied:
-                return False
-            return True
+            load = _ObjectRead(self.objects, bucket.name, key, version)
+            return await _allowed(
+                caller, BYPASS_GOVERNANCE, bucket, key, context_of, load, self.bootstrap_user
+            )
 
         return may_bypass
 
@@ -283,7 +267,7 @@ class Authorizer:
         bucket = await self._view(src_bucket)
         if bucket is None:
             return None  # the handler answers NoSuchBucket
-        load = _loader(self.objects, src_bucket, src_key, src_version)
+        load = _ObjectRead(self.objects, src_bucket, src_key, src_version)
         action = SOURCE_ACTION if src_version is None else SOURCE_VERSION_ACTION
         tags = await _existing_tags(caller, bucket, src_key, [action], load)  # the source's
         context = context_of(tags)
@@ -311,6 +295,8 @@ async def _existing_tags(
     """The tags of the object a decision is about, read only when a statement that names
     s3:ExistingObjectTag can apply to one of these decisions (the loader keeps the object
     for the decision itself): a policy with tag conditions elsewhere costs no read here."""
+    if bucket.policy is None:
+        return {}
     asks = [(n.action, decide.resource_arn(bucket.name, key, n.on_object)) for n in needs]
     if not policies.reads_existing_tags(
         bucket.policy, bucket.name, asks, caller.user_id, caller.display_name
@@ -347,12 +333,6 @@ class _ObjectRead:
         return self._read[0] if self._read else None
 
 
-def _loader(
-    objects: ObjectService, bucket: str, key: str | None, version_id: str | None = None
-) -> _ObjectRead:
-    return _ObjectRead(objects, bucket, key, version_id)
-
-
 def _asker(
     caller: Caller,
     bucket: BucketView,
@@ -366,11 +346,28 @@ def _asker(
     answered yes or no, with the object's tags when a statement may test them."""
 
     async def may(extra: Need) -> bool:
-        context = context_of(await _existing_tags(caller, bucket, key, [extra], load))
-        try:
-            await decide.authorize(caller, extra, bucket, key, context, load, bootstrap_user)
-        except AccessDenied:
-            return False
-        return True
+        return await _allowed(caller, extra, bucket, key, context_of, load, bootstrap_user)
 
     return may
+
+
+async def _allowed(
+    caller: Caller,
+    action: Need,
+    bucket: BucketView,
+    key: str | None,
+    context_of: ContextOf,
+    load: decide.ObjectLoader,
+    bootstrap_user: str,
+    plain: conditions.Lazy | None = None,
+) -> bool:
+    """The one decision, answered yes or no rather than raised, for a decision a handler
+    asks after the request's own (a key of DeleteObjects, a bypass, the lock headers);
+    ``plain``: the context to use when the object's tags are not needed."""
+    tags = await _existing_tags(caller, bucket, key, [action], load)
+    context = plain if plain is not None and not tags else context_of(tags)
+    try:
+        await decide.authorize(caller, action, bucket, key, context, load, bootstrap_user)
+    except AccessDenied:
+        return False
+    return True
